@@ -1,0 +1,1 @@
+//! alert-dispatcher: placeholder, filled in by its issue.

@@ -1,0 +1,1 @@
+//! epro-api: placeholder, filled in by its issue.

@@ -1,0 +1,1 @@
+//! AWS adapters of the ports. ADAPTERS: to be written.

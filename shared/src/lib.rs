@@ -1,0 +1,29 @@
+//! TrialWatch domain: the concepts every function shares, the ports they talk
+//! through, and the adapters behind those ports (AWS for production, memory for
+//! unit tests).
+
+pub mod alert;
+pub mod audit;
+pub mod aws;
+pub mod clock;
+pub mod config_cache;
+pub mod enrolment;
+pub mod error;
+pub mod ids;
+pub mod memory;
+pub mod news2;
+pub mod page;
+pub mod ports;
+#[cfg(feature = "provision")]
+pub mod provision;
+pub mod report;
+pub mod settings;
+pub mod submission;
+pub mod telemetry;
+pub mod timestamp;
+pub mod trial;
+pub mod validation;
+pub mod vitals;
+
+pub use error::{Error, Problem};
+pub use ids::{AlertId, PatientId, QuestionnaireId, ReadingId, ReportId, SiteId, SubmissionId, TrialId};

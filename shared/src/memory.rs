@@ -1,0 +1,1 @@
+//! In-memory adapters of the ports, for unit tests of logic only.

@@ -1,0 +1,145 @@
+//! Ports: one trait per capability, so a handler asks only for what it uses.
+//! Each has an AWS adapter (`crate::aws`) and an in-memory one (`crate::memory`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
+use crate::audit::{Actor, AuditEntry};
+use crate::enrolment::{Enrolment, EnrolmentCount};
+use crate::error::Error;
+use crate::ids::{AlertId, PatientId, ReportId, SubmissionId, TrialId};
+use crate::page::{Page, PageRequest};
+use crate::report::ReportMeta;
+use crate::submission::{DailySiteCount, StoredSubmission};
+use crate::trial::Trial;
+use crate::vitals::{VitalReading, VitalsMessage, VitalsState};
+
+pub use crate::clock::Clock;
+
+/// Whether an upsert created the record (201) or changed an existing one (200).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Created,
+    Updated,
+}
+
+#[async_trait]
+pub trait TrialStore: Send + Sync {
+    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, Error>;
+    /// Writes the trial and its audit entry atomically.
+    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error>;
+    /// Every trial id, for the weekly report schedule (an index item, not a Scan).
+    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, Error>;
+}
+
+#[async_trait]
+pub trait EnrolmentStore: Send + Sync {
+    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error>;
+    /// Writes the enrolment, its audit entry and the per-site/status counters
+    /// atomically. `enrolment.submission_count`/`last_submission_at` are kept.
+    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error>;
+    /// Patients per site and status, from counters (O(sites), not O(patients)).
+    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error>;
+}
+
+/// What recording a submission found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordOutcome {
+    /// Stored now (all parts of the transaction written).
+    Recorded,
+    /// The id was already taken; here is what is stored under it.
+    Duplicate(StoredSubmission),
+}
+
+#[async_trait]
+pub trait SubmissionStore: Send + Sync {
+    /// ONE atomic write of: the submission, its idempotency guard, the audit
+    /// entry, the per-day/per-site counter, and the patient's submission
+    /// summary, conditional on the patient being enrolled. `day` is the
+    /// counter bucket in the trial's zone.
+    /// A patient not enrolled gives `Error::Conflict{kind: "patient-not-enrolled"}`.
+    async fn record_submission(&self, submission: &StoredSubmission, day: &str, audit: &AuditEntry) -> Result<RecordOutcome, Error>;
+    async fn get_submission(&self, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error>;
+    /// Newest first (by completedAt).
+    async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error>;
+    /// Counters for days `from..=to` (trial-zone days, `YYYY-MM-DD`).
+    async fn daily_counts(&self, trial: &TrialId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailySiteCount>, Error>;
+}
+
+/// Result of a conditional state write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateWrite {
+    Written,
+    /// Someone wrote a newer version first: reload, recompute, retry.
+    Stale,
+}
+
+#[async_trait]
+pub trait VitalsStore: Send + Sync {
+    /// BatchWriteItem, at most 25 per call, unprocessed items retried with backoff.
+    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error>;
+    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error>;
+    /// Writes `state` if the stored version is `state.version - 1` (or absent when 1).
+    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error>;
+    /// Patients per current NEWS2 risk level (patients with no score are omitted).
+    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(crate::news2::RiskLevel, u64)>, Error>;
+}
+
+/// epro-api -> FIFO vitals queue.
+#[async_trait]
+pub trait VitalsQueue: Send + Sync {
+    /// One SendMessageBatch (at most 10 messages); group id trial#patient,
+    /// dedup id from content. Any entry failing fails the call (retry is safe).
+    async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), Error>;
+}
+
+#[async_trait]
+pub trait AlertQueue: Send + Sync {
+    /// SendMessageBatch, 10 per call. Any entry failing fails the call; ids are
+    /// deterministic so a retry never duplicates a notification.
+    async fn enqueue(&self, alerts: &[Alert]) -> Result<(), Error>;
+}
+
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Conditional write keyed by alertId: creates the record (pending, leased),
+    /// takes over an expired lease, or reports it delivered / in progress.
+    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, Error>;
+    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), Error>;
+    /// Moves to delivered or failed, clears the lease, writes the audit entry.
+    async fn finish(&self, trial: &TrialId, id: &AlertId, status: AlertStatus, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), Error>;
+    /// Clears the lease after a retryable failure so the redelivery may claim at once.
+    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error>;
+    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, Error>;
+    /// A patient's alerts, newest first.
+    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, Error>;
+    /// Alerts created in `[from, to)`, for reports (indexed by trial and time).
+    async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, Error>;
+    /// Sets acknowledged (once) with the audit entry; `NotFound` when absent,
+    /// `Conflict{kind: "alert-already-acknowledged"}` when already acknowledged.
+    async fn acknowledge(&self, trial: &TrialId, id: &AlertId, by: &Actor, note: Option<&str>, at: DateTime<Utc>, audit: &AuditEntry) -> Result<AlertRecord, Error>;
+}
+
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends one entry; never overwrites (conditional on absence).
+    async fn append(&self, entry: &AuditEntry) -> Result<(), Error>;
+}
+
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Publishes the alert JSON to `topic` (or the default topic), with `level`
+    /// and `trialId` message attributes for subscription filters.
+    async fn publish(&self, topic: Option<&str>, alert: &Alert) -> Result<(), Error>;
+}
+
+/// Report PDFs in object storage and their metadata.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// Stores the PDF (SSE-KMS, content type, metadata) and its metadata record.
+    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>) -> Result<(), Error>;
+    async fn get_report(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, Error>;
+    /// A GET URL for the object valid for `ttl`.
+    async fn presign(&self, object_key: &str, ttl: std::time::Duration) -> Result<String, Error>;
+}

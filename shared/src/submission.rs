@@ -1,0 +1,324 @@
+//! ePRO submissions: validation against the trial's questionnaire, the stored
+//! record, and the receipt returned (and replayed) to the client.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::audit::Actor;
+use crate::ids::{PatientId, QuestionnaireId, SiteId, SubmissionId, TrialId};
+use crate::trial::{ChoiceOption, ItemType, Questionnaire};
+use crate::validation::Validator;
+
+/// Body of `POST …/submissions` in native JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubmissionRequest {
+    pub submission_id: String,
+    pub questionnaire_id: String,
+    pub questionnaire_version: String,
+    pub completed_at: String,
+    pub answers: Vec<AnswerInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnswerInput {
+    pub link_id: String,
+    pub value: serde_json::Value,
+}
+
+/// A validated answer, typed by its item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AnswerValue {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+}
+
+impl AnswerValue {
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            AnswerValue::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Answer {
+    pub link_id: String,
+    pub value: AnswerValue,
+}
+
+/// A submission as stored: one item per submission, never overwritten.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredSubmission {
+    pub trial_id: TrialId,
+    pub patient_id: PatientId,
+    pub site_id: SiteId,
+    pub submission_id: SubmissionId,
+    pub questionnaire_id: QuestionnaireId,
+    pub questionnaire_version: String,
+    pub completed_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub answers: Vec<Answer>,
+    pub score: Option<f64>,
+    /// SHA-256 of the canonical request; decides replay (same) versus conflict.
+    pub body_hash: String,
+    /// Who submitted: the patient, or site staff on their behalf.
+    pub submitted_by: Actor,
+}
+
+impl StoredSubmission {
+    pub fn receipt(&self) -> SubmissionReceipt {
+        SubmissionReceipt { submission_id: self.submission_id, received_at: self.received_at, score: self.score }
+    }
+}
+
+/// 201 (and replayed 200) body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmissionReceipt {
+    pub submission_id: SubmissionId,
+    pub received_at: DateTime<Utc>,
+    pub score: Option<f64>,
+}
+
+/// The validated content of a request, before it gets a receipt time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidSubmission {
+    pub submission_id: SubmissionId,
+    pub questionnaire_id: QuestionnaireId,
+    pub questionnaire_version: String,
+    pub completed_at: DateTime<Utc>,
+    pub answers: Vec<Answer>,
+    pub body_hash: String,
+}
+
+impl ValidSubmission {
+    /// Sum of numeric answers (integer, decimal, numeric choice); `None` when
+    /// the questionnaire has none.
+    pub fn score(&self) -> Option<f64> {
+        let nums: Vec<f64> = self.answers.iter().filter_map(|a| a.value.as_number()).collect();
+        (!nums.is_empty()).then(|| nums.iter().sum())
+    }
+}
+
+/// Validates the identity fields (id, questionnaire reference, time) without
+/// the questionnaire, so a request naming an unknown questionnaire still gets
+/// every other error reported.
+impl SubmissionRequest {
+    pub fn validate(&self, questionnaire: Option<&Questionnaire>, now: DateTime<Utc>) -> Result<ValidSubmission, crate::Error> {
+        let mut v = Validator::new();
+        let submission_id = v.take("submissionId", SubmissionId::parse(&self.submission_id));
+        let questionnaire_id = v.take("questionnaireId", QuestionnaireId::parse(&self.questionnaire_id));
+        let completed_at = v.take("completedAt", crate::timestamp::parse_utc(&self.completed_at, now));
+        let answers = match questionnaire {
+            Some(q) => validate_answers(q, &self.answers, &mut v),
+            None => {
+                v.error("questionnaireVersion", "names no questionnaire version of this trial");
+                vec![]
+            }
+        };
+        match (submission_id, questionnaire_id, completed_at) {
+            (Some(submission_id), Some(questionnaire_id), Some(completed_at)) if v.is_empty() => Ok(ValidSubmission {
+                submission_id,
+                questionnaire_id,
+                questionnaire_version: self.questionnaire_version.clone(),
+                completed_at,
+                answers,
+                body_hash: self.body_hash(),
+            }),
+            _ => Err(crate::Error::Validation(v.into_errors())),
+        }
+    }
+
+    /// Hash of the canonical JSON (struct field order, so key order and
+    /// whitespace in the client's bytes do not matter).
+    pub fn body_hash(&self) -> String {
+        hex::encode(Sha256::digest(serde_json::to_vec(self).unwrap_or_default()))
+    }
+}
+
+/// Checks answers against the questionnaire: known linkIds, no duplicates, the
+/// item's type and range, and every required item present.
+pub fn validate_answers(q: &Questionnaire, answers: &[AnswerInput], v: &mut Validator) -> Vec<Answer> {
+    let mut out = Vec::with_capacity(answers.len());
+    let mut seen = std::collections::HashSet::with_capacity(answers.len());
+    for (i, a) in answers.iter().enumerate() {
+        let field = format!("answers[{i}].value");
+        let Some(item) = q.items.iter().find(|it| it.link_id == a.link_id) else {
+            v.error(format!("answers[{i}].linkId"), "names no item of this questionnaire");
+            continue;
+        };
+        if !seen.insert(a.link_id.as_str()) {
+            v.error(format!("answers[{i}].linkId"), "answered more than once");
+            continue;
+        }
+        let value = match item.item_type {
+            ItemType::Integer => match a.value.as_f64() {
+                Some(n) if n.fract() == 0.0 && in_range(n, item.min, item.max) => Some(AnswerValue::Number(n)),
+                Some(n) if n.fract() == 0.0 => {
+                    v.error(&field, range_message(item.min, item.max));
+                    None
+                }
+                _ => {
+                    v.error(&field, "must be an integer");
+                    None
+                }
+            },
+            ItemType::Decimal => match a.value.as_f64() {
+                Some(n) if in_range(n, item.min, item.max) => Some(AnswerValue::Number(n)),
+                Some(_) => {
+                    v.error(&field, range_message(item.min, item.max));
+                    None
+                }
+                None => {
+                    v.error(&field, "must be a number");
+                    None
+                }
+            },
+            ItemType::Boolean => match a.value.as_bool() {
+                Some(b) => Some(AnswerValue::Bool(b)),
+                None => {
+                    v.error(&field, "must be true or false");
+                    None
+                }
+            },
+            ItemType::String => match a.value.as_str() {
+                Some(s) if item.max_length.is_none_or(|m| s.chars().count() <= m) => Some(AnswerValue::Text(s.to_owned())),
+                Some(_) => {
+                    v.error(&field, format!("must be at most {} characters", item.max_length.unwrap_or_default()));
+                    None
+                }
+                None => {
+                    v.error(&field, "must be a string");
+                    None
+                }
+            },
+            ItemType::Choice => {
+                let options = item.options.as_deref().unwrap_or_default();
+                let hit = options.iter().find(|o| match (o, &a.value) {
+                    (ChoiceOption::Number(n), serde_json::Value::Number(x)) => x.as_f64() == Some(*n as f64),
+                    (ChoiceOption::Code(c), serde_json::Value::String(s)) => c == s,
+                    _ => false,
+                });
+                match hit {
+                    Some(ChoiceOption::Number(n)) => Some(AnswerValue::Number(*n as f64)),
+                    Some(ChoiceOption::Code(c)) => Some(AnswerValue::Text(c.clone())),
+                    None => {
+                        v.error(&field, "must be one of the item's options");
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(value) = value {
+            out.push(Answer { link_id: a.link_id.clone(), value });
+        }
+    }
+    for item in q.items.iter().filter(|it| it.required) {
+        if !answers.iter().any(|a| a.link_id == item.link_id) {
+            v.error("answers", format!("required item '{}' is missing", item.link_id));
+        }
+    }
+    out
+}
+
+fn in_range(n: f64, min: Option<f64>, max: Option<f64>) -> bool {
+    n.is_finite() && min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m)
+}
+
+fn range_message(min: Option<f64>, max: Option<f64>) -> String {
+    match (min, max) {
+        (Some(lo), Some(hi)) => format!("must be between {lo} and {hi}"),
+        (Some(lo), None) => format!("must be at least {lo}"),
+        (None, Some(hi)) => format!("must be at most {hi}"),
+        (None, None) => "must be a finite number".into(),
+    }
+}
+
+/// Per-day, per-site counter maintained by the submission transaction; the
+/// source of report compliance figures. `day` is `YYYY-MM-DD` in the trial's zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DailySiteCount {
+    pub day: String,
+    pub site_id: SiteId,
+    pub questionnaire_id: QuestionnaireId,
+    pub submissions: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trial::Item;
+
+    fn q() -> Questionnaire {
+        serde_json::from_value(serde_json::json!({"id": "kccq", "version": "1", "items": [
+            {"linkId": "pain", "type": "integer", "min": 0, "max": 10, "required": true},
+            {"linkId": "weight", "type": "decimal", "min": 20, "max": 300},
+            {"linkId": "mood", "type": "choice", "options": [0, 1, 2, "n/a"]},
+            {"linkId": "breathless", "type": "boolean"},
+            {"linkId": "notes", "type": "string", "maxLength": 5}
+        ]}))
+        .unwrap()
+    }
+
+    fn req(answers: serde_json::Value) -> SubmissionRequest {
+        serde_json::from_value(serde_json::json!({
+            "submissionId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+            "questionnaireId": "kccq", "questionnaireVersion": "1",
+            "completedAt": "2026-11-26T19:00:00Z", "answers": answers
+        }))
+        .unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-26T20:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_valid_submission_scores_its_numeric_answers() {
+        let s = req(serde_json::json!([
+            {"linkId": "pain", "value": 7}, {"linkId": "weight", "value": 80.5},
+            {"linkId": "mood", "value": 2}, {"linkId": "breathless", "value": true}, {"linkId": "notes", "value": "ok"}
+        ]))
+        .validate(Some(&q()), now())
+        .unwrap();
+        assert_eq!(s.score(), Some(89.5));
+    }
+
+    #[test]
+    fn every_item_type_reports_its_own_error_at_once() {
+        let err = req(serde_json::json!([
+            {"linkId": "pain", "value": 7.5}, {"linkId": "weight", "value": 10},
+            {"linkId": "mood", "value": 9}, {"linkId": "breathless", "value": "yes"},
+            {"linkId": "notes", "value": "too long"}, {"linkId": "ghost", "value": 1}
+        ]))
+        .validate(Some(&q()), now())
+        .unwrap_err();
+        let crate::Error::Validation(errs) = err else { panic!() };
+        let fields: Vec<_> = errs.iter().map(|e| e.field.clone()).collect();
+        assert_eq!(fields, ["answers[0].value", "answers[1].value", "answers[2].value", "answers[3].value", "answers[4].value", "answers[5].linkId"]);
+    }
+
+    #[test]
+    fn a_missing_required_item_is_reported() {
+        let err = req(serde_json::json!([])).validate(Some(&q()), now()).unwrap_err();
+        let crate::Error::Validation(errs) = err else { panic!() };
+        assert!(errs.iter().any(|e| e.field == "answers" && e.message.contains("pain")));
+    }
+
+    #[test]
+    fn body_hash_ignores_key_order() {
+        let a: SubmissionRequest = serde_json::from_str(r#"{"submissionId":"0f8fad5b-d9cb-469f-a165-70867728950e","questionnaireId":"kccq","questionnaireVersion":"1","completedAt":"2026-11-26T19:00:00Z","answers":[]}"#).unwrap();
+        let b: SubmissionRequest = serde_json::from_str(r#"{"answers":[],"completedAt":"2026-11-26T19:00:00Z","questionnaireVersion":"1","questionnaireId":"kccq","submissionId":"0f8fad5b-d9cb-469f-a165-70867728950e"}"#).unwrap();
+        assert_eq!(a.body_hash(), b.body_hash());
+        let _ = Item { link_id: String::new(), item_type: ItemType::Boolean, min: None, max: None, options: None, required: false, max_length: None };
+    }
+}

@@ -1,0 +1,1 @@
+//! Provisioning of emulator resources from template.yaml. PROVISION: to be written.

@@ -41,7 +41,13 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    pub fn new(trial_id: TrialId, entity: impl Into<String>, action: impl Into<String>, actor: Actor, at: chrono::DateTime<chrono::Utc>) -> Self {
+    pub fn new(
+        trial_id: TrialId,
+        entity: impl Into<String>,
+        action: impl Into<String>,
+        actor: Actor,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
         Self {
             trial_id,
             entity: entity.into(),

@@ -138,7 +138,10 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn counting_loader(count: Arc<AtomicUsize>, delay: Duration) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = Result<Option<usize>, Error>> + Send>> + Send + 'static {
+    fn counting_loader(
+        count: Arc<AtomicUsize>,
+        delay: Duration,
+    ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = Result<Option<usize>, Error>> + Send>> + Send + 'static {
         move || {
             Box::pin(async move {
                 tokio::time::sleep(delay).await;

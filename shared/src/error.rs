@@ -92,38 +92,24 @@ impl Error {
     pub fn to_problem(&self) -> Problem {
         let status = self.status();
         let (title, detail, errors) = match self {
-            Error::Validation(errs) => (
-                "Validation failed",
-                format!("{} field(s) are invalid", errs.len()),
-                errs.clone(),
-            ),
+            Error::Validation(errs) => ("Validation failed", format!("{} field(s) are invalid", errs.len()), errs.clone()),
             Error::BadRequest(d) => ("Bad request", d.clone(), vec![]),
             Error::MalformedJson(d) => ("Malformed JSON", d.clone(), vec![]),
             Error::UnsupportedMediaType(d) => ("Unsupported media type", d.clone(), vec![]),
-            Error::PayloadTooLarge { limit } => {
-                ("Payload too large", format!("the body must be at most {limit} bytes"), vec![])
-            }
+            Error::PayloadTooLarge { limit } => ("Payload too large", format!("the body must be at most {limit} bytes"), vec![]),
             Error::Unauthorized => ("Unauthorized", "a valid bearer token is required".into(), vec![]),
             // Deliberately the same for "exists but not yours" and "does not exist".
             Error::Forbidden => ("Forbidden", "the token's scope does not cover this resource".into(), vec![]),
             Error::NotFound(what) => ("Not found", format!("{what} not found"), vec![]),
             Error::MethodNotAllowed => ("Method not allowed", "no such route for this method".into(), vec![]),
             Error::Conflict { detail, .. } => ("Conflict", detail.clone(), vec![]),
-            Error::Unavailable(_) => (
-                "Service unavailable",
-                "a dependency is busy; retry the same request after Retry-After seconds".into(),
-                vec![],
-            ),
+            Error::Unavailable(_) => {
+                ("Service unavailable", "a dependency is busy; retry the same request after Retry-After seconds".into(), vec![])
+            }
             // Internal details stay in logs (as codes), never in responses.
             Error::Internal(_) => ("Internal error", "an unexpected error occurred".into(), vec![]),
         };
-        Problem {
-            problem_type: format!("{PROBLEM_BASE}{}", self.code()),
-            title: title.to_owned(),
-            status,
-            detail,
-            errors,
-        }
+        Problem { problem_type: format!("{PROBLEM_BASE}{}", self.code()), title: title.to_owned(), status, detail, errors }
     }
 }
 

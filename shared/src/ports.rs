@@ -118,7 +118,15 @@ pub trait AlertStore: Send + Sync {
     async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, Error>;
     /// Sets acknowledged (once) with the audit entry; `NotFound` when absent,
     /// `Conflict{kind: "alert-already-acknowledged"}` when already acknowledged.
-    async fn acknowledge(&self, trial: &TrialId, id: &AlertId, by: &Actor, note: Option<&str>, at: DateTime<Utc>, audit: &AuditEntry) -> Result<AlertRecord, Error>;
+    async fn acknowledge(
+        &self,
+        trial: &TrialId,
+        id: &AlertId,
+        by: &Actor,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<AlertRecord, Error>;
 }
 
 #[async_trait]

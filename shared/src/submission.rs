@@ -304,7 +304,10 @@ mod tests {
         .unwrap_err();
         let crate::Error::Validation(errs) = err else { panic!() };
         let fields: Vec<_> = errs.iter().map(|e| e.field.clone()).collect();
-        assert_eq!(fields, ["answers[0].value", "answers[1].value", "answers[2].value", "answers[3].value", "answers[4].value", "answers[5].linkId"]);
+        assert_eq!(
+            fields,
+            ["answers[0].value", "answers[1].value", "answers[2].value", "answers[3].value", "answers[4].value", "answers[5].linkId"]
+        );
     }
 
     #[test]
@@ -319,6 +322,14 @@ mod tests {
         let a: SubmissionRequest = serde_json::from_str(r#"{"submissionId":"0f8fad5b-d9cb-469f-a165-70867728950e","questionnaireId":"kccq","questionnaireVersion":"1","completedAt":"2026-11-26T19:00:00Z","answers":[]}"#).unwrap();
         let b: SubmissionRequest = serde_json::from_str(r#"{"answers":[],"completedAt":"2026-11-26T19:00:00Z","questionnaireVersion":"1","questionnaireId":"kccq","submissionId":"0f8fad5b-d9cb-469f-a165-70867728950e"}"#).unwrap();
         assert_eq!(a.body_hash(), b.body_hash());
-        let _ = Item { link_id: String::new(), item_type: ItemType::Boolean, min: None, max: None, options: None, required: false, max_length: None };
+        let _ = Item {
+            link_id: String::new(),
+            item_type: ItemType::Boolean,
+            min: None,
+            max: None,
+            options: None,
+            required: false,
+            max_length: None,
+        };
     }
 }

@@ -190,7 +190,11 @@ impl TrialDefinition {
         let mut seen = std::collections::HashSet::new();
         for (i, s) in self.sites.iter().enumerate() {
             v.check(seen.insert(&s.id), format!("sites[{i}].id"), "duplicate site id");
-            v.check(!s.name.trim().is_empty() && s.name.chars().count() <= MAX_NAME_LEN, format!("sites[{i}].name"), "must be 1-200 characters");
+            v.check(
+                !s.name.trim().is_empty() && s.name.chars().count() <= MAX_NAME_LEN,
+                format!("sites[{i}].name"),
+                "must be 1-200 characters",
+            );
         }
         v.check(self.timezone.parse::<chrono_tz::Tz>().is_ok(), "timezone", "must be an IANA time zone, e.g. Europe/London");
         v.check(self.questionnaires.len() <= MAX_QUESTIONNAIRES, "questionnaires", "at most 50");
@@ -222,7 +226,11 @@ impl TrialDefinition {
         v.check((1..=1440).contains(&a.news2.freshness_minutes), "alerting.news2.freshnessMinutes", "must be 1-1440");
         v.check(a.news2.cooldown_minutes <= 10080, "alerting.news2.cooldownMinutes", "must be 0-10080");
         for (i, r) in a.pro_rules.iter().enumerate() {
-            let item = self.questionnaires.iter().find(|q| q.id == r.questionnaire_id).and_then(|q| q.items.iter().find(|it| it.link_id == r.link_id));
+            let item = self
+                .questionnaires
+                .iter()
+                .find(|q| q.id == r.questionnaire_id)
+                .and_then(|q| q.items.iter().find(|it| it.link_id == r.link_id));
             v.check(item.is_some(), format!("alerting.proRules[{i}]"), "names no item of this trial's questionnaires");
             v.check(r.at_least.is_finite(), format!("alerting.proRules[{i}].atLeast"), "must be a finite number");
             v.check(r.level != RiskLevel::Low, format!("alerting.proRules[{i}].level"), "must be low-medium, medium or high");

@@ -1,0 +1,1 @@
+//! The one mapping from SDK errors to the domain error.

@@ -1,1 +1,23 @@
-//! epro-api: placeholder, filled in by its issue.
+//! epro-api: the HTTP front door (API Gateway HTTP API, payload v2) for trial
+//! definitions, enrolment, ePRO submissions, vitals ingest, reads and alert
+//! acknowledgement. All logic is generic over the shared ports; `main.rs` only
+//! wires the AWS adapters.
+//!
+//! [`handle`] is infallible: every failure becomes `application/problem+json`
+//! through the one mapping, `trialwatch::Error::to_problem`.
+
+mod alerts;
+pub mod auth;
+pub mod body;
+mod deps;
+mod enrolment;
+pub mod fhir;
+mod patients;
+mod respond;
+mod routes;
+mod submissions;
+mod trials;
+mod vitals;
+
+pub use deps::{aws_deps, AwsDeps, AwsQueues, Deps, Queues, Stores, ENROLMENT_TTL};
+pub use routes::handle;

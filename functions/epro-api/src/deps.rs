@@ -1,0 +1,190 @@
+//! What the handler needs, built once per execution environment: the store,
+//! the queues, the clock, and the caches that keep a warm submission to one
+//! DynamoDB request.
+//!
+//! Budget of a warm `POST …/submissions`: the trial comes from the config
+//! cache (TTL `CONFIG_TTL_SECONDS`), the patient's enrolment (for its site,
+//! the counter key) from a short-lived enrolment cache, so the only DynamoDB
+//! request is the TransactWriteItems, plus at most one SQS SendMessageBatch
+//! when a PRO rule fires. Trusting a cached enrolment is safe because the
+//! transaction's condition enforces "enrolled" atomically; only positive
+//! answers are trusted: an absent or non-enrolled cached entry is re-read
+//! before a request is refused, so a patient enrolled a moment ago in another
+//! execution environment is never turned away.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use trialwatch::alert::Alert;
+use trialwatch::config_cache::ConfigCache;
+use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
+use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, TrialStore, VitalsQueue};
+use trialwatch::settings::{Resources, SettingsError};
+use trialwatch::trial::Trial;
+use trialwatch::vitals::VitalsMessage;
+use trialwatch::{Error, PatientId, TrialId};
+
+/// How long a positive enrolment answer is trusted on the submission and
+/// vitals paths. Short, because a site transfer moves the counter key.
+pub const ENROLMENT_TTL: Duration = Duration::from_secs(30);
+
+pub struct Deps<S, Q, C> {
+    pub(crate) store: Arc<S>,
+    pub(crate) queue: Arc<Q>,
+    pub(crate) clock: C,
+    trials: Arc<ConfigCache<TrialId, Trial>>,
+    enrolments: Arc<ConfigCache<(TrialId, PatientId), Enrolment>>,
+}
+
+impl<S, Q, C> Deps<S, Q, C>
+where
+    S: TrialStore + EnrolmentStore + 'static,
+    Q: 'static,
+    C: Clock,
+{
+    pub fn new(store: S, queue: Q, clock: C, config_ttl: Duration) -> Self {
+        Self::from_shared(Arc::new(store), Arc::new(queue), clock, config_ttl)
+    }
+
+    /// For callers (tests, the local runner) that keep a handle on the adapters.
+    pub fn from_shared(store: Arc<S>, queue: Arc<Q>, clock: C, config_ttl: Duration) -> Self {
+        Self {
+            store,
+            queue,
+            clock,
+            trials: Arc::new(ConfigCache::new(config_ttl)),
+            enrolments: Arc::new(ConfigCache::new(ENROLMENT_TTL.min(config_ttl))),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn queue(&self) -> &Q {
+        &self.queue
+    }
+
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The trial from the config cache; an absent answer is re-read so a
+    /// trial created a moment ago elsewhere is found.
+    pub(crate) async fn trial(&self, id: &TrialId) -> Result<Arc<Option<Trial>>, Error> {
+        let store = self.store.clone();
+        let key = id.clone();
+        let cached = self.trials.get(id, move || async move { store.get_trial(&key).await }).await?;
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let fresh = self.store.get_trial(id).await?;
+        if fresh.is_some() {
+            self.trials.invalidate(id);
+        }
+        Ok(Arc::new(fresh))
+    }
+
+    pub(crate) fn forget_trial(&self, id: &TrialId) {
+        self.trials.invalidate(id);
+    }
+
+    /// The enrolment through the short-lived cache; anything but "enrolled"
+    /// is confirmed with a fresh read before it refuses a request.
+    pub(crate) async fn enrolment_cached(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+        let store = self.store.clone();
+        let key = (trial.clone(), patient.clone());
+        let (t, p) = key.clone();
+        let cached = self.enrolments.get(&key, move || async move { store.get_enrolment(&t, &p).await }).await?;
+        if let Some(e) = cached.as_ref() {
+            if e.status == EnrolmentStatus::Enrolled {
+                return Ok(Some(e.clone()));
+            }
+        }
+        self.enrolments.invalidate(&key);
+        self.store.get_enrolment(trial, patient).await
+    }
+
+    pub(crate) fn forget_enrolment(&self, trial: &TrialId, patient: &PatientId) {
+        self.enrolments.invalidate(&(trial.clone(), patient.clone()));
+    }
+}
+
+/// The two production queues behind one value, as the handler takes one
+/// queue parameter for both ports.
+#[derive(Clone, Debug)]
+pub struct AwsQueues {
+    pub vitals: trialwatch::aws::SqsVitalsQueue,
+    pub alerts: trialwatch::aws::SqsAlertQueue,
+}
+
+#[async_trait::async_trait]
+impl VitalsQueue for AwsQueues {
+    async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), Error> {
+        self.vitals.send_vitals(messages).await
+    }
+}
+
+#[async_trait::async_trait]
+impl AlertQueue for AwsQueues {
+    async fn enqueue(&self, alerts: &[Alert]) -> Result<(), Error> {
+        self.alerts.enqueue(alerts).await
+    }
+}
+
+pub type AwsDeps = Deps<trialwatch::aws::DynamoStore, AwsQueues, trialwatch::clock::SystemClock>;
+
+/// Production wiring from an SDK config and resource names; the config TTL
+/// comes from `CONFIG_TTL_SECONDS` (300 s when unset or invalid; [`AwsDeps::from_env`]
+/// refuses an invalid value instead).
+pub async fn aws_deps(sdk: &aws_config::SdkConfig, resources: &Resources) -> AwsDeps {
+    let config_ttl = trialwatch::settings::config_ttl().unwrap_or(Duration::from_secs(300));
+    let store = trialwatch::aws::DynamoStore::new(sdk, resources.table_name.clone());
+    let queues = AwsQueues {
+        vitals: trialwatch::aws::SqsVitalsQueue::new(sdk, resources.vitals_queue_url.clone()),
+        alerts: trialwatch::aws::SqsAlertQueue::new(sdk, resources.alert_queue_url.clone()),
+    };
+    Deps::new(store, queues, trialwatch::clock::SystemClock, config_ttl)
+}
+
+impl AwsDeps {
+    /// Reads only the variables this function uses (TABLE_NAME,
+    /// VITALS_QUEUE_URL, ALERT_QUEUE_URL, CONFIG_TTL_SECONDS); a missing one
+    /// fails init, naming it.
+    pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, SettingsError> {
+        use trialwatch::settings::{required, ALERT_QUEUE_URL, TABLE_NAME, VITALS_QUEUE_URL};
+        let resources = Resources {
+            table_name: required(TABLE_NAME)?,
+            vitals_queue_url: required(VITALS_QUEUE_URL)?,
+            alert_queue_url: required(ALERT_QUEUE_URL)?,
+            reports_bucket: String::new(),
+            alert_topic_arn: String::new(),
+        };
+        trialwatch::settings::config_ttl()?;
+        Ok(aws_deps(sdk, &resources).await)
+    }
+}
+
+/// Every store port the API uses, as one bound.
+pub trait Stores:
+    trialwatch::ports::TrialStore
+    + trialwatch::ports::EnrolmentStore
+    + trialwatch::ports::SubmissionStore
+    + trialwatch::ports::VitalsStore
+    + trialwatch::ports::AlertStore
+    + 'static
+{
+}
+impl<T> Stores for T where
+    T: trialwatch::ports::TrialStore
+        + trialwatch::ports::EnrolmentStore
+        + trialwatch::ports::SubmissionStore
+        + trialwatch::ports::VitalsStore
+        + trialwatch::ports::AlertStore
+        + 'static
+{
+}
+
+/// Both queue ports, as one bound.
+pub trait Queues: VitalsQueue + AlertQueue + 'static {}
+impl<T> Queues for T where T: VitalsQueue + AlertQueue + 'static {}

@@ -1,0 +1,94 @@
+//! `PUT /v1/trials/{trialId}/patients/{patientId}`: enrol, transfer, withdraw
+//! or complete a patient. Subject ids are pseudonymous; the body has no room
+//! for names or contact data (unknown fields are refused).
+
+use lambda_http::Request;
+use serde::Serialize;
+use trialwatch::audit::AuditEntry;
+use trialwatch::enrolment::{Enrolment, EnrolmentRequest, EnrolmentStatus};
+use trialwatch::ports::{Clock, Upsert};
+use trialwatch::{Error, PatientId, SiteId, TrialId};
+
+use crate::auth::{self, PatientAccess, Principal};
+use crate::deps::{Deps, Queues, Stores};
+use crate::respond::{self, HttpResponse};
+
+pub async fn put<S: Stores, Q: Queues, C: Clock>(
+    deps: &Deps<S, Q, C>,
+    req: &Request,
+    p: &Principal,
+    trial_id: TrialId,
+    patient_id: PatientId,
+) -> Result<HttpResponse, Error> {
+    let access = auth::enrol(p, &trial_id)?;
+    let body: EnrolmentRequest = crate::body::json(req)?;
+    if access == PatientAccess::IfSiteMatches {
+        auth::staff_site_check(p, Some(&body.site_id))?;
+    }
+    let trial = deps.trial(&trial_id).await?;
+    let trial = trial.as_ref().as_ref().ok_or(Error::NotFound("trial"))?;
+    if trial.definition.site(&body.site_id).is_none() {
+        return Err(Error::field("siteId", "names no site of this trial"));
+    }
+    let existing = deps.store.get_enrolment(&trial_id, &patient_id).await?;
+    // Moving a patient between sites needs staff of both.
+    if let (PatientAccess::IfSiteMatches, Some(e)) = (access, &existing) {
+        auth::staff_site_check(p, Some(&e.site_id))?;
+    }
+    let now = deps.clock.now();
+    let at = trialwatch::timestamp::format(now);
+    let enrolment = Enrolment {
+        trial_id: trial_id.clone(),
+        patient_id: patient_id.clone(),
+        site_id: body.site_id.clone(),
+        status: body.status,
+        hypercapnic: body.hypercapnic,
+        enrolled_at: existing.as_ref().map_or_else(|| at.clone(), |e| e.enrolled_at.clone()),
+        updated_at: at,
+        submission_count: existing.as_ref().map_or(0, |e| e.submission_count),
+        last_submission_at: existing.as_ref().and_then(|e| e.last_submission_at.clone()),
+    };
+    let action = if existing.is_some() { "enrolment.updated" } else { "enrolment.created" };
+    let mut audit = AuditEntry::new(trial_id.clone(), format!("patient/{patient_id}"), action, p.actor(), now)
+        .with_detail("siteId", body.site_id.as_str())
+        .with_detail("status", body.status.as_str())
+        .with_detail("hypercapnic", body.hypercapnic);
+    if let Some(e) = &existing {
+        if e.site_id != body.site_id {
+            audit = audit.with_detail("previousSiteId", e.site_id.as_str());
+        }
+        if e.status != body.status {
+            audit = audit.with_detail("previousStatus", e.status.as_str());
+        }
+    }
+    let outcome = deps.store.put_enrolment(&enrolment, &audit).await?;
+    deps.forget_enrolment(&trial_id, &patient_id);
+    Ok(respond::json(if outcome == Upsert::Created { 201 } else { 200 }, &EnrolmentView::of(&enrolment)))
+}
+
+/// The enrolment as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrolmentView<'a> {
+    pub trial_id: &'a TrialId,
+    pub patient_id: &'a PatientId,
+    pub site_id: &'a SiteId,
+    pub status: EnrolmentStatus,
+    pub hypercapnic: bool,
+    pub enrolled_at: &'a str,
+    pub updated_at: &'a str,
+}
+
+impl<'a> EnrolmentView<'a> {
+    pub fn of(e: &'a Enrolment) -> Self {
+        Self {
+            trial_id: &e.trial_id,
+            patient_id: &e.patient_id,
+            site_id: &e.site_id,
+            status: e.status,
+            hypercapnic: e.hypercapnic,
+            enrolled_at: &e.enrolled_at,
+            updated_at: &e.updated_at,
+        }
+    }
+}

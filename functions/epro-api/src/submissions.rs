@@ -1,0 +1,193 @@
+//! ePRO submissions: `POST` (native JSON or a FHIR QuestionnaireResponse) and
+//! the newest-first list.
+//!
+//! A submission is ONE TransactWriteItems (submission, idempotency guard,
+//! audit entry, day/site counter), then at most one SendMessageBatch of PRO
+//! alerts. Those are two steps, so the replay path re-drives the second: a
+//! client retrying an identical body gets 200 with the original receipt and
+//! its alerts are enqueued again (their ids are deterministic, so the
+//! dispatcher never notifies twice). If the enqueue fails, the response is
+//! 503 with Retry-After, and the retry completes it.
+
+use chrono::{DateTime, Utc};
+use lambda_http::Request;
+use serde::Serialize;
+use trialwatch::alert::{Alert, AlertReason};
+use trialwatch::audit::{Actor, AuditEntry};
+use trialwatch::page::{Page, PageRequest};
+use trialwatch::ports::{Clock, RecordOutcome};
+use trialwatch::submission::{Answer, StoredSubmission, SubmissionRequest};
+use trialwatch::trial::Trial;
+use trialwatch::{AlertId, Error, PatientId, QuestionnaireId, SiteId, SubmissionId, TrialId};
+
+use crate::auth::Principal;
+use crate::body::MediaType;
+use crate::deps::{Deps, Queues, Stores};
+use crate::patients::{authorize, require_enrolled, Freshness};
+use crate::respond::{self, HttpResponse};
+
+pub async fn post<S: Stores, Q: Queues, C: Clock>(
+    deps: &Deps<S, Q, C>,
+    req: &Request,
+    p: &Principal,
+    trial_id: TrialId,
+    patient_id: PatientId,
+) -> Result<HttpResponse, Error> {
+    let enrolment = authorize(deps, p, &trial_id, &patient_id, Freshness::CachedForPatient).await?;
+    let request = parse(req)?;
+    let enrolment = require_enrolled(enrolment)?;
+    let trial = deps.trial(&trial_id).await?;
+    let trial = trial.as_ref().as_ref().ok_or(Error::NotFound("trial"))?;
+    let now = deps.clock.now();
+    let questionnaire = QuestionnaireId::parse(&request.questionnaire_id)
+        .ok()
+        .and_then(|id| trial.definition.questionnaire(&id, &request.questionnaire_version));
+    let valid = request.validate(questionnaire, now)?;
+    let on_behalf = !matches!(p, Principal::Patient { .. });
+    let stored = StoredSubmission {
+        score: valid.score(),
+        trial_id: trial_id.clone(),
+        patient_id: patient_id.clone(),
+        site_id: enrolment.site_id.clone(),
+        submission_id: valid.submission_id,
+        questionnaire_id: valid.questionnaire_id,
+        questionnaire_version: valid.questionnaire_version,
+        completed_at: valid.completed_at,
+        received_at: now,
+        answers: valid.answers,
+        body_hash: valid.body_hash,
+        submitted_by: p.actor(),
+    };
+    let day = trial_day(trial, stored.completed_at);
+    let audit = audit_entry(&stored, p.actor(), on_behalf, now);
+    let (status, recorded) = match deps.store.record_submission(&stored, &day, &audit).await {
+        Ok(RecordOutcome::Recorded) => (201, stored),
+        Ok(RecordOutcome::Duplicate(existing)) => {
+            let same = existing.body_hash == stored.body_hash && existing.trial_id == trial_id && existing.patient_id == patient_id;
+            if !same {
+                return Err(Error::conflict("submission-conflict", "this submissionId was already used with a different body"));
+            }
+            (200, existing)
+        }
+        Err(e @ Error::Conflict { kind: "patient-not-enrolled", .. }) => {
+            deps.forget_enrolment(&trial_id, &patient_id);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    let alerts = pro_alerts(trial, &recorded);
+    if !alerts.is_empty() {
+        // Stored but not yet alerted: 503 makes the client retry, and the
+        // retry's replay re-drives this enqueue.
+        deps.queue.enqueue(&alerts).await?;
+    }
+    tracing::info!(
+        trial_id = %trial_id,
+        submission_id = %recorded.submission_id,
+        status,
+        alerts = alerts.len(),
+        on_behalf,
+        "submission"
+    );
+    Ok(respond::json(status, &recorded.receipt()))
+}
+
+/// Native JSON, or a FHIR QuestionnaireResponse mapped onto the same request.
+fn parse(req: &Request) -> Result<SubmissionRequest, Error> {
+    let bytes = crate::body::bytes(req)?;
+    match crate::body::media_type(req)? {
+        MediaType::Json => crate::body::decode(bytes),
+        MediaType::FhirJson => crate::body::decode::<crate::fhir::QuestionnaireResponse>(bytes)?.into_submission(),
+    }
+}
+
+/// The counter bucket: the day the questionnaire was completed, in the trial's zone.
+pub fn trial_day(trial: &Trial, completed_at: DateTime<Utc>) -> String {
+    completed_at.with_timezone(&trial.definition.tz()).format("%Y-%m-%d").to_string()
+}
+
+fn audit_entry(s: &StoredSubmission, actor: Actor, on_behalf: bool, now: DateTime<Utc>) -> AuditEntry {
+    let entry = AuditEntry::new(s.trial_id.clone(), format!("submission/{}", s.submission_id), "submission.created", actor, now)
+        .with_detail("patientId", s.patient_id.as_str())
+        .with_detail("questionnaireId", s.questionnaire_id.as_str());
+    if on_behalf {
+        entry.with_detail("onBehalf", true)
+    } else {
+        entry
+    }
+}
+
+/// The PRO alerts a stored submission raises: for each rule of its
+/// questionnaire whose item's numeric answer is at or above `atLeast`. Alert
+/// ids are per (submission, item), so when several rules on one item fire,
+/// the highest level wins. `created_at` is the receipt time, so a replay
+/// builds the identical alert.
+pub fn pro_alerts(trial: &Trial, s: &StoredSubmission) -> Vec<Alert> {
+    let mut alerts: Vec<Alert> = Vec::new();
+    for rule in trial.definition.alerting.pro_rules.iter().filter(|r| r.questionnaire_id == s.questionnaire_id) {
+        let Some(value) = s.answers.iter().find(|a| a.link_id == rule.link_id).and_then(|a: &Answer| a.value.as_number()) else {
+            continue;
+        };
+        if value < rule.at_least {
+            continue;
+        }
+        let alert = Alert {
+            alert_id: AlertId::for_pro_rule(&s.trial_id, &s.patient_id, &s.submission_id, &rule.link_id),
+            trial_id: s.trial_id.clone(),
+            patient_id: s.patient_id.clone(),
+            site_id: s.site_id.clone(),
+            level: rule.level,
+            reason: AlertReason::ProRule {
+                questionnaire_id: s.questionnaire_id.clone(),
+                submission_id: s.submission_id,
+                link_id: rule.link_id.clone(),
+                value,
+                at_least: rule.at_least,
+            },
+            created_at: s.received_at,
+        };
+        match alerts.iter_mut().find(|a| a.alert_id == alert.alert_id) {
+            Some(existing) if existing.level < alert.level => *existing = alert,
+            Some(_) => {}
+            None => alerts.push(alert),
+        }
+    }
+    alerts
+}
+
+/// A submission as listed: what was answered, when, and by whom (role only).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubmissionView {
+    submission_id: SubmissionId,
+    questionnaire_id: QuestionnaireId,
+    questionnaire_version: String,
+    site_id: SiteId,
+    completed_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    answers: Vec<Answer>,
+    score: Option<f64>,
+    submitted_by_role: String,
+}
+
+pub async fn list<S: Stores, Q: Queues, C: Clock>(
+    deps: &Deps<S, Q, C>,
+    p: &Principal,
+    trial: TrialId,
+    patient: PatientId,
+    page: PageRequest,
+) -> Result<HttpResponse, Error> {
+    authorize(deps, p, &trial, &patient, Freshness::Fresh).await?.ok_or(Error::NotFound("patient"))?;
+    let page: Page<SubmissionView> = deps.store.list_submissions(&trial, &patient, &page).await?.map(|s| SubmissionView {
+        submission_id: s.submission_id,
+        questionnaire_id: s.questionnaire_id,
+        questionnaire_version: s.questionnaire_version,
+        site_id: s.site_id,
+        completed_at: s.completed_at,
+        received_at: s.received_at,
+        answers: s.answers,
+        score: s.score,
+        submitted_by_role: s.submitted_by.role,
+    });
+    Ok(respond::json(200, &page))
+}

@@ -1,0 +1,40 @@
+//! `PUT /v1/trials/{trialId}` (admin) and `GET /v1/trials/{trialId}`. The
+//! webhook secret is write-only: responses carry `Trial::view()`, which has
+//! only `secretSet`.
+
+use lambda_http::Request;
+use trialwatch::audit::AuditEntry;
+use trialwatch::ports::{Clock, Upsert};
+use trialwatch::trial::{Trial, TrialDefinition};
+use trialwatch::{Error, TrialId};
+
+use crate::auth::{self, Principal};
+use crate::deps::{Deps, Queues, Stores};
+use crate::respond::{self, HttpResponse};
+
+pub async fn put<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: &Request, p: &Principal, trial_id: TrialId) -> Result<HttpResponse, Error> {
+    auth::configure_trial(p)?;
+    let definition: TrialDefinition = crate::body::json(req)?;
+    definition.validate()?;
+    let now = deps.clock.now();
+    // Read first so the audit says created or updated; admin writes are rare
+    // and a concurrent create of the same trial would only mislabel one entry.
+    let existed = deps.store.get_trial(&trial_id).await?.is_some();
+    let action = if existed { "trial.updated" } else { "trial.created" };
+    let trial = Trial { trial_id: trial_id.clone(), definition, updated_at: trialwatch::timestamp::format(now) };
+    let audit = AuditEntry::new(trial_id.clone(), "trial", action, p.actor(), now)
+        .with_detail("sites", trial.definition.sites.len())
+        .with_detail("questionnaires", trial.definition.questionnaires.len())
+        .with_detail("proRules", trial.definition.alerting.pro_rules.len());
+    let outcome = deps.store.put_trial(&trial, &audit).await?;
+    deps.forget_trial(&trial_id);
+    tracing::info!(trial_id = %trial_id, action, "trial written");
+    Ok(respond::json(if outcome == Upsert::Created { 201 } else { 200 }, &trial.view()))
+}
+
+pub async fn get<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, p: &Principal, trial_id: TrialId) -> Result<HttpResponse, Error> {
+    auth::read_trial(p, &trial_id)?;
+    // A fresh read: definitions change rarely but admins expect to see their write.
+    let trial = deps.store.get_trial(&trial_id).await?.ok_or(Error::NotFound("trial"))?;
+    Ok(respond::json(200, &trial.view()))
+}

@@ -1,1 +1,0 @@
-//! Provisioning of emulator resources from template.yaml. PROVISION: to be written.

@@ -295,6 +295,21 @@ impl VitalsStore for MemoryStore {
         Ok(())
     }
 
+    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), Error> {
+        self.faults.check("put_readings")?;
+        let n: usize = batch.iter().map(|b| b.readings.len()).sum();
+        // The AWS adapter packs 25 items per BatchWriteItem across patients.
+        self.requests.add("dynamodb.BatchWriteItem", n.div_ceil(25) as u64);
+        let mut t = lock(&self.t);
+        for b in batch {
+            let m = t.readings.entry((b.trial.clone(), b.patient.clone())).or_default();
+            for r in b.readings {
+                m.insert(format!("{}#{}#{}", crate::timestamp::format(r.observed_at), r.code.as_str(), r.reading_id), r.clone());
+            }
+        }
+        Ok(())
+    }
+
     async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
         self.faults.check("get_state")?;
         self.requests.add("dynamodb.GetItem", 1);
@@ -706,5 +721,27 @@ mod tests {
         m.put_readings(&t, &p, &rs).await.unwrap();
         assert_eq!(m.requests.get("dynamodb.BatchWriteItem"), 3);
         assert_eq!(m.readings(&t, &p).len(), 60);
+    }
+
+    #[tokio::test]
+    async fn readings_of_several_patients_pack_25_per_batch_write_across_patients() {
+        // GIVEN 10 patients with 3 readings each (30 readings)
+        let m = MemoryStore::new();
+        let t = TrialId::parse("t1").unwrap();
+        let patients: Vec<PatientId> = (0..10).map(|i| PatientId::parse(&format!("p{i}")).unwrap()).collect();
+        let rs: Vec<VitalReading> = (0..3)
+            .map(|i| VitalReading {
+                reading_id: crate::ids::ReadingId::parse(&format!("r{i}")).unwrap(),
+                code: crate::vitals::VitalCode::HeartRate,
+                value: crate::vitals::VitalValue::Number(70.0),
+                observed_at: "2026-11-26T19:00:00Z".parse().unwrap(),
+            })
+            .collect();
+        let batch: Vec<PatientReadings<'_>> = patients.iter().map(|p| PatientReadings { trial: &t, patient: p, readings: &rs }).collect();
+        // WHEN written as one batch
+        m.put_readings_batch(&batch).await.unwrap();
+        // THEN ceil(30/25) = 2 calls, not one per patient, and every reading is stored
+        assert_eq!(m.requests.get("dynamodb.BatchWriteItem"), 2);
+        assert!(patients.iter().all(|p| m.readings(&t, p).len() == 3));
     }
 }

@@ -75,10 +75,29 @@ pub enum StateWrite {
     Stale,
 }
 
+/// One patient's readings within a multi-patient write.
+#[derive(Debug, Clone, Copy)]
+pub struct PatientReadings<'a> {
+    pub trial: &'a TrialId,
+    pub patient: &'a PatientId,
+    pub readings: &'a [VitalReading],
+}
+
 #[async_trait]
 pub trait VitalsStore: Send + Sync {
     /// BatchWriteItem, at most 25 per call, unprocessed items retried with backoff.
     async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error>;
+    /// Readings of several patients packed 25 per BatchWriteItem *across*
+    /// patients, so an SQS batch of N readings from P patients costs ceil(N/25)
+    /// calls rather than one or more per patient (the analyzer's budget).
+    /// Keys must be distinct (BatchWriteItem refuses duplicates in one call).
+    /// The default writes patient by patient: correct, but P or more calls.
+    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), Error> {
+        for b in batch {
+            self.put_readings(b.trial, b.patient, b.readings).await?;
+        }
+        Ok(())
+    }
     async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error>;
     /// Writes `state` if the stored version is `state.version - 1` (or absent when 1).
     async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error>;

@@ -8,8 +8,7 @@ mod s3;
 mod sns;
 mod sqs;
 
-pub use dynamo::{DynamoStore, COUNTER_SHARDS};
-
+pub use dynamo::{DynamoStore, COUNTER_SHARDS, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};
 pub use s3::S3ReportStore;
 pub use sns::SnsNotifier;
 pub use sqs::{SqsAlertQueue, SqsVitalsQueue};

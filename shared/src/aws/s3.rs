@@ -1,7 +1,13 @@
-//! S3 adapter of the ReportStore port (PDF in S3, metadata in DynamoDB).
+//! Report PDFs in S3 (SSE-KMS) with their metadata record in DynamoDB, and
+//! presigned GET URLs so a browser downloads without AWS credentials.
+
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
 
+use super::errors::from_sdk;
 use super::DynamoStore;
 use crate::error::Error;
 use crate::ids::{ReportId, TrialId};
@@ -17,7 +23,10 @@ pub struct S3ReportStore {
 }
 
 impl S3ReportStore {
+    /// `kms_key_id`: the customer key for SSE-KMS; `None` uses the bucket's
+    /// default `aws:kms` key.
     pub fn new(config: &SdkConfig, bucket: impl Into<String>, kms_key_id: Option<String>, meta: DynamoStore) -> Self {
+        // An emulator on 127.0.0.1 has no `bucket.host` DNS names: path style there.
         let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(super::custom_endpoint(config)).build();
         Self { client: aws_sdk_s3::Client::from_conf(s3_config), bucket: bucket.into(), kms_key_id, meta }
     }
@@ -25,14 +34,36 @@ impl S3ReportStore {
 
 #[async_trait]
 impl ReportStore for S3ReportStore {
-    async fn put_report(&self, meta: &ReportMeta, _pdf: Vec<u8>) -> Result<(), Error> {
-        let _ = (&self.client, &self.bucket, &self.kms_key_id);
+    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>) -> Result<(), Error> {
+        const OP: &str = "s3.PutObject(report)";
+        // Object first, record second: a record never points at a missing
+        // object, and a retry overwrites the same key.
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&meta.object_key)
+            .content_type("application/pdf")
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .set_ssekms_key_id(self.kms_key_id.clone())
+            .metadata("trial-id", meta.trial_id.as_str())
+            .metadata("report-id", meta.report_id.as_str())
+            .metadata("from", meta.from.to_string())
+            .metadata("to", meta.to.to_string())
+            .body(ByteStream::from(pdf))
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e))?;
         self.meta.put_report_meta(meta).await
     }
+
     async fn get_report(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, Error> {
         self.meta.get_report_meta(trial, id).await
     }
-    async fn presign(&self, _object_key: &str, _ttl: std::time::Duration) -> Result<String, Error> {
-        todo!()
+
+    async fn presign(&self, object_key: &str, ttl: std::time::Duration) -> Result<String, Error> {
+        const OP: &str = "s3.GetObject(presign)";
+        let config = PresigningConfig::expires_in(ttl).map_err(|_| Error::Internal(format!("{OP}: ttl out of range")))?;
+        let req = self.client.get_object().bucket(&self.bucket).key(object_key).presigned(config).await.map_err(|e| from_sdk(OP, &e))?;
+        Ok(req.uri().to_owned())
     }
 }

@@ -1,7 +1,11 @@
-//! SNS adapter of the Notifier port.
+//! SNS adapter of the Notifier port: the alert JSON, with `level` and
+//! `trialId` attributes that subscription filter policies match on.
+
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_sns::types::MessageAttributeValue;
 
+use super::errors::from_sdk;
 use crate::alert::Alert;
 use crate::error::Error;
 use crate::ports::Notifier;
@@ -14,14 +18,68 @@ pub struct SnsNotifier {
 
 impl SnsNotifier {
     pub fn new(config: &SdkConfig, default_topic_arn: impl Into<String>) -> Self {
-        Self { client: aws_sdk_sns::Client::new(config), default_topic_arn: default_topic_arn.into() }
+        Self::with_client(aws_sdk_sns::Client::new(config), default_topic_arn)
     }
+    pub fn with_client(client: aws_sdk_sns::Client, default_topic_arn: impl Into<String>) -> Self {
+        Self { client, default_topic_arn: default_topic_arn.into() }
+    }
+}
+
+fn string_attribute(value: &str) -> Result<MessageAttributeValue, Error> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|_| Error::Internal("sns.Publish: request-build".into()))
+}
+
+/// E-mail and SMS subscribers see the subject: ids and level only, never
+/// clinical values (at most 100 ASCII characters by SNS's rules).
+pub(crate) fn subject(alert: &Alert) -> String {
+    let mut s = format!("TrialWatch {} alert {} (trial {})", alert.level.as_str(), alert.alert_id, alert.trial_id);
+    s.truncate(100);
+    s
 }
 
 #[async_trait]
 impl Notifier for SnsNotifier {
-    async fn publish(&self, _topic: Option<&str>, _alert: &Alert) -> Result<(), Error> {
-        let _ = (&self.client, &self.default_topic_arn);
-        todo!()
+    async fn publish(&self, topic: Option<&str>, alert: &Alert) -> Result<(), Error> {
+        const OP: &str = "sns.Publish";
+        let topic = topic.unwrap_or(&self.default_topic_arn);
+        let body = serde_json::to_string(alert).map_err(|_| Error::Internal(format!("{OP}: alert does not serialise")))?;
+        let mut req = self
+            .client
+            .publish()
+            .topic_arn(topic)
+            .subject(subject(alert))
+            .message(body)
+            .message_attributes("level", string_attribute(alert.level.as_str())?)
+            .message_attributes("trialId", string_attribute(alert.trial_id.as_str())?);
+        if topic.ends_with(".fifo") {
+            // FIFO topics need a group and dedup id; the alert id is deterministic.
+            req =
+                req.message_group_id(format!("{}#{}", alert.trial_id, alert.patient_id)).message_deduplication_id(alert.alert_id.as_str());
+        }
+        req.send().await.map_err(|e| from_sdk(OP, &e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_subject_is_short_and_names_ids_only() {
+        let alert: Alert = serde_json::from_value(serde_json::json!({
+            "alertId": format!("al-{}", "f".repeat(60)), "trialId": "t".repeat(64), "patientId": "p1", "siteId": "s1",
+            "level": "high", "reason": {"kind": "news2", "score": 9, "components": []},
+            "createdAt": "2026-11-26T20:00:00Z"
+        }))
+        .unwrap();
+        let s = subject(&alert);
+        assert!(s.len() <= 100 && s.is_ascii(), "{s}");
+        assert!(s.starts_with("TrialWatch high alert al-"));
+        assert!(!s.contains('9'), "no score in the subject: {s}");
     }
 }

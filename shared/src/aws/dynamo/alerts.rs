@@ -1,0 +1,310 @@
+//! Alert records: claim/lease for exactly-one delivery owner, attempts,
+//! completion, acknowledgement, and the two listing indexes.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use chrono::{DateTime, SubsecRound, Utc};
+
+use super::{
+    attr_str, condition_failed, decode_position, encode_position, from_record, page_limit, s, DynamoStore, Expr, Item, Transacted, GSI1,
+    GSI1_KEY, GSI2,
+};
+use crate::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
+use crate::audit::{Actor, AuditEntry};
+use crate::aws::errors::from_sdk;
+use crate::error::Error;
+use crate::ids::{AlertId, PatientId, TrialId};
+use crate::page::{Page, PageRequest};
+use crate::ports::AlertStore;
+use crate::timestamp;
+
+/// Claims re-read and retry when a lease expired between the failed write and the read.
+const CLAIM_RETRIES: usize = 3;
+
+fn alert_pk(trial: &TrialId) -> String {
+    format!("ALERT#{trial}")
+}
+
+fn index_sk(alert: &Alert) -> String {
+    format!("{}#{}", timestamp::format(alert.created_at), alert.alert_id)
+}
+
+fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool {
+    aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e) == Some("ConditionalCheckFailedException")
+}
+
+impl DynamoStore {
+    async fn alert_item(&self, trial: &TrialId, id: &AlertId, consistent: bool) -> Result<Option<Item>, Error> {
+        self.get("dynamodb.GetItem(alert)", alert_pk(trial), id.to_string(), consistent).await
+    }
+
+    /// What a failed claim met: done, or leased by a live owner. `None` when
+    /// the lease has lapsed since (the caller tries again).
+    fn claim_refusal(item: &Item, now: DateTime<Utc>) -> Result<Option<Claim>, Error> {
+        let record: AlertRecord = from_record("dynamodb.GetItem(alert)", "alert", item.clone())?;
+        Ok(match (record.status, record.lease_until) {
+            // Leases are stored at millisecond precision, like the claim's `:now`.
+            (AlertStatus::Pending, Some(lease_until)) if lease_until >= now.trunc_subsecs(3) => Some(Claim::InProgress { lease_until }),
+            (AlertStatus::Pending, _) => None,
+            (done, _) => Some(Claim::AlreadyDone(done)),
+        })
+    }
+}
+
+#[async_trait]
+impl AlertStore for DynamoStore {
+    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, Error> {
+        const OP: &str = "dynamodb.UpdateItem(alert claim)";
+        let alert_value: aws_sdk_dynamodb::types::AttributeValue =
+            serde_dynamo::to_attribute_value(alert).map_err(crate::aws::errors::codec(OP, "alert"))?;
+        let sk = index_sk(alert);
+        let expr = Expr::default()
+            .name("#status", "status")
+            .value(":alert", alert_value)
+            .value(":pending", s(AlertStatus::Pending.as_str()))
+            .value(":none", aws_sdk_dynamodb::types::AttributeValue::L(vec![]))
+            .value(":lease", s(timestamp::format(lease_until)))
+            .value(":now", s(timestamp::format(now)))
+            .value(":g1pk", s(format!("ALERTS#{}#{}", alert.trial_id, alert.patient_id)))
+            .value(":g2pk", s(format!("ALERTS#{}", alert.trial_id)))
+            .value(":gsk", s(sk));
+        // Creates the record on first sight, or takes over a lapsed (or
+        // released) lease. Fields set once keep their first value, so a
+        // redelivered message cannot rewrite history.
+        let update = "SET alert = if_not_exists(alert, :alert), #status = if_not_exists(#status, :pending), \
+                      attempts = if_not_exists(attempts, :none), leaseUntil = :lease, \
+                      gsi1pk = if_not_exists(gsi1pk, :g1pk), gsi1sk = if_not_exists(gsi1sk, :gsk), \
+                      gsi2pk = if_not_exists(gsi2pk, :g2pk), gsi2sk = if_not_exists(gsi2sk, :gsk)";
+        // Lease times are fixed-width UTC strings, so `<` is time order.
+        let condition = "attribute_not_exists(pk) OR (#status = :pending AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now))";
+        for _ in 0..CLAIM_RETRIES {
+            let res = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(alert_pk(&alert.trial_id)))
+                .key("sk", s(alert.alert_id.as_str()))
+                .update_expression(update)
+                .condition_expression(condition)
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match res {
+                Ok(out) => {
+                    let item = out.attributes.ok_or_else(|| Error::Internal(format!("{OP}: no attributes returned")))?;
+                    return Ok(Claim::Acquired(from_record(OP, "alert", item)?));
+                }
+                Err(e) if is_condition_failure(&e) => {
+                    let Some(item) = self.alert_item(&alert.trial_id, &alert.alert_id, true).await? else { continue };
+                    if let Some(refusal) = Self::claim_refusal(&item, now)? {
+                        return Ok(refusal);
+                    }
+                }
+                Err(e) => return Err(from_sdk(OP, &e)),
+            }
+        }
+        Err(Error::Unavailable(format!("{OP}: concurrent claimers")))
+    }
+
+    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), Error> {
+        const OP: &str = "dynamodb.UpdateItem(alert attempt)";
+        let attempt = serde_dynamo::to_attribute_value(attempt).map_err(crate::aws::errors::codec(OP, "attempt"))?;
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(alert_pk(trial)))
+            .key("sk", s(id.as_str()))
+            .update_expression("SET attempts = list_append(if_not_exists(attempts, :none), :one)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":none", aws_sdk_dynamodb::types::AttributeValue::L(vec![]))
+            .expression_attribute_values(":one", aws_sdk_dynamodb::types::AttributeValue::L(vec![attempt]))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(Error::NotFound("alert")),
+            Err(e) => Err(from_sdk(OP, &e)),
+        }
+    }
+
+    async fn finish(&self, trial: &TrialId, id: &AlertId, status: AlertStatus, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), Error> {
+        const OP: &str = "dynamodb.TransactWriteItems(alert finish)";
+        let mut expr = Expr::default()
+            .name("#status", "status")
+            .value(":status", s(status.as_str()))
+            .value(":pending", s(AlertStatus::Pending.as_str()));
+        let update = if status == AlertStatus::Delivered {
+            expr = expr.value(":at", s(timestamp::format(at)));
+            "SET #status = :status, deliveredAt = :at REMOVE leaseUntil"
+        } else {
+            "SET #status = :status REMOVE leaseUntil"
+        };
+        let tx = vec![
+            self.tx_update(OP, alert_pk(trial), id.to_string(), update, Some("attribute_exists(pk) AND #status = :pending"), expr)?,
+            self.tx_audit(OP, audit)?,
+        ];
+        match self.transact(OP, tx).await? {
+            Transacted::Committed => Ok(()),
+            Transacted::Cancelled(r) if condition_failed(&r, 0) => match super::old_item(&r, 0) {
+                // Finished already (a redelivery whose earlier run completed,
+                // or staff acknowledged first): nothing left to record.
+                Some(old) if attr_str(&old, "status") != Some(AlertStatus::Pending.as_str()) => Ok(()),
+                Some(_) => Err(Error::Internal(format!("{OP}: pending alert refused the finish"))),
+                None => Err(Error::NotFound("alert")),
+            },
+            Transacted::Cancelled(_) => Err(Error::Internal(format!("{OP}: audit entry id reused"))),
+        }
+    }
+
+    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error> {
+        const OP: &str = "dynamodb.UpdateItem(alert release)";
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(alert_pk(trial)))
+            .key("sk", s(id.as_str()))
+            .update_expression("REMOVE leaseUntil")
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(AlertStatus::Pending.as_str()))
+            .send()
+            .await;
+        match res {
+            // Absent or already finished: there is no lease to give back.
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(from_sdk(OP, &e)),
+        }
+    }
+
+    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, Error> {
+        self.alert_item(trial, id, false).await?.map(|i| from_record("dynamodb.GetItem(alert)", "alert", i)).transpose()
+    }
+
+    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, Error> {
+        const OP: &str = "dynamodb.Query(patient alerts)";
+        let partition = format!("ALERTS#{trial}#{patient}");
+        let start = decode_position(page.cursor.as_deref(), GSI1_KEY, "gsi1pk", &partition)?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s(partition))
+            .scan_index_forward(false)
+            .limit(page_limit(page.limit))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e))?;
+        let items = out.items.unwrap_or_default().into_iter().map(|i| from_record(OP, "alert", i)).collect::<Result<_, _>>()?;
+        Ok(Page { items, next_cursor: encode_position(OP, out.last_evaluated_key)? })
+    }
+
+    async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, Error> {
+        const OP: &str = "dynamodb.Query(trial alerts)";
+        let mut records = Vec::new();
+        if from >= to {
+            return Ok(records);
+        }
+        let mut start: Option<Item> = None;
+        loop {
+            // Index keys are `<createdAt>#<id>`: `from` itself sorts before
+            // every key at `from`, and `to` before every key at `to`, so
+            // BETWEEN gives exactly [from, to).
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI2)
+                .key_condition_expression("gsi2pk = :p AND gsi2sk BETWEEN :from AND :to")
+                .expression_attribute_values(":p", s(format!("ALERTS#{trial}")))
+                .expression_attribute_values(":from", s(timestamp::format(from)))
+                .expression_attribute_values(":to", s(timestamp::format(to)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk(OP, &e))?;
+            for item in out.items.unwrap_or_default() {
+                records.push(from_record(OP, "alert", item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(records),
+            }
+        }
+    }
+
+    async fn acknowledge(
+        &self,
+        trial: &TrialId,
+        id: &AlertId,
+        by: &Actor,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<AlertRecord, Error> {
+        const OP: &str = "dynamodb.TransactWriteItems(alert ack)";
+        let by = serde_dynamo::to_attribute_value(by).map_err(crate::aws::errors::codec(OP, "actor"))?;
+        let mut expr = Expr::default()
+            .name("#status", "status")
+            .value(":acked", s(AlertStatus::Acknowledged.as_str()))
+            .value(":at", s(timestamp::format(at)))
+            .value(":by", by);
+        let mut update = String::from("SET #status = :acked, acknowledgedAt = :at, acknowledgedBy = :by");
+        if let Some(note) = note {
+            expr = expr.value(":note", s(note));
+            update.push_str(", ackNote = :note");
+        }
+        // An acknowledgement ends the alert's life: no delivery lease survives it.
+        update.push_str(" REMOVE leaseUntil");
+        let tx = vec![
+            self.tx_update(OP, alert_pk(trial), id.to_string(), &update, Some("attribute_exists(pk) AND #status <> :acked"), expr)?,
+            self.tx_audit(OP, audit)?,
+        ];
+        match self.transact(OP, tx).await? {
+            Transacted::Committed => {}
+            Transacted::Cancelled(r) if condition_failed(&r, 0) => {
+                return Err(match super::old_item(&r, 0) {
+                    Some(_) => Error::conflict("alert-already-acknowledged", "the alert was already acknowledged"),
+                    None => Error::NotFound("alert"),
+                });
+            }
+            Transacted::Cancelled(_) => return Err(Error::Internal(format!("{OP}: audit entry id reused"))),
+        }
+        let item = self.alert_item(trial, id, true).await?.ok_or(Error::NotFound("alert"))?;
+        from_record(OP, "alert", item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_keys_sort_by_creation_time_then_id() {
+        let at = |t: &str| -> DateTime<Utc> { t.parse().unwrap() };
+        let alert = |t: &str, id: &str| Alert {
+            alert_id: AlertId::parse(id).unwrap(),
+            trial_id: TrialId::parse("t").unwrap(),
+            patient_id: PatientId::parse("p").unwrap(),
+            site_id: crate::ids::SiteId::parse("s").unwrap(),
+            level: crate::news2::RiskLevel::High,
+            reason: crate::alert::AlertReason::News2 { score: 7, components: vec![] },
+            created_at: at(t),
+        };
+        // Whole seconds and fractions compare correctly once fixed-width.
+        let a = index_sk(&alert("2026-11-26T20:00:00Z", "z"));
+        let b = index_sk(&alert("2026-11-26T20:00:00.500Z", "a"));
+        assert!(a < b, "{a} < {b}");
+        // The [from, to) bounds used by alerts_between: a bound equal to the
+        // creation time sorts just before the key, so `from` includes it and `to` excludes it.
+        let bound = timestamp::format(at("2026-11-26T20:00:00Z"));
+        assert!(bound < a && a < timestamp::format(at("2026-11-26T20:00:00.001Z")));
+    }
+}

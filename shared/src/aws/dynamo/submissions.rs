@@ -1,0 +1,245 @@
+//! ePRO submissions: the one-transaction record, replay lookup, the patient's
+//! newest-first list and the sharded per-day counters.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+
+use super::trials::{enrolment_sk, trial_pk};
+use super::{
+    attr_str, attr_u64, condition_failed, decode_position, encode_position, from_record, n, old_item, page_limit, s, to_record,
+    DynamoStore, Expr, Item, Transacted, TABLE_KEY,
+};
+use crate::audit::AuditEntry;
+use crate::aws::errors::from_sdk;
+use crate::enrolment::EnrolmentStatus;
+use crate::error::Error;
+use crate::ids::{PatientId, QuestionnaireId, SiteId, SubmissionId, TrialId};
+use crate::page::{Page, PageRequest};
+use crate::ports::{RecordOutcome, SubmissionStore};
+use crate::submission::{DailySiteCount, StoredSubmission};
+use crate::timestamp;
+
+/// Day counters of a trial are spread over this many partitions: a national
+/// evening peak lands on `STATS#t#0..31` instead of one partition, whose limit
+/// is 1,000 WCU/s. Reports pay 32 small queries instead of one.
+pub const COUNTER_SHARDS: u32 = 32;
+
+// Item positions in the record transaction, for reading cancellation reasons.
+const TX_SUBMISSION: usize = 0;
+const TX_GUARD: usize = 1;
+const TX_ENROLMENT: usize = 4;
+
+pub(crate) fn patient_pk(trial: &TrialId, patient: &PatientId) -> String {
+    format!("PATIENT#{trial}#{patient}")
+}
+
+fn guard_pk(id: &SubmissionId) -> String {
+    format!("SUBID#{id}")
+}
+
+/// A stable shard for the patient (FNV-1a: the same on every build and
+/// platform, unlike `DefaultHasher`).
+pub(crate) fn counter_shard(trial: &TrialId, patient: &PatientId) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in trial.as_str().bytes().chain([b'#']).chain(patient.as_str().bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % COUNTER_SHARDS
+}
+
+fn day_pk(trial: &TrialId, shard: u32) -> String {
+    format!("STATS#{trial}#{shard}")
+}
+
+#[async_trait]
+impl SubmissionStore for DynamoStore {
+    async fn record_submission(&self, sub: &StoredSubmission, day: &str, audit: &AuditEntry) -> Result<RecordOutcome, Error> {
+        const OP: &str = "dynamodb.TransactWriteItems(submission)";
+        // First try also moves lastSubmissionAt; if a later submission was
+        // recorded first (an offline phone syncing out of order), the second
+        // try only counts, so lastSubmissionAt keeps the maximum.
+        for move_last in [true, false] {
+            let tx = self.submission_transaction(OP, sub, day, audit, move_last)?;
+            let reasons = match self.transact(OP, tx).await? {
+                Transacted::Committed => return Ok(RecordOutcome::Recorded),
+                Transacted::Cancelled(reasons) => reasons,
+            };
+            if condition_failed(&reasons, TX_GUARD) {
+                let stored = match old_item(&reasons, TX_GUARD) {
+                    Some(item) => Some(item),
+                    None => self.get("dynamodb.GetItem(guard)", guard_pk(&sub.submission_id), "SUBID".into(), true).await?,
+                };
+                let stored = stored.ok_or_else(|| Error::Unavailable(format!("{OP}: guard not yet readable")))?;
+                return Ok(RecordOutcome::Duplicate(from_record(OP, "submission", stored)?));
+            }
+            if condition_failed(&reasons, TX_ENROLMENT) {
+                let enrolled = old_item(&reasons, TX_ENROLMENT)
+                    .is_some_and(|old| attr_str(&old, "status") == Some(EnrolmentStatus::Enrolled.as_str()));
+                if enrolled && move_last {
+                    continue;
+                }
+                return Err(Error::conflict("patient-not-enrolled", "the patient is not enrolled in this trial"));
+            }
+            if condition_failed(&reasons, TX_SUBMISSION) {
+                return Err(Error::Internal(format!("{OP}: submission item exists without its guard")));
+            }
+            return Err(Error::Internal(format!("{OP}: audit entry id reused")));
+        }
+        Err(Error::Unavailable(format!("{OP}: concurrent writers")))
+    }
+
+    async fn get_submission(&self, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
+        const OP: &str = "dynamodb.GetItem(guard)";
+        self.get(OP, guard_pk(id), "SUBID".into(), false).await?.map(|i| from_record(OP, "submission", i)).transpose()
+    }
+
+    async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error> {
+        const OP: &str = "dynamodb.Query(submissions)";
+        let pk = patient_pk(trial, patient);
+        let start = decode_position(page.cursor.as_deref(), TABLE_KEY, "pk", &pk)?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s("SUB#"))
+            .scan_index_forward(false)
+            .limit(page_limit(page.limit))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e))?;
+        let items = out.items.unwrap_or_default().into_iter().map(|i| from_record(OP, "submission", i)).collect::<Result<_, _>>()?;
+        Ok(Page { items, next_cursor: encode_position(OP, out.last_evaluated_key)? })
+    }
+
+    async fn daily_counts(&self, trial: &TrialId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailySiteCount>, Error> {
+        const OP: &str = "dynamodb.Query(day counters)";
+        if from > to {
+            return Ok(vec![]);
+        }
+        let shards = (0..COUNTER_SHARDS).map(|shard| self.day_counters(OP, trial, shard, from, to));
+        let mut totals: BTreeMap<(String, SiteId, QuestionnaireId), u64> = BTreeMap::new();
+        for items in futures::future::try_join_all(shards).await? {
+            for item in items {
+                let day = attr_str(&item, "day").map(str::to_owned);
+                let site = attr_str(&item, "siteId").and_then(|v| SiteId::parse(v).ok());
+                let q = attr_str(&item, "questionnaireId").and_then(|v| QuestionnaireId::parse(v).ok());
+                let (Some(day), Some(site), Some(q)) = (day, site, q) else {
+                    return Err(Error::Internal(format!("{OP}: malformed counter item")));
+                };
+                *totals.entry((day, site, q)).or_default() += attr_u64(&item, "submissions").unwrap_or(0);
+            }
+        }
+        Ok(totals
+            .into_iter()
+            .map(|((day, site_id, questionnaire_id), submissions)| DailySiteCount { day, site_id, questionnaire_id, submissions })
+            .collect())
+    }
+}
+
+impl DynamoStore {
+    /// [submission, guard, audit, day counter, enrolment summary], all or nothing.
+    fn submission_transaction(
+        &self,
+        op: &'static str,
+        sub: &StoredSubmission,
+        day: &str,
+        audit: &AuditEntry,
+        move_last: bool,
+    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error> {
+        let completed_at = timestamp::format(sub.completed_at);
+        let record_keys = [("pk", patient_pk(&sub.trial_id, &sub.patient_id)), ("sk", format!("SUB#{completed_at}#{}", sub.submission_id))];
+        let submission = to_record(op, "submission", sub, record_keys)?;
+        let guard = to_record(op, "submission", sub, [("pk", guard_pk(&sub.submission_id)), ("sk", "SUBID".to_owned())])?;
+
+        let counter_expr = Expr::default()
+            .name("#n", "submissions")
+            .name("#day", "day")
+            .value(":one", n(1))
+            .value(":day", s(day))
+            .value(":site", s(sub.site_id.as_str()))
+            .value(":q", s(sub.questionnaire_id.as_str()));
+        let counter_sk = format!("DAY#{day}#{}#{}", sub.site_id, sub.questionnaire_id);
+
+        let mut enrol_expr =
+            Expr::default().name("#status", "status").value(":one", n(1)).value(":enrolled", s(EnrolmentStatus::Enrolled.as_str()));
+        let (enrol_update, enrol_condition) = if move_last {
+            enrol_expr = enrol_expr.value(":at", s(completed_at));
+            (
+                "ADD submissionCount :one SET lastSubmissionAt = :at",
+                "#status = :enrolled AND (attribute_not_exists(lastSubmissionAt) OR lastSubmissionAt <= :at)",
+            )
+        } else {
+            ("ADD submissionCount :one", "#status = :enrolled")
+        };
+
+        let shard = counter_shard(&sub.trial_id, &sub.patient_id);
+        Ok(vec![
+            self.tx_put(op, submission, "attribute_not_exists(pk)", Expr::default())?,
+            self.tx_put(op, guard, "attribute_not_exists(pk)", Expr::default())?,
+            self.tx_audit(op, audit)?,
+            self.tx_update(
+                op,
+                day_pk(&sub.trial_id, shard),
+                counter_sk,
+                "ADD #n :one SET #day = :day, siteId = :site, questionnaireId = :q",
+                None,
+                counter_expr,
+            )?,
+            self.tx_update(op, trial_pk(&sub.trial_id), enrolment_sk(&sub.patient_id), enrol_update, Some(enrol_condition), enrol_expr)?,
+        ])
+    }
+
+    async fn day_counters(
+        &self,
+        op: &'static str,
+        trial: &TrialId,
+        shard: u32,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Item>, Error> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(day_pk(trial, shard)))
+                .expression_attribute_values(":from", s(format!("DAY#{from}")))
+                // '~' sorts after every id character, so `to`'s own items are included.
+                .expression_attribute_values(":to", s(format!("DAY#{to}~")))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk(op, &e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patient_always_counts_on_the_same_shard_and_patients_spread_over_all() {
+        let t = TrialId::parse("tw-1").unwrap();
+        let p = PatientId::parse("P-0001").unwrap();
+        assert_eq!(counter_shard(&t, &p), counter_shard(&t, &p));
+        let used: std::collections::HashSet<u32> =
+            (0..2000).map(|i| counter_shard(&t, &PatientId::parse(&format!("P-{i:04}")).unwrap())).collect();
+        assert_eq!(used.len(), COUNTER_SHARDS as usize);
+        assert!(used.iter().all(|s| *s < COUNTER_SHARDS));
+    }
+}

@@ -1,0 +1,199 @@
+//! Vital readings (batched), the per-patient latest-vitals state under an
+//! optimistic version, and per-trial risk-level counters.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use serde::Serialize;
+
+use super::batch::{chunks, write_until_done, Backoff};
+use super::submissions::patient_pk;
+use super::trials::stats_pk;
+use super::{attr_i64, attr_str, condition_failed, from_record, n, s, to_record, DynamoStore, Expr, Item, Transacted};
+use crate::aws::errors::from_sdk;
+use crate::error::Error;
+use crate::ids::{PatientId, TrialId};
+use crate::news2::RiskLevel;
+use crate::ports::{StateWrite, VitalsStore};
+use crate::timestamp;
+use crate::vitals::{VitalReading, VitalsState};
+
+const STATE_SK: &str = "STATE#VITALS";
+
+fn reading_sk(r: &VitalReading) -> String {
+    format!("VITAL#{}#{}#{}", timestamp::format(r.observed_at), r.code.as_str(), r.reading_id)
+}
+
+fn risk_sk(level: RiskLevel) -> String {
+    format!("RISK#{}", level.as_str())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadingRecord<'a> {
+    trial_id: &'a TrialId,
+    patient_id: &'a PatientId,
+    #[serde(flatten)]
+    reading: &'a VitalReading,
+}
+
+impl DynamoStore {
+    /// Builds one PutRequest per distinct reading key. BatchWriteItem refuses a
+    /// batch naming one key twice, and a repeated reading id is the same
+    /// reading, so the last one wins.
+    fn reading_requests(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<Vec<WriteRequest>, Error> {
+        const OP: &str = "dynamodb.BatchWriteItem(readings)";
+        let pk = patient_pk(trial, patient);
+        let mut by_key: BTreeMap<String, Item> = BTreeMap::new();
+        for reading in readings {
+            let sk = reading_sk(reading);
+            let record = ReadingRecord { trial_id: trial, patient_id: patient, reading };
+            let item = to_record(OP, "reading", &record, [("pk", pk.clone()), ("sk", sk.clone())])?;
+            by_key.insert(sk, item);
+        }
+        by_key
+            .into_values()
+            .map(|item| {
+                let put =
+                    PutRequest::builder().set_item(Some(item)).build().map_err(|_| Error::Internal(format!("{OP}: request-build")))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect()
+    }
+
+    /// One BatchWriteItem; returns the requests DynamoDB left unprocessed.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<Vec<WriteRequest>, Error> {
+        const OP: &str = "dynamodb.BatchWriteItem(readings)";
+        let out = self.client.batch_write_item().request_items(self.table.clone(), requests).send().await.map_err(|e| from_sdk(OP, &e))?;
+        Ok(out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default())
+    }
+
+    /// Risk level and version of the stored state, read before a write so the
+    /// counters move from what is really stored.
+    async fn stored_state_head(&self, pk: String) -> Result<Option<(u64, Option<RiskLevel>)>, Error> {
+        const OP: &str = "dynamodb.GetItem(vitals state)";
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(STATE_SK))
+            .projection_expression("#v, riskLevel")
+            .expression_attribute_names("#v", "version")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let version = attr_i64(&item, "version").and_then(|v| u64::try_from(v).ok());
+        let version = version.ok_or_else(|| Error::Internal(format!("{OP}: state without version")))?;
+        Ok(Some((version, attr_str(&item, "riskLevel").and_then(parse_level))))
+    }
+
+    fn risk_counter(
+        &self,
+        op: &'static str,
+        trial: &TrialId,
+        level: RiskLevel,
+        delta: i64,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
+        let expr = Expr::default().name("#count", "count").value(":d", n(delta)).value(":level", s(level.as_str()));
+        self.tx_update(op, stats_pk(trial), risk_sk(level), "ADD #count :d SET riskLevel = :level", None, expr)
+    }
+}
+
+fn parse_level(s: &str) -> Option<RiskLevel> {
+    RiskLevel::ALL.into_iter().find(|l| l.as_str() == s)
+}
+
+#[async_trait]
+impl VitalsStore for DynamoStore {
+    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error> {
+        let requests = self.reading_requests(trial, patient, readings)?;
+        let writes = chunks(requests).into_iter().map(|chunk| write_until_done(chunk, Backoff::default(), |batch| self.batch_write(batch)));
+        futures::future::try_join_all(writes).await.map(|_| ())
+    }
+
+    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
+        const OP: &str = "dynamodb.GetItem(vitals state)";
+        // Consistent: the analyzer reads, merges and writes under the version.
+        self.get(OP, patient_pk(trial, patient), STATE_SK.into(), true).await?.map(|i| from_record(OP, "vitals state", i)).transpose()
+    }
+
+    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
+        const OP: &str = "dynamodb.PutItem(vitals state)";
+        if state.version == 0 {
+            return Err(Error::Internal(format!("{OP}: version 0 is never written")));
+        }
+        let pk = patient_pk(&state.trial_id, &state.patient_id);
+        let stored = self.stored_state_head(pk.clone()).await?;
+        let expected = state.version - 1;
+        let stored_level = match stored {
+            None if expected == 0 => None,
+            Some((version, level)) if version == expected => level,
+            _ => return Ok(StateWrite::Stale),
+        };
+        let new_level = state.news2.as_ref().map(|r| r.risk_level);
+
+        let mut item = to_record(OP, "vitals state", state, [("pk", pk), ("sk", STATE_SK.to_owned())])?;
+        if let Some(level) = new_level {
+            // A top-level copy, so the next write can read it by projection.
+            item.insert("riskLevel".into(), s(level.as_str()));
+        }
+        let (condition, expr) = if expected == 0 {
+            ("attribute_not_exists(pk)", Expr::default())
+        } else {
+            ("#v = :prev", Expr::default().name("#v", "version").value(":prev", n(expected)))
+        };
+
+        if new_level == stored_level {
+            let res = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .send()
+                .await;
+            return match res {
+                Ok(_) => Ok(StateWrite::Written),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(StateWrite::Stale),
+                Err(e) => Err(from_sdk(OP, &e)),
+            };
+        }
+
+        // The level moved: the state and both counters change together, so
+        // risk_level_counts is one small Query that is never off by a crash.
+        const TX: &str = "dynamodb.TransactWriteItems(vitals state)";
+        let mut tx = vec![self.tx_put(TX, item, condition, expr)?];
+        if let Some(level) = new_level {
+            tx.push(self.risk_counter(TX, &state.trial_id, level, 1)?);
+        }
+        if let Some(level) = stored_level {
+            tx.push(self.risk_counter(TX, &state.trial_id, level, -1)?);
+        }
+        match self.transact(TX, tx).await? {
+            Transacted::Committed => Ok(StateWrite::Written),
+            Transacted::Cancelled(r) if condition_failed(&r, 0) => Ok(StateWrite::Stale),
+            Transacted::Cancelled(_) => Err(Error::Internal(format!("{TX}: counter condition failed"))),
+        }
+    }
+
+    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
+        const OP: &str = "dynamodb.Query(risk counters)";
+        let mut counts = Vec::new();
+        for item in self.query_stats(OP, trial, "RISK#").await? {
+            let level = attr_str(&item, "riskLevel").and_then(parse_level);
+            let level = level.ok_or_else(|| Error::Internal(format!("{OP}: malformed counter item")))?;
+            let count = attr_i64(&item, "count").unwrap_or(0);
+            if count > 0 {
+                counts.push((level, count.unsigned_abs()));
+            }
+        }
+        counts.sort_by_key(|(level, _)| *level);
+        Ok(counts)
+    }
+}

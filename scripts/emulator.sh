@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Local AWS emulator (moto server) for TrialWatch: install | start | stop | status | url.
-# moto is pinned and lives in a project-local venv, so a fresh machine needs only python3.
+#
+# moto is pinned and lives in a project-local venv, so a fresh machine needs only
+# python3. It listens on 127.0.0.1:$TRIALWATCH_EMULATOR_PORT (default 4566); each
+# port has its own pid and log file under .local/, so several runs can coexist.
+# Point the AWS SDK at it with AWS_ENDPOINT_URL="$(scripts/emulator.sh url)".
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,51 +14,108 @@ PORT="${TRIALWATCH_EMULATOR_PORT:-4566}"
 MOTO_VERSION="5.2.5"
 PIDFILE="$STATE/emulator-$PORT.pid"
 LOGFILE="$STATE/emulator-$PORT.log"
+# moto imports a lot of Python; on a busy 2-core machine the first start can take a while.
+READY_TIMEOUT_SECONDS="${TRIALWATCH_EMULATOR_READY_TIMEOUT:-90}"
 
-install() {
-  if [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto,sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
-    return 0
-  fi
-  echo "emulator: installing moto[server]==$MOTO_VERSION into $VENV" >&2
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+say() { echo "emulator: $*" >&2; }
+
+installed() {
+  [ -x "$VENV/bin/moto_server" ] &&
+    "$VENV/bin/python" -c "import moto,sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null
 }
 
+# Debian's python3 ships venv without ensurepip unless python3-venv is installed.
+ensure_venv_support() {
+  if python3 -c "import ensurepip, venv" 2>/dev/null; then
+    return 0
+  fi
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "python3 cannot create venvs; installing python3-venv with apt-get"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  else
+    say "python3 cannot create venvs: install python3-venv (Debian/Ubuntu) and retry"
+    return 1
+  fi
+}
+
+install() {
+  installed && return 0
+  command -v python3 >/dev/null 2>&1 || { say "python3 is required"; return 1; }
+  mkdir -p "$STATE"
+  # Two runs starting on a fresh machine must not install into the same venv at once.
+  exec 9>"$STATE/install.lock"
+  command -v flock >/dev/null 2>&1 && flock 9
+  if ! installed; then
+    ensure_venv_support
+    say "installing moto[server]==$MOTO_VERSION into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+  exec 9>&-
+}
+
+pid_of() { cat "$PIDFILE" 2>/dev/null || true; }
+
+# Our emulator, not a recycled pid of something else.
 running() {
-  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
+  local pid
+  pid="$(pid_of)"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q moto_server
+}
+
+port_busy() {
+  python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(0 if s.connect_ex(('127.0.0.1', $PORT)) == 0 else 1)"
+}
+
+ready() {
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/moto-api/" 2>/dev/null
+  else
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/', timeout=1)" 2>/dev/null
+  fi
 }
 
 start() {
   install
   mkdir -p "$STATE"
   if running; then
-    echo "emulator: already running on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"))" >&2
+    say "already running on 127.0.0.1:$PORT (pid $(pid_of))"
     return 0
   fi
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOGFILE" 2>&1 &
+  if port_busy; then
+    say "port $PORT is taken by another process; set TRIALWATCH_EMULATOR_PORT to a free port"
+    return 1
+  fi
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOGFILE" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
-  for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$PORT/moto-api/" >/dev/null 2>&1; then
-      echo "emulator: ready on http://127.0.0.1:$PORT (pid $(cat "$PIDFILE"))" >&2
+  local deadline=$((SECONDS + READY_TIMEOUT_SECONDS))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if ready; then
+      say "ready on http://127.0.0.1:$PORT (pid $(pid_of))"
       return 0
     fi
-    if ! running; then
-      echo "emulator: exited during start; log follows" >&2
+    if ! kill -0 "$(pid_of)" 2>/dev/null; then
+      say "exited during start; log follows"
       cat "$LOGFILE" >&2
+      rm -f "$PIDFILE"
       return 1
     fi
     sleep 0.2
   done
-  echo "emulator: not ready after 20 s; see $LOGFILE" >&2
+  say "not ready after ${READY_TIMEOUT_SECONDS} s; see $LOGFILE"
+  stop
   return 1
 }
 
 stop() {
   if running; then
-    kill "$(cat "$PIDFILE")" 2>/dev/null || true
-    for _ in $(seq 1 50); do running || break; sleep 0.1; done
-    running && kill -9 "$(cat "$PIDFILE")" 2>/dev/null || true
-    echo "emulator: stopped (port $PORT)" >&2
+    local pid
+    pid="$(pid_of)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+    say "stopped (port $PORT)"
   fi
   rm -f "$PIDFILE"
 }
@@ -63,7 +124,7 @@ case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop ;;
-  status) if running; then echo "running on $PORT"; else echo "stopped"; exit 1; fi ;;
+  status) if running; then echo "running on $PORT (pid $(pid_of))"; else echo "stopped"; exit 1; fi ;;
   url) echo "http://127.0.0.1:$PORT" ;;
-  *) echo "usage: $0 install|start|stop|status|url" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|status|url   (port: TRIALWATCH_EMULATOR_PORT, default 4566)" >&2; exit 2 ;;
 esac

@@ -1,0 +1,45 @@
+# TrialWatch developer commands. The README's test command is `make test`.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+# Prefix of the resource names `make provision` creates on the emulator.
+PREFIX ?= trialwatch
+
+.PHONY: help test emulator-start emulator-stop emulator-status provision up demo token
+
+help:
+	@echo "make demo            the whole system end to end on this machine (local stack)"
+	@echo "make test            fmt, clippy, every test; starts and stops its own emulator"
+	@echo "make up              local stack: emulator, resources from template.yaml, runner"
+	@echo "make token ROLE=site_staff TRIAL=t1 PATIENT=p1 SITES=s1,s2   a dev JWT"
+	@echo "make emulator-start | emulator-stop | emulator-status   (port TRIALWATCH_EMULATOR_PORT, default 4566)"
+	@echo "make provision [PREFIX=trialwatch]   create template.yaml's table/queues/bucket/topics; prints exports"
+
+test:
+	scripts/test.sh
+
+emulator-start:
+	scripts/emulator.sh start
+
+emulator-stop:
+	scripts/emulator.sh stop
+
+emulator-status:
+	scripts/emulator.sh status
+
+# Usage: eval "$(make -s provision)"
+provision: emulator-start
+	@AWS_ENDPOINT_URL="$$(scripts/emulator.sh url)" \
+	AWS_ACCESS_KEY_ID="$${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="$${AWS_SECRET_ACCESS_KEY:-test}" \
+	AWS_REGION="$${AWS_REGION:-us-east-1}" \
+	cargo run -q -p trialwatch --features provision --bin trialwatch-provision -- "$(PREFIX)"
+	@echo "export AWS_ENDPOINT_URL='$$(scripts/emulator.sh url)'"
+
+up:
+	scripts/up.sh
+
+demo:
+	scripts/demo.sh
+
+token:
+	@ROLE="$(ROLE)" TRIAL="$(TRIAL)" PATIENT="$(PATIENT)" SITES="$(SITES)" scripts/token.sh

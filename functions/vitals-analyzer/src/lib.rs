@@ -1,1 +1,333 @@
-//! vitals-analyzer: placeholder, filled in by its issue.
+//! vitals-analyzer: the FIFO vitals queue (MessageGroupId = trial#patient) ->
+//! NEWS2 -> readings and latest-vitals state stored -> escalation alerts enqueued.
+//!
+//! # One batch, step by step
+//! 1. Every record needs a message id to be reported; a record without one
+//!    fails the whole invocation (SQS retries the batch) instead of guessing.
+//! 2. Each body is parsed and re-validated inside its own boundary. Parsing
+//!    stops at the first bad record: it and every later record are reported
+//!    as failed (FIFO order per patient), so later records are not processed.
+//! 3. The valid records are grouped by patient, in batch order.
+//! 4. **Plan** (per patient, at most `concurrency` at once): trial from the
+//!    config cache, enrolment and state loaded concurrently; readings merged,
+//!    NEWS2 scored, escalation decided ([`escalation`]). Nothing is written.
+//! 5. **Send** (batch-wide): all readings in ONE `put_readings_batch` (25 per
+//!    BatchWriteItem across patients) and, concurrently, all alerts in ONE
+//!    `enqueue` (10 per SendMessageBatch).
+//! 6. **Record** (per patient, bounded): the state item with `version + 1`;
+//!    a stale version reloads, re-assesses and retries ([`patient::STATE_RETRIES`]).
+//! 7. `batchItemFailures`: the first failed record and every later one.
+//!
+//! # Why phases with barriers
+//! The budget per batch of N readings from P patients is ceil(N/25)
+//! BatchWriteItem + P state writes + ceil(alerts/10) SendMessageBatch. Readings
+//! and alerts can meet it only if they are written for the whole batch at
+//! once, which needs every patient's plan first. The price: a patient's state
+//! write waits for the slowest patient's loads, and one failed readings write
+//! (after the adapter's own retries) fails every patient of the batch rather
+//! than one. Both are cheap: a batch is at most 10 records, the loads run
+//! concurrently, and every step is idempotent, so a redelivery converges.
+//!
+//! # Order of effects (ARCHITECTURE, reliability rules)
+//! Alerts are sent before the state write that records `lastAlertLevel`: if
+//! the send fails, the state is not written and the retry alerts again; if
+//! the state write fails after the send, the retry recomputes the *same*
+//! alert id (data-time buckets, see [`escalation`]) and the dispatcher
+//! delivers it once. A redelivery after everything succeeded finds the alert
+//! recorded in the state and sends nothing.
+//!
+//! # Logs
+//! Ids, codes and counts only: trial, patient and message ids, risk level,
+//! reason codes, counts. Never a body or a vital value.
+
+pub mod escalation;
+pub mod patient;
+pub mod record;
+
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use futures::StreamExt;
+use lambda_runtime::LambdaEvent;
+use trialwatch::alert::Alert;
+use trialwatch::config_cache::ConfigCache;
+use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
+use trialwatch::settings::{self, SettingsError};
+use trialwatch::trial::Trial;
+use trialwatch::vitals::VitalsMessage;
+use trialwatch::{PatientId, TrialId};
+
+use crate::patient::{bounded, guarded, PatientBatch, Plan};
+use crate::record::{fifo_batch_response, RecordFailure};
+
+/// Patients of one batch processed at once (loads and writes in flight).
+pub const CONCURRENCY_VAR: &str = "ANALYZER_CONCURRENCY";
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// Everything the handler needs, built once per execution environment.
+pub struct Deps<S, Q, C> {
+    pub store: Arc<S>,
+    pub alerts: Q,
+    pub clock: C,
+    trials: Arc<ConfigCache<TrialId, Trial>>,
+    concurrency: usize,
+}
+
+pub type AwsDeps = Deps<trialwatch::aws::DynamoStore, trialwatch::aws::SqsAlertQueue, trialwatch::clock::SystemClock>;
+
+impl<S, Q, C> Deps<S, Q, C>
+where
+    S: VitalsStore + EnrolmentStore + TrialStore + 'static,
+    Q: AlertQueue,
+    C: Clock,
+{
+    pub fn new(store: Arc<S>, alerts: Q, clock: C, config_ttl: std::time::Duration, concurrency: usize) -> Self {
+        Self { store, alerts, clock, trials: Arc::new(ConfigCache::new(config_ttl)), concurrency: concurrency.max(1) }
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// The trial through the per-environment config cache: one load per TTL.
+    async fn trial(&self, id: &TrialId) -> Result<Arc<Option<Trial>>, trialwatch::Error> {
+        let store = Arc::clone(&self.store);
+        let key = id.clone();
+        self.trials.get(id, move || async move { store.get_trial(&key).await }).await
+    }
+}
+
+/// `ANALYZER_CONCURRENCY`, default 8, at least 1.
+pub fn concurrency_from_env() -> Result<usize, SettingsError> {
+    match settings::parsed::<usize>(CONCURRENCY_VAR, DEFAULT_CONCURRENCY)? {
+        0 => Err(SettingsError::Invalid(CONCURRENCY_VAR, "must be at least 1".into())),
+        n => Ok(n),
+    }
+}
+
+/// The production adapters for `resources` (the local runner passes the
+/// emulator's); TTL and concurrency come from the environment.
+pub async fn aws_deps(sdk: &aws_config::SdkConfig, resources: &settings::Resources) -> Result<AwsDeps, SettingsError> {
+    build_aws_deps(sdk, &resources.table_name, &resources.alert_queue_url)
+}
+
+fn build_aws_deps(sdk: &aws_config::SdkConfig, table: &str, alert_queue_url: &str) -> Result<AwsDeps, SettingsError> {
+    Ok(Deps::new(
+        Arc::new(trialwatch::aws::DynamoStore::new(sdk, table)),
+        trialwatch::aws::SqsAlertQueue::new(sdk, alert_queue_url),
+        trialwatch::clock::SystemClock,
+        settings::config_ttl()?,
+        concurrency_from_env()?,
+    ))
+}
+
+impl AwsDeps {
+    /// Reads only what this function uses: TABLE_NAME and ALERT_QUEUE_URL
+    /// (plus the optional CONFIG_TTL_SECONDS and ANALYZER_CONCURRENCY).
+    pub async fn from_env() -> Result<Self, SettingsError> {
+        let table = settings::required(settings::TABLE_NAME)?;
+        let alert_queue_url = settings::required(settings::ALERT_QUEUE_URL)?;
+        let sdk = trialwatch::aws::sdk_config().await;
+        build_aws_deps(&sdk, &table, &alert_queue_url)
+    }
+}
+
+/// The invocation itself cannot be handled record by record.
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    /// A failure could not be reported for this record, so none can be trusted:
+    /// the whole batch is retried.
+    #[error("record {index} has no message id")]
+    MissingMessageId { index: usize },
+}
+
+/// Handles one SQS batch; see the crate doc for the steps.
+pub async fn handle<S, Q, C>(deps: &Deps<S, Q, C>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
+where
+    S: VitalsStore + EnrolmentStore + TrialStore + 'static,
+    Q: AlertQueue,
+    C: Clock,
+{
+    let records = event.payload.records;
+    let now = deps.clock.now();
+
+    let mut ids = Vec::with_capacity(records.len());
+    for (index, r) in records.iter().enumerate() {
+        match r.message_id.as_deref() {
+            Some(id) if !id.is_empty() => ids.push(id),
+            _ => {
+                tracing::error!(index, records = records.len(), "record without a message id; failing the invocation so SQS retries the batch");
+                return Err(Box::new(InvocationError::MissingMessageId { index }));
+            }
+        }
+    }
+
+    let mut outcomes: Vec<Result<(), RecordFailure>> = vec![Ok(()); records.len()];
+    let mut messages = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| record::parse_body(r.body.as_deref(), now)))
+            .unwrap_or(Err(RecordFailure::Panicked));
+        match parsed {
+            Ok(m) => messages.push((i, m)),
+            Err(failure) => {
+                // FIFO: nothing after this record may take effect before it does.
+                outcomes[i] = Err(failure);
+                break;
+            }
+        }
+    }
+
+    let batches = group_by_patient(messages);
+    let alerts_recorded = process(deps, &batches, now, &mut outcomes).await;
+
+    let outcomes: Vec<(&str, Result<(), RecordFailure>)> = ids.iter().copied().zip(outcomes).collect();
+    let response = fifo_batch_response(&outcomes);
+    log_failures(&outcomes);
+    tracing::info!(
+        records = outcomes.len(),
+        patients = batches.len(),
+        readings = batches.iter().map(|b| b.readings.len()).sum::<usize>(),
+        alerts = alerts_recorded,
+        failed = response.batch_item_failures.len(),
+        "vitals batch handled"
+    );
+    Ok(response)
+}
+
+fn group_by_patient(messages: Vec<(usize, VitalsMessage)>) -> Vec<PatientBatch> {
+    let mut batches: Vec<PatientBatch> = Vec::new();
+    let mut index: HashMap<(TrialId, PatientId), usize> = HashMap::new();
+    let mut seen = HashSet::new();
+    for (record, m) in messages {
+        let key = (m.trial_id.clone(), m.patient_id.clone());
+        let at = *index.entry(key).or_insert_with(|| {
+            batches.push(PatientBatch { trial: m.trial_id, patient: m.patient_id, records: Vec::new(), readings: Vec::new() });
+            batches.len() - 1
+        });
+        let b = &mut batches[at];
+        b.records.push(record);
+        for r in m.readings {
+            // The store key of a reading: a resent reading is written once.
+            if seen.insert((at, r.observed_at, r.code, r.reading_id.clone())) {
+                b.readings.push(r);
+            }
+        }
+    }
+    batches
+}
+
+/// Runs the three phases and records each patient's failure on its records.
+/// Returns how many alerts were recorded in state.
+async fn process<S, Q, C>(
+    deps: &Deps<S, Q, C>,
+    batches: &[PatientBatch],
+    now: chrono::DateTime<chrono::Utc>,
+    outcomes: &mut [Result<(), RecordFailure>],
+) -> usize
+where
+    S: VitalsStore + EnrolmentStore + TrialStore + 'static,
+    Q: AlertQueue,
+    C: Clock,
+{
+    let mut fail = |b: &PatientBatch, f: &RecordFailure| {
+        for &r in &b.records {
+            outcomes[r] = Err(f.clone());
+        }
+    };
+
+    // Phase 1: plan.
+    let mut plans: Vec<(usize, Plan)> = Vec::with_capacity(batches.len());
+    for (i, planned) in bounded(deps.concurrency, batches.iter().enumerate(), |b| patient::plan(deps, b, now)).await {
+        match planned {
+            Ok(p) => plans.push((i, p)),
+            Err(f) => {
+                tracing::warn!(trial_id = %batches[i].trial, patient_id = %batches[i].patient, reason = f.code(), "patient not processed");
+                fail(&batches[i], &f);
+            }
+        }
+    }
+    plans.sort_by_key(|(i, _)| *i);
+
+    // Phase 2: every reading in one packed write, every alert in one send.
+    let writes: Vec<PatientReadings<'_>> = plans
+        .iter()
+        .map(|(i, _)| PatientReadings { trial: &batches[*i].trial, patient: &batches[*i].patient, readings: &batches[*i].readings })
+        .collect();
+    let alerts: Vec<(usize, Alert)> = plans.iter().filter_map(|(i, p)| p.alert(&batches[*i]).map(|a| (*i, a))).collect();
+    let alert_bodies: Vec<Alert> = alerts.iter().map(|(_, a)| a.clone()).collect();
+    let (written, sent) = futures::join!(
+        guarded(async {
+            if writes.is_empty() {
+                return Ok(());
+            }
+            Ok(deps.store.put_readings_batch(&writes).await?)
+        }),
+        guarded(async {
+            if alert_bodies.is_empty() {
+                return Ok(());
+            }
+            Ok(deps.alerts.enqueue(&alert_bodies).await?)
+        }),
+    );
+    if let Err(f) = &written {
+        tracing::warn!(patients = plans.len(), reason = f.code(), "readings write failed; failing every patient of the batch");
+        for (i, _) in &plans {
+            fail(&batches[*i], f);
+        }
+        return 0;
+    }
+    match &sent {
+        Ok(()) if !alerts.is_empty() => tracing::info!(alerts = alerts.len(), "alerts enqueued"),
+        Ok(()) => {}
+        Err(f) => {
+            tracing::warn!(alerts = alerts.len(), reason = f.code(), "alert send failed; those patients' state is not written");
+            let with_alert: HashSet<usize> = alerts.iter().map(|(i, _)| *i).collect();
+            plans.retain(|(i, _)| {
+                let keep = !with_alert.contains(i);
+                if !keep {
+                    fail(&batches[*i], f);
+                }
+                keep
+            });
+        }
+    }
+
+    // Phase 3: record the state (and with it the alert).
+    let committed: Vec<(usize, Result<Option<trialwatch::AlertId>, RecordFailure>)> = futures::stream::iter(plans)
+        .map(|(i, p)| async move { (i, guarded(patient::commit(deps, &batches[i], p, now)).await) })
+        .buffer_unordered(deps.concurrency)
+        .collect()
+        .await;
+    let mut recorded = 0;
+    for (i, c) in committed {
+        let b = &batches[i];
+        match c {
+            Ok(Some(alert_id)) => {
+                recorded += 1;
+                tracing::info!(trial_id = %b.trial, patient_id = %b.patient, alert_id = %alert_id, "escalation recorded");
+            }
+            Ok(None) => {}
+            Err(f) => {
+                tracing::warn!(trial_id = %b.trial, patient_id = %b.patient, reason = f.code(), "state not written");
+                fail(b, &f);
+            }
+        }
+    }
+    recorded
+}
+
+fn log_failures(outcomes: &[(&str, Result<(), RecordFailure>)]) {
+    let Some(first) = outcomes.iter().position(|(_, o)| o.is_err()) else { return };
+    for (message_id, outcome) in &outcomes[first..] {
+        let reason = match outcome {
+            Err(f) => f.code(),
+            Ok(()) => RecordFailure::AfterEarlierFailure.code(),
+        };
+        tracing::warn!(message_id, reason, "record reported as failed");
+    }
+}
+
+#[cfg(test)]
+mod handler_tests;

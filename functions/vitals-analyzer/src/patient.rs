@@ -1,0 +1,142 @@
+//! The per-patient work of one batch, in three phases with a barrier between
+//! them (see the crate doc for why): plan (load + assess, no writes), then the
+//! batch-wide readings write and alert send, then the state writes.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use chrono::{DateTime, Utc};
+use futures::{FutureExt, StreamExt};
+use trialwatch::alert::{Alert, AlertReason};
+use trialwatch::news2::Spo2Scale;
+use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, StateWrite, TrialStore, VitalsStore};
+use trialwatch::trial::News2Settings;
+use trialwatch::vitals::{VitalReading, VitalsState};
+use trialwatch::{AlertId, PatientId, SiteId, TrialId};
+
+use crate::escalation::{assess, Assessment};
+use crate::record::RecordFailure;
+use crate::Deps;
+
+/// A stale state write is retried (reload, recompute) this many times before
+/// the patient's records fail and SQS redelivers them.
+pub const STATE_RETRIES: usize = 3;
+
+/// One patient's records of the batch.
+#[derive(Debug)]
+pub struct PatientBatch {
+    pub trial: TrialId,
+    pub patient: PatientId,
+    /// Positions of this patient's records in the SQS batch, in order.
+    pub records: Vec<usize>,
+    /// Their readings in batch order, each store key once (BatchWriteItem
+    /// refuses a request naming the same key twice).
+    pub readings: Vec<VitalReading>,
+}
+
+/// What phase 1 decided for a patient; nothing is written yet.
+#[derive(Debug)]
+pub struct Plan {
+    pub scale: Spo2Scale,
+    pub site: SiteId,
+    pub settings: News2Settings,
+    pub prev: VitalsState,
+    pub assessment: Assessment,
+}
+
+impl Plan {
+    pub fn alert(&self, batch: &PatientBatch) -> Option<Alert> {
+        alert_for(batch, &self.site, &self.assessment)
+    }
+}
+
+fn alert_for(batch: &PatientBatch, site: &SiteId, assessment: &Assessment) -> Option<Alert> {
+    let e = assessment.escalation.as_ref()?;
+    let result = assessment.state.news2.as_ref()?;
+    Some(Alert {
+        alert_id: e.alert_id.clone(),
+        trial_id: batch.trial.clone(),
+        patient_id: batch.patient.clone(),
+        site_id: site.clone(),
+        level: e.level,
+        reason: AlertReason::News2 { score: result.score, components: result.components.clone() },
+        // Observation time, not wall time: a redelivery sends a byte-identical alert.
+        created_at: e.at,
+    })
+}
+
+/// Runs `f` inside its own error boundary: a panic becomes this item's failure.
+pub async fn guarded<T>(f: impl Future<Output = Result<T, RecordFailure>>) -> Result<T, RecordFailure> {
+    AssertUnwindSafe(f).catch_unwind().await.unwrap_or(Err(RecordFailure::Panicked))
+}
+
+/// Runs `f` for each item with at most `limit` in flight (no spawning: the
+/// futures are polled by this task, so the bound is exact).
+pub async fn bounded<'a, I, T, F, Fut>(limit: usize, items: I, f: F) -> Vec<(usize, Result<T, RecordFailure>)>
+where
+    I: IntoIterator<Item = (usize, &'a PatientBatch)>,
+    F: Fn(&'a PatientBatch) -> Fut,
+    Fut: Future<Output = Result<T, RecordFailure>>,
+{
+    let f = &f;
+    futures::stream::iter(items).map(|(i, b)| async move { (i, guarded(f(b)).await) }).buffer_unordered(limit.max(1)).collect().await
+}
+
+/// Phase 1: trial (config cache), enrolment and state, loaded concurrently; then the assessment.
+pub async fn plan<S, Q, C>(deps: &Deps<S, Q, C>, batch: &PatientBatch, now: DateTime<Utc>) -> Result<Plan, RecordFailure>
+where
+    S: VitalsStore + EnrolmentStore + TrialStore + 'static,
+    Q: AlertQueue,
+    C: Clock,
+{
+    let (trial, enrolment, state) = tokio::try_join!(
+        deps.trial(&batch.trial),
+        deps.store.get_enrolment(&batch.trial, &batch.patient),
+        deps.store.get_state(&batch.trial, &batch.patient),
+    )?;
+    let trial = trial.as_ref().as_ref().ok_or(RecordFailure::UnknownTrial)?;
+    let enrolment = enrolment.ok_or(RecordFailure::NotEnrolled)?;
+    let settings = trial.definition.alerting.news2;
+    let scale = enrolment.spo2_scale();
+    let prev = state.unwrap_or_else(|| VitalsState::new(batch.trial.clone(), batch.patient.clone()));
+    let assessment = assess(&prev, &batch.readings, scale, now, &settings);
+    Ok(Plan { scale, site: enrolment.site_id, settings, prev, assessment })
+}
+
+/// Phase 3: writes the state under its version check. The alert it records
+/// was already sent in phase 2; on a stale version the state is reloaded and
+/// re-assessed, and an alert that only the fresh state calls for is sent
+/// before the write that records it (reliability rule: send, then record).
+pub async fn commit<S, Q, C>(deps: &Deps<S, Q, C>, batch: &PatientBatch, plan: Plan, now: DateTime<Utc>) -> Result<Option<AlertId>, RecordFailure>
+where
+    S: VitalsStore + EnrolmentStore + TrialStore + 'static,
+    Q: AlertQueue,
+    C: Clock,
+{
+    let Plan { scale, site, settings, mut prev, mut assessment } = plan;
+    let mut sent = assessment.escalation.as_ref().map(|e| e.alert_id.clone());
+    for _ in 0..=STATE_RETRIES {
+        if assessment.changes_nothing(&prev) {
+            return Ok(None);
+        }
+        match deps.store.put_state(&assessment.state).await? {
+            StateWrite::Written => return Ok(assessment.escalation.map(|e| e.alert_id)),
+            StateWrite::Stale => {
+                tracing::info!(trial_id = %batch.trial, patient_id = %batch.patient, "state version moved; reloading");
+                prev = deps
+                    .store
+                    .get_state(&batch.trial, &batch.patient)
+                    .await?
+                    .unwrap_or_else(|| VitalsState::new(batch.trial.clone(), batch.patient.clone()));
+                assessment = assess(&prev, &batch.readings, scale, now, &settings);
+                if let Some(alert) = alert_for(batch, &site, &assessment) {
+                    if sent.as_ref() != Some(&alert.alert_id) {
+                        deps.alerts.enqueue(std::slice::from_ref(&alert)).await?;
+                        sent = Some(alert.alert_id);
+                    }
+                }
+            }
+        }
+    }
+    Err(RecordFailure::StateContention)
+}

@@ -1,0 +1,187 @@
+//! One SQS record: its body parsed and re-checked, why it failed, and how
+//! per-record outcomes become `batchItemFailures` on a FIFO queue.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
+use chrono::{DateTime, Utc};
+use trialwatch::timestamp::MAX_FUTURE_SKEW_SECONDS;
+use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsMessage, MAX_READINGS_PER_REQUEST};
+
+/// Why a record was reported as a batch item failure. The one mapping from
+/// anything that goes wrong to what is logged: codes and positions only,
+/// never a body or a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordFailure {
+    #[error("the record has no body")]
+    MissingBody,
+    /// The body is not JSON (or is truncated).
+    #[error("the body is not JSON")]
+    MalformedJson,
+    /// JSON, but not a `VitalsMessage` (unknown or missing field, wrong type, bad id).
+    #[error("the body is not a vitals message")]
+    NotAVitalsMessage,
+    /// A reading fails the same plausibility rules epro-api applies; integrators
+    /// may write to the queue directly, so the analyzer never trusts the sender.
+    #[error("reading {index} is not plausible: {reason}")]
+    Implausible { index: usize, reason: &'static str },
+    #[error("the trial is not configured")]
+    UnknownTrial,
+    #[error("the patient is not enrolled in the trial")]
+    NotEnrolled,
+    /// A store or queue failed; `code` is `trialwatch::Error::code()`.
+    #[error("a dependency failed: {code}")]
+    Dependency { code: &'static str },
+    /// Other writers kept winning the state item's version check.
+    #[error("the state item stayed contended")]
+    StateContention,
+    #[error("processing panicked")]
+    Panicked,
+    /// FIFO: an earlier record of the batch failed, so this one must be
+    /// redelivered after it to keep each patient's order.
+    #[error("an earlier record of the batch failed")]
+    AfterEarlierFailure,
+}
+
+impl RecordFailure {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RecordFailure::MissingBody => "missing-body",
+            RecordFailure::MalformedJson => "malformed-json",
+            RecordFailure::NotAVitalsMessage => "not-a-vitals-message",
+            RecordFailure::Implausible { reason, .. } => reason,
+            RecordFailure::UnknownTrial => "unknown-trial",
+            RecordFailure::NotEnrolled => "patient-not-enrolled",
+            RecordFailure::Dependency { code } => code,
+            RecordFailure::StateContention => "state-contention",
+            RecordFailure::Panicked => "panicked",
+            RecordFailure::AfterEarlierFailure => "after-earlier-failure",
+        }
+    }
+}
+
+impl From<trialwatch::Error> for RecordFailure {
+    fn from(e: trialwatch::Error) -> Self {
+        RecordFailure::Dependency { code: e.code() }
+    }
+}
+
+/// Parses and re-validates a record body.
+pub fn parse_body(body: Option<&str>, now: DateTime<Utc>) -> Result<VitalsMessage, RecordFailure> {
+    let body = body.ok_or(RecordFailure::MissingBody)?;
+    // serde's messages quote the offending value; only its category is kept.
+    let message: VitalsMessage = serde_json::from_str(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => RecordFailure::NotAVitalsMessage,
+        _ => RecordFailure::MalformedJson,
+    })?;
+    check_plausible(&message, now)?;
+    Ok(message)
+}
+
+fn check_plausible(message: &VitalsMessage, now: DateTime<Utc>) -> Result<(), RecordFailure> {
+    if message.readings.is_empty() {
+        return Err(RecordFailure::Implausible { index: 0, reason: "no-readings" });
+    }
+    if message.readings.len() > MAX_READINGS_PER_REQUEST {
+        return Err(RecordFailure::Implausible { index: MAX_READINGS_PER_REQUEST, reason: "too-many-readings" });
+    }
+    let latest_allowed = now + chrono::Duration::seconds(MAX_FUTURE_SKEW_SECONDS);
+    for (index, r) in message.readings.iter().enumerate() {
+        check_reading(r, latest_allowed).map_err(|reason| RecordFailure::Implausible { index, reason })?;
+    }
+    Ok(())
+}
+
+fn check_reading(r: &VitalReading, latest_allowed: DateTime<Utc>) -> Result<(), &'static str> {
+    match (r.code, r.value) {
+        (VitalCode::SupplementalOxygen, VitalValue::Flag(_)) | (VitalCode::Consciousness, VitalValue::Avpu(_)) => {}
+        (code, VitalValue::Number(x)) => match code.plausible_range() {
+            Some((lo, hi)) if x.is_finite() && (lo..=hi).contains(&x) => {}
+            Some(_) => return Err("value-out-of-range"),
+            None => return Err("value-of-wrong-kind"),
+        },
+        _ => return Err("value-of-wrong-kind"),
+    }
+    if r.observed_at > latest_allowed {
+        return Err("observed-in-the-future");
+    }
+    Ok(())
+}
+
+/// FIFO rule: the first failed record and every record after it are
+/// reported, whatever their patient, so that SQS redelivers them in order.
+/// `outcomes` are in batch order, one per record, with its message id.
+pub fn fifo_batch_response(outcomes: &[(&str, Result<(), RecordFailure>)]) -> SqsBatchResponse {
+    let first_failure = outcomes.iter().position(|(_, o)| o.is_err()).unwrap_or(outcomes.len());
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = outcomes[first_failure..]
+        .iter()
+        .map(|(id, _)| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = (*id).to_owned();
+            f
+        })
+        .collect();
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-26T20:00:00Z".parse().unwrap()
+    }
+
+    fn body(readings: serde_json::Value) -> String {
+        serde_json::json!({"trialId": "t1", "patientId": "p1", "readings": readings}).to_string()
+    }
+
+    fn reading(code: &str, value: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"readingId": "r1", "code": code, "value": value, "observedAt": "2026-11-26T19:59:00Z"})
+    }
+
+    #[test]
+    fn a_valid_body_parses() {
+        let m = parse_body(Some(&body(serde_json::json!([reading("heart_rate", 72.into()), reading("consciousness", "A".into())]))), now()).unwrap();
+        assert_eq!(m.readings.len(), 2);
+    }
+
+    #[test]
+    fn each_kind_of_bad_body_has_its_own_reason() {
+        let cases: Vec<(Option<String>, &str)> = vec![
+            (None, "missing-body"),
+            (Some("{not json".into()), "malformed-json"),
+            (Some(r#"{"trialId":"t1","patientId":"p1","readings":[],"extra":1}"#.into()), "not-a-vitals-message"),
+            (Some(r#"{"trialId":"t#1","patientId":"p1","readings":[]}"#.into()), "not-a-vitals-message"),
+            (Some(body(serde_json::json!([]))), "no-readings"),
+            (Some(body(serde_json::json!([reading("heart_rate", 301.into())]))), "value-out-of-range"),
+            (Some(body(serde_json::json!([reading("spo2", true.into())]))), "value-of-wrong-kind"),
+            (Some(body(serde_json::json!([reading("supplemental_oxygen", 1.into())]))), "value-of-wrong-kind"),
+            (Some(body(serde_json::json!([reading("consciousness", 1.into())]))), "value-of-wrong-kind"),
+        ];
+        for (b, expected) in cases {
+            assert_eq!(parse_body(b.as_deref(), now()).unwrap_err().code(), expected, "{b:?}");
+        }
+    }
+
+    #[test]
+    fn a_reading_from_the_future_beyond_the_skew_is_refused() {
+        let mut r = reading("heart_rate", 72.into());
+        r["observedAt"] = "2026-11-26T20:06:00Z".into();
+        assert_eq!(parse_body(Some(&body(serde_json::json!([r]))), now()), Err(RecordFailure::Implausible { index: 0, reason: "observed-in-the-future" }));
+    }
+
+    #[test]
+    fn failure_reasons_never_carry_the_value() {
+        let e = parse_body(Some(&body(serde_json::json!([reading("heart_rate", 299.5.into()), reading("heart_rate", 987654.into())]))), now()).unwrap_err();
+        assert!(!e.to_string().contains("987654") && !e.code().contains("987654"));
+        assert_eq!(e, RecordFailure::Implausible { index: 1, reason: "value-out-of-range" });
+    }
+
+    #[test]
+    fn the_first_failure_and_every_later_record_are_reported() {
+        let outcomes = [("a", Ok(())), ("b", Err(RecordFailure::MalformedJson)), ("c", Ok(())), ("d", Err(RecordFailure::UnknownTrial))];
+        let ids: Vec<String> = fifo_batch_response(&outcomes).batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        assert_eq!(ids, ["b", "c", "d"]);
+        assert!(fifo_batch_response(&[("a", Ok(()))]).batch_item_failures.is_empty());
+    }
+}

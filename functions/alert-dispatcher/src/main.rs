@@ -1,1 +1,8 @@
-fn main() {}
+//! alert-dispatcher Lambda: SQS alert queue -> signed webhook + SNS.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    trialwatch::telemetry::init();
+    let deps = alert_dispatcher::AwsDeps::from_env(&trialwatch::aws::sdk_config().await)?;
+    lambda_runtime::run(lambda_runtime::service_fn(|event| alert_dispatcher::handle(&deps, event))).await
+}

@@ -1,0 +1,292 @@
+//! One alert's delivery: claim it, send it on every channel not yet
+//! delivered, record each attempt, and settle it as delivered, failed, or
+//! to be retried.
+//!
+//! Exactly once across channels: each channel's attempts are kept in the
+//! alert record. A channel that delivered on an earlier attempt is never
+//! re-sent, so when the webhook got the alert but SNS failed, the redelivery
+//! only publishes to SNS. While the alert is pending, a channel that failed
+//! permanently is settled too (re-sending gets the same 4xx). A `failed` alert
+//! that is claimed again (a DLQ redrive after a site fixed its endpoint)
+//! retries every channel not yet delivered.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use trialwatch::alert::{Alert, AlertRecord, AlertStatus, AttemptOutcome, Channel, Claim, DeliveryAttempt};
+use trialwatch::audit::{Actor, AuditEntry};
+use trialwatch::ports::{AlertStore, Clock, Notifier, TrialStore};
+use trialwatch::trial::{Trial, Webhook};
+use trialwatch::Error;
+
+use crate::breaker::Admission;
+use crate::signature::{signature_header, ALERT_ID_HEADER, SIGNATURE_HEADER};
+use crate::webhook::{classify, WebhookSender};
+use crate::Deps;
+
+const COMPONENT: &str = "alert-dispatcher";
+
+/// What to do with the queue message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Disposition {
+    /// Done (delivered, failed for good, or done before): delete it.
+    Ack,
+    /// Leave it for SQS to redeliver.
+    Retry { reason: &'static str, hide_for: HideFor },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HideFor {
+    /// Exponential backoff by receive count.
+    Backoff,
+    /// Exactly this long (until another invocation's lease expires).
+    Seconds(i32),
+    /// The queue's own visibility timeout.
+    QueueDefault,
+}
+
+impl Disposition {
+    fn retry(reason: &'static str, hide_for: HideFor) -> Self {
+        Disposition::Retry { reason, hide_for }
+    }
+}
+
+/// Where a channel stands for this alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChannelState {
+    Delivered,
+    FailedForGood,
+    Pending,
+}
+
+fn channel_name(c: Channel) -> &'static str {
+    match c {
+        Channel::Webhook => "webhook",
+        Channel::Sns => "sns",
+    }
+}
+
+fn outcome_name(o: AttemptOutcome) -> &'static str {
+    match o {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::Retryable => "retryable",
+        AttemptOutcome::Permanent => "permanent",
+    }
+}
+
+fn state_before(record: &AlertRecord, channel: Channel) -> ChannelState {
+    let mut attempts = record.attempts.iter().filter(|a| a.channel == channel);
+    if attempts.clone().any(|a| a.outcome == AttemptOutcome::Delivered) {
+        ChannelState::Delivered
+    } else if record.status == AlertStatus::Pending && attempts.any(|a| a.outcome == AttemptOutcome::Permanent) {
+        ChannelState::FailedForGood
+    } else {
+        ChannelState::Pending
+    }
+}
+
+fn state_after(attempt: &DeliveryAttempt) -> ChannelState {
+    match attempt.outcome {
+        AttemptOutcome::Delivered => ChannelState::Delivered,
+        AttemptOutcome::Permanent => ChannelState::FailedForGood,
+        AttemptOutcome::Retryable => ChannelState::Pending,
+    }
+}
+
+/// SNS errors that retrying cannot fix (a bad or forbidden topic); anything
+/// else (throttling, 5xx, unexpected) is retried and, if it persists, reaches
+/// the alarmed DLQ rather than being dropped.
+fn publish_outcome(e: &Error) -> AttemptOutcome {
+    match e {
+        Error::Validation(_) | Error::BadRequest(_) | Error::NotFound(_) | Error::Forbidden | Error::Unauthorized => AttemptOutcome::Permanent,
+        _ => AttemptOutcome::Retryable,
+    }
+}
+
+fn attempt(at: DateTime<Utc>, channel: Channel, outcome: AttemptOutcome, http_status: Option<u16>, detail: Option<String>) -> DeliveryAttempt {
+    DeliveryAttempt { at, channel, outcome, http_status, detail }
+}
+
+impl<S, N, W, C> Deps<S, N, W, C>
+where
+    S: AlertStore + TrialStore + 'static,
+    N: Notifier,
+    W: WebhookSender,
+    C: Clock,
+{
+    async fn trial(&self, alert: &Alert) -> Result<Arc<Option<Trial>>, Error> {
+        let store = Arc::clone(&self.store);
+        let id = alert.trial_id.clone();
+        self.trials.get(&alert.trial_id, move || async move { store.get_trial(&id).await }).await
+    }
+
+    /// Delivers one alert; the disposition says whether SQS should redeliver it.
+    pub(crate) async fn deliver(&self, alert: &Alert) -> Disposition {
+        let trial = match self.trial(alert).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, error = e.code(), "trial configuration unavailable");
+                return Disposition::retry(e.code(), HideFor::Backoff);
+            }
+        };
+        let alerting = match trial.as_ref() {
+            Some(t) => Some(&t.definition.alerting),
+            None => {
+                // Still notify someone: the default topic carries every trial's alerts.
+                tracing::warn!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, reason = "trial-not-found", "delivering via the default topic only");
+                None
+            }
+        };
+        let webhook = alerting.and_then(|a| a.webhook.as_ref());
+        let topic = alerting.and_then(|a| a.sns_topic_arn.as_deref());
+
+        let now = self.clock.now();
+        let lease_until = now + chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::seconds(60));
+        let record = match self.store.claim(alert, now, lease_until).await {
+            Ok(Claim::Acquired(record)) => record,
+            Ok(Claim::AlreadyDone(status)) => {
+                tracing::info!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, status = status.as_str(), "alert already settled; not notifying again");
+                return Disposition::Ack;
+            }
+            Ok(Claim::InProgress { lease_until }) => {
+                // Come back just after the other invocation's lease ends: by then it
+                // has delivered (we ack) or died (we take over).
+                let wait = (lease_until - now).num_seconds().clamp(0, 43_199) + 1;
+                tracing::info!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, wait_seconds = wait, "alert leased by another invocation");
+                return Disposition::retry("in-progress", HideFor::Seconds(i32::try_from(wait).unwrap_or(43_200)));
+            }
+            Err(e) => {
+                tracing::warn!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, error = e.code(), "claim failed");
+                return Disposition::retry(e.code(), HideFor::Backoff);
+            }
+        };
+
+        let webhook_before = webhook.map(|_| state_before(&record, Channel::Webhook));
+        let sns_before = state_before(&record, Channel::Sns);
+        let (webhook_attempt, sns_attempt) = tokio::join!(
+            async {
+                match (webhook, webhook_before) {
+                    (Some(hook), Some(ChannelState::Pending)) => Some(self.post_webhook(alert, hook).await),
+                    _ => None,
+                }
+            },
+            async {
+                match sns_before {
+                    ChannelState::Pending => Some(self.publish(alert, topic).await),
+                    _ => None,
+                }
+            },
+        );
+
+        let attempts: Vec<&DeliveryAttempt> = webhook_attempt.iter().chain(sns_attempt.iter()).collect();
+        for a in &attempts {
+            tracing::info!(
+                alert_id = %alert.alert_id,
+                trial_id = %alert.trial_id,
+                channel = channel_name(a.channel),
+                outcome = outcome_name(a.outcome),
+                http_status = a.http_status,
+                detail = a.detail.as_deref(),
+                "delivery attempt"
+            );
+            // Sent first, recorded second: if this write fails the retry may send
+            // again (at-least-once), but an alert is never recorded as sent unsent.
+            if let Err(e) = self.store.record_attempt(&alert.trial_id, &alert.alert_id, a).await {
+                return self.give_back(alert, e.code()).await;
+            }
+        }
+
+        let states: Vec<(Channel, ChannelState)> = [
+            webhook_before.map(|before| (Channel::Webhook, webhook_attempt.as_ref().map_or(before, state_after))),
+            Some((Channel::Sns, sns_attempt.as_ref().map_or(sns_before, state_after))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+
+        if states.iter().any(|(_, s)| *s == ChannelState::Pending) {
+            let circuit_open = attempts.iter().any(|a| a.detail.as_deref() == Some(CIRCUIT_OPEN));
+            return self.give_back(alert, if circuit_open { CIRCUIT_OPEN } else { "delivery-retryable" }).await;
+        }
+        let delivered = states.iter().all(|(_, s)| *s == ChannelState::Delivered);
+        self.settle(alert, &record, &states, attempts.len(), delivered).await
+    }
+
+    async fn post_webhook(&self, alert: &Alert, hook: &Webhook) -> DeliveryAttempt {
+        let now = self.clock.now();
+        if self.breaker.admit(&alert.trial_id, &hook.url, now) == Admission::Rejected {
+            return attempt(now, Channel::Webhook, AttemptOutcome::Retryable, None, Some(CIRCUIT_OPEN.to_owned()));
+        }
+        // The body is the alert re-serialised once; these exact bytes are signed and sent.
+        let body = match serde_json::to_vec(alert) {
+            Ok(b) => b,
+            Err(_) => return self.probe_unanswered(alert, hook, now, "unserialisable-alert"),
+        };
+        let signature = match signature_header(hook.secret.as_bytes(), now.timestamp(), &body) {
+            Ok(s) => s,
+            Err(_) => return self.probe_unanswered(alert, hook, now, "invalid-secret"),
+        };
+        let headers = [
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            (SIGNATURE_HEADER.to_owned(), signature),
+            (ALERT_ID_HEADER.to_owned(), alert.alert_id.to_string()),
+        ];
+        let classified = classify(self.webhook.post(&hook.url, &headers, body, self.settings.webhook_timeout).await);
+        self.breaker.record(&alert.trial_id, &hook.url, self.clock.now(), classified.endpoint_unavailable());
+        attempt(now, Channel::Webhook, classified.outcome, classified.http_status, classified.detail)
+    }
+
+    /// A webhook attempt that failed before any call: permanent (our side is
+    /// broken for this alert); the admitted call is reported so a probe slot is not held.
+    fn probe_unanswered(&self, alert: &Alert, hook: &Webhook, now: DateTime<Utc>, detail: &str) -> DeliveryAttempt {
+        self.breaker.record(&alert.trial_id, &hook.url, now, false);
+        attempt(now, Channel::Webhook, AttemptOutcome::Permanent, None, Some(detail.to_owned()))
+    }
+
+    async fn publish(&self, alert: &Alert, topic: Option<&str>) -> DeliveryAttempt {
+        let now = self.clock.now();
+        match self.notifier.publish(topic, alert).await {
+            Ok(()) => attempt(now, Channel::Sns, AttemptOutcome::Delivered, None, None),
+            Err(e) => attempt(now, Channel::Sns, publish_outcome(&e), None, Some(format!("sns-{}", e.code()))),
+        }
+    }
+
+    /// Releases the lease so the redelivery may claim at once, and asks for a retry.
+    async fn give_back(&self, alert: &Alert, reason: &'static str) -> Disposition {
+        if let Err(e) = self.store.release(&alert.trial_id, &alert.alert_id).await {
+            // The lease then simply expires; the retry waits for it.
+            tracing::warn!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, error = e.code(), "lease release failed");
+        }
+        Disposition::retry(reason, HideFor::Backoff)
+    }
+
+    async fn settle(
+        &self,
+        alert: &Alert,
+        record: &AlertRecord,
+        states: &[(Channel, ChannelState)],
+        new_attempts: usize,
+        delivered: bool,
+    ) -> Disposition {
+        let now = self.clock.now();
+        let (status, action) = if delivered { (AlertStatus::Delivered, "alert.delivered") } else { (AlertStatus::Failed, "alert.failed") };
+        let failed: Vec<&str> =
+            states.iter().filter(|(_, s)| *s == ChannelState::FailedForGood).map(|(c, _)| channel_name(*c)).collect();
+        let channels: Vec<&str> = states.iter().map(|(c, _)| channel_name(*c)).collect();
+        let mut audit = AuditEntry::new(alert.trial_id.clone(), format!("alert/{}", alert.alert_id), action, Actor::system(COMPONENT), now)
+            .with_detail("channels", json!(channels))
+            .with_detail("attempts", json!(record.attempts.len() + new_attempts));
+        if !failed.is_empty() {
+            audit = audit.with_detail("failedChannels", json!(failed));
+        }
+        if let Err(e) = self.store.finish(&alert.trial_id, &alert.alert_id, status, now, &audit).await {
+            // Attempts are recorded, so the retry re-sends nothing and only settles.
+            return self.give_back(alert, e.code()).await;
+        }
+        tracing::info!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, status = status.as_str(), "alert settled");
+        Disposition::Ack
+    }
+}
+
+pub(crate) const CIRCUIT_OPEN: &str = "circuit-open";

@@ -21,3 +21,6 @@ mod vitals;
 
 pub use deps::{aws_deps, AwsDeps, AwsQueues, Deps, Queues, Stores, ENROLMENT_TTL};
 pub use routes::handle;
+
+#[cfg(test)]
+mod handler_tests;

@@ -1,0 +1,150 @@
+//! The authorization matrix: role x own/other patient x own/other site x
+//! trial in/out of the token, over every patient route. A 403 is identical
+//! whether or not the patient exists.
+
+use serde_json::json;
+
+use super::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    ReadPatient,
+    ListSubmissions,
+    Submit,
+    PostVitals,
+    ListAlerts,
+}
+
+impl Op {
+    const ALL: [Op; 5] = [Op::ReadPatient, Op::ListSubmissions, Op::Submit, Op::PostVitals, Op::ListAlerts];
+
+    fn success(self) -> u16 {
+        match self {
+            Op::Submit => 201,
+            Op::PostVitals => 202,
+            _ => 200,
+        }
+    }
+
+    async fn run(self, w: &World, claims: &Value, patient: &str) -> Reply {
+        let base = format!("/v1/trials/tw-demo/patients/{patient}");
+        let c = Some(claims.clone());
+        match self {
+            Op::ReadPatient => w.call("GET", &base, c, None).await,
+            Op::ListSubmissions => w.call("GET", &format!("{base}/submissions"), c, None).await,
+            Op::Submit => w.call("POST", &format!("{base}/submissions"), c, Some(submission(&new_id(), 1))).await,
+            Op::PostVitals => {
+                let body = json!({"readings": [{"code": "heart_rate", "value": 80, "observedAt": "2026-11-26T19:00:00Z"}]});
+                w.call("POST", &format!("{base}/vitals"), c, Some(body)).await
+            }
+            Op::ListAlerts => w.call("GET", &format!("{base}/alerts"), c, None).await,
+        }
+    }
+}
+
+/// Expected outcome: allowed (the op's success status) or forbidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Allowed,
+    Forbidden,
+}
+
+struct Case {
+    who: &'static str,
+    claims: Value,
+    patient: &'static str,
+    /// Outcome for patient-data ops; alerts are staff/admin only, see `alerts`.
+    data: Expect,
+    alerts: Expect,
+}
+
+fn cases() -> Vec<Case> {
+    use Expect::*;
+    let in_trial_patient = |p: &str| json!({"role": "patient", "patient_id": p, "trial_ids": "tw-demo"});
+    let out_of_trial_patient = json!({"role": "patient", "patient_id": "P0001", "trial_ids": "tw-other"});
+    let leeds = json!({"role": "site_staff", "site_ids": "site-leeds", "trial_ids": "tw-demo", "sub": "s1"});
+    let leeds_other_trial = json!({"role": "site_staff", "site_ids": "site-leeds", "trial_ids": "tw-other"});
+    let both_sites = json!({"role": "site_staff", "site_ids": "[site-leeds site-york]", "trial_ids": "[tw-demo tw-other]"});
+    let sponsor_in = json!({"role": "sponsor", "trial_ids": "tw-demo"});
+    let admin = json!({"role": "admin"});
+    let c = |who, claims: &Value, patient, data, alerts| Case { who, claims: claims.clone(), patient, data, alerts };
+    vec![
+        // patient: own record, in trial
+        c("patient own, trial in", &in_trial_patient("P0001"), "P0001", Allowed, Forbidden),
+        // patient: other patient (existing, other site; existing, same site; absent)
+        c("patient other (other site)", &in_trial_patient("P0001"), "P0002", Forbidden, Forbidden),
+        c("patient other (same site)", &in_trial_patient("P0001"), "P0004", Forbidden, Forbidden),
+        c("patient other (absent)", &in_trial_patient("P0001"), "P9999", Forbidden, Forbidden),
+        // patient: own record but the trial is not in the token
+        c("patient own, trial out", &out_of_trial_patient, "P0001", Forbidden, Forbidden),
+        // site staff: own site, other site, absent patient, trial out
+        c("staff own site", &leeds, "P0001", Allowed, Allowed),
+        c("staff own site, other patient", &leeds, "P0004", Allowed, Allowed),
+        c("staff other site", &leeds, "P0002", Forbidden, Forbidden),
+        c("staff absent patient", &leeds, "P9999", Forbidden, Forbidden),
+        c("staff own site, trial out", &leeds_other_trial, "P0001", Forbidden, Forbidden),
+        c("staff of both sites", &both_sites, "P0002", Allowed, Allowed),
+        // sponsors never read rows
+        c("sponsor in trial", &sponsor_in, "P0001", Forbidden, Forbidden),
+        // admin: everything (an absent patient: see the next test)
+        c("admin", &admin, "P0002", Allowed, Allowed),
+    ]
+}
+
+#[tokio::test]
+async fn the_authorization_matrix_holds_on_every_patient_route() {
+    for case in cases() {
+        for op in Op::ALL {
+            // GIVEN a fresh world with P0004 also enrolled at site-leeds
+            let w = world();
+            w.store.seed_enrolment(enrolment("P0004", "site-leeds", EnrolmentStatus::Enrolled));
+            // WHEN the caller runs the op
+            let r = op.run(&w, &case.claims, case.patient).await;
+            // THEN the outcome is the matrix's
+            let expect = if op == Op::ListAlerts { case.alerts } else { case.data };
+            let want = match expect {
+                Expect::Allowed => op.success(),
+                Expect::Forbidden => 403,
+            };
+            assert_eq!(r.status, want, "{} / {op:?}: {}", case.who, r.text);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_403_is_identical_for_an_absent_patient_and_one_at_another_site() {
+    let w = world();
+    for op in Op::ALL {
+        let claims = json!({"role": "site_staff", "site_ids": "site-leeds", "trial_ids": "tw-demo"});
+        let elsewhere = op.run(&w, &claims, "P0002").await;
+        let absent = op.run(&w, &claims, "P9999").await;
+        assert_eq!((elsewhere.status, absent.status), (403, 403), "{op:?}");
+        assert_eq!(elsewhere.text, absent.text, "{op:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_asking_for_an_absent_patient_gets_404_or_409() {
+    let w = world();
+    let admin = json!({"role": "admin"});
+    for op in Op::ALL {
+        let r = op.run(&w, &admin, "P9999").await;
+        let want = match op {
+            Op::Submit | Op::PostVitals => 409,
+            _ => 404,
+        };
+        assert_eq!(r.status, want, "{op:?}: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn scope_is_checked_before_any_read() {
+    // GIVEN a store that would fail any read
+    let w = world();
+    w.store.fail_next("get_enrolment", 100);
+    // WHEN a patient asks for another patient's record
+    let r = w.call("GET", "/v1/trials/tw-demo/patients/P0002", Some(patient("P0001")), None).await;
+    // THEN the answer is 403 without touching the store (no 503)
+    assert_eq!(r.status, 403);
+    assert_eq!(w.store.requests.total(), 0);
+}

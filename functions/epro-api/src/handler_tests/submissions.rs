@@ -1,0 +1,303 @@
+//! ePRO submissions: receipts, idempotent replay, conflicts, validation, PRO
+//! alerts, FHIR input, failure ordering and the request budget.
+
+use serde_json::json;
+use trialwatch::alert::AlertReason;
+use trialwatch::news2::RiskLevel;
+use trialwatch::page::PageRequest;
+use trialwatch::ports::SubmissionStore;
+
+use super::*;
+
+#[tokio::test]
+async fn a_valid_submission_is_201_with_a_receipt_and_stored_once() {
+    // GIVEN an enrolled patient
+    let w = world();
+    let id = new_id();
+    // WHEN they submit
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 3))).await;
+    // THEN the receipt names the submission, the receipt time and the score
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["submissionId"], json!(id));
+    assert_eq!(r.body["receivedAt"], json!("2026-11-26T20:00:00Z"));
+    assert_eq!(r.body["score"], json!(3.0 + 1.0 + 81.4));
+    // AND it is stored with its audit entry, attributed to the patient
+    assert_eq!(w.store.submission_count(), 1);
+    let audit = w.store.audit_entries();
+    let entry = audit.iter().find(|a| a.action == "submission.created").unwrap();
+    assert_eq!(entry.actor.subject.as_deref(), Some("P0001"));
+    assert!(!entry.details.contains_key("onBehalf"));
+    // AND no rule fired, so nothing was queued
+    assert!(w.queue.sent_alerts().is_empty());
+}
+
+#[tokio::test]
+async fn an_identical_replay_is_200_with_the_original_receipt() {
+    let w = world();
+    let id = new_id();
+    let first = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 3))).await;
+    // WHEN the same body is sent again later, with keys in another order
+    w.clock.advance(chrono::Duration::minutes(3));
+    let mut reordered = serde_json::Map::new();
+    for (k, v) in submission(&id, 3).as_object().unwrap().iter().rev() {
+        reordered.insert(k.clone(), v.clone());
+    }
+    let again = w.call("POST", SUBS, Some(patient("P0001")), Some(reordered.into())).await;
+    // THEN it is 200 with the first receipt, and still one submission
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body, first.body);
+    assert_eq!(w.store.submission_count(), 1);
+}
+
+#[tokio::test]
+async fn the_same_id_with_a_different_body_is_409_submission_conflict() {
+    let w = world();
+    let id = new_id();
+    w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 3))).await;
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 4))).await;
+    assert_eq!(r.status, 409);
+    assert!(r.body["type"].as_str().unwrap().ends_with("/submission-conflict"));
+}
+
+#[tokio::test]
+async fn the_same_id_for_another_patient_is_a_conflict_not_a_replay() {
+    let w = world();
+    let id = new_id();
+    w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 3))).await;
+    let r = w.call("POST", "/v1/trials/tw-demo/patients/P0002/submissions", Some(patient("P0002")), Some(submission(&id, 3))).await;
+    assert_eq!(r.status, 409);
+}
+
+#[tokio::test]
+async fn a_withdrawn_patient_gets_409_patient_not_enrolled_and_nothing_is_written() {
+    let w = world();
+    let r = w
+        .call("POST", "/v1/trials/tw-demo/patients/P0003/submissions", Some(patient("P0003")), Some(submission(&new_id(), 3)))
+        .await;
+    assert_eq!(r.status, 409);
+    assert!(r.body["type"].as_str().unwrap().ends_with("/patient-not-enrolled"));
+    assert_eq!(w.store.submission_count(), 0);
+    assert!(w.store.audit_entries().is_empty());
+}
+
+#[tokio::test]
+async fn a_withdrawal_after_the_enrolment_was_cached_is_still_enforced_by_the_store() {
+    // GIVEN P0001's enrolment is in the cache after one submission
+    let w = world();
+    assert_eq!(w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 1))).await.status, 201);
+    // WHEN another execution environment withdraws the patient
+    w.store.seed_enrolment(enrolment("P0001", "site-leeds", EnrolmentStatus::Withdrawn));
+    // THEN the transaction's condition refuses the next submission
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 1))).await;
+    assert_eq!(r.status, 409);
+    assert!(r.body["type"].as_str().unwrap().ends_with("/patient-not-enrolled"));
+    assert_eq!(w.store.submission_count(), 1);
+}
+
+#[tokio::test]
+async fn every_item_type_is_validated_and_every_bad_field_reported_at_once() {
+    let w = world();
+    let body = json!({
+        "submissionId": "not-a-uuid", "questionnaireId": "kccq", "questionnaireVersion": "1",
+        "completedAt": "2026-11-27T20:00:00Z",
+        "answers": [
+            {"linkId": "breathless", "value": 11},
+            {"linkId": "swelling", "value": 7},
+            {"linkId": "weight", "value": "heavy"},
+            {"linkId": "dizzy", "value": "yes"},
+            {"linkId": "notes", "value": "n".repeat(501)},
+            {"linkId": "ghost", "value": 1}
+        ]
+    });
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(body)).await;
+    assert_eq!(r.status, 422);
+    let mut fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "answers[0].value",
+            "answers[1].value",
+            "answers[2].value",
+            "answers[3].value",
+            "answers[4].value",
+            "answers[5].linkId",
+            "completedAt",
+            "submissionId"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_questionnaire_version_is_422_naming_it() {
+    let w = world();
+    let mut body = submission(&new_id(), 1);
+    body["questionnaireVersion"] = json!("9");
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(body)).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["errors"][0]["field"], "questionnaireVersion");
+}
+
+#[tokio::test]
+async fn an_answer_at_a_rule_threshold_enqueues_one_deterministic_pro_alert() {
+    let w = world();
+    let id = new_id();
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 8))).await;
+    assert_eq!(r.status, 201);
+    let alerts = w.queue.sent_alerts();
+    assert_eq!(alerts.len(), 1);
+    let a = &alerts[0];
+    assert_eq!(a.level, RiskLevel::Medium);
+    assert_eq!(a.site_id, sid("site-leeds"));
+    let sub = trialwatch::SubmissionId::parse(&id).unwrap();
+    assert_eq!(a.alert_id, AlertId::for_pro_rule(&tid("tw-demo"), &pid("P0001"), &sub, "breathless"));
+    let AlertReason::ProRule { value, at_least, .. } = &a.reason else { panic!("expected a PRO alert") };
+    assert_eq!((*value, *at_least), (8.0, 8.0));
+}
+
+#[tokio::test]
+async fn a_replay_re_drives_the_alert_with_the_same_id() {
+    let w = world();
+    let id = new_id();
+    w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 9))).await;
+    w.clock.advance(chrono::Duration::seconds(30));
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 9))).await;
+    assert_eq!(r.status, 200);
+    let alerts = w.queue.sent_alerts();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0], alerts[1], "the replayed alert is identical, so the dispatcher delivers it once");
+}
+
+#[tokio::test]
+async fn a_failed_enqueue_is_503_and_the_retry_completes_it() {
+    // GIVEN the alert queue fails once
+    let w = world();
+    w.queue.fail_next("enqueue", 1);
+    let id = new_id();
+    // WHEN a submission that fires a rule is sent
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 10))).await;
+    // THEN the client is told to retry, though the submission is stored
+    assert_eq!(r.status, 503);
+    assert_eq!(r.headers.get("retry-after").unwrap(), "1");
+    assert_eq!(w.store.submission_count(), 1);
+    assert!(w.queue.sent_alerts().is_empty());
+    // AND the retry gets the stored receipt and enqueues the alert
+    let retry = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 10))).await;
+    assert_eq!(retry.status, 200);
+    assert_eq!(w.queue.sent_alerts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_throttled_transaction_is_503_and_writes_nothing() {
+    let w = world();
+    w.store.fail_next("record_submission", 1);
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 10))).await;
+    assert_eq!(r.status, 503);
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(w.store.submission_count(), 0);
+    assert!(w.queue.sent_alerts().is_empty());
+}
+
+#[tokio::test]
+async fn site_staff_submitting_on_behalf_is_recorded_as_such() {
+    let w = world();
+    let r = w.call("POST", SUBS, Some(staff("site-leeds")), Some(submission(&new_id(), 2))).await;
+    assert_eq!(r.status, 201);
+    let audit = w.store.audit_entries();
+    let entry = audit.iter().find(|a| a.action == "submission.created").unwrap();
+    assert_eq!(entry.actor.role, "site_staff");
+    assert_eq!(entry.actor.subject.as_deref(), Some("u-staff"));
+    assert_eq!(entry.details.get("onBehalf"), Some(&json!(true)));
+}
+
+#[tokio::test]
+async fn a_fhir_questionnaire_response_is_accepted_like_native_json() {
+    let w = world();
+    let event: serde_json::Value = serde_json::from_str(include_str!("../../../../events/epro-post-submission-fhir.json")).unwrap();
+    let qr: serde_json::Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    let r = w.call_fhir("POST", SUBS, Some(patient("P0001")), qr.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["submissionId"], json!("7c9e6679-7425-40de-944b-e07fc1f90ae7"));
+    // breathless 9 fires the rule; swelling's coded "2" scores as 2
+    assert_eq!(r.body["score"], json!(9.0 + 2.0 + 82.1));
+    assert_eq!(w.queue.sent_alerts().len(), 1);
+    // AND replaying the FHIR body is an idempotent 200
+    assert_eq!(w.call_fhir("POST", SUBS, Some(patient("P0001")), qr).await.status, 200);
+}
+
+#[tokio::test]
+async fn an_in_progress_fhir_response_is_422() {
+    let w = world();
+    let qr = json!({"resourceType": "QuestionnaireResponse", "status": "in-progress",
+        "identifier": {"value": new_id()}, "questionnaire": "https://x/Questionnaire/kccq|1", "authored": "2026-11-26T19:00:00Z",
+        "item": [{"linkId": "breathless", "answer": [{"valueInteger": 2}]}]});
+    let r = w.call_fhir("POST", SUBS, Some(patient("P0001")), qr).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["errors"][0]["field"], "status");
+}
+
+#[tokio::test]
+async fn the_counter_day_is_the_completion_day_in_the_trials_zone() {
+    // GIVEN a trial in Europe/London and a submission completed at 23:30 UTC in July (00:30 BST next day)
+    let w = world();
+    w.clock.set("2026-07-02T08:00:00Z".parse().unwrap());
+    let mut body = submission(&new_id(), 1);
+    body["completedAt"] = json!("2026-07-01T23:30:00Z");
+    assert_eq!(w.call("POST", SUBS, Some(patient("P0001")), Some(body)).await.status, 201);
+    // THEN it counts on 2 July
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 7, 2).unwrap();
+    let counts = w.store.daily_counts(&tid("tw-demo"), day, day).await.unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!((counts[0].site_id.as_str(), counts[0].submissions), ("site-leeds", 1));
+}
+
+#[tokio::test]
+async fn a_warm_submission_costs_one_dynamodb_request_and_at_most_one_sqs_request() {
+    // GIVEN a warm execution environment (trial and enrolment cached)
+    let w = world();
+    w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 1))).await;
+    w.store.requests.reset();
+    w.queue.requests.reset();
+    // WHEN a submission that fires a PRO rule arrives
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 9))).await;
+    assert_eq!(r.status, 201);
+    // THEN exactly one TransactWriteItems and one SendMessageBatch were made
+    assert_eq!(w.store.requests.snapshot().into_iter().collect::<Vec<_>>(), vec![("dynamodb.TransactWriteItems", 1)]);
+    assert_eq!(w.queue.requests.total(), 1);
+}
+
+#[tokio::test]
+async fn submissions_list_newest_first_with_an_opaque_cursor() {
+    let w = world();
+    for (i, at) in ["2026-11-24T19:00:00Z", "2026-11-26T19:00:00Z", "2026-11-25T19:00:00Z"].iter().enumerate() {
+        let mut body = submission(&new_id(), i as i64);
+        body["completedAt"] = json!(at);
+        assert_eq!(w.call("POST", SUBS, Some(patient("P0001")), Some(body)).await.status, 201);
+    }
+    let first = w.call("GET", &format!("{SUBS}?limit=2"), Some(patient("P0001")), None).await;
+    assert_eq!(first.status, 200);
+    let items = first.body["items"].as_array().unwrap();
+    let days: Vec<&str> = items.iter().map(|i| i["completedAt"].as_str().unwrap()).collect();
+    assert_eq!(days, ["2026-11-26T19:00:00Z", "2026-11-25T19:00:00Z"]);
+    assert!(items[0].get("bodyHash").is_none());
+    let cursor = first.body["nextCursor"].as_str().unwrap();
+    let second = w.call("GET", &format!("{SUBS}?limit=2&cursor={cursor}"), Some(patient("P0001")), None).await;
+    assert_eq!(second.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second.body["nextCursor"], json!(null));
+    // AND the stored list agrees
+    let stored = w.store.list_submissions(&tid("tw-demo"), &pid("P0001"), &PageRequest::first(10)).await.unwrap();
+    assert_eq!(stored.items.len(), 3);
+}
+
+#[tokio::test]
+async fn a_bad_limit_or_cursor_is_422_naming_it() {
+    let w = world();
+    for q in ["limit=0", "limit=201", "limit=ten", "limit=-1"] {
+        let r = w.call("GET", &format!("{SUBS}?{q}"), Some(patient("P0001")), None).await;
+        assert_eq!(r.status, 422, "{q}");
+        assert_eq!(r.body["errors"][0]["field"], "limit");
+    }
+    let r = w.call("GET", &format!("{SUBS}?cursor=garbage!"), Some(patient("P0001")), None).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["errors"][0]["field"], "cursor");
+}

@@ -1,0 +1,184 @@
+//! Trial definitions and enrolment: who may write, what is validated, what is audited.
+
+use serde_json::json;
+use trialwatch::ports::EnrolmentStore;
+
+use super::*;
+
+fn definition_json() -> Value {
+    serde_json::to_value(trial_definition()).unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_creates_then_updates_a_trial_and_both_are_audited() {
+    let w = world();
+    let r = w.call("PUT", "/v1/trials/tw-new", Some(admin()), Some(definition_json())).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["trialId"], "tw-new");
+    assert_eq!(r.body["alerting"]["webhook"], json!({"url": "https://alerts.site-leeds.example/trialwatch", "secretSet": true}));
+    let mut changed = definition_json();
+    changed["name"] = json!("Renamed");
+    let r = w.call("PUT", "/v1/trials/tw-new", Some(admin()), Some(changed)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["name"], "Renamed");
+    let actions: Vec<String> = w.store.audit_entries().into_iter().map(|a| a.action).collect();
+    assert_eq!(actions, ["trial.created", "trial.updated"]);
+}
+
+#[tokio::test]
+async fn an_update_is_seen_at_once_by_the_writing_environment() {
+    // GIVEN the trial is in this environment's config cache
+    let w = world();
+    assert_eq!(w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 1))).await.status, 201);
+    // WHEN an admin removes the questionnaire's version 1 through this environment
+    let mut def = definition_json();
+    def["questionnaires"][0]["version"] = json!("2");
+    def["alerting"]["proRules"] = json!([]);
+    assert_eq!(w.call("PUT", "/v1/trials/tw-demo", Some(admin()), Some(def)).await.status, 200);
+    // THEN the next submission is validated against the new definition
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 1))).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["errors"][0]["field"], "questionnaireVersion");
+}
+
+#[tokio::test]
+async fn only_admins_write_trials() {
+    let w = world();
+    for claims in [patient("P0001"), staff("site-leeds"), sponsor()] {
+        assert_eq!(w.call("PUT", "/v1/trials/tw-demo", Some(claims), Some(definition_json())).await.status, 403);
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_trial_is_422_with_every_field_and_unknown_fields_are_named() {
+    let w = world();
+    let mut def = definition_json();
+    def["name"] = json!("");
+    def["timezone"] = json!("Mars/Olympus");
+    let r = w.call("PUT", "/v1/trials/tw-x", Some(admin()), Some(def)).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["errors"].as_array().unwrap().len(), 2);
+    let mut def = definition_json();
+    def["alerting"]["webhook"]["headers"] = json!({});
+    let r = w.call("PUT", "/v1/trials/tw-x", Some(admin()), Some(def)).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["errors"][0]["field"], "alerting.webhook.headers");
+}
+
+#[tokio::test]
+async fn a_fhir_content_type_is_415_on_a_trial() {
+    let w = world();
+    assert_eq!(w.call_fhir("PUT", "/v1/trials/tw-x", Some(admin()), definition_json()).await.status, 415);
+}
+
+#[tokio::test]
+async fn staff_enrol_at_their_site_201_then_200_and_it_is_audited() {
+    let w = world();
+    let path = "/v1/trials/tw-demo/patients/P0100";
+    let body = json!({"siteId": "site-leeds", "status": "enrolled", "hypercapnic": true});
+    let r = w.call("PUT", path, Some(staff("site-leeds")), Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["hypercapnic"], true);
+    assert_eq!(r.body["enrolledAt"], "2026-11-26T20:00:00.000Z");
+    let r = w.call("PUT", path, Some(staff("site-leeds")), Some(json!({"siteId": "site-leeds", "status": "withdrawn"}))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["status"], "withdrawn");
+    let audit = w.store.audit_entries();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["enrolment.created", "enrolment.updated"]);
+    assert_eq!(audit[1].details.get("previousStatus"), Some(&json!("enrolled")));
+    assert_eq!(audit[1].entity, "patient/P0100");
+}
+
+#[tokio::test]
+async fn a_site_outside_the_trial_is_422_and_outside_the_token_is_403() {
+    let w = world();
+    let path = "/v1/trials/tw-demo/patients/P0100";
+    let r = w.call("PUT", path, Some(admin()), Some(json!({"siteId": "site-hull", "status": "enrolled"}))).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["errors"][0]["field"], "siteId");
+    let r = w.call("PUT", path, Some(staff("site-leeds")), Some(json!({"siteId": "site-york", "status": "enrolled"}))).await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn moving_a_patient_between_sites_needs_staff_of_both() {
+    let w = world();
+    let path = "/v1/trials/tw-demo/patients/P0002"; // at site-york
+    let body = json!({"siteId": "site-leeds", "status": "enrolled"});
+    assert_eq!(w.call("PUT", path, Some(staff("site-leeds")), Some(body.clone())).await.status, 403);
+    let r = w.call("PUT", path, Some(staff("site-leeds,site-york")), Some(body)).await;
+    assert_eq!(r.status, 200);
+    let e = w.store.get_enrolment(&tid("tw-demo"), &pid("P0002")).await.unwrap().unwrap();
+    assert_eq!(e.site_id, sid("site-leeds"));
+}
+
+#[tokio::test]
+async fn an_enrolment_body_carrying_a_name_is_refused() {
+    let w = world();
+    let r = w
+        .call("PUT", "/v1/trials/tw-demo/patients/P0100", Some(admin()), Some(json!({"siteId": "site-leeds", "status": "enrolled", "name": "Jane"})))
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["errors"][0]["field"], "name");
+}
+
+#[tokio::test]
+async fn a_patient_enrolled_elsewhere_moments_ago_can_submit_at_once() {
+    // GIVEN this environment cached "no enrolment" for P0100
+    let w = world();
+    let path = "/v1/trials/tw-demo/patients/P0100/submissions";
+    assert_eq!(w.call("POST", path, Some(patient("P0100")), Some(submission(&new_id(), 1))).await.status, 409);
+    // WHEN another environment enrols them (straight into the store)
+    w.store.seed_enrolment(enrolment("P0100", "site-york", EnrolmentStatus::Enrolled));
+    // THEN their next submission succeeds: a negative cached answer is never trusted
+    assert_eq!(w.call("POST", path, Some(patient("P0100")), Some(submission(&new_id(), 1))).await.status, 201);
+}
+
+#[tokio::test]
+async fn acknowledging_an_alert_is_200_once_then_409_and_audited() {
+    let w = world();
+    w.store.seed_alert(alert_record("al-1", "P0001", "site-leeds", AlertStatus::Delivered));
+    let path = "/v1/trials/tw-demo/alerts/al-1/ack";
+    let r = w.call("POST", path, Some(staff("site-leeds")), Some(json!({"note": "Called the patient"}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "acknowledged");
+    assert_eq!(r.body["ackNote"], "Called the patient");
+    let r = w.call("POST", path, Some(staff("site-leeds")), None).await;
+    assert_eq!(r.status, 409);
+    let audit = w.store.audit_entries();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "alert.acknowledged");
+    assert_eq!(audit[0].actor.subject.as_deref(), Some("u-staff"));
+}
+
+#[tokio::test]
+async fn an_alert_of_another_site_and_a_missing_alert_are_the_same_403_for_staff() {
+    let w = world();
+    w.store.seed_alert(alert_record("al-york", "P0002", "site-york", AlertStatus::Delivered));
+    let other = w.call("POST", "/v1/trials/tw-demo/alerts/al-york/ack", Some(staff("site-leeds")), None).await;
+    let missing = w.call("POST", "/v1/trials/tw-demo/alerts/al-none/ack", Some(staff("site-leeds")), None).await;
+    assert_eq!((other.status, missing.status), (403, 403));
+    assert_eq!(other.body, missing.body);
+    // AND an admin is told the truth
+    assert_eq!(w.call("POST", "/v1/trials/tw-demo/alerts/al-none/ack", Some(admin()), None).await.status, 404);
+    assert_eq!(w.call("POST", "/v1/trials/tw-demo/alerts/al-york/ack", Some(admin()), None).await.status, 200);
+}
+
+#[tokio::test]
+async fn patients_and_sponsors_cannot_acknowledge() {
+    let w = world();
+    w.store.seed_alert(alert_record("al-1", "P0001", "site-leeds", AlertStatus::Delivered));
+    for claims in [patient("P0001"), sponsor()] {
+        assert_eq!(w.call("POST", "/v1/trials/tw-demo/alerts/al-1/ack", Some(claims), None).await.status, 403);
+    }
+}
+
+#[tokio::test]
+async fn an_over_long_note_is_422() {
+    let w = world();
+    w.store.seed_alert(alert_record("al-1", "P0001", "site-leeds", AlertStatus::Delivered));
+    let r = w.call("POST", "/v1/trials/tw-demo/alerts/al-1/ack", Some(admin()), Some(json!({"note": "n".repeat(1001)}))).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["errors"][0]["field"], "note");
+}

@@ -1,1 +1,500 @@
+//! Handler specifications, driven through `handle` with the in-memory adapters.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Duration, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use trialwatch::alert::{Alert, AlertReason};
+use trialwatch::audit::AuditEntry;
+use trialwatch::clock::FakeClock;
+use trialwatch::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
+use trialwatch::memory::{MemoryQueue, MemoryStore};
+use trialwatch::news2::RiskLevel;
+use trialwatch::ports::*;
+use trialwatch::trial::Trial;
+use trialwatch::vitals::{Avpu, VitalCode, VitalReading, VitalValue, VitalsMessage, VitalsState};
+use trialwatch::{Error, PatientId, ReadingId, SiteId, TrialId};
+
+use crate::{handle, Deps};
+
+const START: &str = "2026-11-26T20:00:00Z";
+
+fn trial_id() -> TrialId {
+    TrialId::parse("tw-demo").unwrap()
+}
+
+fn pid(s: &str) -> PatientId {
+    PatientId::parse(s).unwrap()
+}
+
+fn trial(cooldown_minutes: u32) -> Trial {
+    serde_json::from_value(serde_json::json!({
+        "trialId": "tw-demo",
+        "name": "demo",
+        "sites": [{"id": "site-leeds", "name": "Leeds"}],
+        "alerting": {"news2": {"freshnessMinutes": 60, "cooldownMinutes": cooldown_minutes}},
+        "updatedAt": "2026-11-01T00:00:00.000Z"
+    }))
+    .unwrap()
+}
+
+fn enrolment(patient: &str) -> Enrolment {
+    Enrolment {
+        trial_id: trial_id(),
+        patient_id: pid(patient),
+        site_id: SiteId::parse("site-leeds").unwrap(),
+        status: EnrolmentStatus::Enrolled,
+        hypercapnic: false,
+        enrolled_at: "2026-11-01T00:00:00.000Z".into(),
+        updated_at: "2026-11-01T00:00:00.000Z".into(),
+        submission_count: 0,
+        last_submission_at: None,
+    }
+}
+
+/// A memory store with the demo trial and these patients enrolled.
+fn seeded(patients: &[&str], cooldown_minutes: u32) -> MemoryStore {
+    let store = MemoryStore::new();
+    store.seed_trial(trial(cooldown_minutes));
+    for p in patients {
+        store.seed_enrolment(enrolment(p));
+    }
+    store
+}
+
+type TestDeps<S> = Deps<S, MemoryQueue, Arc<FakeClock>>;
+
+fn deps<S: VitalsStore + EnrolmentStore + TrialStore + 'static>(store: S) -> (TestDeps<S>, Arc<FakeClock>) {
+    let clock = Arc::new(FakeClock::at(START));
+    (Deps::new(Arc::new(store), MemoryQueue::new(), clock.clone(), StdDuration::from_secs(300), 8), clock)
+}
+
+/// Readings at `at` whose aggregate NEWS2 gives `level` on scale 1.
+fn readings_for(level: RiskLevel, at: DateTime<Utc>) -> Vec<VitalReading> {
+    let (pulse, rr, acvpu, temperature) = match level {
+        RiskLevel::Low => (72.0, 16.0, Avpu::A, 36.8),
+        RiskLevel::LowMedium => (72.0, 16.0, Avpu::V, 36.8), // one 3
+        RiskLevel::Medium => (115.0, 22.0, Avpu::A, 38.5),   // 2 + 2 + 1
+        RiskLevel::High => (135.0, 26.0, Avpu::A, 38.5),     // 3 + 3 + 1
+    };
+    let r = |code: VitalCode, value: VitalValue| VitalReading {
+        reading_id: ReadingId::parse(&format!("r-{}-{}", code.as_str(), at.timestamp())).unwrap(),
+        code,
+        value,
+        observed_at: at,
+    };
+    vec![
+        r(VitalCode::HeartRate, VitalValue::Number(pulse)),
+        r(VitalCode::RespiratoryRate, VitalValue::Number(rr)),
+        r(VitalCode::Consciousness, VitalValue::Avpu(acvpu)),
+        r(VitalCode::Temperature, VitalValue::Number(temperature)),
+    ]
+}
+
+fn body(patient: &str, readings: Vec<VitalReading>) -> String {
+    serde_json::to_string(&VitalsMessage { trial_id: trial_id(), patient_id: pid(patient), readings }).unwrap()
+}
+
+fn sqs_event(records: &[(&str, String)]) -> LambdaEvent<SqsEvent> {
+    let mut event = SqsEvent::default();
+    event.records = records
+        .iter()
+        .map(|(id, body)| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some((*id).to_owned());
+            m.receipt_handle = Some(format!("rh-{id}"));
+            m.body = Some(body.clone());
+            m.event_source = Some("aws:sqs".into());
+            m
+        })
+        .collect();
+    LambdaEvent::new(event, Context::default())
+}
+
+fn failed_ids(r: &SqsBatchResponse) -> Vec<String> {
+    r.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+}
+
+async fn state_of<S: VitalsStore>(store: &S, patient: &str) -> Option<VitalsState> {
+    store.get_state(&trial_id(), &pid(patient)).await.unwrap()
+}
+
+fn levels(alerts: &[Alert]) -> Vec<RiskLevel> {
+    alerts.iter().map(|a| a.level).collect()
+}
+
+#[tokio::test]
+async fn a_malformed_record_fails_and_every_later_record_fails_with_it_for_fifo_order() {
+    // GIVEN a batch: P0001 ok, a malformed body, P0002 ok, P0001 again
+    let (d, clock) = deps(seeded(&["P0001", "P0002"], 60));
+    let at = clock.now() - Duration::minutes(1);
+    let batch = [
+        ("m1", body("P0001", readings_for(RiskLevel::Low, at))),
+        ("m2", "{\"trialId\":\"tw-demo\"".to_owned()),
+        ("m3", body("P0002", readings_for(RiskLevel::High, at))),
+        ("m4", body("P0001", readings_for(RiskLevel::High, at + Duration::seconds(30)))),
+    ];
+    // WHEN handled
+    let response = handle(&d, sqs_event(&batch)).await.unwrap();
+    // THEN the malformed record and everything after it are reported, the first is not
+    assert_eq!(failed_ids(&response), ["m2", "m3", "m4"]);
+    // AND only the first record took effect: P0001 is low from m1's readings, P0002 untouched, no alert
+    assert_eq!(d.store.readings(&trial_id(), &pid("P0001")).len(), 4);
+    assert_eq!(state_of(&*d.store, "P0001").await.unwrap().news2.unwrap().risk_level, RiskLevel::Low);
+    assert!(d.store.readings(&trial_id(), &pid("P0002")).is_empty());
+    assert!(d.alerts.sent_alerts().is_empty());
+}
+
+#[tokio::test]
+async fn a_record_without_a_message_id_fails_the_whole_invocation() {
+    let (d, clock) = deps(seeded(&["P0001"], 60));
+    let mut event = sqs_event(&[("m1", body("P0001", readings_for(RiskLevel::Low, clock.now())))]);
+    event.payload.records[0].message_id = None;
+    assert!(handle(&d, event).await.is_err());
+    assert!(d.store.readings(&trial_id(), &pid("P0001")).is_empty(), "nothing is processed");
+}
+
+#[tokio::test]
+async fn a_rise_from_low_to_medium_then_to_high_alerts_at_each_level() {
+    // GIVEN a patient at low
+    let (d, clock) = deps(seeded(&["P0001"], 60));
+    handle(&d, sqs_event(&[("m1", body("P0001", readings_for(RiskLevel::Low, clock.now())))])).await.unwrap();
+    assert!(d.alerts.sent_alerts().is_empty(), "low never alerts");
+    // WHEN medium arrives THEN one medium alert for the patient's site
+    clock.advance(Duration::minutes(5));
+    let r = handle(&d, sqs_event(&[("m2", body("P0001", readings_for(RiskLevel::Medium, clock.now())))])).await.unwrap();
+    assert!(r.batch_item_failures.is_empty());
+    let alerts = d.alerts.sent_alerts();
+    assert_eq!(levels(&alerts), [RiskLevel::Medium]);
+    assert_eq!(alerts[0].site_id.as_str(), "site-leeds");
+    assert!(matches!(&alerts[0].reason, AlertReason::News2 { score: 5, components } if components.len() == 4));
+    // WHEN high arrives five minutes later (inside the cooldown) THEN a high alert still fires: it is a rise
+    clock.advance(Duration::minutes(5));
+    handle(&d, sqs_event(&[("m3", body("P0001", readings_for(RiskLevel::High, clock.now())))])).await.unwrap();
+    assert_eq!(levels(&d.alerts.sent_alerts()), [RiskLevel::Medium, RiskLevel::High]);
+    let state = state_of(&*d.store, "P0001").await.unwrap();
+    assert_eq!((state.last_alert_level, state.version), (Some(RiskLevel::High), 3));
+}
+
+#[tokio::test]
+async fn a_sustained_medium_is_not_repeated_within_the_cooldown_and_is_repeated_after_it() {
+    // GIVEN a medium alert with a 30 minute cooldown
+    let (d, clock) = deps(seeded(&["P0001"], 30));
+    handle(&d, sqs_event(&[("m1", body("P0001", readings_for(RiskLevel::Medium, clock.now())))])).await.unwrap();
+    // WHEN medium persists 20 minutes later THEN no new alert
+    clock.advance(Duration::minutes(20));
+    handle(&d, sqs_event(&[("m2", body("P0001", readings_for(RiskLevel::Medium, clock.now())))])).await.unwrap();
+    assert_eq!(d.alerts.sent_alerts().len(), 1);
+    // WHEN it persists 30 minutes after the alert THEN a second alert with a new id
+    clock.advance(Duration::minutes(10));
+    handle(&d, sqs_event(&[("m3", body("P0001", readings_for(RiskLevel::Medium, clock.now())))])).await.unwrap();
+    let alerts = d.alerts.sent_alerts();
+    assert_eq!(levels(&alerts), [RiskLevel::Medium, RiskLevel::Medium]);
+    assert_ne!(alerts[0].alert_id, alerts[1].alert_id);
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_does_not_alert_twice() {
+    // GIVEN a high batch handled successfully
+    let (d, clock) = deps(seeded(&["P0001"], 60));
+    let batch = [("m1", body("P0001", readings_for(RiskLevel::High, clock.now())))];
+    handle(&d, sqs_event(&batch)).await.unwrap();
+    // WHEN SQS redelivers the same batch a minute later
+    clock.advance(Duration::minutes(1));
+    d.store.requests.reset();
+    let r = handle(&d, sqs_event(&batch)).await.unwrap();
+    // THEN it succeeds, nothing new is sent, and the unchanged state is not rewritten
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(d.alerts.sent_alerts().len(), 1);
+    assert_eq!(state_of(&*d.store, "P0001").await.unwrap().version, 1);
+    assert_eq!(d.store.requests.get("dynamodb.PutItem") + d.store.requests.get("dynamodb.TransactWriteItems"), 0);
+}
+
+#[tokio::test]
+async fn when_the_state_write_fails_after_the_alert_was_sent_the_retry_resends_the_same_alert_id() {
+    // GIVEN the state write fails once after the alert went out
+    let (d, clock) = deps(seeded(&["P0001"], 60));
+    clock.set("2026-11-26T19:59:50Z".parse().unwrap());
+    d.store.fail_next("put_state", 1);
+    let batch = [("m1", body("P0001", readings_for(RiskLevel::High, clock.now() - Duration::seconds(10))))];
+    let first = handle(&d, sqs_event(&batch)).await.unwrap();
+    assert_eq!(failed_ids(&first), ["m1"]);
+    assert_eq!(d.alerts.sent_alerts().len(), 1, "send first, then record");
+    // WHEN SQS redelivers after its visibility timeout, across an hour boundary of the wall clock
+    clock.advance(Duration::minutes(3));
+    let retry = handle(&d, sqs_event(&batch)).await.unwrap();
+    // THEN the retry succeeds and sends the identical alert, which the dispatcher delivers once
+    assert!(retry.batch_item_failures.is_empty());
+    let alerts = d.alerts.sent_alerts();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0], alerts[1]);
+    assert_eq!(state_of(&*d.store, "P0001").await.unwrap().last_alert_level, Some(RiskLevel::High));
+}
+
+#[tokio::test]
+async fn when_the_alert_send_fails_the_state_is_not_written_so_the_retry_alerts() {
+    let (d, clock) = deps(seeded(&["P0001", "P0002"], 60));
+    d.alerts.fail_next("enqueue", 1);
+    let batch = [
+        ("m1", body("P0002", readings_for(RiskLevel::Low, clock.now()))),
+        ("m2", body("P0001", readings_for(RiskLevel::High, clock.now()))),
+    ];
+    let first = handle(&d, sqs_event(&batch)).await.unwrap();
+    // THEN only the alerting patient's record fails; its state does not claim an alert
+    assert_eq!(failed_ids(&first), ["m2"]);
+    assert!(state_of(&*d.store, "P0001").await.is_none());
+    assert!(state_of(&*d.store, "P0002").await.is_some());
+    // WHEN the failed record is redelivered THEN the alert goes out and is recorded
+    handle(&d, sqs_event(&batch[1..])).await.unwrap();
+    assert_eq!(levels(&d.alerts.sent_alerts()), [RiskLevel::High]);
+    assert_eq!(state_of(&*d.store, "P0001").await.unwrap().last_alert_level, Some(RiskLevel::High));
+}
+
+#[tokio::test]
+async fn an_unknown_trial_or_patient_fails_only_from_its_record_on() {
+    let (d, clock) = deps(seeded(&["P0001"], 60));
+    let mut other_trial: VitalsMessage = serde_json::from_str(&body("P0001", readings_for(RiskLevel::Low, clock.now()))).unwrap();
+    other_trial.trial_id = TrialId::parse("tw-unknown").unwrap();
+    let batch = [
+        ("m1", body("P0001", readings_for(RiskLevel::Low, clock.now()))),
+        ("m2", serde_json::to_string(&other_trial).unwrap()),
+        ("m3", body("P0009", readings_for(RiskLevel::Low, clock.now()))),
+    ];
+    let r = handle(&d, sqs_event(&batch)).await.unwrap();
+    assert_eq!(failed_ids(&r), ["m2", "m3"]);
+    assert!(d.store.readings(&TrialId::parse("tw-unknown").unwrap(), &pid("P0001")).is_empty(), "nothing stored for an unknown trial");
+    assert!(d.store.readings(&trial_id(), &pid("P0009")).is_empty(), "nothing stored for an unenrolled patient");
+    assert_eq!(d.store.readings(&trial_id(), &pid("P0001")).len(), 4);
+}
+
+#[tokio::test]
+async fn a_batch_of_n_readings_from_p_patients_stays_within_the_request_budget() {
+    // GIVEN 10 records from 7 patients, 4 readings each (N = 40), 7 of them escalating to high
+    let patients: Vec<String> = (1..=7).map(|i| format!("P{i:04}")).collect();
+    let names: Vec<&str> = patients.iter().map(String::as_str).collect();
+    let (d, clock) = deps(seeded(&names, 60));
+    let records: Vec<(String, String)> = (0..10)
+        .map(|i| (format!("m{i}"), body(&patients[i % 7], readings_for(RiskLevel::High, clock.now() - Duration::seconds(i as i64)))))
+        .collect();
+    let batch: Vec<(&str, String)> = records.iter().map(|(id, b)| (id.as_str(), b.clone())).collect();
+    // WHEN handled
+    let r = handle(&d, sqs_event(&batch)).await.unwrap();
+    assert!(r.batch_item_failures.is_empty());
+    // THEN ceil(40/25) = 2 BatchWriteItem, 7 state writes, ceil(7/10) = 1 SendMessageBatch
+    assert_eq!(d.store.requests.get("dynamodb.BatchWriteItem"), 2);
+    assert_eq!(d.store.requests.get("dynamodb.PutItem") + d.store.requests.get("dynamodb.TransactWriteItems"), 7);
+    assert_eq!(d.alerts.requests.get("sqs.SendMessageBatch"), 1);
+    assert_eq!(d.alerts.sent_alerts().len(), 7);
+}
+
+#[tokio::test]
+async fn readings_of_one_patient_across_records_are_scored_once_on_their_merged_latest() {
+    // GIVEN the escalating fixture: three records of one patient, normal then medium then high
+    let (d, clock) = deps(seeded(&["P0001"], 60));
+    let event: SqsEvent = serde_json::from_str(include_str!("../../../events/vitals-escalating.json")).unwrap();
+    clock.set("2026-11-26T20:00:00Z".parse().unwrap());
+    // WHEN handled
+    let r = handle(&d, LambdaEvent::new(event, Context::default())).await.unwrap();
+    // THEN one high alert (not one per record) and every reading stored
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(levels(&d.alerts.sent_alerts()), [RiskLevel::High]);
+    assert_eq!(d.store.readings(&trial_id(), &pid("P0001")).len(), 14);
+    assert_eq!(state_of(&*d.store, "P0001").await.unwrap().news2.unwrap().score, 9);
+}
+
+#[tokio::test]
+async fn the_normal_fixture_stores_everything_and_alerts_nobody() {
+    let (d, _clock) = deps(seeded(&["P0001", "P0002"], 60));
+    let event: SqsEvent = serde_json::from_str(include_str!("../../../events/vitals-normal.json")).unwrap();
+    let r = handle(&d, LambdaEvent::new(event, Context::default())).await.unwrap();
+    assert!(r.batch_item_failures.is_empty());
+    assert!(d.alerts.sent_alerts().is_empty());
+    let state = state_of(&*d.store, "P0001").await.unwrap();
+    assert_eq!((state.news2.unwrap().risk_level, state.latest.len()), (RiskLevel::Low, 8));
+    assert_eq!(d.store.readings(&trial_id(), &pid("P0002")).len(), 2);
+}
+
+#[tokio::test]
+async fn the_malformed_fixture_reports_the_bad_record_and_the_records_after_it() {
+    let (d, _clock) = deps(seeded(&["P0001", "P0002", "P0003"], 60));
+    let event: SqsEvent = serde_json::from_str(include_str!("../../../events/vitals-malformed.json")).unwrap();
+    let r = handle(&d, LambdaEvent::new(event, Context::default())).await.unwrap();
+    assert_eq!(failed_ids(&r), ["3d5f7a9b-1c2e-4d6f-8a0b-c1d2e3f4a502", "3d5f7a9b-1c2e-4d6f-8a0b-c1d2e3f4a503"]);
+    assert_eq!(d.store.readings(&trial_id(), &pid("P0001")).len(), 8);
+    assert!(d.store.readings(&trial_id(), &pid("P0003")).is_empty());
+}
+
+/// A memory store with hooks: a competing writer, a panicking patient,
+/// counted trial loads and in-flight state loads.
+#[derive(Default)]
+struct Hooked {
+    inner: MemoryStore,
+    /// This many `put_state` calls find that another writer got there first.
+    races: AtomicUsize,
+    panic_for: Option<PatientId>,
+    trial_loads: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    load_delay: Option<StdDuration>,
+    competitor_versions: Mutex<Vec<u64>>,
+}
+
+#[async_trait]
+impl TrialStore for Hooked {
+    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
+        self.trial_loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_trial(id).await
+    }
+    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error> {
+        self.inner.put_trial(trial, audit).await
+    }
+    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, Error> {
+        self.inner.list_trial_ids().await
+    }
+}
+
+#[async_trait]
+impl EnrolmentStore for Hooked {
+    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+        self.inner.get_enrolment(trial, patient).await
+    }
+    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
+        self.inner.put_enrolment(enrolment, audit).await
+    }
+    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
+        self.inner.enrolment_counts(trial).await
+    }
+}
+
+#[async_trait]
+impl VitalsStore for Hooked {
+    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error> {
+        self.inner.put_readings(trial, patient, readings).await
+    }
+    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), Error> {
+        self.inner.put_readings_batch(batch).await
+    }
+    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
+        if self.panic_for.as_ref() == Some(patient) {
+            panic!("injected panic in get_state");
+        }
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        if let Some(d) = self.load_delay {
+            tokio::time::sleep(d).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.inner.get_state(trial, patient).await
+    }
+    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
+        let raced = self.races.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if raced {
+            // Another invocation writes a newer version with its own reading first.
+            let mut theirs =
+                self.inner.get_state(&state.trial_id, &state.patient_id).await?.unwrap_or_else(|| VitalsState::new(state.trial_id.clone(), state.patient_id.clone()));
+            theirs.version += 1;
+            let at: DateTime<Utc> = START.parse().unwrap();
+            trialwatch::vitals::merge_latest(
+                &mut theirs.latest,
+                &[VitalReading {
+                    reading_id: ReadingId::parse(&format!("theirs-{}", theirs.version)).unwrap(),
+                    code: VitalCode::Spo2,
+                    value: VitalValue::Number(97.0),
+                    observed_at: at - Duration::seconds(theirs.version as i64),
+                }],
+            );
+            self.competitor_versions.lock().unwrap().push(theirs.version);
+            assert_eq!(self.inner.put_state(&theirs).await?, StateWrite::Written);
+        }
+        self.inner.put_state(state).await
+    }
+    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
+        self.inner.risk_level_counts(trial).await
+    }
+}
+
+fn hooked(patients: &[&str]) -> Hooked {
+    Hooked { inner: seeded(patients, 60), ..Hooked::default() }
+}
+
+#[tokio::test]
+async fn a_stale_state_writer_reloads_merges_and_retries() {
+    // GIVEN another writer wins the first state write
+    let store = hooked(&["P0001"]);
+    store.races.store(1, Ordering::SeqCst);
+    let (d, clock) = deps(store);
+    // WHEN a medium batch is handled
+    let r = handle(&d, sqs_event(&[("m1", body("P0001", readings_for(RiskLevel::Medium, clock.now())))])).await.unwrap();
+    // THEN it succeeds on version 2, keeping the other writer's SpO2 and its own readings
+    assert!(r.batch_item_failures.is_empty());
+    let state = state_of(&*d.store, "P0001").await.unwrap();
+    assert_eq!(state.version, 2);
+    assert!(state.latest.contains_key(&VitalCode::Spo2) && state.latest.contains_key(&VitalCode::HeartRate));
+    assert_eq!(state.last_alert_level, Some(RiskLevel::Medium));
+    // AND the alert was sent once (same decision on the reloaded state)
+    assert_eq!(d.alerts.sent_alerts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_state_that_stays_contended_fails_the_patients_records_after_bounded_retries() {
+    let store = hooked(&["P0001"]);
+    store.races.store(usize::MAX, Ordering::SeqCst);
+    let (d, clock) = deps(store);
+    let r = handle(&d, sqs_event(&[("m1", body("P0001", readings_for(RiskLevel::Low, clock.now())))])).await.unwrap();
+    assert_eq!(failed_ids(&r), ["m1"]);
+    assert_eq!(d.store.competitor_versions.lock().unwrap().len(), crate::patient::STATE_RETRIES + 1);
+}
+
+#[tokio::test]
+async fn a_panicking_dependency_fails_only_its_patient_and_the_records_after_it() {
+    // GIVEN loading P0002's state panics
+    let store = Hooked { panic_for: Some(pid("P0002")), ..hooked(&["P0001", "P0002", "P0003"]) };
+    let (d, clock) = deps(store);
+    let batch = [
+        ("m1", body("P0001", readings_for(RiskLevel::High, clock.now()))),
+        ("m2", body("P0002", readings_for(RiskLevel::High, clock.now()))),
+        ("m3", body("P0003", readings_for(RiskLevel::Low, clock.now()))),
+    ];
+    // WHEN handled
+    let r = handle(&d, sqs_event(&batch)).await.unwrap();
+    // THEN the invocation survives; P0002's record and the later one are reported
+    assert_eq!(failed_ids(&r), ["m2", "m3"]);
+    // AND P0001 was processed and alerted
+    assert_eq!(d.alerts.sent_alerts().iter().map(|a| a.patient_id.as_str()).collect::<Vec<_>>(), ["P0001"]);
+    assert!(state_of(&d.store.inner, "P0001").await.is_some());
+}
+
+#[tokio::test]
+async fn patients_are_processed_concurrently_up_to_the_limit_and_no_further() {
+    // GIVEN 9 patients, a limit of 3, and state loads that take 20 ms
+    let patients: Vec<String> = (1..=9).map(|i| format!("P{i:04}")).collect();
+    let names: Vec<&str> = patients.iter().map(String::as_str).collect();
+    let store = Hooked { load_delay: Some(StdDuration::from_millis(20)), ..hooked(&names) };
+    let clock = Arc::new(FakeClock::at(START));
+    let d = Deps::new(Arc::new(store), MemoryQueue::new(), clock.clone(), StdDuration::from_secs(300), 3);
+    let records: Vec<(String, String)> = patients.iter().map(|p| (format!("m-{p}"), body(p, readings_for(RiskLevel::Low, clock.now())))).collect();
+    let batch: Vec<(&str, String)> = records.iter().map(|(id, b)| (id.as_str(), b.clone())).collect();
+    // WHEN handled
+    let r = handle(&d, sqs_event(&batch)).await.unwrap();
+    // THEN exactly 3 loads were ever in flight together
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(d.store.max_in_flight.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn the_trial_is_loaded_once_per_ttl_not_per_message() {
+    let (d, clock) = deps(hooked(&["P0001", "P0002"]));
+    for i in 0..3 {
+        let batch = [
+            (format!("a{i}"), body("P0001", readings_for(RiskLevel::Low, clock.now()))),
+            (format!("b{i}"), body("P0002", readings_for(RiskLevel::Low, clock.now()))),
+        ];
+        let batch: Vec<(&str, String)> = batch.iter().map(|(id, b)| (id.as_str(), b.clone())).collect();
+        handle(&d, sqs_event(&batch)).await.unwrap();
+    }
+    assert_eq!(d.store.trial_loads.load(Ordering::SeqCst), 1);
+}

@@ -15,7 +15,7 @@ use crate::aws::errors::from_sdk;
 use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
 use crate::news2::RiskLevel;
-use crate::ports::{StateWrite, VitalsStore};
+use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::timestamp;
 use crate::vitals::{VitalReading, VitalsState};
 
@@ -39,18 +39,20 @@ struct ReadingRecord<'a> {
 }
 
 impl DynamoStore {
-    /// Builds one PutRequest per distinct reading key. BatchWriteItem refuses a
-    /// batch naming one key twice, and a repeated reading id is the same
-    /// reading, so the last one wins.
-    fn reading_requests(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<Vec<WriteRequest>, Error> {
+    /// Builds one PutRequest per distinct reading key, across patients.
+    /// BatchWriteItem refuses a call naming one key twice, and a repeated
+    /// reading key is the same reading, so the last one wins.
+    fn reading_requests(&self, batch: &[PatientReadings<'_>]) -> Result<Vec<WriteRequest>, Error> {
         const OP: &str = "dynamodb.BatchWriteItem(readings)";
-        let pk = patient_pk(trial, patient);
-        let mut by_key: BTreeMap<String, Item> = BTreeMap::new();
-        for reading in readings {
-            let sk = reading_sk(reading);
-            let record = ReadingRecord { trial_id: trial, patient_id: patient, reading };
-            let item = to_record(OP, "reading", &record, [("pk", pk.clone()), ("sk", sk.clone())])?;
-            by_key.insert(sk, item);
+        let mut by_key: BTreeMap<(String, String), Item> = BTreeMap::new();
+        for group in batch {
+            let pk = patient_pk(group.trial, group.patient);
+            for reading in group.readings {
+                let sk = reading_sk(reading);
+                let record = ReadingRecord { trial_id: group.trial, patient_id: group.patient, reading };
+                let item = to_record(OP, "reading", &record, [("pk", pk.clone()), ("sk", sk.clone())])?;
+                by_key.insert((pk.clone(), sk), item);
+            }
         }
         by_key
             .into_values()
@@ -110,7 +112,13 @@ fn parse_level(s: &str) -> Option<RiskLevel> {
 #[async_trait]
 impl VitalsStore for DynamoStore {
     async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error> {
-        let requests = self.reading_requests(trial, patient, readings)?;
+        self.put_readings_batch(&[PatientReadings { trial, patient, readings }]).await
+    }
+
+    /// ceil(N/25) BatchWriteItem calls for N distinct readings, whatever the
+    /// number of patients; chunks are written concurrently.
+    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), Error> {
+        let requests = self.reading_requests(batch)?;
         let writes = chunks(requests).into_iter().map(|chunk| write_until_done(chunk, Backoff::default(), |batch| self.batch_write(batch)));
         futures::future::try_join_all(writes).await.map(|_| ())
     }

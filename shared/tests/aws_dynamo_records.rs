@@ -1,0 +1,389 @@
+//! DynamoStore against the emulator: trials, enrolments, submissions, readings
+//! and vitals state, through the real SDK client.
+
+mod aws_support;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_support::{at, audit, patient, site, trial, Emulator};
+use chrono::NaiveDate;
+use trialwatch::audit::Actor;
+use trialwatch::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
+use trialwatch::news2::{News2Result, RiskLevel};
+use trialwatch::page::PageRequest;
+use trialwatch::ports::*;
+use trialwatch::submission::{Answer, AnswerValue, StoredSubmission};
+use trialwatch::trial::Trial;
+use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsState};
+use trialwatch::{Error, PatientId, QuestionnaireId, ReadingId, SubmissionId};
+
+fn a_trial() -> Trial {
+    serde_json::from_value(serde_json::json!({
+        "trialId": trial().as_str(), "updatedAt": "2026-11-26T20:00:00.000Z",
+        "name": "Heart failure at home",
+        "sites": [{"id": "s1", "name": "Leeds"}, {"id": "s2", "name": "北京协和医院"}],
+        "questionnaires": [{"id": "kccq", "version": "1", "items": [
+            {"linkId": "q1", "type": "decimal", "min": 0.5, "max": 10, "required": true},
+            {"linkId": "q2", "type": "choice", "options": [0, 1, "none"]}
+        ]}],
+        "schedule": [{"questionnaireId": "kccq", "frequency": "daily"}],
+        "timezone": "Europe/London",
+        "alerting": {"webhook": {"url": "https://site.example/hook", "secret": "0123456789abcdef"},
+                     "proRules": [{"questionnaireId": "kccq", "linkId": "q1", "atLeast": 8.5, "level": "medium"}]}
+    }))
+    .unwrap()
+}
+
+fn enrolment(p: &PatientId, site_id: &str, status: EnrolmentStatus) -> Enrolment {
+    Enrolment {
+        trial_id: trial(),
+        patient_id: p.clone(),
+        site_id: site(site_id),
+        status,
+        hypercapnic: false,
+        enrolled_at: "2026-11-01T09:00:00.000Z".into(),
+        updated_at: "2026-11-26T09:00:00.000Z".into(),
+        submission_count: 0,
+        last_submission_at: None,
+    }
+}
+
+fn submission(p: &PatientId, completed_at: &str) -> StoredSubmission {
+    StoredSubmission {
+        trial_id: trial(),
+        patient_id: p.clone(),
+        site_id: site("s1"),
+        submission_id: SubmissionId::new_random(),
+        questionnaire_id: QuestionnaireId::parse("kccq").unwrap(),
+        questionnaire_version: "1".into(),
+        completed_at: at(completed_at),
+        received_at: at("2026-11-26T21:00:00.123Z"),
+        answers: vec![
+            Answer { link_id: "q1".into(), value: AnswerValue::Number(7.5) },
+            Answer { link_id: "q2".into(), value: AnswerValue::Text("none".into()) },
+            Answer { link_id: "q3".into(), value: AnswerValue::Bool(true) },
+        ],
+        score: Some(7.5),
+        body_hash: "9f86d081884c7d659a2feaa0c55ad015".into(),
+        submitted_by: Actor { role: "patient".into(), subject: Some(p.to_string()) },
+    }
+}
+
+async fn enrol(store: &impl EnrolmentStore, p: &PatientId, site_id: &str, status: EnrolmentStatus) {
+    store
+        .put_enrolment(&enrolment(p, site_id, status), &audit(&format!("patient/{p}"), "enrolment.updated", "2026-11-26T09:00:00Z"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_trial_is_created_then_updated_and_listed_by_id() {
+    // GIVEN an empty table
+    let env = Emulator::provision("trial").await;
+    let store = env.store();
+    let mut t = a_trial();
+    // WHEN the trial is put twice
+    let first = store.put_trial(&t, &audit("trial", "trial.created", "2026-11-26T20:00:00Z")).await.unwrap();
+    t.definition.name = "Heart failure at home, v2".into();
+    let second = store.put_trial(&t, &audit("trial", "trial.updated", "2026-11-26T20:01:00Z")).await.unwrap();
+    // THEN the first created, the second updated, and the stored copy is the last, field for field
+    assert_eq!((first, second), (Upsert::Created, Upsert::Updated));
+    assert_eq!(store.get_trial(&trial()).await.unwrap(), Some(t));
+    assert_eq!(store.list_trial_ids().await.unwrap(), vec![trial()]);
+    // AND both writes left an audit entry
+    assert_eq!(env.partition(&format!("AUDIT#{}#trial", trial())).await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_enrolment_change_moves_the_counters_and_keeps_the_submission_summary() {
+    // GIVEN two patients enrolled at s1, one of whom has submitted
+    let env = Emulator::provision("enrol").await;
+    let store = env.store();
+    let (p1, p2) = (patient("P-1"), patient("P-2"));
+    let first = audit("patient/P-1", "enrolment.created", "2026-11-26T09:00:00Z");
+    let created = store.put_enrolment(&enrolment(&p1, "s1", EnrolmentStatus::Enrolled), &first).await.unwrap();
+    assert_eq!(created, Upsert::Created);
+    enrol(&store, &p2, "s1", EnrolmentStatus::Enrolled).await;
+    let sub = submission(&p1, "2026-11-26T20:00:00Z");
+    store.record_submission(&sub, "2026-11-26", &audit("submission/x", "submission.created", "2026-11-26T20:00:01Z")).await.unwrap();
+    // WHEN P-1 moves to s2 and P-2 withdraws
+    let moved = store
+        .put_enrolment(&enrolment(&p1, "s2", EnrolmentStatus::Enrolled), &audit("patient/P-1", "enrolment.updated", "2026-11-26T22:00:00Z"))
+        .await
+        .unwrap();
+    enrol(&store, &p2, "s1", EnrolmentStatus::Withdrawn).await;
+    // THEN the counters say one enrolled at s2 and one withdrawn at s1, nobody else
+    let mut counts = store.enrolment_counts(&trial()).await.unwrap();
+    counts.sort_by(|a, b| (a.site_id.as_str(), a.status).cmp(&(b.site_id.as_str(), b.status)));
+    assert_eq!(moved, Upsert::Updated);
+    assert_eq!(
+        counts,
+        vec![
+            EnrolmentCount { site_id: site("s1"), status: EnrolmentStatus::Withdrawn, count: 1 },
+            EnrolmentCount { site_id: site("s2"), status: EnrolmentStatus::Enrolled, count: 1 },
+        ]
+    );
+    // AND P-1's submission summary survived the site change
+    let e = store.get_enrolment(&trial(), &p1).await.unwrap().unwrap();
+    assert_eq!((e.site_id.as_str(), e.submission_count), ("s2", 1));
+    assert_eq!(e.last_submission_at.as_deref(), Some("2026-11-26T20:00:00.000Z"));
+    assert_eq!(e.enrolled_at, "2026-11-01T09:00:00.000Z");
+    // AND a repeated identical put moves no counter
+    enrol(&store, &p2, "s1", EnrolmentStatus::Withdrawn).await;
+    assert_eq!(store.enrolment_counts(&trial()).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn recording_the_same_submission_twice_is_a_duplicate_holding_the_first() {
+    // GIVEN an enrolled patient and a store that counts its requests
+    let env = Emulator::provision("dup").await;
+    let (store, requests) = env.counted_store();
+    let p = patient("P-1");
+    enrol(&store, &p, "s1", EnrolmentStatus::Enrolled).await;
+    let sub = submission(&p, "2026-11-26T20:15:00Z");
+    requests.reset();
+    // WHEN the submission is recorded, then recorded again (a client retry)
+    let first =
+        store.record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:00Z")).await.unwrap();
+    let writes_for_one = requests.get("TransactWriteItems");
+    let second =
+        store.record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:05Z")).await.unwrap();
+    // THEN the first is one write request, the second is refused by the guard and returns what is stored
+    assert_eq!(first, RecordOutcome::Recorded);
+    assert_eq!(writes_for_one, 1);
+    assert_eq!(second, RecordOutcome::Duplicate(sub.clone()));
+    assert_eq!(store.get_submission(&sub.submission_id).await.unwrap(), Some(sub));
+    // AND nothing was counted twice
+    let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let counts = store.daily_counts(&trial(), day, day).await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.submissions).sum::<u64>(), 1);
+    assert_eq!(store.get_enrolment(&trial(), &p).await.unwrap().unwrap().submission_count, 1);
+    assert_eq!(env.partition(&format!("PATIENT#{}#{p}", trial())).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
+    // GIVEN a withdrawn patient who submitted once while enrolled
+    let env = Emulator::provision("atomic").await;
+    let store = env.store();
+    let p = patient("P-9");
+    enrol(&store, &p, "s1", EnrolmentStatus::Enrolled).await;
+    store
+        .record_submission(
+            &submission(&p, "2026-11-25T20:00:00Z"),
+            "2026-11-25",
+            &audit("submission/a", "submission.created", "2026-11-25T20:00:00Z"),
+        )
+        .await
+        .unwrap();
+    enrol(&store, &p, "s1", EnrolmentStatus::Withdrawn).await;
+    let day_counts_before = store.daily_counts(&trial(), NaiveDate::MIN, NaiveDate::MAX).await.unwrap();
+    // WHEN another submission arrives
+    let late = submission(&p, "2026-11-26T20:00:00Z");
+    let err = store
+        .record_submission(&late, "2026-11-26", &audit("submission/b", "submission.created", "2026-11-26T20:00:00Z"))
+        .await
+        .unwrap_err();
+    // THEN it is refused as not enrolled
+    assert_eq!((err.status(), err.code()), (409, "patient-not-enrolled"));
+    // AND none of the transaction's five writes happened: no submission, no guard, no audit, no counter, no summary change
+    assert_eq!(env.partition(&format!("PATIENT#{}#{p}", trial())).await.len(), 1);
+    assert!(env.partition(&format!("SUBID#{}", late.submission_id)).await.is_empty());
+    assert!(env.partition(&format!("AUDIT#{}#submission/b", trial())).await.is_empty());
+    assert_eq!(store.daily_counts(&trial(), NaiveDate::MIN, NaiveDate::MAX).await.unwrap(), day_counts_before);
+    assert_eq!(store.get_enrolment(&trial(), &p).await.unwrap().unwrap().submission_count, 1);
+    // AND a patient never enrolled is refused the same way
+    let stranger = submission(&patient("P-404"), "2026-11-26T20:00:00Z");
+    let err = store
+        .record_submission(&stranger, "2026-11-26", &audit("submission/c", "submission.created", "2026-11-26T20:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "patient-not-enrolled");
+}
+
+#[tokio::test]
+async fn an_out_of_order_submission_is_counted_but_keeps_the_latest_time() {
+    // GIVEN an enrolled patient whose phone syncs a newer submission before an older one
+    let env = Emulator::provision("order").await;
+    let store = env.store();
+    let p = patient("P-3");
+    enrol(&store, &p, "s1", EnrolmentStatus::Enrolled).await;
+    // WHEN both are recorded
+    for (i, when) in ["2026-11-26T20:00:00Z", "2026-11-24T20:00:00Z"].into_iter().enumerate() {
+        let outcome = store
+            .record_submission(&submission(&p, when), &when[..10], &audit(&format!("submission/{i}"), "submission.created", when))
+            .await;
+        assert_eq!(outcome.unwrap(), RecordOutcome::Recorded);
+    }
+    // THEN both count and the summary keeps the newest completion time
+    let e = store.get_enrolment(&trial(), &p).await.unwrap().unwrap();
+    assert_eq!(e.submission_count, 2);
+    assert_eq!(e.last_submission_at.as_deref(), Some("2026-11-26T20:00:00.000Z"));
+}
+
+#[tokio::test]
+async fn submissions_list_newest_first_across_pages_and_refuse_a_foreign_cursor() {
+    // GIVEN five submissions of P-1 and one of P-2
+    let env = Emulator::provision("list").await;
+    let store = env.store();
+    let (p1, p2) = (patient("P-1"), patient("P-2"));
+    enrol(&store, &p1, "s1", EnrolmentStatus::Enrolled).await;
+    enrol(&store, &p2, "s1", EnrolmentStatus::Enrolled).await;
+    let mut expected = Vec::new();
+    for day in 20..25 {
+        let s = submission(&p1, &format!("2026-11-{day}T20:00:00Z"));
+        store
+            .record_submission(
+                &s,
+                &format!("2026-11-{day}"),
+                &audit(&format!("submission/{day}"), "submission.created", "2026-11-26T20:00:00Z"),
+            )
+            .await
+            .unwrap();
+        expected.insert(0, s.submission_id);
+    }
+    let other = submission(&p2, "2026-11-26T20:00:00Z");
+    store.record_submission(&other, "2026-11-26", &audit("submission/o", "submission.created", "2026-11-26T20:00:00Z")).await.unwrap();
+    // WHEN P-1's list is read two at a time, following the cursors
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(2);
+    let mut p2_cursor = None;
+    loop {
+        let got = store.list_submissions(&trial(), &p1, &page).await.unwrap();
+        assert!(got.items.len() <= 2);
+        seen.extend(got.items.iter().map(|s| s.submission_id));
+        p2_cursor = p2_cursor.or(got.next_cursor.clone());
+        match got.next_cursor {
+            Some(c) => page = PageRequest { limit: 2, cursor: Some(c) },
+            None => break,
+        }
+    }
+    // THEN every submission comes once, newest first, and none of P-2's
+    assert_eq!(seen, expected);
+    // AND a cursor of P-1's list cannot continue P-2's (a tampered cursor must not cross patients)
+    let err = store.list_submissions(&trial(), &p2, &PageRequest { limit: 2, cursor: p2_cursor }).await.unwrap_err();
+    assert!(matches!(&err, Error::Validation(e) if e[0].field == "cursor"), "{err:?}");
+    let err = store.list_submissions(&trial(), &p1, &PageRequest { limit: 2, cursor: Some("bm90LWEtY3Vyc29y".into()) }).await.unwrap_err();
+    assert_eq!(err.status(), 422);
+}
+
+#[tokio::test]
+async fn daily_counts_sum_every_shard_within_the_day_range() {
+    // GIVEN 40 patients (so many shards) submitting on three days at two sites
+    let env = Emulator::provision("days").await;
+    let store = env.store();
+    for i in 0..40 {
+        let p = patient(&format!("P-{i:03}"));
+        let site_id = if i % 4 == 0 { "s2" } else { "s1" };
+        enrol(&store, &p, site_id, EnrolmentStatus::Enrolled).await;
+        let day = 24 + i % 3;
+        let mut s = submission(&p, &format!("2026-11-{day}T20:00:00Z"));
+        s.site_id = site(site_id);
+        store
+            .record_submission(
+                &s,
+                &format!("2026-11-{day}"),
+                &audit(&format!("submission/{i}"), "submission.created", "2026-11-26T20:00:00Z"),
+            )
+            .await
+            .unwrap();
+    }
+    // WHEN the counts of the 25th and 26th are read
+    let d = |day| NaiveDate::from_ymd_opt(2026, 11, day).unwrap();
+    let counts = store.daily_counts(&trial(), d(25), d(26)).await.unwrap();
+    // THEN they equal what was submitted on those days, per site, and nothing from the 24th
+    let expected = |day: u32, site_id: &str| {
+        (0..40u32).filter(|i| 24 + i % 3 == day && (if i % 4 == 0 { "s2" } else { "s1" }) == site_id).count() as u64
+    };
+    for c in &counts {
+        assert!(c.day == "2026-11-25" || c.day == "2026-11-26", "{c:?}");
+        let day: u32 = c.day[8..].parse().unwrap();
+        assert_eq!(c.submissions, expected(day, c.site_id.as_str()), "{c:?}");
+    }
+    assert_eq!(counts.iter().map(|c| c.submissions).sum::<u64>(), (0..40).filter(|i| i % 3 != 0).count() as u64);
+}
+
+fn reading(i: usize) -> VitalReading {
+    VitalReading {
+        reading_id: ReadingId::parse(&format!("r-{i:03}")).unwrap(),
+        code: if i % 2 == 0 { VitalCode::HeartRate } else { VitalCode::Spo2 },
+        value: VitalValue::Number(60.0 + (i % 30) as f64),
+        observed_at: at("2026-11-26T20:00:00Z") + chrono::Duration::seconds(i as i64),
+    }
+}
+
+#[tokio::test]
+async fn sixty_readings_take_three_batch_calls_of_at_most_twenty_five_and_read_back() {
+    // GIVEN a store whose client counts the requests it sends
+    let env = Emulator::provision("readings").await;
+    let (store, requests) = env.counted_store();
+    let p = patient("P-1");
+    let readings: Vec<VitalReading> = (0..60).map(reading).collect();
+    // WHEN 60 readings are written
+    store.put_readings(&trial(), &p, &readings).await.unwrap();
+    // THEN ceil(60/25) = 3 BatchWriteItem calls went out (the emulator would accept one call of 60; AWS would not)
+    assert_eq!(requests.get("BatchWriteItem"), 3);
+    // AND every reading is stored under the patient, with its value
+    let items = env.partition(&format!("PATIENT#{}#{p}", trial())).await;
+    let stored: Vec<&AttributeValue> = items.iter().filter_map(|i| i.get("value")).collect();
+    assert_eq!(stored.len(), 60);
+    assert!(
+        items
+            .iter()
+            .any(|i| i.get("readingId") == Some(&AttributeValue::S("r-059".into()))
+                && i.get("value") == Some(&AttributeValue::N("89".into())))
+    );
+    // AND writing the same readings again (an SQS redelivery) overwrites, never duplicates
+    store.put_readings(&trial(), &p, &readings).await.unwrap();
+    assert_eq!(env.partition(&format!("PATIENT#{}#{p}", trial())).await.len(), 60);
+}
+
+#[tokio::test]
+async fn readings_of_several_patients_share_batch_calls() {
+    // GIVEN 3 patients with 20 readings each
+    let env = Emulator::provision("packing").await;
+    let (store, requests) = env.counted_store();
+    let (t, patients) = (trial(), [patient("P-1"), patient("P-2"), patient("P-3")]);
+    let readings: Vec<VitalReading> = (0..20).map(reading).collect();
+    let batch: Vec<PatientReadings<'_>> = patients.iter().map(|p| PatientReadings { trial: &t, patient: p, readings: &readings }).collect();
+    // WHEN written as one batch
+    store.put_readings_batch(&batch).await.unwrap();
+    // THEN 60 items took ceil(60/25) = 3 calls, not 3 per patient, and each patient has all 20
+    assert_eq!(requests.get("BatchWriteItem"), 3);
+    for p in &patients {
+        assert_eq!(env.partition(&format!("PATIENT#{t}#{p}")).await.len(), 20);
+    }
+}
+
+fn state(p: &PatientId, version: u64, level: Option<RiskLevel>) -> VitalsState {
+    let mut s = VitalsState::new(trial(), p.clone());
+    s.version = version;
+    trialwatch::vitals::merge_latest(&mut s.latest, &[reading(version as usize)]);
+    s.news2 = level.map(|risk_level| News2Result { score: 3, risk_level, components: vec![], missing: vec![], observed_at: None });
+    s
+}
+
+#[tokio::test]
+async fn a_stale_state_writer_loses_and_risk_counters_follow_level_changes() {
+    // GIVEN two patients' first states, one low and one medium
+    let env = Emulator::provision("state").await;
+    let store = env.store();
+    let (p1, p2) = (patient("P-1"), patient("P-2"));
+    assert_eq!(store.put_state(&state(&p1, 1, Some(RiskLevel::Low))).await.unwrap(), StateWrite::Written);
+    assert_eq!(store.put_state(&state(&p2, 1, Some(RiskLevel::Medium))).await.unwrap(), StateWrite::Written);
+    // WHEN a second writer also writes version 1, and then two writers race to version 2
+    let racing_first = store.put_state(&state(&p1, 1, Some(RiskLevel::High))).await.unwrap();
+    let winner = store.put_state(&state(&p1, 2, Some(RiskLevel::High))).await.unwrap();
+    let loser = store.put_state(&state(&p1, 2, Some(RiskLevel::Low))).await.unwrap();
+    // THEN only one write per version wins, and the stored state is the winner's
+    assert_eq!((racing_first, winner, loser), (StateWrite::Stale, StateWrite::Written, StateWrite::Stale));
+    let stored = store.get_state(&trial(), &p1).await.unwrap().unwrap();
+    assert_eq!(stored, state(&p1, 2, Some(RiskLevel::High)));
+    // AND the counters hold each patient's current level only
+    assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::Medium, 1), (RiskLevel::High, 1)]);
+    // AND a write that keeps the level, or drops the score, moves counters accordingly
+    store.put_state(&state(&p2, 2, Some(RiskLevel::Medium))).await.unwrap();
+    store.put_state(&state(&p1, 3, None)).await.unwrap();
+    assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::Medium, 1)]);
+    // AND skipping a version is stale too
+    assert_eq!(store.put_state(&state(&p2, 5, None)).await.unwrap(), StateWrite::Stale);
+}

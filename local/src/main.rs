@@ -1,1 +1,157 @@
-fn main() {}
+//! `trialwatch-local`: serve the whole stack, mint dev tokens, fire schedules, run the demo.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use trialwatch_local::auth::{self, DevIdentity};
+use trialwatch_local::{Stack, StackConfig};
+
+#[derive(Parser)]
+#[command(name = "trialwatch-local", about = "The whole TrialWatch stack on this machine, from template.yaml, against the AWS emulator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Provision (idempotent), then serve the HttpApi routes and poll every SQS source until Ctrl-C.
+    Serve,
+    /// Print a dev JWT signed with TRIALWATCH_DEV_JWT_SECRET.
+    Token {
+        /// patient, site_staff, sponsor or admin.
+        #[arg(long)]
+        role: String,
+        /// Trial id(s), comma-separated.
+        #[arg(long, default_value = "")]
+        trial: String,
+        #[arg(long, default_value = "")]
+        patient: String,
+        /// Site ids, comma-separated.
+        #[arg(long, default_value = "")]
+        sites: String,
+        /// Validity in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+        #[arg(long)]
+        sub: Option<String>,
+    },
+    /// Fire a schedule of the template now (e.g. WeeklyReports) against the local stack's resources.
+    Fire { name: String },
+}
+
+fn split(list: &str) -> Vec<&str> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Token { role, trial, patient, sites, ttl, sub } => {
+            let mut who = DevIdentity::new(&role).sites(&split(&sites));
+            for t in split(&trial) {
+                who = who.trial(t);
+            }
+            if !patient.is_empty() {
+                who = who.patient(&patient);
+            }
+            if let Some(s) = sub {
+                who = who.subject(&s);
+            }
+            match auth::issue(&auth::dev_secret(), &who, chrono::Utc::now().timestamp(), ttl) {
+                Ok(t) => {
+                    println!("{t}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::Serve => {
+            trialwatch::telemetry::init();
+            match serve().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Fire { name } => {
+            trialwatch::telemetry::init();
+            match fire(&name).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
+        }
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("trialwatch-local: {message}");
+    ExitCode::FAILURE
+}
+
+async fn serve() -> Result<(), String> {
+    let config = StackConfig::from_env().map_err(|e| e.to_string())?;
+    let stack = Stack::start(config).await.map_err(|e| e.to_string())?;
+    let url = &stack.base_url;
+    let token = auth::issue(&auth::dev_secret(), &DevIdentity::new("admin").subject("dev-admin"), chrono::Utc::now().timestamp(), 3600)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "trialwatch-local: routes {}, SQS sources {}, schedules {}",
+        stack.plan.routes.len(),
+        stack.plan.sources.len(),
+        stack.plan.schedules.len()
+    );
+    for s in &stack.plan.sources {
+        println!("  poll {} -> {} (batch {}, max concurrency {})", s.queue_logical_id, s.function, s.batch_size, s.max_concurrency);
+    }
+    for s in &stack.plan.schedules {
+        println!("  schedule {} ({}) -> {}: curl -X POST {url}/__local/schedules/{}", s.name, s.expression, s.function, s.name);
+    }
+    println!("trialwatch-local: ready on {url}");
+    println!("try it (admin token, valid 1 h):");
+    println!(
+        "  curl -s -X PUT {url}/v1/trials/demo-trial -H \"Authorization: Bearer {token}\" -H 'Content-Type: application/json' \\\n    -d '{{\"name\":\"Demo trial\",\"sites\":[{{\"id\":\"s1\",\"name\":\"Leeds\"}}]}}'"
+    );
+    println!("  curl -s {url}/v1/trials/demo-trial -H \"Authorization: Bearer {token}\"");
+    println!("Ctrl-C stops it.");
+    wait_for_signal().await;
+    println!("trialwatch-local: stopping (draining in-flight requests and batches)");
+    stack.shutdown().await;
+    println!("trialwatch-local: stopped");
+    Ok(())
+}
+
+async fn fire(name: &str) -> Result<(), String> {
+    let mut config = StackConfig::from_env().map_err(|e| e.to_string())?;
+    // Fire against the long-lived stack's resources without serving HTTP or polling.
+    config.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.pollers = false;
+    let stack = Stack::start(config).await.map_err(|e| e.to_string())?;
+    let result = stack.fire(name).await;
+    stack.shutdown().await;
+    let value = result.map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,325 @@
+//! The running stack: the gateway on loopback, one poller per SQS event
+//! source, on-demand schedules, and a graceful stop. The CLI (`serve`, `demo`)
+//! and the end-to-end tests all start it through [`Stack::start`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use trialwatch::provision::{FunctionSpec, ProvisionError, Provisioned, Template};
+
+use crate::auth::Authorizer;
+use crate::gateway::{gateway_reply, Gateway, Route, RouteTable, MAX_BODY_BYTES};
+use crate::invoke::{Functions, InvokeError};
+use crate::poller::{PollerStats, SqsSource, DEFAULT_CONCURRENCY};
+
+/// Environment variable naming the HTTP port (default 3000).
+pub const HTTP_PORT_VAR: &str = "TRIALWATCH_HTTP_PORT";
+pub const DEFAULT_HTTP_PORT: u16 = 3000;
+/// The provisioning prefix `serve` uses: one long-lived local stack.
+pub const DEFAULT_PREFIX: &str = "trialwatch";
+
+/// How long a stop waits for in-flight requests and batches before giving up on them.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub template: PathBuf,
+    /// Resource-name prefix on the emulator; a fresh one per test.
+    pub prefix: String,
+    /// Where the gateway listens; port 0 picks a free one.
+    pub http_addr: SocketAddr,
+    pub jwt_secret: String,
+    /// Run the SQS event sources (tests of the HTTP side alone may turn them off).
+    pub pollers: bool,
+}
+
+impl StackConfig {
+    /// The developer stack: prefix `trialwatch`, port from `TRIALWATCH_HTTP_PORT`.
+    pub fn from_env() -> Result<Self, StackError> {
+        let port = match std::env::var(HTTP_PORT_VAR) {
+            Ok(p) if !p.is_empty() => p.parse().map_err(|_| StackError::Config(format!("{HTTP_PORT_VAR}={p} is not a port number")))?,
+            _ => DEFAULT_HTTP_PORT,
+        };
+        Ok(Self {
+            template: trialwatch::provision::template_path(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            jwt_secret: crate::auth::dev_secret(),
+            pollers: true,
+        })
+    }
+
+    /// An isolated stack for one test: unique resources, a free port.
+    pub fn for_test(label: &str) -> Self {
+        Self {
+            template: trialwatch::provision::template_path(),
+            prefix: trialwatch::provision::unique_prefix(label),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            jwt_secret: crate::auth::dev_secret(),
+            pollers: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error("cannot listen on {addr}: {source} (is another stack running? set {HTTP_PORT_VAR})")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Functions(String),
+    #[error("queue {queue}: {message}")]
+    Queue { queue: String, message: String },
+}
+
+/// A schedule of the template, fired on demand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleTarget {
+    pub name: String,
+    pub function: String,
+    pub expression: String,
+    pub input: Option<String>,
+    pub timeout: Duration,
+}
+
+/// What a stack runs, derived from the template and the provisioned resources.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub routes: Vec<Route>,
+    pub sources: Vec<SqsSource>,
+    pub schedules: Vec<ScheduleTarget>,
+    pub timeouts: HashMap<String, Duration>,
+}
+
+impl Plan {
+    /// Resolves every trigger of every function; a source naming a queue that
+    /// was not provisioned is an error, not a silently idle poller.
+    pub async fn build(functions: &[FunctionSpec], provisioned: &Provisioned, sqs: &aws_sdk_sqs::Client) -> Result<Plan, StackError> {
+        let mut plan = Plan { routes: vec![], sources: vec![], schedules: vec![], timeouts: HashMap::new() };
+        for f in functions {
+            let timeout = Duration::from_secs(u64::from(f.timeout_seconds.max(1)));
+            plan.timeouts.insert(f.logical_id.clone(), timeout);
+            for r in &f.http_routes {
+                plan.routes.push(Route {
+                    method: r.method.clone(),
+                    path: r.path.clone(),
+                    function: f.logical_id.clone(),
+                    authorized: r.auth,
+                });
+            }
+            for s in &f.sqs_sources {
+                let url = provisioned.queue_url(&s.queue_logical_id).ok_or_else(|| StackError::Queue {
+                    queue: s.queue_logical_id.clone(),
+                    message: format!("{} polls it, but it was not provisioned", f.logical_id),
+                })?;
+                let arn = crate::poller::queue_arn(sqs, url)
+                    .await
+                    .map_err(|message| StackError::Queue { queue: s.queue_logical_id.clone(), message })?;
+                plan.sources.push(SqsSource {
+                    function: f.logical_id.clone(),
+                    queue_logical_id: s.queue_logical_id.clone(),
+                    queue_url: url.to_owned(),
+                    queue_arn: arn,
+                    batch_size: usize::try_from(s.batch_size).unwrap_or(10).max(1),
+                    max_concurrency: s.maximum_concurrency.and_then(|c| usize::try_from(c).ok()).unwrap_or(DEFAULT_CONCURRENCY).max(1),
+                    report_batch_item_failures: s.report_batch_item_failures,
+                    timeout,
+                });
+            }
+            for s in &f.schedules {
+                plan.schedules.push(ScheduleTarget {
+                    name: s.name.clone(),
+                    function: f.logical_id.clone(),
+                    expression: s.expression.clone(),
+                    input: s.input.clone(),
+                    timeout,
+                });
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// The event EventBridge Scheduler delivers, or the template's constant input.
+pub fn scheduled_event(target: &ScheduleTarget, now: chrono::DateTime<chrono::Utc>) -> Value {
+    if let Some(input) = &target.input {
+        if let Ok(v) = serde_json::from_str(input) {
+            return v;
+        }
+    }
+    let region = crate::region();
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "region": region,
+        "resources": [format!("arn:aws:events:{region}:123456789012:rule/{}", target.name)],
+        "detail": {},
+    })
+}
+
+/// Fires one schedule now and returns the function's result.
+pub async fn fire(functions: &dyn Functions, target: &ScheduleTarget) -> Result<Value, InvokeError> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let ctx = crate::invoke::context(&target.function, &request_id, target.timeout);
+    let event = lambda_runtime::LambdaEvent::new(scheduled_event(target, chrono::Utc::now()), ctx);
+    let call = crate::invoke::guarded(&target.function, functions.schedule(&target.function, event));
+    match tokio::time::timeout(target.timeout, call).await {
+        Ok(r) => r,
+        Err(_) => Err(InvokeError::Failed { function: target.function.clone(), message: "timed out".into() }),
+    }
+}
+
+struct Shared {
+    gateway: Gateway,
+    schedules: Vec<ScheduleTarget>,
+}
+
+pub struct Stack {
+    /// `http://127.0.0.1:<port>`, no trailing slash.
+    pub base_url: String,
+    pub addr: SocketAddr,
+    pub provisioned: Provisioned,
+    pub sdk: SdkConfig,
+    pub plan: Plan,
+    /// Per source queue logical id.
+    pub poller_stats: BTreeMap<String, Arc<PollerStats>>,
+    functions: Arc<dyn Functions>,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+    pollers: tokio::task::JoinSet<()>,
+}
+
+impl Stack {
+    /// Provisions the template's resources under the prefix (idempotent),
+    /// builds every function's dependencies once, and starts serving.
+    pub async fn start(config: StackConfig) -> Result<Stack, StackError> {
+        let sdk = trialwatch::provision::try_emulator_sdk_config().await?;
+        let provisioned = trialwatch::provision::provision_all(&sdk, &config.template, &config.prefix).await?;
+        let template = Template::load(&config.template)?;
+        let functions = crate::functions::TrialWatchFunctions::build(&sdk, &provisioned, &template.functions()).await?;
+        Self::start_with(config, sdk, provisioned, template.functions(), Arc::new(functions)).await
+    }
+
+    /// Starts serving given functions (the real ones, or scripted ones in tests).
+    pub async fn start_with(
+        config: StackConfig,
+        sdk: SdkConfig,
+        provisioned: Provisioned,
+        specs: Vec<FunctionSpec>,
+        functions: Arc<dyn Functions>,
+    ) -> Result<Stack, StackError> {
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let plan = Plan::build(&specs, &provisioned, &sqs).await?;
+        let (stop, stopped) = watch::channel(false);
+
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| StackError::Listen { addr: config.http_addr, source })?;
+        let addr = listener.local_addr().map_err(|source| StackError::Listen { addr: config.http_addr, source })?;
+        let shared = Arc::new(Shared {
+            gateway: Gateway {
+                routes: RouteTable::new(plan.routes.clone()),
+                authorizer: Authorizer::new(&config.jwt_secret),
+                functions: functions.clone(),
+                timeouts: plan.timeouts.clone(),
+            },
+            schedules: plan.schedules.clone(),
+        });
+        let app = axum::Router::new()
+            .route("/__local/schedules/{name}", axum::routing::post(fire_schedule))
+            .fallback(serve_api)
+            .with_state(shared);
+        let mut server_stop = stopped.clone();
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            };
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(shutdown).await {
+                tracing::error!(error = %e, "http server stopped");
+            }
+        });
+
+        let mut pollers = tokio::task::JoinSet::new();
+        let mut poller_stats = BTreeMap::new();
+        if config.pollers {
+            for source in &plan.sources {
+                let stats = Arc::new(PollerStats::default());
+                poller_stats.insert(source.queue_logical_id.clone(), stats.clone());
+                pollers.spawn(crate::poller::run(sqs.clone(), functions.clone(), source.clone(), stats, stopped.clone()));
+            }
+        }
+        Ok(Stack { base_url: format!("http://{addr}"), addr, provisioned, sdk, plan, poller_stats, functions, stop, server, pollers })
+    }
+
+    /// Fires the named schedule now (`trialwatch-local fire <name>`).
+    pub async fn fire(&self, name: &str) -> Result<Value, InvokeError> {
+        let target = self.plan.schedules.iter().find(|s| s.name == name).ok_or_else(|| InvokeError::UnknownFunction(name.to_owned()))?;
+        fire(self.functions.as_ref(), target).await
+    }
+
+    /// Stops accepting requests and polling, waits (bounded) for the requests
+    /// and batches in flight, then returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let drain = async {
+            let _ = (&mut self.server).await;
+            while self.pollers.join_next().await.is_some() {}
+        };
+        if tokio::time::timeout(DRAIN_LIMIT, drain).await.is_err() {
+            tracing::warn!("in-flight work did not finish within the drain limit; abandoning it (SQS will redeliver)");
+            self.server.abort();
+            self.pollers.abort_all();
+        }
+    }
+}
+
+/// Every request that is not a `/__local` route goes through the gateway.
+async fn serve_api(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return gateway_reply(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+    shared.gateway.serve(parts.method, &parts.uri, parts.headers, bytes, Some(peer)).await
+}
+
+/// `POST /__local/schedules/{name}`: the runner's own route, loopback only.
+async fn fire_schedule(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> axum::response::Response {
+    let Some(target) = shared.schedules.iter().find(|s| s.name == name) else {
+        let known: Vec<&str> = shared.schedules.iter().map(|s| s.name.as_str()).collect();
+        return json_reply(StatusCode::NOT_FOUND, json!({"message": format!("no schedule {name}"), "schedules": known}));
+    };
+    match fire(shared.gateway.functions.as_ref(), target).await {
+        Ok(result) => json_reply(StatusCode::OK, json!({"schedule": target.name, "function": target.function, "result": result})),
+        Err(e) => json_reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"schedule": target.name, "function": target.function, "error": e.to_string()}),
+        ),
+    }
+}
+
+fn json_reply(status: StatusCode, body: Value) -> axum::response::Response {
+    let mut r = axum::response::Response::new(axum::body::Body::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    r
+}

@@ -118,7 +118,12 @@ mod tests {
     }
 
     fn reading(code: VitalCode, value: VitalValue, at: DateTime<Utc>) -> VitalReading {
-        VitalReading { reading_id: ReadingId::parse(&format!("r-{}-{}", code.as_str(), at.timestamp())).unwrap(), code, value, observed_at: at }
+        VitalReading {
+            reading_id: ReadingId::parse(&format!("r-{}-{}", code.as_str(), at.timestamp())).unwrap(),
+            code,
+            value,
+            observed_at: at,
+        }
     }
 
     /// Readings at `at` whose aggregate gives `level` (scale 1).
@@ -200,7 +205,10 @@ mod tests {
         assert_eq!(fell.escalation, None);
         assert_eq!((fell.state.last_alert_level, fell.state.last_alert_at), (Some(RiskLevel::LowMedium), Some(t0())));
         // AND a rise back to medium alerts
-        assert_eq!(step(&fell.state, RiskLevel::Medium, t0() + Duration::minutes(10), 60).escalation.map(|e| e.level), Some(RiskLevel::Medium));
+        assert_eq!(
+            step(&fell.state, RiskLevel::Medium, t0() + Duration::minutes(10), 60).escalation.map(|e| e.level),
+            Some(RiskLevel::Medium)
+        );
     }
 
     #[test]

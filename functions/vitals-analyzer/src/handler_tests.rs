@@ -394,8 +394,11 @@ impl VitalsStore for Hooked {
         let raced = self.races.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         if raced {
             // Another invocation writes a newer version with its own reading first.
-            let mut theirs =
-                self.inner.get_state(&state.trial_id, &state.patient_id).await?.unwrap_or_else(|| VitalsState::new(state.trial_id.clone(), state.patient_id.clone()));
+            let mut theirs = self
+                .inner
+                .get_state(&state.trial_id, &state.patient_id)
+                .await?
+                .unwrap_or_else(|| VitalsState::new(state.trial_id.clone(), state.patient_id.clone()));
             theirs.version += 1;
             let at: DateTime<Utc> = START.parse().unwrap();
             trialwatch::vitals::merge_latest(
@@ -476,7 +479,8 @@ async fn patients_are_processed_concurrently_up_to_the_limit_and_no_further() {
     let store = Hooked { load_delay: Some(StdDuration::from_millis(20)), ..hooked(&names) };
     let clock = Arc::new(FakeClock::at(START));
     let d = Deps::new(Arc::new(store), MemoryQueue::new(), clock.clone(), StdDuration::from_secs(300), 3);
-    let records: Vec<(String, String)> = patients.iter().map(|p| (format!("m-{p}"), body(p, readings_for(RiskLevel::Low, clock.now())))).collect();
+    let records: Vec<(String, String)> =
+        patients.iter().map(|p| (format!("m-{p}"), body(p, readings_for(RiskLevel::Low, clock.now())))).collect();
     let batch: Vec<(&str, String)> = records.iter().map(|(id, b)| (id.as_str(), b.clone())).collect();
     // WHEN handled
     let r = handle(&d, sqs_event(&batch)).await.unwrap();

@@ -158,7 +158,11 @@ where
         match r.message_id.as_deref() {
             Some(id) if !id.is_empty() => ids.push(id),
             _ => {
-                tracing::error!(index, records = records.len(), "record without a message id; failing the invocation so SQS retries the batch");
+                tracing::error!(
+                    index,
+                    records = records.len(),
+                    "record without a message id; failing the invocation so SQS retries the batch"
+                );
                 return Err(Box::new(InvocationError::MissingMessageId { index }));
             }
         }

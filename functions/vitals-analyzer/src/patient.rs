@@ -107,7 +107,12 @@ where
 /// was already sent in phase 2; on a stale version the state is reloaded and
 /// re-assessed, and an alert that only the fresh state calls for is sent
 /// before the write that records it (reliability rule: send, then record).
-pub async fn commit<S, Q, C>(deps: &Deps<S, Q, C>, batch: &PatientBatch, plan: Plan, now: DateTime<Utc>) -> Result<Option<AlertId>, RecordFailure>
+pub async fn commit<S, Q, C>(
+    deps: &Deps<S, Q, C>,
+    batch: &PatientBatch,
+    plan: Plan,
+    now: DateTime<Utc>,
+) -> Result<Option<AlertId>, RecordFailure>
 where
     S: VitalsStore + EnrolmentStore + TrialStore + 'static,
     Q: AlertQueue,

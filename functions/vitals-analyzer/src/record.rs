@@ -141,7 +141,8 @@ mod tests {
 
     #[test]
     fn a_valid_body_parses() {
-        let m = parse_body(Some(&body(serde_json::json!([reading("heart_rate", 72.into()), reading("consciousness", "A".into())]))), now()).unwrap();
+        let m = parse_body(Some(&body(serde_json::json!([reading("heart_rate", 72.into()), reading("consciousness", "A".into())]))), now())
+            .unwrap();
         assert_eq!(m.readings.len(), 2);
     }
 
@@ -167,12 +168,17 @@ mod tests {
     fn a_reading_from_the_future_beyond_the_skew_is_refused() {
         let mut r = reading("heart_rate", 72.into());
         r["observedAt"] = "2026-11-26T20:06:00Z".into();
-        assert_eq!(parse_body(Some(&body(serde_json::json!([r]))), now()), Err(RecordFailure::Implausible { index: 0, reason: "observed-in-the-future" }));
+        assert_eq!(
+            parse_body(Some(&body(serde_json::json!([r]))), now()),
+            Err(RecordFailure::Implausible { index: 0, reason: "observed-in-the-future" })
+        );
     }
 
     #[test]
     fn failure_reasons_never_carry_the_value() {
-        let e = parse_body(Some(&body(serde_json::json!([reading("heart_rate", 299.5.into()), reading("heart_rate", 987654.into())]))), now()).unwrap_err();
+        let e =
+            parse_body(Some(&body(serde_json::json!([reading("heart_rate", 299.5.into()), reading("heart_rate", 987654.into())]))), now())
+                .unwrap_err();
         assert!(!e.to_string().contains("987654") && !e.code().contains("987654"));
         assert_eq!(e, RecordFailure::Implausible { index: 1, reason: "value-out-of-range" });
     }

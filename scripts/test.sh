@@ -18,7 +18,9 @@ fi
 export TRIALWATCH_EMULATOR_PORT
 
 started_here=0
+child=""
 stop_emulator() {
+  if [ -n "$child" ]; then kill "$child" 2>/dev/null || true; fi
   if [ "$started_here" = 1 ]; then
     scripts/emulator.sh stop || true
   fi
@@ -26,6 +28,15 @@ stop_emulator() {
 trap stop_emulator EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Bash runs a trap only after the foreground command ends; running each step in
+# the background and waiting for it lets a TERM stop the emulator at once.
+run() {
+  "$@" &
+  child=$!
+  wait "$child"
+  child=""
+}
 
 if ! scripts/emulator.sh status >/dev/null 2>&1; then
   started_here=1
@@ -42,10 +53,10 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "cargo fmt --check"
-cargo fmt --all --check
+run cargo fmt --all --check
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+run cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace (emulator at $AWS_ENDPOINT_URL)"
-cargo test --workspace --no-fail-fast
+run cargo test --workspace --no-fail-fast

@@ -1,0 +1,109 @@
+//! The weekly schedule (EventBridge, Mondays): last week's report for every
+//! active trial. One trial failing does not stop the others; the invocation
+//! fails at the end if any did, so Lambda's retry redoes only what is missing
+//! (the weekly report id is deterministic and done reports are skipped).
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+use serde_json::Value;
+use trialwatch::audit::Actor;
+use trialwatch::ports::{Clock, ReportStore};
+use trialwatch::trial::TrialStatus;
+use trialwatch::{Error, TrialId};
+
+use crate::generate::{self, ReportSources};
+use crate::period::Period;
+use crate::Deps;
+
+/// Reports made at once: bounded so a national trial list neither exhausts
+/// 512 MB nor throttles the table.
+const CONCURRENCY: usize = 4;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleOutcome {
+    pub trials: u32,
+    pub generated: u32,
+    /// The week's report existed already (a retried or repeated run).
+    pub already_done: u32,
+    /// Closed trials, or ids whose trial item is gone.
+    pub skipped: u32,
+    pub failed: u32,
+}
+
+enum One {
+    Generated,
+    AlreadyDone,
+    Skipped,
+}
+
+pub async fn handle_schedule<S: ReportSources, R: ReportStore, C: Clock>(
+    deps: &Deps<S, R, C>,
+    event: LambdaEvent<Value>,
+) -> Result<Value, lambda_runtime::Error> {
+    // The event's own time, so a retry hours later still reports the same week.
+    let now =
+        event.payload.get("time").and_then(Value::as_str).and_then(|t| t.parse::<DateTime<Utc>>().ok()).unwrap_or_else(|| deps.clock.now());
+    let outcome = run_weekly(deps, now).await.map_err(|e| {
+        tracing::error!(code = e.code(), "weekly reports could not list trials");
+        lambda_runtime::Error::from(format!("weekly reports: {}", e.code()))
+    })?;
+    tracing::info!(
+        trials = outcome.trials,
+        generated = outcome.generated,
+        already_done = outcome.already_done,
+        skipped = outcome.skipped,
+        failed = outcome.failed,
+        "weekly reports"
+    );
+    if outcome.failed > 0 {
+        return Err(format!("weekly reports: {} of {} trials failed", outcome.failed, outcome.trials).into());
+    }
+    Ok(serde_json::to_value(&outcome)?)
+}
+
+pub async fn run_weekly<S: ReportSources, R: ReportStore, C: Clock>(
+    deps: &Deps<S, R, C>,
+    now: DateTime<Utc>,
+) -> Result<ScheduleOutcome, Error> {
+    let ids = deps.store.list_trial_ids().await?;
+    let mut outcome = ScheduleOutcome { trials: ids.len() as u32, ..Default::default() };
+    let results: Vec<(TrialId, Result<One, Error>)> = stream::iter(ids)
+        .map(|id| async move { (id.clone(), weekly_one(deps, &id, now).await) })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (trial_id, r) in results {
+        match r {
+            Ok(One::Generated) => outcome.generated += 1,
+            Ok(One::AlreadyDone) => outcome.already_done += 1,
+            Ok(One::Skipped) => outcome.skipped += 1,
+            Err(e) => {
+                tracing::error!(trial_id = %trial_id, code = e.code(), "weekly report failed");
+                outcome.failed += 1;
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+async fn weekly_one<S: ReportSources, R: ReportStore, C: Clock>(
+    deps: &Deps<S, R, C>,
+    id: &TrialId,
+    now: DateTime<Utc>,
+) -> Result<One, Error> {
+    let Some(trial) = deps.store.get_trial(id).await? else { return Ok(One::Skipped) };
+    if trial.definition.status != TrialStatus::Active {
+        return Ok(One::Skipped);
+    }
+    let period = Period::last_week(now, trial.definition.tz());
+    let report_id = generate::weekly_report_id(id, period)?;
+    if deps.reports.get_report(id, &report_id).await?.is_some() {
+        return Ok(One::AlreadyDone);
+    }
+    let gathered = generate::gather(&deps.store, id, period).await?;
+    generate::publish(deps, gathered, period, report_id, Actor::system("report-generator/weekly")).await?;
+    Ok(One::Generated)
+}

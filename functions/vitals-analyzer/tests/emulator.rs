@@ -1,0 +1,260 @@
+//! vitals-analyzer end to end against the AWS emulator, with the production
+//! adapters: readings sent to the FIFO queue by `SqsVitalsQueue` are received
+//! with ReceiveMessage, turned into the `SqsEvent` Lambda would deliver, handled,
+//! and deleted when they succeed, as the event source mapping does.
+//!
+//! Run with `make test` (it starts the emulator and exports AWS_ENDPOINT_URL).
+
+use std::collections::HashSet;
+use std::time::Duration as StdDuration;
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use chrono::{Duration, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use trialwatch::alert::Alert;
+use trialwatch::audit::{Actor, AuditEntry};
+use trialwatch::aws::{DynamoStore, SqsVitalsQueue};
+use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
+use trialwatch::news2::RiskLevel;
+use trialwatch::ports::{EnrolmentStore, TrialStore, VitalsQueue, VitalsStore};
+use trialwatch::provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned};
+use trialwatch::trial::Trial;
+use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsMessage};
+use trialwatch::{PatientId, ReadingId, SiteId, TrialId};
+use vitals_analyzer::{aws_deps, handle, AwsDeps};
+
+struct Stack {
+    sdk: SdkConfig,
+    provisioned: Provisioned,
+    sqs: aws_sdk_sqs::Client,
+    deps: AwsDeps,
+}
+
+impl Stack {
+    /// Panics (never skips) when the emulator is not configured.
+    async fn provision(label: &str) -> Self {
+        if std::env::var("AWS_ENDPOINT_URL").map_or(true, |v| v.trim().is_empty()) {
+            panic!("AWS_ENDPOINT_URL is not set: run the vitals-analyzer integration tests with `make test`, which starts the emulator");
+        }
+        let sdk = emulator_sdk_config().await;
+        let provisioned = provision_all(&sdk, &template_path(), &unique_prefix(label))
+            .await
+            .unwrap_or_else(|e| panic!("provisioning the emulator failed (is it running? `make test` starts it): {e}"));
+        let deps = aws_deps(&sdk, &provisioned.resources).await.expect("analyzer dependencies");
+        Self { sqs: aws_sdk_sqs::Client::new(&sdk), sdk, provisioned, deps }
+    }
+
+    fn store(&self) -> DynamoStore {
+        DynamoStore::new(&self.sdk, &self.provisioned.resources.table_name)
+    }
+
+    fn vitals_url(&self) -> &str {
+        &self.provisioned.resources.vitals_queue_url
+    }
+
+    async fn seed(&self, trial: &TrialId, patients: &[&PatientId]) {
+        let trial_json = serde_json::json!({
+            "trialId": trial.as_str(),
+            "name": "integration",
+            "sites": [{"id": "site-leeds", "name": "Leeds"}],
+            "alerting": {"news2": {"freshnessMinutes": 60, "cooldownMinutes": 60}},
+            "updatedAt": "2026-11-01T00:00:00.000Z"
+        });
+        let t: Trial = serde_json::from_value(trial_json).unwrap();
+        let store = self.store();
+        let audit = |entity: String| AuditEntry::new(trial.clone(), entity, "seed", Actor::system("test"), Utc::now());
+        store.put_trial(&t, &audit(format!("trial/{trial}"))).await.expect("seed trial");
+        for p in patients {
+            let e = Enrolment {
+                trial_id: trial.clone(),
+                patient_id: (*p).clone(),
+                site_id: SiteId::parse("site-leeds").unwrap(),
+                status: EnrolmentStatus::Enrolled,
+                hypercapnic: false,
+                enrolled_at: "2026-11-01T00:00:00.000Z".into(),
+                updated_at: "2026-11-01T00:00:00.000Z".into(),
+                submission_count: 0,
+                last_submission_at: None,
+            };
+            store.put_enrolment(&e, &audit(format!("patient/{p}"))).await.expect("seed enrolment");
+        }
+    }
+
+    /// One ReceiveMessage (up to 10, every attribute), as the event source
+    /// mapping polls; `visibility` 0 makes an unacknowledged message visible again at once.
+    async fn receive(&self, url: &str, visibility: Option<i32>) -> Vec<Message> {
+        self.sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .wait_time_seconds(1)
+            .set_visibility_timeout(visibility)
+            .send()
+            .await
+            .expect("ReceiveMessage")
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// What Lambda's SQS event source would deliver for these messages.
+    fn sqs_event(&self, messages: &[Message]) -> LambdaEvent<SqsEvent> {
+        let arn = self.provisioned.physical["VitalsQueue"].attributes["Arn"].clone();
+        let mut event = SqsEvent::default();
+        event.records = messages
+            .iter()
+            .map(|m| {
+                let mut r = SqsMessage::default();
+                r.message_id = m.message_id.clone();
+                r.receipt_handle = m.receipt_handle.clone();
+                r.body = m.body.clone();
+                r.md5_of_body = m.md5_of_body.clone();
+                r.attributes = m.attributes.clone().unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+                r.event_source = Some("aws:sqs".into());
+                r.event_source_arn = Some(arn.clone());
+                r.aws_region = Some("us-east-1".into());
+                r
+            })
+            .collect();
+        LambdaEvent::new(event, Context::default())
+    }
+
+    /// Deletes what the handler did not report as failed (the event source
+    /// mapping's partial-batch behaviour).
+    async fn delete_succeeded(&self, messages: &[Message], response: &SqsBatchResponse) {
+        let failed: HashSet<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        for m in messages.iter().filter(|m| !failed.contains(m.message_id().unwrap_or_default())) {
+            self.sqs
+                .delete_message()
+                .queue_url(self.vitals_url())
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+
+    async fn stored_reading_count(&self, trial: &TrialId, patient: &PatientId) -> usize {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+            .query()
+            .table_name(&self.provisioned.resources.table_name)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :vital)")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("PATIENT#{trial}#{patient}")))
+            .expression_attribute_values(":vital", AttributeValue::S("VITAL#".into()))
+            .send()
+            .await
+            .expect("Query readings")
+            .count as usize
+    }
+}
+
+fn high_readings(at: chrono::DateTime<Utc>, tag: &str) -> Vec<VitalReading> {
+    let r = |code: VitalCode, value: VitalValue| VitalReading {
+        reading_id: ReadingId::parse(&format!("{tag}-{}", code.as_str())).unwrap(),
+        code,
+        value,
+        observed_at: at,
+    };
+    vec![
+        r(VitalCode::HeartRate, VitalValue::Number(135.0)),      // 3
+        r(VitalCode::RespiratoryRate, VitalValue::Number(26.0)), // 3
+        r(VitalCode::Temperature, VitalValue::Number(38.5)),     // 1
+    ]
+}
+
+#[tokio::test]
+async fn readings_sent_to_the_fifo_queue_are_stored_scored_and_escalated() {
+    // GIVEN a trial, an enrolled patient, and two messages of readings on the vitals queue
+    let stack = Stack::provision("analyzer-e2e").await;
+    let (trial, patient) = (TrialId::parse("tw-int").unwrap(), PatientId::parse("P-int-1").unwrap());
+    stack.seed(&trial, &[&patient]).await;
+    let now = Utc::now();
+    let messages = [
+        VitalsMessage { trial_id: trial.clone(), patient_id: patient.clone(), readings: high_readings(now - Duration::minutes(2), "a") },
+        VitalsMessage { trial_id: trial.clone(), patient_id: patient.clone(), readings: high_readings(now - Duration::minutes(1), "b") },
+    ];
+    SqsVitalsQueue::new(&stack.sdk, stack.vitals_url()).send_vitals(&messages).await.expect("send vitals");
+
+    // WHEN they are received as an SqsEvent and handled (FIFO may hand them out over several receives)
+    let mut handled = 0;
+    for _ in 0..10 {
+        let received = stack.receive(stack.vitals_url(), None).await;
+        if received.is_empty() {
+            continue;
+        }
+        let response = handle(&stack.deps, stack.sqs_event(&received)).await.expect("handler");
+        assert!(response.batch_item_failures.is_empty(), "unexpected failures: {:?}", response.batch_item_failures);
+        stack.delete_succeeded(&received, &response).await;
+        handled += received.len();
+        if handled == messages.len() {
+            break;
+        }
+    }
+    assert_eq!(handled, 2);
+
+    // THEN all six readings and the patient's state are stored
+    assert_eq!(stack.stored_reading_count(&trial, &patient).await, 6);
+    let state = stack.store().get_state(&trial, &patient).await.unwrap().expect("state stored");
+    let news2 = state.news2.clone().expect("scored");
+    assert_eq!((news2.score, news2.risk_level), (7, RiskLevel::High));
+    assert_eq!(state.last_alert_level, Some(RiskLevel::High));
+    // AND exactly one high alert is on the alert queue
+    let alerts = stack.receive(&stack.provisioned.resources.alert_queue_url, None).await;
+    let alerts: Vec<Alert> = alerts.iter().map(|m| serde_json::from_str(m.body().unwrap_or_default()).expect("alert JSON")).collect();
+    assert_eq!(alerts.len(), 1, "one alert, however the messages were batched");
+    assert_eq!((alerts[0].patient_id.as_str(), alerts[0].level, alerts[0].site_id.as_str()), ("P-int-1", RiskLevel::High, "site-leeds"));
+    // AND the queue is drained
+    assert!(stack.receive(stack.vitals_url(), None).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_poison_message_reaches_the_dlq_after_max_receive_count() {
+    // GIVEN a body that is not a vitals message, sent straight to the FIFO queue
+    let stack = Stack::provision("analyzer-poison").await;
+    let poison = r#"{"trialId":"tw-int","patientId":"P-int-2","readings":[{"code":"heart_rate","value":"fast"}]}"#;
+    stack
+        .sqs
+        .send_message()
+        .queue_url(stack.vitals_url())
+        .message_body(poison)
+        .message_group_id("tw-int#P-int-2")
+        .message_deduplication_id("poison-1")
+        .send()
+        .await
+        .expect("send poison");
+    let max_receives = stack.provisioned.dead_letters["VitalsQueue"].max_receive_count as usize;
+
+    // WHEN it is received, handled and left undeleted until SQS gives up on it
+    let mut failures = 0;
+    for _ in 0..(max_receives + 5) {
+        let received = stack.receive(stack.vitals_url(), Some(0)).await;
+        if received.is_empty() {
+            if failures >= max_receives {
+                break;
+            }
+            continue;
+        }
+        let response = handle(&stack.deps, stack.sqs_event(&received)).await.expect("the invocation itself succeeds");
+        // THEN every attempt reports it as a batch item failure
+        assert_eq!(response.batch_item_failures.len(), 1);
+        stack.delete_succeeded(&received, &response).await;
+        failures += 1;
+    }
+    assert_eq!(failures, max_receives, "received exactly maxReceiveCount times");
+
+    // AND it is now in the vitals DLQ, unchanged
+    let dlq = stack.provisioned.vitals_dlq_url().expect("VitalsQueue has a DLQ").to_owned();
+    let mut dead = Vec::new();
+    for _ in 0..5 {
+        dead = stack.receive(&dlq, None).await;
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+    }
+    assert_eq!(dead.iter().map(|m| m.body().unwrap_or_default()).collect::<Vec<_>>(), [poison]);
+}

@@ -24,12 +24,15 @@ struct Entry<V> {
     refreshing: bool,
 }
 
+/// A first load in flight; every concurrent first reader awaits the same cell.
+type FirstLoad<V> = Arc<OnceCell<Arc<Option<V>>>>;
+
 /// A TTL cache of `Option<V>` keyed by `K` (e.g. `TrialId` -> `Trial`).
 pub struct ConfigCache<K, V> {
     ttl: Duration,
     entries: RwLock<HashMap<K, Entry<Option<V>>>>,
     // First loads in flight, shared by concurrent first readers.
-    first_loads: Mutex<HashMap<K, Arc<OnceCell<Arc<Option<V>>>>>>,
+    first_loads: Mutex<HashMap<K, FirstLoad<V>>>,
 }
 
 impl<K, V> ConfigCache<K, V>
@@ -138,10 +141,9 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn counting_loader(
-        count: Arc<AtomicUsize>,
-        delay: Duration,
-    ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = Result<Option<usize>, Error>> + Send>> + Send + 'static {
+    type Loader = std::pin::Pin<Box<dyn Future<Output = Result<Option<usize>, Error>> + Send>>;
+
+    fn counting_loader(count: Arc<AtomicUsize>, delay: Duration) -> impl FnOnce() -> Loader + Send + 'static {
         move || {
             Box::pin(async move {
                 tokio::time::sleep(delay).await;

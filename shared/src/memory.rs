@@ -262,7 +262,7 @@ impl SubmissionStore for MemoryStore {
         self.requests.add("dynamodb.Query", 1);
         let mut items: Vec<StoredSubmission> =
             lock(&self.t).submissions.values().filter(|s| &s.trial_id == trial && &s.patient_id == patient).cloned().collect();
-        items.sort_by(|a, b| (b.completed_at, b.submission_id).cmp(&(a.completed_at, a.submission_id)));
+        items.sort_by_key(|s| std::cmp::Reverse((s.completed_at, s.submission_id)));
         page_of(&items, &format!("PATIENT#{trial}#{patient}"), page)
     }
 

@@ -44,6 +44,8 @@ pub trait EnrolmentStore: Send + Sync {
 }
 
 /// What recording a submission found.
+// Returned once per request and consumed at once; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordOutcome {
     /// Stored now (all parts of the transaction written).

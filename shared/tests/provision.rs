@@ -164,7 +164,8 @@ async fn the_table_has_the_template_key_schema_gsis_and_ttl() {
         schema.iter().map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string())).collect()
     };
     assert_eq!(keys(table.key_schema()), vec![("pk".into(), "HASH".into()), ("sk".into(), "RANGE".into())]);
-    let mut gsis: Vec<(String, Vec<(String, String)>, String)> = table
+    type Gsi = (String, Vec<(String, String)>, String);
+    let mut gsis: Vec<Gsi> = table
         .global_secondary_indexes()
         .iter()
         .map(|g| {

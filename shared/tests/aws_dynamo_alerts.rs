@@ -1,0 +1,213 @@
+//! DynamoStore's alert records and audit log against the emulator: claim and
+//! lease, completion, acknowledgement, both listing indexes.
+
+mod aws_support;
+
+use aws_support::{at, audit, patient, site, trial, Emulator};
+use chrono::{DateTime, Duration, Utc};
+use trialwatch::alert::{Alert, AlertReason, AlertStatus, AttemptOutcome, Channel, Claim, DeliveryAttempt};
+use trialwatch::audit::Actor;
+use trialwatch::news2::RiskLevel;
+use trialwatch::page::PageRequest;
+use trialwatch::ports::{AlertStore, AuditLog};
+use trialwatch::{AlertId, Error, PatientId};
+
+fn alert(p: &PatientId, n: i64) -> Alert {
+    Alert {
+        alert_id: AlertId::for_escalation(&trial(), p, RiskLevel::High, n),
+        trial_id: trial(),
+        patient_id: p.clone(),
+        site_id: site("s1"),
+        level: RiskLevel::High,
+        reason: AlertReason::News2 { score: 7, components: vec![] },
+        created_at: at("2026-11-26T20:00:00Z") + Duration::minutes(n),
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    at("2026-11-26T20:30:00Z")
+}
+
+#[tokio::test]
+async fn a_claim_is_exclusive_until_its_lease_lapses_and_final_once_finished() {
+    // GIVEN a new alert
+    let env = Emulator::provision("claim").await;
+    let store = env.store();
+    let a = alert(&patient("P-1"), 0);
+    let lease = now() + Duration::seconds(30);
+    // WHEN a dispatcher claims it, and a second (a redelivery) tries while the lease is live
+    let first = store.claim(&a, now(), lease).await.unwrap();
+    let second = store.claim(&a, now() + Duration::seconds(10), now() + Duration::seconds(40)).await.unwrap();
+    // THEN the first owns it, pending, and the second is told who holds it until when
+    let Claim::Acquired(record) = first else { panic!("expected Acquired, got {first:?}") };
+    assert_eq!((record.alert, record.status, record.lease_until), (a.clone(), AlertStatus::Pending, Some(lease)));
+    assert_eq!(second, Claim::InProgress { lease_until: lease });
+    // WHEN the lease lapses (the first owner crashed) THEN a later claim takes over
+    let takeover = store.claim(&a, lease + Duration::seconds(1), lease + Duration::seconds(31)).await.unwrap();
+    assert!(matches!(takeover, Claim::Acquired(ref r) if r.lease_until == Some(lease + Duration::seconds(31))), "{takeover:?}");
+    // WHEN delivered THEN every later claim, even after the lease, is AlreadyDone and notifies nobody
+    store
+        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &audit("alert/x", "alert.delivered", "2026-11-26T20:30:00Z"))
+        .await
+        .unwrap();
+    let late = store.claim(&a, now() + Duration::hours(1), now() + Duration::hours(2)).await.unwrap();
+    assert_eq!(late, Claim::AlreadyDone(AlertStatus::Delivered));
+    let stored = store.get_alert(&trial(), &a.alert_id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.lease_until, stored.delivered_at), (AlertStatus::Delivered, None, Some(now())));
+    // AND finishing again (a redelivered message) is harmless
+    store
+        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &audit("alert/x", "alert.delivered", "2026-11-26T20:31:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(env.partition(&format!("AUDIT#{}#alert/x", trial())).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_released_lease_can_be_claimed_at_once_and_attempts_accumulate() {
+    // GIVEN a claimed alert whose delivery failed retryably
+    let env = Emulator::provision("release").await;
+    let store = env.store();
+    let a = alert(&patient("P-1"), 1);
+    store.claim(&a, now(), now() + Duration::minutes(5)).await.unwrap();
+    let attempt = |outcome, status| DeliveryAttempt {
+        at: now(),
+        channel: Channel::Webhook,
+        outcome,
+        http_status: status,
+        detail: Some("http-503".into()),
+    };
+    store.record_attempt(&trial(), &a.alert_id, &attempt(AttemptOutcome::Retryable, Some(503))).await.unwrap();
+    // WHEN the lease is released
+    store.release(&trial(), &a.alert_id).await.unwrap();
+    // THEN the redelivery claims at once, long before the old lease would have lapsed
+    let again = store.claim(&a, now() + Duration::seconds(1), now() + Duration::minutes(5)).await.unwrap();
+    let Claim::Acquired(record) = again else { panic!("expected Acquired, got {again:?}") };
+    store.record_attempt(&trial(), &a.alert_id, &attempt(AttemptOutcome::Delivered, Some(200))).await.unwrap();
+    // AND the attempts are kept in order across both claims
+    assert_eq!(record.attempts.len(), 1);
+    let stored = store.get_alert(&trial(), &a.alert_id).await.unwrap().unwrap();
+    let outcomes: Vec<_> = stored.attempts.iter().map(|x| (x.outcome, x.http_status)).collect();
+    assert_eq!(outcomes, vec![(AttemptOutcome::Retryable, Some(503)), (AttemptOutcome::Delivered, Some(200))]);
+    // AND attempts on an unknown alert are NotFound, releasing one is a no-op
+    let unknown = AlertId::parse("al-unknown").unwrap();
+    assert_eq!(store.record_attempt(&trial(), &unknown, &attempt(AttemptOutcome::Delivered, None)).await.unwrap_err().status(), 404);
+    store.release(&trial(), &unknown).await.unwrap();
+}
+
+#[tokio::test]
+async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
+    // GIVEN a delivered alert
+    let env = Emulator::provision("ack").await;
+    let store = env.store();
+    let a = alert(&patient("P-1"), 2);
+    store.claim(&a, now(), now() + Duration::seconds(30)).await.unwrap();
+    store
+        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &audit("alert/a", "alert.delivered", "2026-11-26T20:30:00Z"))
+        .await
+        .unwrap();
+    let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
+    let ack_at = now() + Duration::minutes(12);
+    // WHEN a nurse acknowledges it, then acknowledges again
+    let record = store
+        .acknowledge(
+            &trial(),
+            &a.alert_id,
+            &nurse,
+            Some("called patient"),
+            ack_at,
+            &audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"),
+        )
+        .await
+        .unwrap();
+    let again = store
+        .acknowledge(&trial(), &a.alert_id, &nurse, None, ack_at, &audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z"))
+        .await;
+    // THEN the first is recorded with who, when and the note, the second is a conflict that changed nothing
+    assert_eq!(
+        (record.status, record.acknowledged_at, record.acknowledged_by.as_ref()),
+        (AlertStatus::Acknowledged, Some(ack_at), Some(&nurse))
+    );
+    assert_eq!(record.ack_note.as_deref(), Some("called patient"));
+    assert_eq!(again.unwrap_err().code(), "alert-already-acknowledged");
+    assert_eq!(env.partition(&format!("AUDIT#{}#alert/a", trial())).await.len(), 2, "delivery + one acknowledgement");
+    // AND an acknowledged alert is done for the dispatcher
+    assert_eq!(store.claim(&a, now(), now()).await.unwrap(), Claim::AlreadyDone(AlertStatus::Acknowledged));
+    // AND acknowledging an alert that does not exist is NotFound
+    let missing = store
+        .acknowledge(
+            &trial(),
+            &AlertId::parse("al-none").unwrap(),
+            &nurse,
+            None,
+            ack_at,
+            &audit("alert/none", "alert.acknowledged", "2026-11-26T20:44:00Z"),
+        )
+        .await;
+    assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+}
+
+#[tokio::test]
+async fn a_patients_alerts_page_newest_first_through_the_index_without_gaps_or_repeats() {
+    // GIVEN 7 alerts of P-1 and 2 of P-2
+    let env = Emulator::provision("alertpages").await;
+    let store = env.store();
+    let (p1, p2) = (patient("P-1"), patient("P-2"));
+    for n in 0..7 {
+        store.claim(&alert(&p1, n), now(), now()).await.unwrap();
+    }
+    for n in 0..2 {
+        store.claim(&alert(&p2, n), now(), now()).await.unwrap();
+    }
+    // WHEN P-1's alerts are read three at a time, following cursors
+    let (mut seen, mut page, mut cursors) = (Vec::new(), PageRequest::first(3), Vec::new());
+    loop {
+        let got = store.list_alerts(&trial(), &p1, &page).await.unwrap();
+        assert!(got.items.len() <= 3);
+        seen.extend(got.items.into_iter().map(|r| r.alert.alert_id));
+        let Some(c) = got.next_cursor else { break };
+        cursors.push(c.clone());
+        page = PageRequest { limit: 3, cursor: Some(c) };
+    }
+    // THEN all seven, newest first, each once
+    let expected: Vec<AlertId> = (0..7).rev().map(|n| alert(&p1, n).alert_id).collect();
+    assert_eq!(seen, expected);
+    // AND P-1's cursor cannot open P-2's list
+    let err = store.list_alerts(&trial(), &p2, &PageRequest { limit: 3, cursor: cursors.first().cloned() }).await.unwrap_err();
+    assert!(matches!(&err, Error::Validation(e) if e[0].field == "cursor"), "{err:?}");
+}
+
+#[tokio::test]
+async fn alerts_between_returns_the_half_open_interval_of_the_whole_trial() {
+    // GIVEN alerts of two patients created at minutes 0..6
+    let env = Emulator::provision("between").await;
+    let store = env.store();
+    for n in 0..6 {
+        let p = patient(if n % 2 == 0 { "P-1" } else { "P-2" });
+        store.claim(&alert(&p, n), now(), now()).await.unwrap();
+    }
+    // WHEN asked for [minute 1, minute 4)
+    let from = at("2026-11-26T20:01:00Z");
+    let records = store.alerts_between(&trial(), from, from + Duration::minutes(3)).await.unwrap();
+    // THEN minutes 1, 2 and 3 come back, from both patients, and not minute 4
+    let mut minutes: Vec<i64> = records.iter().map(|r| (r.alert.created_at - at("2026-11-26T20:00:00Z")).num_minutes()).collect();
+    minutes.sort();
+    assert_eq!(minutes, vec![1, 2, 3]);
+    assert!(store.alerts_between(&trial(), from, from).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_audit_entry_is_appended_once_and_never_overwritten() {
+    // GIVEN an audit entry
+    let env = Emulator::provision("audit").await;
+    let store = env.store();
+    let entry = audit("patient/P-1", "enrolment.created", "2026-11-26T09:00:00Z").with_detail("siteId", "s1");
+    // WHEN appended, and appended again (a retry), and a different entry is appended at the same instant
+    store.append(&entry).await.unwrap();
+    store.append(&entry).await.unwrap();
+    store.append(&audit("patient/P-1", "enrolment.updated", "2026-11-26T09:00:00Z")).await.unwrap();
+    // THEN the trail holds exactly the two distinct entries
+    let items = env.partition(&format!("AUDIT#{}#patient/P-1", trial())).await;
+    let mut actions: Vec<String> = items.iter().map(|i| i["action"].as_s().unwrap().clone()).collect();
+    actions.sort();
+    assert_eq!(actions, vec!["enrolment.created", "enrolment.updated"]);
+}

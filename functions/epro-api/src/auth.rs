@@ -187,8 +187,9 @@ mod tests {
 
     #[test]
     fn cognito_custom_prefixed_claims_are_accepted() {
-        let p = Principal::from_claims(&claims(&[("custom:role", "patient"), ("custom:patient_id", "P0001"), ("custom:trial_ids", "tw-demo")]))
-            .unwrap();
+        let p =
+            Principal::from_claims(&claims(&[("custom:role", "patient"), ("custom:patient_id", "P0001"), ("custom:trial_ids", "tw-demo")]))
+                .unwrap();
         assert_eq!(p.actor().subject.as_deref(), Some("P0001"));
         assert_eq!(p.role(), "patient");
     }

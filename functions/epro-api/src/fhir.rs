@@ -449,14 +449,14 @@ impl Observation {
             return;
         };
         let code = self.code.loinc().unwrap_or_default().to_owned();
-        let reading_id = |suffix: &str| {
-            self.id.as_ref().map(|id| format!("{id}{suffix}")).filter(|id| trialwatch::ids::check_safe_id(id).is_ok())
-        };
+        let reading_id =
+            |suffix: &str| self.id.as_ref().map(|id| format!("{id}{suffix}")).filter(|id| trialwatch::ids::check_safe_id(id).is_ok());
         if code == BP_PANEL {
             let mut found = false;
             for (ci, c) in self.component.iter().enumerate() {
                 let cp = prefixed(p, &format!("component[{ci}]"));
-                let Some(vital) = c.code.loinc().and_then(vital_for_loinc).filter(|v| matches!(v, VitalCode::SystolicBp | VitalCode::DiastolicBp))
+                let Some(vital) =
+                    c.code.loinc().and_then(vital_for_loinc).filter(|v| matches!(v, VitalCode::SystolicBp | VitalCode::DiastolicBp))
                 else {
                     continue;
                 };
@@ -556,17 +556,20 @@ mod tests {
     #[test]
     fn a_blood_pressure_panel_gives_systolic_and_diastolic() {
         let panel = json!({"resourceType": "Observation", "id": "bp-1", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
-            "effectiveDateTime": "2026-11-26T19:59:00Z",
-            "component": [
-                {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": {"value": 128, "code": "mm[Hg]"}},
-                {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}, "valueQuantity": {"value": 82, "unit": "mmHg"}}
-            ]});
+        "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+        "effectiveDateTime": "2026-11-26T19:59:00Z",
+        "component": [
+            {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": {"value": 128, "code": "mm[Hg]"}},
+            {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]}, "valueQuantity": {"value": 82, "unit": "mmHg"}}
+        ]});
         let r = readings(panel).unwrap();
         let got: Vec<_> = r.iter().map(|r| (r.input.code, r.input.value.clone(), r.input.reading_id.clone().unwrap())).collect();
         assert_eq!(
             got,
-            vec![(VitalCode::SystolicBp, json!(128.0), "bp-1.sys".to_owned()), (VitalCode::DiastolicBp, json!(82.0), "bp-1.dia".to_owned())]
+            vec![
+                (VitalCode::SystolicBp, json!(128.0), "bp-1.sys".to_owned()),
+                (VitalCode::DiastolicBp, json!(82.0), "bp-1.dia".to_owned())
+            ]
         );
     }
 
@@ -593,18 +596,18 @@ mod tests {
     #[test]
     fn a_questionnaire_response_maps_to_a_submission() {
         let qr = json!({"resourceType": "QuestionnaireResponse", "status": "completed",
-            "identifier": {"system": "urn:ietf:rfc:3986", "value": "0f8fad5b-d9cb-469f-a165-70867728950e"},
-            "questionnaire": "https://trialwatch.dev/fhir/Questionnaire/kccq|1",
-            "subject": {"reference": "Patient/P0001"}, "authored": "2026-11-26T19:00:00Z",
-            "item": [
-                {"linkId": "pain", "answer": [{"valueInteger": 7}]},
-                {"linkId": "group", "item": [
-                    {"linkId": "breathless", "answer": [{"valueBoolean": true}]},
-                    {"linkId": "mood", "answer": [{"valueCoding": {"system": "urn:x", "code": "2"}}]},
-                    {"linkId": "notes", "answer": [{"valueString": "ok"}]},
-                    {"linkId": "weight", "answer": [{"valueDecimal": 80.5}]}
-                ]}
-            ]});
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": "0f8fad5b-d9cb-469f-a165-70867728950e"},
+        "questionnaire": "https://trialwatch.dev/fhir/Questionnaire/kccq|1",
+        "subject": {"reference": "Patient/P0001"}, "authored": "2026-11-26T19:00:00Z",
+        "item": [
+            {"linkId": "pain", "answer": [{"valueInteger": 7}]},
+            {"linkId": "group", "item": [
+                {"linkId": "breathless", "answer": [{"valueBoolean": true}]},
+                {"linkId": "mood", "answer": [{"valueCoding": {"system": "urn:x", "code": "2"}}]},
+                {"linkId": "notes", "answer": [{"valueString": "ok"}]},
+                {"linkId": "weight", "answer": [{"valueDecimal": 80.5}]}
+            ]}
+        ]});
         let s = crate::body::decode::<QuestionnaireResponse>(&serde_json::to_vec(&qr).unwrap()).unwrap().into_submission().unwrap();
         assert_eq!(s.submission_id, "0f8fad5b-d9cb-469f-a165-70867728950e");
         assert_eq!((s.questionnaire_id.as_str(), s.questionnaire_version.as_str()), ("kccq", "1"));

@@ -8,5 +8,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = trialwatch::aws::sdk_config().await;
     let deps = epro_api::AwsDeps::from_env(&sdk).await?;
     let deps = &deps;
-    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, std::convert::Infallible>(epro_api::handle(deps, req).await) })).await
+    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, std::convert::Infallible>(epro_api::handle(deps, req).await) }))
+        .await
 }

@@ -75,9 +75,15 @@ struct SubmissionSummary<'a> {
     last_at: Option<&'a str>,
 }
 
-pub async fn get<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, p: &Principal, trial: TrialId, patient: PatientId) -> Result<HttpResponse, Error> {
+pub async fn get<S: Stores, Q: Queues, C: Clock>(
+    deps: &Deps<S, Q, C>,
+    p: &Principal,
+    trial: TrialId,
+    patient: PatientId,
+) -> Result<HttpResponse, Error> {
     let enrolment = authorize(deps, p, &trial, &patient, Freshness::Fresh).await?.ok_or(Error::NotFound("patient"))?;
-    let (state, (open_alerts, truncated)) = futures::try_join!(deps.store.get_state(&trial, &patient), open_alerts(&*deps.store, &trial, &patient))?;
+    let (state, (open_alerts, truncated)) =
+        futures::try_join!(deps.store.get_state(&trial, &patient), open_alerts(&*deps.store, &trial, &patient))?;
     let view = PatientView {
         enrolment: EnrolmentView::of(&enrolment),
         latest_news2: state.and_then(|s| s.news2),
@@ -88,7 +94,11 @@ pub async fn get<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, p: &Princ
     Ok(respond::json(200, &view))
 }
 
-async fn open_alerts<S: AlertStore + VitalsStore + EnrolmentStore>(store: &S, trial: &TrialId, patient: &PatientId) -> Result<(u64, bool), Error> {
+async fn open_alerts<S: AlertStore + VitalsStore + EnrolmentStore>(
+    store: &S,
+    trial: &TrialId,
+    patient: &PatientId,
+) -> Result<(u64, bool), Error> {
     let mut page = PageRequest::first(MAX_LIMIT);
     let mut open = 0;
     for _ in 0..OPEN_ALERT_PAGES {

@@ -79,7 +79,11 @@ pub async fn handle<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: R
     response
 }
 
-async fn dispatch<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: &Request, route: Option<Route<'_>>) -> Result<HttpResponse, Error> {
+async fn dispatch<S: Stores, Q: Queues, C: Clock>(
+    deps: &Deps<S, Q, C>,
+    req: &Request,
+    route: Option<Route<'_>>,
+) -> Result<HttpResponse, Error> {
     let route = route.ok_or(Error::NotFound("route"))?;
     let m = req.method();
     let allowed = match route {

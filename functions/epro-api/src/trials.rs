@@ -12,7 +12,12 @@ use crate::auth::{self, Principal};
 use crate::deps::{Deps, Queues, Stores};
 use crate::respond::{self, HttpResponse};
 
-pub async fn put<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: &Request, p: &Principal, trial_id: TrialId) -> Result<HttpResponse, Error> {
+pub async fn put<S: Stores, Q: Queues, C: Clock>(
+    deps: &Deps<S, Q, C>,
+    req: &Request,
+    p: &Principal,
+    trial_id: TrialId,
+) -> Result<HttpResponse, Error> {
     auth::configure_trial(p)?;
     let definition: TrialDefinition = crate::body::json(req)?;
     definition.validate()?;

@@ -49,11 +49,8 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
     if inputs.is_empty() || inputs.len() > MAX_READINGS_PER_REQUEST {
         v.error("readings", format!("must hold 1 to {MAX_READINGS_PER_REQUEST} readings"));
     }
-    let readings: Vec<VitalReading> = inputs
-        .iter()
-        .take(MAX_READINGS_PER_REQUEST)
-        .filter_map(|(path, r)| r.validate(path, now, &mut v))
-        .collect();
+    let readings: Vec<VitalReading> =
+        inputs.iter().take(MAX_READINGS_PER_REQUEST).filter_map(|(path, r)| r.validate(path, now, &mut v)).collect();
     v.finish(())?;
     let accepted = readings.len();
     for batch in batches(pack(&trial_id, &patient_id, readings)) {

@@ -76,7 +76,8 @@ async fn seeded(label: &str) -> Stack {
     let s = stack(label).await;
     let (status, body) = call(&s, event("put-trial", "P0001", None)).await;
     assert_eq!(status, 201, "{body}");
-    for (p, site, status) in [("P0001", "site-leeds", "enrolled"), ("P0002", "site-york", "enrolled"), ("P0003", "site-leeds", "withdrawn")] {
+    for (p, site, status) in [("P0001", "site-leeds", "enrolled"), ("P0002", "site-york", "enrolled"), ("P0003", "site-leeds", "withdrawn")]
+    {
         let (code, body) = call(&s, event("put-patient", p, Some(json!({"siteId": site, "status": status})))).await;
         assert_eq!(code, 201, "{p}: {body}");
     }

@@ -33,9 +33,8 @@ fn claims() -> impl Strategy<Value = Option<Value>> {
     let list = prop_oneof![Just("tw-demo".to_owned()), Just("[site-leeds site-york]".to_owned()), "[ -~]{0,30}"];
     prop_oneof![
         Just(None),
-        (role, "[ -~]{0,12}", list.clone(), list).prop_map(|(role, p, sites, trials)| Some(
-            json!({"role": role, "patient_id": p, "site_ids": sites, "trial_ids": trials})
-        )),
+        (role, "[ -~]{0,12}", list.clone(), list)
+            .prop_map(|(role, p, sites, trials)| Some(json!({"role": role, "patient_id": p, "site_ids": sites, "trial_ids": trials}))),
         Just(Some(admin())),
         Just(Some(patient("P0001"))),
         Just(Some(staff("site-leeds"))),

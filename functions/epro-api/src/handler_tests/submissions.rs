@@ -71,9 +71,7 @@ async fn the_same_id_for_another_patient_is_a_conflict_not_a_replay() {
 #[tokio::test]
 async fn a_withdrawn_patient_gets_409_patient_not_enrolled_and_nothing_is_written() {
     let w = world();
-    let r = w
-        .call("POST", "/v1/trials/tw-demo/patients/P0003/submissions", Some(patient("P0003")), Some(submission(&new_id(), 3)))
-        .await;
+    let r = w.call("POST", "/v1/trials/tw-demo/patients/P0003/submissions", Some(patient("P0003")), Some(submission(&new_id(), 3))).await;
     assert_eq!(r.status, 409);
     assert!(r.body["type"].as_str().unwrap().ends_with("/patient-not-enrolled"));
     assert_eq!(w.store.submission_count(), 0);

@@ -117,7 +117,12 @@ async fn moving_a_patient_between_sites_needs_staff_of_both() {
 async fn an_enrolment_body_carrying_a_name_is_refused() {
     let w = world();
     let r = w
-        .call("PUT", "/v1/trials/tw-demo/patients/P0100", Some(admin()), Some(json!({"siteId": "site-leeds", "status": "enrolled", "name": "Jane"})))
+        .call(
+            "PUT",
+            "/v1/trials/tw-demo/patients/P0100",
+            Some(admin()),
+            Some(json!({"siteId": "site-leeds", "status": "enrolled", "name": "Jane"})),
+        )
         .await;
     assert_eq!(r.status, 422);
     assert_eq!(r.body["errors"][0]["field"], "name");

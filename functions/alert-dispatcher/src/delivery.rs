@@ -99,12 +99,20 @@ fn state_after(attempt: &DeliveryAttempt) -> ChannelState {
 /// the alarmed DLQ rather than being dropped.
 fn publish_outcome(e: &Error) -> AttemptOutcome {
     match e {
-        Error::Validation(_) | Error::BadRequest(_) | Error::NotFound(_) | Error::Forbidden | Error::Unauthorized => AttemptOutcome::Permanent,
+        Error::Validation(_) | Error::BadRequest(_) | Error::NotFound(_) | Error::Forbidden | Error::Unauthorized => {
+            AttemptOutcome::Permanent
+        }
         _ => AttemptOutcome::Retryable,
     }
 }
 
-fn attempt(at: DateTime<Utc>, channel: Channel, outcome: AttemptOutcome, http_status: Option<u16>, detail: Option<String>) -> DeliveryAttempt {
+fn attempt(
+    at: DateTime<Utc>,
+    channel: Channel,
+    outcome: AttemptOutcome,
+    http_status: Option<u16>,
+    detail: Option<String>,
+) -> DeliveryAttempt {
     DeliveryAttempt { at, channel, outcome, http_status, detail }
 }
 
@@ -271,8 +279,7 @@ where
     ) -> Disposition {
         let now = self.clock.now();
         let (status, action) = if delivered { (AlertStatus::Delivered, "alert.delivered") } else { (AlertStatus::Failed, "alert.failed") };
-        let failed: Vec<&str> =
-            states.iter().filter(|(_, s)| *s == ChannelState::FailedForGood).map(|(c, _)| channel_name(*c)).collect();
+        let failed: Vec<&str> = states.iter().filter(|(_, s)| *s == ChannelState::FailedForGood).map(|(c, _)| channel_name(*c)).collect();
         let channels: Vec<&str> = states.iter().map(|(c, _)| channel_name(*c)).collect();
         let mut audit = AuditEntry::new(alert.trial_id.clone(), format!("alert/{}", alert.alert_id), action, Actor::system(COMPONENT), now)
             .with_detail("channels", json!(channels))

@@ -63,7 +63,14 @@ where
     W: WebhookSender,
     C: Clock,
 {
-    pub fn new(store: Arc<S>, notifier: N, webhook: W, clock: C, visibility: Arc<dyn VisibilityControl>, settings: DispatchSettings) -> Self {
+    pub fn new(
+        store: Arc<S>,
+        notifier: N,
+        webhook: W,
+        clock: C,
+        visibility: Arc<dyn VisibilityControl>,
+        settings: DispatchSettings,
+    ) -> Self {
         Self {
             store,
             notifier,
@@ -84,10 +91,7 @@ where
 /// The Lambda handler: each record in its own error boundary (a bad body or a
 /// panic fails that record only), delivered concurrently up to a bound, and
 /// reported in `batchItemFailures` when SQS should redeliver it.
-pub async fn handle<S, N, W, C>(
-    deps: &Deps<S, N, W, C>,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, lambda_runtime::Error>
+pub async fn handle<S, N, W, C>(deps: &Deps<S, N, W, C>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
     S: AlertStore + TrialStore + 'static,
     N: Notifier,

@@ -66,6 +66,13 @@ mod tests {
     }
 
     #[test]
+    fn the_header_matches_a_vector_computed_with_python_hmac() {
+        // python3: hmac.new(b"whsec-0123456789abcdef", b'1795000000.{"alertId":"al-1","level":"high"}', hashlib.sha256).hexdigest()
+        let header = signature_header(b"whsec-0123456789abcdef", 1_795_000_000, br#"{"alertId":"al-1","level":"high"}"#).unwrap();
+        assert_eq!(header, "t=1795000000,v1=96778352b5f877a5c59dbf133df942835f4f1c44fc5cd8e8cd9149414be95467");
+    }
+
+    #[test]
     fn a_long_secret_is_hashed_first_like_any_hmac_key() {
         let secret = [7u8; 100];
         let header = signature_header(&secret, 5, b"{}").unwrap();

@@ -94,7 +94,14 @@ struct World {
 
 fn world_with(settings: DispatchSettings) -> World {
     let visibility = Arc::new(RecordingVisibility::new());
-    let deps = Deps::new(Arc::new(MemoryStore::new()), MemoryNotifier::new(), FakeSink::default(), FakeClock::at(START), visibility.clone(), settings);
+    let deps = Deps::new(
+        Arc::new(MemoryStore::new()),
+        MemoryNotifier::new(),
+        FakeSink::default(),
+        FakeClock::at(START),
+        visibility.clone(),
+        settings,
+    );
     World { deps, visibility }
 }
 
@@ -405,7 +412,8 @@ async fn a_failed_finish_is_retried_without_sending_again() {
 // -------------------------------------------------------- circuit breaker
 
 fn breaker_world() -> World {
-    let settings = DispatchSettings { breaker: BreakerSettings { threshold: 3, cooloff: Duration::from_secs(60) }, ..DispatchSettings::default() };
+    let settings =
+        DispatchSettings { breaker: BreakerSettings { threshold: 3, cooloff: Duration::from_secs(60) }, ..DispatchSettings::default() };
     world_with(settings).with_trial("t1", true).with_trial("t2", true)
 }
 

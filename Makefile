@@ -39,7 +39,7 @@ up:
 	scripts/up.sh
 
 demo:
-	scripts/demo.sh
+	scripts/demo.sh $(DEMO_ARGS)
 
 token:
 	@ROLE="$(ROLE)" TRIAL="$(TRIAL)" PATIENT="$(PATIENT)" SITES="$(SITES)" scripts/token.sh

@@ -20,7 +20,9 @@ pub struct TrialWatchFunctions {
 
 enum Function {
     EproApi(Box<epro_api::AwsDeps>),
+    VitalsAnalyzer(std::sync::Arc<vitals_analyzer::AwsDeps>),
     AlertDispatcher(std::sync::Arc<alert_dispatcher::AwsDeps>),
+    ReportGenerator(Box<report_generator::AwsDeps>),
 }
 
 impl TrialWatchFunctions {
@@ -32,6 +34,12 @@ impl TrialWatchFunctions {
         for spec in specs {
             let f = match spec.binary.as_str() {
                 "epro-api" => Function::EproApi(Box::new(epro_api::aws_deps(sdk, resources).await)),
+                "vitals-analyzer" => Function::VitalsAnalyzer(std::sync::Arc::new(
+                    vitals_analyzer::aws_deps(sdk, resources)
+                        .await
+                        .map_err(|e| StackError::Functions(format!("{}: {e}", spec.logical_id)))?,
+                )),
+                "report-generator" => Function::ReportGenerator(Box::new(report_generator::aws_deps(sdk, resources).await)),
                 "alert-dispatcher" => Function::AlertDispatcher(std::sync::Arc::new(alert_dispatcher::aws_deps(sdk, resources).await)),
                 other => {
                     return Err(StackError::Functions(format!(
@@ -63,7 +71,6 @@ where
     tokio::task::spawn_blocking(move || handle.block_on(make())).await.map_err(|_| "handler panicked".to_owned())?
 }
 
-#[allow(dead_code)]
 fn failed(function: &str, e: lambda_runtime::Error) -> InvokeError {
     InvokeError::Failed { function: function.to_owned(), message: e.to_string() }
 }
@@ -73,12 +80,19 @@ impl Functions for TrialWatchFunctions {
     async fn http(&self, function: &str, request: lambda_http::Request) -> Result<lambda_http::Response<lambda_http::Body>, InvokeError> {
         match self.get(function)? {
             Function::EproApi(deps) => Ok(epro_api::handle(deps, request).await),
+            Function::ReportGenerator(deps) => Ok(report_generator::handle_http(deps, request).await),
             _ => Err(InvokeError::UnknownFunction(format!("{function} (not an HTTP function)"))),
         }
     }
 
     async fn sqs(&self, function: &str, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, InvokeError> {
         match self.get(function)? {
+            Function::VitalsAnalyzer(deps) => {
+                let deps = deps.clone();
+                off_thread(move || async move { vitals_analyzer::handle(&deps, event).await.map_err(|e| e.to_string()) })
+                    .await
+                    .map_err(|message| InvokeError::Failed { function: function.to_owned(), message })
+            }
             Function::AlertDispatcher(deps) => {
                 let deps = deps.clone();
                 off_thread(move || async move { alert_dispatcher::handle(&deps, event).await.map_err(|e| e.to_string()) })
@@ -89,7 +103,10 @@ impl Functions for TrialWatchFunctions {
         }
     }
 
-    async fn schedule(&self, function: &str, _event: LambdaEvent<Value>) -> Result<Value, InvokeError> {
-        Err(InvokeError::UnknownFunction(format!("{function} (not a scheduled function)")))
+    async fn schedule(&self, function: &str, event: LambdaEvent<Value>) -> Result<Value, InvokeError> {
+        match self.get(function)? {
+            Function::ReportGenerator(deps) => report_generator::handle_schedule(deps, event).await.map_err(|e| failed(function, e)),
+            _ => Err(InvokeError::UnknownFunction(format!("{function} (not a scheduled function)"))),
+        }
     }
 }

@@ -5,10 +5,12 @@
 //! Lambda's event source mappings do, and schedules fire on demand.
 
 pub mod auth;
+pub mod client;
 pub mod functions;
 pub mod gateway;
 pub mod invoke;
 pub mod poller;
+pub mod receiver;
 pub mod stack;
 
 pub use stack::{Stack, StackConfig, StackError};

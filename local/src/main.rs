@@ -108,11 +108,12 @@ async fn serve() -> Result<(), String> {
         println!("  schedule {} ({}) -> {}: curl -X POST {url}/__local/schedules/{}", s.name, s.expression, s.function, s.name);
     }
     println!("trialwatch-local: ready on {url}");
-    println!("try it (admin token, valid 1 h):");
+    println!("try it (a dev admin token, valid 1 h; `make token ROLE=...` makes others):");
+    println!("  TOKEN={token}");
     println!(
-        "  curl -s -X PUT {url}/v1/trials/demo-trial -H \"Authorization: Bearer {token}\" -H 'Content-Type: application/json' \\\n    -d '{{\"name\":\"Demo trial\",\"sites\":[{{\"id\":\"s1\",\"name\":\"Leeds\"}}]}}'"
+        "  curl -s -X PUT {url}/v1/trials/demo-trial -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"name\":\"Demo trial\",\"sites\":[{{\"id\":\"s1\",\"name\":\"Leeds\"}}]}}'"
     );
-    println!("  curl -s {url}/v1/trials/demo-trial -H \"Authorization: Bearer {token}\"");
+    println!("  curl -s {url}/v1/trials/demo-trial -H \"Authorization: Bearer $TOKEN\"");
     println!("Ctrl-C stops it.");
     wait_for_signal().await;
     println!("trialwatch-local: stopping (draining in-flight requests and batches)");

@@ -13,7 +13,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use base64::Engine;
 use serde_json::{json, Map, Value};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::invoke::{Functions, InvokeError};
 
@@ -119,56 +119,50 @@ pub fn sqs_record(m: &Message, queue_arn: &str, region: &str) -> Value {
 }
 
 /// Runs one source until `shutdown` turns true; then finishes the batches in
-/// flight and returns.
+/// flight and returns. Like Lambda's pollers, one long-poll runs while idle,
+/// and under load batches are received back to back until MaximumConcurrency
+/// of them are in flight (each holds a permit until it is settled).
 pub async fn run(
     client: aws_sdk_sqs::Client,
     functions: Arc<dyn Functions>,
     source: SqsSource,
     stats: Arc<PollerStats>,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
-    let workers = source.max_concurrency.max(1);
     let source = Arc::new(source);
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        set.spawn(worker(client.clone(), functions.clone(), source.clone(), stats.clone(), shutdown.clone()));
-    }
-    while set.join_next().await.is_some() {}
-}
-
-/// One concurrent "invocation slot": receive a batch, invoke, settle, repeat.
-/// Holding the batch until it is settled is what bounds in-flight batches.
-async fn worker(
-    client: aws_sdk_sqs::Client,
-    functions: Arc<dyn Functions>,
-    source: Arc<SqsSource>,
-    stats: Arc<PollerStats>,
-    shutdown: watch::Receiver<bool>,
-) {
-    let region = crate::region();
+    let permits = Arc::new(Semaphore::new(source.max_concurrency.max(1)));
+    let region: Arc<str> = crate::region().into();
+    let mut in_flight = tokio::task::JoinSet::new();
     let mut backoff = Duration::from_millis(200);
     while !*shutdown.borrow() {
-        let messages = match receive_batch(&client, &source).await {
-            Ok(m) => {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = shutdown.changed() => break,
+        };
+        match receive_batch(&client, &source).await {
+            Ok(messages) if messages.is_empty() => drop(permit),
+            Ok(messages) => {
                 backoff = Duration::from_millis(200);
-                m
+                let (client, functions, source, stats, region) =
+                    (client.clone(), functions.clone(), source.clone(), stats.clone(), region.clone());
+                in_flight.spawn(async move {
+                    process(&client, functions.as_ref(), &source, &stats, &messages, &region).await;
+                    drop(permit);
+                });
             }
             Err(code) => {
+                drop(permit);
                 tracing::warn!(queue = %source.queue_logical_id, code = %code, "receive failed; retrying");
-                let mut sd = shutdown.clone();
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = sd.changed() => {}
+                    _ = shutdown.changed() => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
             }
-        };
-        if messages.is_empty() {
-            continue;
         }
-        process(&client, functions.as_ref(), &source, &stats, &messages, &region).await;
+        while in_flight.try_join_next().is_some() {}
     }
+    while in_flight.join_next().await.is_some() {}
 }
 
 async fn receive_batch(client: &aws_sdk_sqs::Client, source: &SqsSource) -> Result<Vec<Message>, String> {

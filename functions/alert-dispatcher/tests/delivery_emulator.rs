@@ -40,7 +40,7 @@ struct Hit {
     answered: u16,
 }
 
-/// A site's webhook endpoint: verifies the signature as SIGNATURE.md tells
+/// A site's webhook endpoint: verifies the signature as the README tells sites to
 /// sites to, answers from a script of statuses (then `then`), keeps every hit.
 #[derive(Clone)]
 struct Receiver {

@@ -4,6 +4,16 @@
 //! `template.yaml`, so tests run in parallel.
 //!
 //! Needs AWS_ENDPOINT_URL (run `make test`); without it they fail loudly.
+//!
+//! The DynamoDB adapter is wrapped in [`Serial`], one request at a time,
+//! because the emulator's transactions lack DynamoDB's isolation (see there).
+
+#[path = "emulator_support/serial.rs"]
+mod serial;
+
+use std::time::Duration;
+
+use serial::Serial;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -15,10 +25,12 @@ use trialwatch::settings::Resources;
 use trialwatch::vitals::VitalsMessage;
 use trialwatch::{PatientId, SubmissionId, TrialId};
 
+type EmulatorDeps = epro_api::Deps<Serial<trialwatch::aws::DynamoStore>, epro_api::AwsQueues, trialwatch::clock::SystemClock>;
+
 struct Stack {
     sdk: SdkConfig,
     resources: Resources,
-    deps: epro_api::AwsDeps,
+    deps: EmulatorDeps,
 }
 
 async fn stack(label: &str) -> Stack {
@@ -27,7 +39,12 @@ async fn stack(label: &str) -> Stack {
     let resources = trialwatch::provision::provision(&sdk, &trialwatch::provision::template_path(), &prefix)
         .await
         .unwrap_or_else(|e| panic!("provisioning {prefix} on the emulator failed: {e} (run `make test`)"));
-    let deps = epro_api::aws_deps(&sdk, &resources).await;
+    let store = Serial::new(trialwatch::aws::DynamoStore::new(&sdk, resources.table_name.clone()));
+    let queues = epro_api::AwsQueues {
+        vitals: trialwatch::aws::SqsVitalsQueue::new(&sdk, resources.vitals_queue_url.clone()),
+        alerts: trialwatch::aws::SqsAlertQueue::new(&sdk, resources.alert_queue_url.clone()),
+    };
+    let deps = epro_api::Deps::new(store, queues, trialwatch::clock::SystemClock, Duration::from_secs(300));
     Stack { sdk, resources, deps }
 }
 

@@ -1,0 +1,137 @@
+//! A store that lets one DynamoDB request reach the emulator at a time.
+//!
+//! Why: moto applies TransactWriteItems without isolation. It deep-copies the
+//! tables when a transaction starts and, when a condition fails, restores that
+//! copy (`moto/dynamodb/models/__init__.py`, `transact_write_items`), while its
+//! server handles requests on concurrent threads. Racing transactions
+//! therefore leave partial writes behind (counters and audit entries of
+//! cancelled transactions), which DynamoDB, whose transactions are
+//! serializable, never does. Serialising requests at the store boundary gives
+//! the emulator DynamoDB's isolation back; the handlers still race with each
+//! other up to the store, which is what the tests exercise.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::sync::Mutex;
+use trialwatch::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
+use trialwatch::audit::{Actor, AuditEntry};
+use trialwatch::enrolment::{Enrolment, EnrolmentCount};
+use trialwatch::news2::RiskLevel;
+use trialwatch::page::{Page, PageRequest};
+use trialwatch::ports::*;
+use trialwatch::submission::{DailySiteCount, StoredSubmission};
+use trialwatch::trial::Trial;
+use trialwatch::vitals::{VitalReading, VitalsState};
+use trialwatch::{AlertId, Error, PatientId, SubmissionId, TrialId};
+
+pub struct Serial<S> {
+    pub inner: S,
+    gate: Mutex<()>,
+}
+
+impl<S> Serial<S> {
+    pub fn new(inner: S) -> Self {
+        Self { inner, gate: Mutex::new(()) }
+    }
+}
+
+macro_rules! serial {
+    ($self:ident, $call:expr) => {{
+        let _one_at_a_time = $self.gate.lock().await;
+        $call.await
+    }};
+}
+
+#[async_trait]
+impl<S: TrialStore> TrialStore for Serial<S> {
+    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
+        serial!(self, self.inner.get_trial(id))
+    }
+    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error> {
+        serial!(self, self.inner.put_trial(trial, audit))
+    }
+    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, Error> {
+        serial!(self, self.inner.list_trial_ids())
+    }
+}
+
+#[async_trait]
+impl<S: EnrolmentStore> EnrolmentStore for Serial<S> {
+    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+        serial!(self, self.inner.get_enrolment(trial, patient))
+    }
+    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
+        serial!(self, self.inner.put_enrolment(enrolment, audit))
+    }
+    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
+        serial!(self, self.inner.enrolment_counts(trial))
+    }
+}
+
+#[async_trait]
+impl<S: SubmissionStore> SubmissionStore for Serial<S> {
+    async fn record_submission(&self, submission: &StoredSubmission, day: &str, audit: &AuditEntry) -> Result<RecordOutcome, Error> {
+        serial!(self, self.inner.record_submission(submission, day, audit))
+    }
+    async fn get_submission(&self, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
+        serial!(self, self.inner.get_submission(id))
+    }
+    async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error> {
+        serial!(self, self.inner.list_submissions(trial, patient, page))
+    }
+    async fn daily_counts(&self, trial: &TrialId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailySiteCount>, Error> {
+        serial!(self, self.inner.daily_counts(trial, from, to))
+    }
+}
+
+#[async_trait]
+impl<S: VitalsStore> VitalsStore for Serial<S> {
+    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error> {
+        serial!(self, self.inner.put_readings(trial, patient, readings))
+    }
+    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
+        serial!(self, self.inner.get_state(trial, patient))
+    }
+    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
+        serial!(self, self.inner.put_state(state))
+    }
+    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
+        serial!(self, self.inner.risk_level_counts(trial))
+    }
+}
+
+#[async_trait]
+impl<S: AlertStore> AlertStore for Serial<S> {
+    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, Error> {
+        serial!(self, self.inner.claim(alert, now, lease_until))
+    }
+    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), Error> {
+        serial!(self, self.inner.record_attempt(trial, id, attempt))
+    }
+    async fn finish(&self, trial: &TrialId, id: &AlertId, status: AlertStatus, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), Error> {
+        serial!(self, self.inner.finish(trial, id, status, at, audit))
+    }
+    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error> {
+        serial!(self, self.inner.release(trial, id))
+    }
+    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, Error> {
+        serial!(self, self.inner.get_alert(trial, id))
+    }
+    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, Error> {
+        serial!(self, self.inner.list_alerts(trial, patient, page))
+    }
+    async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, Error> {
+        serial!(self, self.inner.alerts_between(trial, from, to))
+    }
+    async fn acknowledge(
+        &self,
+        trial: &TrialId,
+        id: &AlertId,
+        by: &Actor,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<AlertRecord, Error> {
+        serial!(self, self.inner.acknowledge(trial, id, by, note, at, audit))
+    }
+}

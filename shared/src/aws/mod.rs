@@ -15,8 +15,17 @@ pub use sqs::{SqsAlertQueue, SqsVitalsQueue};
 
 /// Loads the AWS configuration from the environment. The SDK itself honours
 /// `AWS_ENDPOINT_URL`, which points every client at a local emulator.
+///
+/// Timeouts are bounded so that a stalled connection becomes a retryable
+/// `Unavailable` (503 / SQS redelivery) well inside the 10 s function timeout,
+/// rather than the invocation dying with nothing recorded.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(3))
+        .operation_timeout(std::time::Duration::from_secs(7))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts).load().await
 }
 
 /// Whether clients are pointed at an emulator (S3 then needs path-style URLs,

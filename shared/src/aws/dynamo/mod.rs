@@ -154,7 +154,7 @@ impl DynamoStore {
             .set_condition_expression(condition.map(str::to_owned))
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .set_return_values_on_condition_check_failure(condition.map(|_| ReturnValuesOnConditionCheckFailure::AllOld))
             .build()
             .map_err(build_error(op))?;
         Ok(TransactWriteItem::builder().update(update).build())

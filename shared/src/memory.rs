@@ -169,6 +169,8 @@ impl TrialStore for MemoryStore {
 
     async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error> {
         self.faults.check("put_trial")?;
+        // The adapter reads the old item to answer created-or-updated, then writes once.
+        self.requests.add("dynamodb.GetItem", 1);
         self.requests.add("dynamodb.TransactWriteItems", 1);
         let mut t = lock(&self.t);
         let existed = t.trials.insert(trial.trial_id.clone(), trial.clone()).is_some();
@@ -268,7 +270,8 @@ impl SubmissionStore for MemoryStore {
 
     async fn daily_counts(&self, trial: &TrialId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailySiteCount>, Error> {
         self.faults.check("daily_counts")?;
-        self.requests.add("dynamodb.Query", 1);
+        // One Query per counter shard (see `aws::COUNTER_SHARDS`): O(shards x sites x days).
+        self.requests.add("dynamodb.Query", u64::from(crate::aws::COUNTER_SHARDS));
         let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
         Ok(lock(&self.t)
             .daily
@@ -324,8 +327,9 @@ impl VitalsStore for MemoryStore {
         let stored_version = old.map(|s| s.version).unwrap_or(0);
         let old_level = old.and_then(|s| s.news2.as_ref().map(|n| n.risk_level));
         let new_level = state.news2.as_ref().map(|n| n.risk_level);
-        // Matches the adapter: a Put when the level is unchanged, a transaction
-        // with the risk counters when it moved; either is one request.
+        // Matches the adapter: it reads the stored level, then writes a Put when
+        // the level is unchanged or a transaction with the risk counters when it moved.
+        self.requests.add("dynamodb.GetItem", 1);
         if old_level == new_level {
             self.requests.add("dynamodb.PutItem", 1);
         } else {
@@ -466,6 +470,7 @@ impl AlertStore for MemoryStore {
     ) -> Result<AlertRecord, Error> {
         self.faults.check("acknowledge")?;
         self.requests.add("dynamodb.TransactWriteItems", 1);
+        self.requests.add("dynamodb.GetItem", 1);
         let mut t = lock(&self.t);
         let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
         if r.status == AlertStatus::Acknowledged {

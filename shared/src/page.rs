@@ -38,7 +38,7 @@ pub fn encode_cursor(position: &serde_json::Value) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position.to_string())
 }
 
-/// Decodes a cursor; a tampered or foreign cursor is a 400 naming `cursor`.
+/// Decodes a cursor; a tampered or foreign cursor is a 422 naming `cursor`.
 pub fn decode_cursor(cursor: &str) -> Result<serde_json::Value, crate::Error> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -157,14 +157,11 @@ fn patient_id(s: &str) -> Result<PatientId, Error> {
     PatientId::parse(s).map_err(|e| Error::BadRequest(format!("path parameter patientId {e}")))
 }
 
-/// The path as the client sent it. API Gateway's `rawPath` is preferred; the
-/// URI lambda_http builds carries a non-default stage as a prefix, removed here.
+/// The route path: API Gateway's `rawPath` (else the URI's path), without a
+/// named stage's `/{stage}` prefix, which a non-default stage adds.
 fn request_path(req: &Request) -> String {
     let raw = req.raw_http_path();
-    if !raw.is_empty() {
-        return raw.to_owned();
-    }
-    let path = req.uri().path();
+    let path = if raw.is_empty() { req.uri().path() } else { raw };
     if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() {
         if let Some(stage) = ctx.stage.as_deref().filter(|s| *s != "$default") {
             if let Some(rest) = path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)).filter(|r| r.starts_with('/')) {

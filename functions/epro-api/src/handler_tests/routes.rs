@@ -96,11 +96,14 @@ async fn a_throttled_store_is_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_named_stage_prefix_is_not_part_of_the_route() {
-    // GIVEN an event from a named stage, whose URI lambda_http prefixes with the stage
     let w = world();
-    let mut event: serde_json::Value = serde_json::from_str(include_str!("../../../../events/epro-health.json")).unwrap();
-    event["requestContext"]["stage"] = json!("prod");
-    let lambda: lambda_http::request::LambdaRequest = serde_json::from_value(event).unwrap();
-    // THEN the route is still found
-    assert_eq!(w.send(lambda_http::Request::from(lambda)).await.status, 200);
+    // GIVEN events from a named stage, with and without the stage in rawPath
+    for raw_path in ["/health", "/prod/health"] {
+        let mut event: serde_json::Value = serde_json::from_str(include_str!("../../../../events/epro-health.json")).unwrap();
+        event["requestContext"]["stage"] = json!("prod");
+        event["rawPath"] = json!(raw_path);
+        let lambda: lambda_http::request::LambdaRequest = serde_json::from_value(event).unwrap();
+        // THEN the route is found either way
+        assert_eq!(w.send(lambda_http::Request::from(lambda)).await.status, 200, "{raw_path}");
+    }
 }

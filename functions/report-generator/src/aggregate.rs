@@ -15,9 +15,12 @@
 //!
 //! Compliance = credited / expected, per site and overall; `None` when nothing
 //! was expected. "Received" counts every submission, including questionnaires
-//! not on the schedule; only scheduled ones are credited. The site-by-day
-//! table spreads the weekly expectation evenly (`E(s) / 7` per day), so its
-//! cells are indicative; the per-site and overall figures use the rule above.
+//! not on the schedule; only scheduled ones are credited.
+//!
+//! A site-day cell shows the daily questionnaires only (`E(s)` per daily
+//! questionnaire, each capped as above): a weekly questionnaire may be
+//! answered on any day, so it is judged over the period, not per day. A trial
+//! whose schedule is weekly only spreads it as `E(s) / 7` a day instead.
 //!
 //! ## Time to acknowledge
 //! Minutes from an alert's creation to its acknowledgement, for alerts created
@@ -73,9 +76,11 @@ pub struct SiteFigures {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DayCell {
     pub day: NaiveDate,
+    /// Every submission of the day, whatever the questionnaire.
     pub received: u64,
+    /// Expected in this cell: daily questionnaires only, unless the schedule is weekly only.
     pub expected: f64,
-    /// `min(received of scheduled questionnaires, expected) / expected`.
+    /// Credited over expected for the cell.
     pub compliance: Option<f64>,
 }
 
@@ -242,8 +247,11 @@ pub fn figures(g: &Gathered, period: Period) -> Figures {
         let by_q = received.get(&site_id);
         let mut credited = 0.0;
         let mut total_received = 0u64;
-        let mut scheduled_by_day = vec![0u64; days.len()];
         let mut all_by_day = vec![0u64; days.len()];
+        // What a site-day cell credits (see the module documentation).
+        let mut cell_credit = vec![0.0f64; days.len()];
+        let weekly_only = n_daily == 0.0;
+        let cell_expected = if weekly_only { e * n_weekly / 7.0 } else { e * n_daily };
         if let Some(by_q) = by_q {
             for (q, per_day) in by_q {
                 total_received += per_day.iter().sum::<u64>();
@@ -253,26 +261,27 @@ pub fn figures(g: &Gathered, period: Period) -> Figures {
                 match frequency.get(q) {
                     Some(Frequency::Daily) => {
                         credited += per_day.iter().map(|&n| (n as f64).min(e)).sum::<f64>();
-                        per_day.iter().enumerate().for_each(|(i, n)| scheduled_by_day[i] += n);
+                        per_day.iter().enumerate().for_each(|(i, &n)| cell_credit[i] += (n as f64).min(e));
                     }
                     Some(Frequency::Weekly) => {
                         credited += (per_day.iter().sum::<u64>() as f64).min(e * n_days / 7.0);
-                        per_day.iter().enumerate().for_each(|(i, n)| scheduled_by_day[i] += n);
+                        if weekly_only {
+                            per_day.iter().enumerate().for_each(|(i, &n)| cell_credit[i] += n as f64);
+                        }
                     }
                     None => {}
                 }
             }
         }
         let expected = e * n_days * (n_daily + n_weekly / 7.0);
-        let expected_per_day = e * (n_daily + n_weekly / 7.0);
         let cells = days
             .iter()
             .enumerate()
             .map(|(i, &day)| DayCell {
                 day,
                 received: all_by_day[i],
-                expected: expected_per_day,
-                compliance: ratio((scheduled_by_day[i] as f64).min(expected_per_day), expected_per_day),
+                expected: cell_expected,
+                compliance: ratio(cell_credit[i].min(cell_expected), cell_expected),
             })
             .collect();
         site_figures.push(SiteFigures {
@@ -291,8 +300,9 @@ pub fn figures(g: &Gathered, period: Period) -> Figures {
 
     let received_by_day =
         days.iter().enumerate().map(|(i, d)| (*d, site_figures.iter().map(|s| s.days[i].received).sum::<u64>())).collect();
-    let expected_by_day =
-        days.iter().enumerate().map(|(i, d)| (*d, site_figures.iter().map(|s| s.days[i].expected).sum::<f64>())).collect();
+    // The chart's expected line is the whole daily rate, weekly questionnaires as 1/7 a day.
+    let per_day_rate = n_daily + n_weekly / 7.0;
+    let expected_by_day = days.iter().map(|d| (*d, site_figures.iter().map(|s| s.enrolled as f64 * per_day_rate).sum::<f64>())).collect();
     let alerts = alert_figures(&g.alerts);
     let risk_levels = RiskLevel::ALL.iter().map(|&l| (l, g.risk_levels.iter().filter(|(r, _)| *r == l).map(|(_, n)| n).sum())).collect();
 
@@ -519,6 +529,11 @@ pub(crate) mod tests {
         let f = figures(&g, Period { from: d("2026-03-02"), to: d("2026-03-08") });
         // THEN credited 7*7 + 10 = 59 of 112
         assert_eq!(f.summary.submissions_expected, 112);
+        // AND the Wednesday cell judges the daily questionnaire alone: 7 of 14, the weekly ones do not mask it
+        assert_eq!(f.sites[0].days[2].compliance, Some(0.5));
+        assert_eq!(f.sites[0].days[2].received, 17);
+        // AND the chart's expected line is the whole daily rate: 14 + 14/7 = 16 a day
+        assert!((f.expected_by_day[0].1 - 16.0).abs() < 1e-9);
         assert_eq!(f.summary.submissions_received, 59);
         assert_eq!(f.summary.compliance, Some(59.0 / 112.0));
         assert_eq!(f.sites[0].completed, 3);

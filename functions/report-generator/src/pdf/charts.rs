@@ -19,8 +19,16 @@ pub fn nice_axis(max: f64, max_ticks: usize) -> (f64, f64) {
     let raw = max / max_ticks.max(1) as f64;
     let mag = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
-    // Counts never need fractional ticks.
-    let step = if max >= 1.0 { step.max(1.0) } else { step };
+    // Counts never need fractional ticks: 2.5 becomes 5, anything below 1 becomes 1.
+    let step = if max >= 1.0 && step.fract() != 0.0 {
+        if step < 1.0 {
+            1.0
+        } else {
+            step * 2.0
+        }
+    } else {
+        step
+    };
     (step, (max / step).ceil() * step)
 }
 
@@ -79,7 +87,7 @@ pub fn line_chart(c: &mut Canvas, x: f32, y: f32, w: f32, h: f32, series: &[Seri
     // At most about eight date labels, evenly spaced, the last one always shown.
     let every = n.div_ceil(8).max(1);
     // A regular label too close to the last one is skipped so they never overlap.
-    let show = |i: usize| i == n - 1 || (i % every == 0 && (n - 1 - i) * 2 >= every);
+    let show = |i: usize| i == n - 1 || (i.is_multiple_of(every) && (n - 1 - i) * 2 >= every);
     for (i, label) in x_labels.iter().enumerate().filter(|(i, _)| show(*i)) {
         c.line(vec![(x_at(i), bottom), (x_at(i), bottom + 3.0)], 0.5, AXIS, false);
         c.text(x_at(i), bottom + 12.0, label, SMALL, Weight::Regular, MUTED, Align::Center);
@@ -166,6 +174,8 @@ mod tests {
         assert_eq!(nice_axis(87.0, 5), (20.0, 100.0));
         assert_eq!(nice_axis(1234.0, 5), (250.0, 1250.0));
         assert_eq!(nice_axis(3.0, 4), (1.0, 3.0));
+        // counts never get a 2.5 step
+        assert_eq!(nice_axis(10.0, 4), (5.0, 10.0));
         // nothing to show still draws a sane axis
         assert_eq!(nice_axis(0.0, 5), (1.0, 1.0));
     }

@@ -74,7 +74,7 @@ pub fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -229,7 +229,7 @@ fn summary(c: &mut Canvas, f: &Figures) {
             format!("{} of {} expected", count(s.submissions_received), count(s.submissions_expected)),
         ),
         ("Alerts raised", count(s.alerts_total), format!("{} acknowledged", count(s.alerts_acknowledged))),
-        ("Median time to acknowledge", minutes(s.median_minutes_to_ack), format!("90th percentile {}", minutes(s.p90_minutes_to_ack))),
+        ("Time to acknowledge, median", minutes(s.median_minutes_to_ack), format!("90th percentile {}", minutes(s.p90_minutes_to_ack))),
     ];
     for (i, (label, value, note)) in tiles.iter().enumerate() {
         tile(c, MARGIN_X + i as f32 * (w + gap), w, label, value, note);
@@ -403,8 +403,8 @@ fn tables(c: &mut Canvas, f: &Figures) {
         let total_w = 50.0;
         let day_w = (CONTENT_W - site_w - total_w) / 7.0;
         let mut columns = vec![Column::new("Site", site_w, Align::Left)];
-        columns.extend(days.iter().map(|(d, _)| Column::new(d.format("%a %-d %b").to_string(), day_w, Align::Center)));
-        columns.push(Column::new("Block", total_w + day_w * (7 - days.len()) as f32, Align::Right));
+        columns.extend(days.iter().map(|(d, _)| Column::new(d.format("%a %-d").to_string(), day_w, Align::Center)));
+        columns.push(Column::new("Overall", total_w + day_w * (7 - days.len()) as f32, Align::Right));
         let rows: Vec<Vec<Cell>> = f
             .sites
             .iter()
@@ -434,7 +434,7 @@ fn tables(c: &mut Canvas, f: &Figures) {
     c.text(
         MARGIN_X,
         c.y + 4.0,
-        "Cells: share of the day's expected submissions received (weekly questionnaires spread as 1/7 a day); — where nobody was expected.",
+        "Cells: share of the day's expected daily-questionnaire submissions received; weekly ones count per period. — where nobody was expected.",
         SMALL,
         Weight::Regular,
         MUTED,

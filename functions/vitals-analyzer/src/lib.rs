@@ -299,7 +299,7 @@ where
     }
 
     // Phase 3: record the state (and with it the alert).
-    let committed: Vec<(usize, Result<Option<trialwatch::AlertId>, RecordFailure>)> = futures::stream::iter(plans)
+    let committed: Vec<(usize, Result<Option<escalation::Escalation>, RecordFailure>)> = futures::stream::iter(plans)
         .map(|(i, p)| async move { (i, guarded(patient::commit(deps, &batches[i], p, now)).await) })
         .buffer_unordered(deps.concurrency)
         .collect()
@@ -308,9 +308,9 @@ where
     for (i, c) in committed {
         let b = &batches[i];
         match c {
-            Ok(Some(alert_id)) => {
+            Ok(Some(e)) => {
                 recorded += 1;
-                tracing::info!(trial_id = %b.trial, patient_id = %b.patient, alert_id = %alert_id, "escalation recorded");
+                tracing::info!(trial_id = %b.trial, patient_id = %b.patient, alert_id = %e.alert_id, level = e.level.as_str(), "escalation recorded");
             }
             Ok(None) => {}
             Err(f) => {

@@ -12,9 +12,9 @@ use trialwatch::news2::Spo2Scale;
 use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, StateWrite, TrialStore, VitalsStore};
 use trialwatch::trial::News2Settings;
 use trialwatch::vitals::{VitalReading, VitalsState};
-use trialwatch::{AlertId, PatientId, SiteId, TrialId};
+use trialwatch::{PatientId, SiteId, TrialId};
 
-use crate::escalation::{assess, Assessment};
+use crate::escalation::{assess, Assessment, Escalation};
 use crate::record::RecordFailure;
 use crate::Deps;
 
@@ -112,7 +112,7 @@ pub async fn commit<S, Q, C>(
     batch: &PatientBatch,
     plan: Plan,
     now: DateTime<Utc>,
-) -> Result<Option<AlertId>, RecordFailure>
+) -> Result<Option<Escalation>, RecordFailure>
 where
     S: VitalsStore + EnrolmentStore + TrialStore + 'static,
     Q: AlertQueue,
@@ -125,7 +125,7 @@ where
             return Ok(None);
         }
         match deps.store.put_state(&assessment.state).await? {
-            StateWrite::Written => return Ok(assessment.escalation.map(|e| e.alert_id)),
+            StateWrite::Written => return Ok(assessment.escalation),
             StateWrite::Stale => {
                 tracing::info!(trial_id = %batch.trial, patient_id = %batch.patient, "state version moved; reloading");
                 prev = deps

@@ -87,7 +87,8 @@ start() {
     say "port $PORT is taken by another process; set TRIALWATCH_EMULATOR_PORT to a free port"
     return 1
   fi
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOGFILE" 2>&1 </dev/null &
+  # moto_server with atomic, O(items) TransactWriteItems (see scripts/moto_server.py).
+  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$PORT" >"$LOGFILE" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   local deadline=$((SECONDS + READY_TIMEOUT_SECONDS))
   while [ "$SECONDS" -lt "$deadline" ]; do

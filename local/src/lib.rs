@@ -6,11 +6,13 @@
 
 pub mod auth;
 pub mod client;
+pub mod demo;
 pub mod functions;
 pub mod gateway;
 pub mod invoke;
 pub mod poller;
 pub mod receiver;
+pub mod scenario;
 pub mod stack;
 
 pub use stack::{Stack, StackConfig, StackError};

@@ -36,6 +36,8 @@ enum Command {
         #[arg(long)]
         sub: Option<String>,
     },
+    /// The main job end to end: trial, enrolment, an ePRO burst, vitals, alerts to a webhook, a report, a summary.
+    Demo(trialwatch_local::demo::DemoOptions),
     /// Fire a schedule of the template now (e.g. WeeklyReports) against the local stack's resources.
     Fire { name: String },
 }
@@ -74,6 +76,14 @@ async fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Command::Demo(opts) => {
+            quiet_logs();
+            match trialwatch_local::demo::run(opts).await {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => fail(&e.to_string()),
+            }
+        }
         Command::Fire { name } => {
             trialwatch::telemetry::init();
             match fire(&name).await {
@@ -82,6 +92,13 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The demo prints its own progress; functions log warnings and errors only
+/// (RUST_LOG overrides), still as JSON with ids and codes only.
+fn quiet_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
 }
 
 fn fail(message: &str) -> ExitCode {

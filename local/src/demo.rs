@@ -215,6 +215,7 @@ async fn drive_with(stack: &Stack, opts: &DemoOptions, receiver: &WebhookReceive
         .collect::<Result<_, _>>()?;
     let now = Utc::now();
     let every = opts.pro_alert_every.max(1);
+    let rounds = opts.submissions.div_ceil(opts.patients);
     let pb = bar(opts.submissions, "submissions");
     let started = Instant::now();
     let results: Vec<(usize, u16, Duration)> = futures::stream::iter(0..opts.submissions)
@@ -222,8 +223,10 @@ async fn drive_with(stack: &Stack, opts: &DemoOptions, receiver: &WebhookReceive
             let (api, tokens, pb, retries) = (&api, &patient_tokens, &pb, &retries);
             async move {
                 let n = i % opts.patients;
-                // One a day per patient, going back in time, so the report shows daily compliance.
-                let completed_at = now - chrono::Duration::days((i / opts.patients) as i64) - chrono::Duration::minutes((i % 720) as i64);
+                // One a day per patient over the last `rounds` days, oldest first as
+                // phones sync them, so the report shows daily compliance.
+                let days_back = (rounds - 1 - i / opts.patients) as i64;
+                let completed_at = now - chrono::Duration::days(days_back) - chrono::Duration::minutes(((opts.patients - n) % 720) as i64);
                 let breathless = if (i + 1) % every == 0 { 10 } else { scenario::ordinary_breathlessness(i) };
                 let body = scenario::submission(&uuid::Uuid::new_v4().to_string(), completed_at, i, breathless);
                 let path = format!("/v1/trials/{TRIAL}/patients/{}/submissions", scenario::patient_id(n));
@@ -244,8 +247,8 @@ async fn drive_with(stack: &Stack, opts: &DemoOptions, receiver: &WebhookReceive
     let mut latencies: Vec<Duration> = results.iter().map(|r| r.2).collect();
     latencies.sort();
     let rate = accepted as f64 / burst.as_secs_f64().max(1e-9);
-    // A PRO alert is enqueued before its submission is recorded (a retry then
-    // re-drives it), so every patient whose answers tripped the rule is watched.
+    // A submission answered 503 (or timed out) may still have been stored and
+    // alerted, so every patient whose answers tripped the rule is watched.
     let pro_patients: BTreeSet<usize> =
         results.iter().filter(|(i, _, _)| (i + 1) % every == 0).map(|(i, _, _)| i % opts.patients).collect();
     let pro_submissions = results.iter().filter(|(i, s, _)| (i + 1) % every == 0 && matches!(s, 200 | 201)).count();

@@ -17,6 +17,9 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::invoke::{Functions, InvokeError};
 
+/// The SQS client the pollers use, for callers inspecting queues (tests, demo).
+pub use aws_sdk_sqs::Client as SqsClient;
+
 /// One SQS event source of the template, resolved against provisioned queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqsSource {

@@ -1,0 +1,8 @@
+//! Whole-system tests over HTTP against the local stack (every function
+//! in-process, on the AWS emulator). Each test starts its own stack on its own
+//! resources, so they run in parallel. `make test` runs them.
+
+mod alerts;
+mod gateway;
+mod reports;
+mod submissions;

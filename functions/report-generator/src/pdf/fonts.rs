@@ -4,16 +4,17 @@
 //! Droid Sans Fallback (Apache-2.0, 3.9 MB) covers CJK ideographs, kana and
 //! Hangul but no Latin at all. Text is split into runs by which font has the
 //! character, so "北京协和医院 (Site 2)" renders in both. Only the glyphs used
-//! are embedded (krilla subsets), so a report stays around 100 KB.
-//! Licences: `fonts/OFL-NotoSans.txt`, `fonts/LICENSE-DroidSansFallback.txt`.
+//! are embedded (krilla subsets), so a report stays around 40-100 KB.
+//! The fonts ship zlib-compressed (5.1 MB -> 2.6 MB of binary) and are
+//! inflated on first use. Licences and sources: `fonts/README.md`.
 
 use std::sync::LazyLock;
 
 use krilla::text::{GlyphId, KrillaGlyph};
 
-static NOTO_REGULAR: &[u8] = include_bytes!("../../fonts/NotoSans-Regular.ttf");
-static NOTO_BOLD: &[u8] = include_bytes!("../../fonts/NotoSans-Bold.ttf");
-static DROID_FALLBACK: &[u8] = include_bytes!("../../fonts/DroidSansFallbackFull.ttf");
+static NOTO_REGULAR: &[u8] = include_bytes!("../../fonts/NotoSans-Regular.ttf.zz");
+static NOTO_BOLD: &[u8] = include_bytes!("../../fonts/NotoSans-Bold.ttf.zz");
+static DROID_FALLBACK: &[u8] = include_bytes!("../../fonts/DroidSansFallbackFull.ttf.zz");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Weight {
@@ -29,7 +30,11 @@ pub struct Face {
 }
 
 impl Face {
-    fn load(bytes: &'static [u8], name: &str) -> Result<Face, String> {
+    fn load(compressed: &'static [u8], name: &str) -> Result<Face, String> {
+        let inflated = miniz_oxide::inflate::decompress_to_vec_zlib(compressed).map_err(|_| format!("font {name} does not inflate"))?;
+        // Kept for the life of the process, as the static it came from: the
+        // shaper borrows it, and fonts are loaded once (see `FONTS`).
+        let bytes: &'static [u8] = Box::leak(inflated.into_boxed_slice());
         let pdf = krilla::text::Font::new(bytes.into(), 0).ok_or_else(|| format!("font {name} is unreadable"))?;
         let shaper = rustybuzz::Face::from_slice(bytes, 0).ok_or_else(|| format!("font {name} is unreadable"))?;
         let units_per_em = shaper.units_per_em() as f32;

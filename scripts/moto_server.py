@@ -1,5 +1,6 @@
-"""moto_server with one fix TrialWatch depends on: DynamoDB TransactWriteItems
-that is atomic under concurrency and costs O(items in the transaction).
+"""moto_server with two fixes TrialWatch depends on: DynamoDB TransactWriteItems
+that is atomic under concurrency and costs O(items in the transaction), and
+Query that costs O(partition) instead of sorting the whole table.
 
 moto 5.2.5 backs up a transaction by deep-copying every table it touches, once
 per item, and rolls back by swapping the copy in. That makes each transaction
@@ -15,8 +16,15 @@ The fix keeps moto's own evaluation of every operation, but:
   * the backup is the prior version of each item the transaction names, and a
     cancelled transaction restores exactly those items.
 
+moto 5.2.5's Query starts from `Table.all_items()`, which sorts every item of
+the table, then filters by key: each Query costs O(n log n) in the table size,
+so reports and alert lists slow to seconds per query on a demo-sized table.
+During a Query, `all_items()` now yields the queried partition (base table) or
+the unsorted items (an index, which the Query sorts itself), so results and
+their order are unchanged.
+
 Usage: python moto_server.py [moto_server arguments...]   (same as moto_server)
-       python moto_server.py --selftest                   (checks the fix, exits)
+       python moto_server.py --selftest                   (checks the fixes, exits)
 """
 
 import copy
@@ -24,6 +32,8 @@ import sys
 import threading
 
 PATCHED_FOR = "5.2.5"
+# moto's own implementations, for the selftest's reference answers.
+ORIGINALS = {}
 
 
 def apply():
@@ -99,6 +109,43 @@ def apply():
                 raise
 
     backend_cls.transact_write_items = transact_write_items
+
+    scope = threading.local()
+    original_all_items = Table.all_items
+    original_query = Table.query
+
+    def all_items(self):
+        if getattr(scope, "table", None) is not self:
+            return original_all_items(self)
+        hash_key = scope.hash_key
+        if hash_key is not None:
+            partition = self.items.get(hash_key)
+            if partition is None:
+                return []
+            return list(partition.values()) if self.range_key_attr else [partition]
+        out = []
+        for partition in self.items.values():
+            if self.range_key_attr:
+                out.extend(partition.values())
+            else:
+                out.append(partition)
+        return out
+
+    def query(self, hash_key, *args, **kwargs):
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        previous = (getattr(scope, "table", None), getattr(scope, "hash_key", None))
+        if index_name is None and hash_key is None:
+            scope.table, scope.hash_key = None, None
+        else:
+            scope.table, scope.hash_key = self, (None if index_name else hash_key)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            scope.table, scope.hash_key = previous
+
+    ORIGINALS.update(query=original_query, all_items=original_all_items)
+    Table.all_items = all_items
+    Table.query = query
     return True
 
 
@@ -114,7 +161,14 @@ def selftest():
         c.create_table(
             TableName="t",
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g", "h")],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "gsi",
+                    "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}, {"AttributeName": "h", "KeyType": "RANGE"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
 
@@ -137,6 +191,26 @@ def selftest():
         assert c.get_item(TableName="t", Key={"pk": {"S": "a"}, "sk": {"S": "1"}})["Item"]["v"]["S"] == "old"
         assert "Item" not in c.get_item(TableName="t", Key={"pk": {"S": "c"}, "sk": {"S": "1"}})
         assert c.get_item(TableName="t", Key={"pk": {"S": "b"}, "sk": {"S": "1"}})["Item"]["v"]["S"] == "taken"
+
+        # Queries (base table and index) return what moto's own would, in the same order.
+        from moto.dynamodb.models.table import Table as _T
+
+        for i in range(300):
+            c.put_item(TableName="t", Item={"pk": {"S": f"q{i % 7}"}, "sk": {"S": f"{i:04d}"}, "g": {"S": f"G{i % 5}"}, "h": {"S": f"{i % 11:02d}"}})
+        queries = [
+            dict(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "q3"}}),
+            dict(KeyConditionExpression="pk = :p AND sk > :s", ExpressionAttributeValues={":p": {"S": "q3"}, ":s": {"S": "0100"}}, ScanIndexForward=False, Limit=7),
+            dict(IndexName="gsi", KeyConditionExpression="g = :g", ExpressionAttributeValues={":g": {"S": "G2"}}),
+            dict(IndexName="gsi", KeyConditionExpression="g = :g AND h BETWEEN :a AND :b", ExpressionAttributeValues={":g": {"S": "G1"}, ":a": {"S": "03"}, ":b": {"S": "07"}}, Limit=5),
+        ]
+        patched_query, patched_all = _T.query, _T.all_items
+        results = [c.query(TableName="t", **q) for q in queries]
+        _T.query, _T.all_items = ORIGINALS["query"], ORIGINALS["all_items"]
+        reference = [c.query(TableName="t", **q) for q in queries]
+        _T.query, _T.all_items = patched_query, patched_all
+        for got, want in zip(results, reference):
+            assert got["Items"], "each query finds items"
+            assert got["Items"] == want["Items"] and got.get("LastEvaluatedKey") == want.get("LastEvaluatedKey"), (got, want)
 
         # Cost does not grow with the table: the last 200 of 1,000 take about as long as the first 200.
         laps = []
@@ -165,8 +239,22 @@ def selftest():
             t.join()
         assert not errors, errors
         n = sum(page["Count"] for page in c.get_paginator("scan").paginate(TableName="t", Select="COUNT"))
-        assert n == 2 + 1000 * 4 + 8 * 50 * 3, n
-    print("moto_server.py selftest: ok (atomic rollback, flat cost, concurrent transactions)")
+        assert n == 2 + 300 + 1000 * 4 + 8 * 50 * 3, n
+
+        # A Query costs the partition, not the table: timed against moto's own on the same 5,500 items.
+        q = dict(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "q3"}})
+        t = time.time()
+        for _ in range(20):
+            c.query(**q)
+        fast = time.time() - t
+        _T.query, _T.all_items = ORIGINALS["query"], ORIGINALS["all_items"]
+        t = time.time()
+        for _ in range(20):
+            c.query(**q)
+        slow = time.time() - t
+        _T.query, _T.all_items = patched_query, patched_all
+        assert fast * 3 < slow, f"patched query {fast:.2f}s is not clearly faster than moto's {slow:.2f}s"
+    print("moto_server.py selftest: ok (atomic rollback, flat cost, concurrent transactions, queries equal and O(partition))")
 
 
 if __name__ == "__main__":

@@ -87,8 +87,18 @@ start() {
     say "port $PORT is taken by another process; set TRIALWATCH_EMULATOR_PORT to a free port"
     return 1
   fi
-  # moto_server with atomic, O(items) TransactWriteItems (see scripts/moto_server.py).
-  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$PORT" >"$LOGFILE" 2>&1 </dev/null &
+  # moto_server with atomic, O(items) TransactWriteItems (see scripts/moto_server.py),
+  # in a session of its own: Ctrl-C in a terminal signals the whole foreground
+  # process group, and the emulator must outlive the runner's drain (`make up`,
+  # `make demo` and `make test` stop it afterwards, from their EXIT traps).
+  "$VENV/bin/python" -c '
+import os, sys
+try:
+    os.setsid()
+except OSError:
+    pass  # already a group leader (job control): a terminal Ctrl-C does not reach it
+os.execv(sys.executable, [sys.executable] + sys.argv[1:])
+' "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$PORT" >"$LOGFILE" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   local deadline=$((SECONDS + READY_TIMEOUT_SECONDS))
   while [ "$SECONDS" -lt "$deadline" ]; do

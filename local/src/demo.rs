@@ -64,6 +64,12 @@ fn step(msg: impl Into<String>) -> DemoError {
     DemoError::Step(msg.into())
 }
 
+/// How often progress is printed as a plain line when stderr is not a terminal.
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(15);
+
+/// A progress bar on a terminal; in a pipe or a CI log (where indicatif draws
+/// nothing) a plain progress line every few seconds instead, so a long burst
+/// is never silent.
 fn bar(len: usize, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len as u64);
     let style = ProgressStyle::with_template("{prefix:>12} [{bar:40.cyan/blue}] {pos}/{len} {per_sec} eta {eta}")
@@ -71,6 +77,22 @@ fn bar(len: usize, what: &str) -> ProgressBar {
         .progress_chars("=> ");
     pb.set_style(style);
     pb.set_prefix(what.to_owned());
+    if pb.is_hidden() {
+        let pb = pb.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PLAIN_PROGRESS_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if pb.is_finished() {
+                    break;
+                }
+                let done = pb.position();
+                let rate = done as f64 / pb.elapsed().as_secs_f64().max(1e-9);
+                eprintln!("{:>12} {done}/{} ({rate:.0}/s)", pb.prefix(), pb.length().unwrap_or(0));
+            }
+        });
+    }
     pb
 }
 
@@ -143,13 +165,22 @@ pub async fn run(opts: DemoOptions) -> Result<bool, DemoError> {
         return Err(step("need patients >= 1, vital-patients <= patients, deteriorating <= vital-patients, concurrency >= 1"));
     }
     println!(
-        "TrialWatch demo: {} patients at 3 sites, a burst of {} ePRO submissions ({} in flight), vitals from {} patients ({} deteriorating).",
-        opts.patients, opts.submissions, opts.concurrency, opts.vital_patients, opts.deteriorating
+        "TrialWatch demo: {} patients at {} sites, a burst of {} ePRO submissions ({} in flight), vitals from {} patients ({} deteriorating).",
+        opts.patients,
+        scenario::SITES.len(),
+        opts.submissions,
+        opts.concurrency,
+        opts.vital_patients,
+        opts.deteriorating
     );
     println!(
-        "Note: the AWS emulator (moto) is the throughput bottleneck here: it manages about 150-200 DynamoDB writes/s and its SQS slows as a queue deepens."
+        "Note: the AWS emulator (moto, one Python process) is the throughput bottleneck here: it manages about 150-200 DynamoDB item writes/s"
     );
-    println!("      Rates below measure this machine and the emulator, not Lambda; sizes are flags (trialwatch-local demo --help).");
+    println!(
+        "      (a submission is one transaction of 5), and its SQS slows as a queue deepens. Rates below measure this machine and the"
+    );
+    println!("      emulator, not Lambda. Sizes are flags: make demo DEMO_ARGS=\"--patients 200 --submissions 2000\"; all of them:");
+    println!("      cargo run -p trialwatch-local -- demo --help");
 
     // ---------------------------------------------------------------- stack
     let t0 = Instant::now();
@@ -460,7 +491,7 @@ async fn drive_with(stack: &Stack, opts: &DemoOptions, receiver: &WebhookReceive
     println!("  DLQ                      {}", dlq.join(", "));
     println!("  report PDF               {} ({pdf_bytes} bytes)", pdf_path.display());
     println!(
-        "  the emulator is the throughput bottleneck (moto: ~150-200 DynamoDB writes/s); sizes are flags: trialwatch-local demo --help"
+        "  the emulator is the throughput bottleneck (moto: ~150-200 DynamoDB item writes/s, 5 per submission); sizes are flags: make demo DEMO_ARGS=\"--submissions N ...\""
     );
     if checks.0.is_empty() {
         println!("  result                   OK");

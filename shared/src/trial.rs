@@ -292,6 +292,21 @@ pub struct TrialView {
     pub updated_at: String,
 }
 
+/// A trial as its patients' app sees it: what it needs to render and
+/// schedule questionnaires. No sites, and no alerting: a patient who could
+/// read the PRO thresholds could learn to answer around them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatientTrialView {
+    pub trial_id: TrialId,
+    pub name: String,
+    pub questionnaires: Vec<Questionnaire>,
+    pub schedule: Vec<ScheduleEntry>,
+    pub timezone: String,
+    pub status: TrialStatus,
+    pub updated_at: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertingView {
@@ -311,6 +326,19 @@ pub struct WebhookView {
 }
 
 impl Trial {
+    pub fn patient_view(&self) -> PatientTrialView {
+        let d = &self.definition;
+        PatientTrialView {
+            trial_id: self.trial_id.clone(),
+            name: d.name.clone(),
+            questionnaires: d.questionnaires.clone(),
+            schedule: d.schedule.clone(),
+            timezone: d.timezone.clone(),
+            status: d.status,
+            updated_at: self.updated_at.clone(),
+        }
+    }
+
     pub fn view(&self) -> TrialView {
         let d = &self.definition;
         TrialView {

@@ -137,11 +137,22 @@ pub fn configure_trial(p: &Principal) -> Result<(), Error> {
     }
 }
 
-/// Reading a trial's definition: admins, and sponsors or site staff of it.
-pub fn read_trial(p: &Principal, trial: &TrialId) -> Result<(), Error> {
+/// How much of a trial definition a caller may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialReadScope {
+    /// Admins, and sponsors or site staff of the trial: everything but the webhook secret.
+    Full,
+    /// Patients of the trial: the questionnaires and schedule their app renders.
+    Patient,
+}
+
+/// Reading a trial's definition: admins, sponsors and site staff of it in
+/// full; its patients the part their app needs.
+pub fn read_trial(p: &Principal, trial: &TrialId) -> Result<TrialReadScope, Error> {
     match p {
-        Principal::Admin { .. } => Ok(()),
-        Principal::Sponsor { .. } | Principal::SiteStaff { .. } if p.has_trial(trial) => Ok(()),
+        Principal::Admin { .. } => Ok(TrialReadScope::Full),
+        Principal::Sponsor { .. } | Principal::SiteStaff { .. } if p.has_trial(trial) => Ok(TrialReadScope::Full),
+        Principal::Patient { .. } if p.has_trial(trial) => Ok(TrialReadScope::Patient),
         _ => Err(Error::Forbidden),
     }
 }

@@ -1,6 +1,7 @@
 //! `PUT /v1/trials/{trialId}` (admin) and `GET /v1/trials/{trialId}`. The
 //! webhook secret is write-only: responses carry `Trial::view()`, which has
-//! only `secretSet`.
+//! only `secretSet`, or for a patient `Trial::patient_view()`, which has no
+//! sites and no alerting at all.
 
 use lambda_http::Request;
 use trialwatch::audit::AuditEntry;
@@ -38,8 +39,11 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
 }
 
 pub async fn get<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, p: &Principal, trial_id: TrialId) -> Result<HttpResponse, Error> {
-    auth::read_trial(p, &trial_id)?;
+    let scope = auth::read_trial(p, &trial_id)?;
     // A fresh read: definitions change rarely but admins expect to see their write.
     let trial = deps.store.get_trial(&trial_id).await?.ok_or(Error::NotFound("trial"))?;
-    Ok(respond::json(200, &trial.view()))
+    match scope {
+        auth::TrialReadScope::Full => Ok(respond::json(200, &trial.view())),
+        auth::TrialReadScope::Patient => Ok(respond::json(200, &trial.patient_view())),
+    }
 }

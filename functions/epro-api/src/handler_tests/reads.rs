@@ -83,10 +83,24 @@ async fn a_trial_is_readable_by_its_admin_sponsor_and_staff_without_its_secret()
         assert_eq!(r.body["alerting"]["webhook"]["secretSet"], true);
         assert!(r.body["alerting"]["webhook"].get("secret").is_none());
     }
-    assert_eq!(w.call("GET", "/v1/trials/tw-demo", Some(patient("P0001")), None).await.status, 403);
     let other_sponsor = json!({"role": "sponsor", "trial_ids": "tw-other"});
     assert_eq!(w.call("GET", "/v1/trials/tw-demo", Some(other_sponsor), None).await.status, 403);
     assert_eq!(w.call("GET", "/v1/trials/tw-none", Some(admin()), None).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_patient_reads_the_questionnaires_of_their_trial_but_not_its_sites_or_alerting() {
+    let w = world();
+    let r = w.call("GET", "/v1/trials/tw-demo", Some(patient("P0001")), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["trialId"], "tw-demo");
+    assert!(!r.body["questionnaires"].as_array().unwrap().is_empty());
+    assert!(r.body["timezone"].is_string());
+    for hidden in ["sites", "alerting"] {
+        assert!(r.body.get(hidden).is_none(), "{hidden} leaked to a patient: {}", r.text);
+    }
+    let other_trial = json!({"role": "patient", "patient_id": "P0001", "trial_ids": "tw-other"});
+    assert_eq!(w.call("GET", "/v1/trials/tw-demo", Some(other_trial), None).await.status, 403);
 }
 
 #[tokio::test]

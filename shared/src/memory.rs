@@ -319,23 +319,24 @@ impl VitalsStore for MemoryStore {
         Ok(lock(&self.t).states.get(&(trial.clone(), patient.clone())).cloned())
     }
 
-    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
-        self.faults.check("put_state")?;
-        let mut t = lock(&self.t);
-        let key = (state.trial_id.clone(), state.patient_id.clone());
-        let old = t.states.get(&key);
-        let stored_version = old.map(|s| s.version).unwrap_or(0);
-        let old_level = old.and_then(|s| s.news2.as_ref().map(|n| n.risk_level));
+    async fn replace_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
+        self.faults.check("replace_state")?;
+        if !state.follows(previous) {
+            return Err(Error::Internal("replace_state: the state does not follow the previous one".into()));
+        }
+        let old_level = previous.and_then(|p| p.news2.as_ref()).map(|n| n.risk_level);
         let new_level = state.news2.as_ref().map(|n| n.risk_level);
-        // Matches the adapter: it reads the stored level, then writes a Put when
-        // the level is unchanged or a transaction with the risk counters when it moved.
-        self.requests.add("dynamodb.GetItem", 1);
+        // Matches the adapter: no read, a Put when the level the caller read is
+        // unchanged, or a transaction with the risk counters when it moved.
         if old_level == new_level {
             self.requests.add("dynamodb.PutItem", 1);
         } else {
             self.requests.add("dynamodb.TransactWriteItems", 1);
         }
-        if stored_version + 1 != state.version {
+        let mut t = lock(&self.t);
+        let key = (state.trial_id.clone(), state.patient_id.clone());
+        let stored_version = t.states.get(&key).map(|s| s.version);
+        if stored_version != previous.map(|p| p.version) {
             return Ok(StateWrite::Stale);
         }
         if old_level != new_level {
@@ -348,6 +349,10 @@ impl VitalsStore for MemoryStore {
         }
         t.states.insert(key, state.clone());
         Ok(StateWrite::Written)
+    }
+
+    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
+        crate::ports::put_state_reading_first(self, state).await
     }
 
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
@@ -621,6 +626,7 @@ impl ReportStore for MemoryReportStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::news2::News2Result;
     use crate::submission::Answer;
 
     fn ids() -> (TrialId, PatientId, SiteId) {
@@ -748,5 +754,33 @@ mod tests {
         // THEN ceil(30/25) = 2 calls, not one per patient, and every reading is stored
         assert_eq!(m.requests.get("dynamodb.BatchWriteItem"), 2);
         assert!(patients.iter().all(|p| m.readings(&t, p).len() == 3));
+    }
+
+    fn state(version: u64, level: Option<RiskLevel>) -> VitalsState {
+        let (t, p, _) = ids();
+        let mut s = VitalsState::new(t, p);
+        s.version = version;
+        s.news2 = level.map(|risk_level| News2Result { score: 3, risk_level, components: vec![], missing: vec![], observed_at: None });
+        s
+    }
+
+    #[tokio::test]
+    async fn a_state_written_over_the_callers_read_costs_one_write_and_a_stale_read_loses() {
+        // GIVEN a patient at low, version 1
+        let m = MemoryStore::new();
+        let v1 = state(1, Some(RiskLevel::Low));
+        assert_eq!(m.replace_state(None, &v1).await.unwrap(), StateWrite::Written);
+        // WHEN one writer moves it to high over version 1, then another who also read version 1 tries medium
+        let v2 = state(2, Some(RiskLevel::High));
+        let winner = m.replace_state(Some(&v1), &v2).await.unwrap();
+        let loser = m.replace_state(Some(&v1), &state(2, Some(RiskLevel::Medium))).await.unwrap();
+        // THEN the first wins and the second is stale; each was one write and nothing was read
+        assert_eq!((winner, loser), (StateWrite::Written, StateWrite::Stale));
+        assert_eq!(m.requests.get("dynamodb.GetItem"), 0);
+        assert_eq!((m.requests.get("dynamodb.PutItem"), m.requests.get("dynamodb.TransactWriteItems")), (0, 3));
+        // AND the counters moved from the level the winner read
+        assert_eq!(m.risk_level_counts(&ids().0).await.unwrap(), vec![(RiskLevel::High, 1)]);
+        // AND a state that does not follow the previous one is refused
+        assert!(matches!(m.replace_state(Some(&v2), &state(4, None)).await, Err(Error::Internal(_))));
     }
 }

@@ -250,6 +250,21 @@ impl VitalsState {
     pub fn new(trial_id: TrialId, patient_id: PatientId) -> Self {
         Self { trial_id, patient_id, version: 0, latest: LatestVitals::new(), news2: None, last_alert_level: None, last_alert_at: None }
     }
+
+    /// Whether this is the next version of `previous` (what the writer read;
+    /// `None`: nothing stored) for the same patient. Version 0 is never
+    /// stored, so it neither follows nor is followed.
+    pub fn follows(&self, previous: Option<&VitalsState>) -> bool {
+        match previous {
+            None => self.version == 1,
+            Some(p) => {
+                p.version > 0
+                    && p.version.checked_add(1) == Some(self.version)
+                    && p.trial_id == self.trial_id
+                    && p.patient_id == self.patient_id
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -262,6 +277,21 @@ mod tests {
 
     fn input(code: VitalCode, value: serde_json::Value) -> ReadingInput {
         ReadingInput { reading_id: None, code, value, unit: None, observed_at: "2026-11-26T19:59:00Z".into() }
+    }
+
+    #[test]
+    fn a_state_follows_only_the_stored_version_before_it_of_the_same_patient() {
+        let state = |patient: &str, version: u64| {
+            let mut s = VitalsState::new(TrialId::parse("t1").unwrap(), PatientId::parse(patient).unwrap());
+            s.version = version;
+            s
+        };
+        assert!(state("p1", 1).follows(None));
+        assert!(state("p1", 3).follows(Some(&state("p1", 2))));
+        assert!(!state("p1", 2).follows(None), "nothing stored: only version 1 follows");
+        assert!(!state("p1", 4).follows(Some(&state("p1", 2))), "a skipped version");
+        assert!(!state("p1", 1).follows(Some(&state("p1", 0))), "version 0 is never stored");
+        assert!(!state("p2", 3).follows(Some(&state("p1", 2))), "another patient");
     }
 
     #[test]

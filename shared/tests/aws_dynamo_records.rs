@@ -364,26 +364,53 @@ fn state(p: &PatientId, version: u64, level: Option<RiskLevel>) -> VitalsState {
 
 #[tokio::test]
 async fn a_stale_state_writer_loses_and_risk_counters_follow_level_changes() {
-    // GIVEN two patients' first states, one low and one medium
+    // GIVEN two patients' first states, one low and one medium, each written over nothing
     let env = Emulator::provision("state").await;
-    let store = env.store();
+    let (store, requests) = env.counted_store();
     let (p1, p2) = (patient("P-1"), patient("P-2"));
-    assert_eq!(store.put_state(&state(&p1, 1, Some(RiskLevel::Low))).await.unwrap(), StateWrite::Written);
-    assert_eq!(store.put_state(&state(&p2, 1, Some(RiskLevel::Medium))).await.unwrap(), StateWrite::Written);
-    // WHEN a second writer also writes version 1, and then two writers race to version 2
-    let racing_first = store.put_state(&state(&p1, 1, Some(RiskLevel::High))).await.unwrap();
-    let winner = store.put_state(&state(&p1, 2, Some(RiskLevel::High))).await.unwrap();
-    let loser = store.put_state(&state(&p1, 2, Some(RiskLevel::Low))).await.unwrap();
-    // THEN only one write per version wins, and the stored state is the winner's
+    let (p1_v1, p2_v1) = (state(&p1, 1, Some(RiskLevel::Low)), state(&p2, 1, Some(RiskLevel::Medium)));
+    assert_eq!(store.replace_state(None, &p1_v1).await.unwrap(), StateWrite::Written);
+    assert_eq!(store.replace_state(None, &p2_v1).await.unwrap(), StateWrite::Written);
+    // WHEN a second writer also writes version 1 over nothing, and then two writers who read version 1 race to version 2
+    let racing_first = store.replace_state(None, &state(&p1, 1, Some(RiskLevel::High))).await.unwrap();
+    let winner = store.replace_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::High))).await.unwrap();
+    let loser = store.replace_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::Low))).await.unwrap();
+    // THEN only one write per version wins
     assert_eq!((racing_first, winner, loser), (StateWrite::Stale, StateWrite::Written, StateWrite::Stale));
-    let stored = store.get_state(&trial(), &p1).await.unwrap().unwrap();
-    assert_eq!(stored, state(&p1, 2, Some(RiskLevel::High)));
-    // AND the counters hold each patient's current level only
+    // AND each write was one request, and none of them read the stored state
+    assert_eq!((requests.get("GetItem"), requests.get("PutItem") + requests.get("TransactWriteItems")), (0, 5));
+    // AND the stored state is the winner's
+    let p1_v2 = store.get_state(&trial(), &p1).await.unwrap().unwrap();
+    assert_eq!(p1_v2, state(&p1, 2, Some(RiskLevel::High)));
+    // AND the counters hold each patient's current level only (the cancelled transaction moved none)
     assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::Medium, 1), (RiskLevel::High, 1)]);
     // AND a write that keeps the level, or drops the score, moves counters accordingly
-    store.put_state(&state(&p2, 2, Some(RiskLevel::Medium))).await.unwrap();
-    store.put_state(&state(&p1, 3, None)).await.unwrap();
+    let p2_v2 = state(&p2, 2, Some(RiskLevel::Medium));
+    store.replace_state(Some(&p2_v1), &p2_v2).await.unwrap();
+    store.replace_state(Some(&p1_v2), &state(&p1, 3, None)).await.unwrap();
     assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::Medium, 1)]);
-    // AND skipping a version is stale too
-    assert_eq!(store.put_state(&state(&p2, 5, None)).await.unwrap(), StateWrite::Stale);
+    // AND a state that skips a version is refused before any request
+    requests.reset();
+    let skipping = store.replace_state(Some(&p2_v2), &state(&p2, 5, None)).await;
+    assert!(matches!(skipping, Err(Error::Internal(_))), "{skipping:?}");
+    assert_eq!(requests.total(), 0);
+}
+
+#[tokio::test]
+async fn a_state_put_without_a_previous_read_reads_the_stored_state_first() {
+    // GIVEN a patient at medium, version 1
+    let env = Emulator::provision("stateput").await;
+    let (store, requests) = env.counted_store();
+    let p = patient("P-1");
+    assert_eq!(store.put_state(&state(&p, 1, Some(RiskLevel::Medium))).await.unwrap(), StateWrite::Written);
+    // WHEN version 2 is put at high without the caller's read
+    requests.reset();
+    assert_eq!(store.put_state(&state(&p, 2, Some(RiskLevel::High))).await.unwrap(), StateWrite::Written);
+    // THEN the store read the stored state, and the counters moved from its level
+    assert_eq!((requests.get("GetItem"), requests.get("TransactWriteItems")), (1, 1));
+    assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::High, 1)]);
+    // AND a version that does not follow the stored one is stale, without a write
+    requests.reset();
+    assert_eq!(store.put_state(&state(&p, 5, None)).await.unwrap(), StateWrite::Stale);
+    assert_eq!(requests.total(), 1);
 }

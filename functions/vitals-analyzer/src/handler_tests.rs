@@ -219,7 +219,7 @@ async fn when_the_state_write_fails_after_the_alert_was_sent_the_retry_resends_t
     // GIVEN the state write fails once after the alert went out
     let (d, clock) = deps(seeded(&["P0001"], 60));
     clock.set("2026-11-26T19:59:50Z".parse().unwrap());
-    d.store.fail_next("put_state", 1);
+    d.store.fail_next("replace_state", 1);
     let batch = [("m1", body("P0001", readings_for(RiskLevel::High, clock.now() - Duration::seconds(10))))];
     let first = handle(&d, sqs_event(&batch)).await.unwrap();
     assert_eq!(failed_ids(&first), ["m1"]);
@@ -287,6 +287,9 @@ async fn a_batch_of_n_readings_from_p_patients_stays_within_the_request_budget()
     // THEN ceil(40/25) = 2 BatchWriteItem, 7 state writes, ceil(7/10) = 1 SendMessageBatch
     assert_eq!(d.store.requests.get("dynamodb.BatchWriteItem"), 2);
     assert_eq!(d.store.requests.get("dynamodb.PutItem") + d.store.requests.get("dynamodb.TransactWriteItems"), 7);
+    // AND the only reads are the plan's loads: the trial once (config cache), then
+    // per patient its enrolment and state; the state write reads nothing again
+    assert_eq!(d.store.requests.get("dynamodb.GetItem"), 1 + 7 + 7);
     assert_eq!(d.alerts.requests.get("sqs.SendMessageBatch"), 1);
     assert_eq!(d.alerts.sent_alerts().len(), 7);
 }
@@ -333,7 +336,7 @@ async fn the_malformed_fixture_reports_the_bad_record_and_the_records_after_it()
 #[derive(Default)]
 struct Hooked {
     inner: MemoryStore,
-    /// This many `put_state` calls find that another writer got there first.
+    /// This many `replace_state` calls find that another writer got there first.
     races: AtomicUsize,
     panic_for: Option<PatientId>,
     trial_loads: AtomicUsize,
@@ -390,7 +393,7 @@ impl VitalsStore for Hooked {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.inner.get_state(trial, patient).await
     }
-    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
+    async fn replace_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
         let raced = self.races.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         if raced {
             // Another invocation writes a newer version with its own reading first.
@@ -413,6 +416,9 @@ impl VitalsStore for Hooked {
             self.competitor_versions.lock().unwrap().push(theirs.version);
             assert_eq!(self.inner.put_state(&theirs).await?, StateWrite::Written);
         }
+        self.inner.replace_state(previous, state).await
+    }
+    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
         self.inner.put_state(state).await
     }
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {

@@ -103,10 +103,13 @@ where
     Ok(Plan { scale, site: enrolment.site_id, settings, prev, assessment })
 }
 
-/// Phase 3: writes the state under its version check. The alert it records
-/// was already sent in phase 2; on a stale version the state is reloaded and
-/// re-assessed, and an alert that only the fresh state calls for is sent
-/// before the write that records it (reliability rule: send, then record).
+/// Phase 3: writes the state over `prev`, the state it was assessed from,
+/// under its version check. Handing `prev` to the store saves it a read per
+/// patient (the budget is one state write each); the check fails if `prev` is
+/// no longer what is stored. The alert it records was already sent in phase 2;
+/// on a stale version the state is reloaded and re-assessed, and an alert that
+/// only the fresh state calls for is sent before the write that records it
+/// (reliability rule: send, then record).
 pub async fn commit<S, Q, C>(
     deps: &Deps<S, Q, C>,
     batch: &PatientBatch,
@@ -124,7 +127,9 @@ where
         if assessment.changes_nothing(&prev) {
             return Ok(None);
         }
-        match deps.store.put_state(&assessment.state).await? {
+        // Version 0 is the empty state assessed when nothing was stored.
+        let previous = Some(&prev).filter(|p| p.version > 0);
+        match deps.store.replace_state(previous, &assessment.state).await? {
             StateWrite::Written => return Ok(assessment.escalation),
             StateWrite::Stale => {
                 tracing::info!(trial_id = %batch.trial, patient_id = %batch.patient, "state version moved; reloading");

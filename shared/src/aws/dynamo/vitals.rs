@@ -15,7 +15,7 @@ use crate::aws::errors::from_sdk;
 use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
 use crate::news2::RiskLevel;
-use crate::ports::{PatientReadings, StateWrite, VitalsStore};
+use crate::ports::{put_state_reading_first, PatientReadings, StateWrite, VitalsStore};
 use crate::timestamp;
 use crate::vitals::{VitalReading, VitalsState};
 
@@ -71,28 +71,6 @@ impl DynamoStore {
         Ok(out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default())
     }
 
-    /// Risk level and version of the stored state, read before a write so the
-    /// counters move from what is really stored.
-    async fn stored_state_head(&self, pk: String) -> Result<Option<(u64, Option<RiskLevel>)>, Error> {
-        const OP: &str = "dynamodb.GetItem(vitals state)";
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(STATE_SK))
-            .projection_expression("#v, riskLevel")
-            .expression_attribute_names("#v", "version")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| from_sdk(OP, &e))?;
-        let Some(item) = out.item else { return Ok(None) };
-        let version = attr_i64(&item, "version").and_then(|v| u64::try_from(v).ok());
-        let version = version.ok_or_else(|| Error::Internal(format!("{OP}: state without version")))?;
-        Ok(Some((version, attr_str(&item, "riskLevel").and_then(parse_level))))
-    }
-
     fn risk_counter(
         &self,
         op: &'static str,
@@ -129,33 +107,25 @@ impl VitalsStore for DynamoStore {
         self.get(OP, patient_pk(trial, patient), STATE_SK.into(), true).await?.map(|i| from_record(OP, "vitals state", i)).transpose()
     }
 
-    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
+    /// One PutItem, or one TransactWriteItems when the risk level moves; no
+    /// read: the caller's `previous` is the stored item whenever the version
+    /// condition passes (see the port).
+    async fn replace_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
         const OP: &str = "dynamodb.PutItem(vitals state)";
-        if state.version == 0 {
-            return Err(Error::Internal(format!("{OP}: version 0 is never written")));
+        if !state.follows(previous) {
+            return Err(Error::Internal(format!("{OP}: the state does not follow the previous one")));
         }
-        let pk = patient_pk(&state.trial_id, &state.patient_id);
-        let stored = self.stored_state_head(pk.clone()).await?;
-        let expected = state.version - 1;
-        let stored_level = match stored {
-            None if expected == 0 => None,
-            Some((version, level)) if version == expected => level,
-            _ => return Ok(StateWrite::Stale),
-        };
+        let previous_level = previous.and_then(|p| p.news2.as_ref()).map(|r| r.risk_level);
         let new_level = state.news2.as_ref().map(|r| r.risk_level);
 
-        let mut item = to_record(OP, "vitals state", state, [("pk", pk), ("sk", STATE_SK.to_owned())])?;
-        if let Some(level) = new_level {
-            // A top-level copy, so the next write can read it by projection.
-            item.insert("riskLevel".into(), s(level.as_str()));
-        }
-        let (condition, expr) = if expected == 0 {
-            ("attribute_not_exists(pk)", Expr::default())
-        } else {
-            ("#v = :prev", Expr::default().name("#v", "version").value(":prev", n(expected)))
+        let pk = patient_pk(&state.trial_id, &state.patient_id);
+        let item = to_record(OP, "vitals state", state, [("pk", pk), ("sk", STATE_SK.to_owned())])?;
+        let (condition, expr) = match previous {
+            None => ("attribute_not_exists(pk)", Expr::default()),
+            Some(p) => ("#v = :prev", Expr::default().name("#v", "version").value(":prev", n(p.version))),
         };
 
-        if new_level == stored_level {
+        if new_level == previous_level {
             let res = self
                 .client
                 .put_item()
@@ -175,12 +145,14 @@ impl VitalsStore for DynamoStore {
 
         // The level moved: the state and both counters change together, so
         // risk_level_counts is one small Query that is never off by a crash.
+        // The put's version condition makes the decrement of the previous
+        // level right: the transaction commits only over the item the caller read.
         const TX: &str = "dynamodb.TransactWriteItems(vitals state)";
         let mut tx = vec![self.tx_put(TX, item, condition, expr)?];
         if let Some(level) = new_level {
             tx.push(self.risk_counter(TX, &state.trial_id, level, 1)?);
         }
-        if let Some(level) = stored_level {
+        if let Some(level) = previous_level {
             tx.push(self.risk_counter(TX, &state.trial_id, level, -1)?);
         }
         match self.transact(TX, tx).await? {
@@ -188,6 +160,10 @@ impl VitalsStore for DynamoStore {
             Transacted::Cancelled(r) if condition_failed(&r, 0) => Ok(StateWrite::Stale),
             Transacted::Cancelled(_) => Err(Error::Internal(format!("{TX}: counter condition failed"))),
         }
+    }
+
+    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
+        put_state_reading_first(self, state).await
     }
 
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {

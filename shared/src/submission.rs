@@ -112,13 +112,16 @@ impl ValidSubmission {
 /// the questionnaire, so a request naming an unknown questionnaire still gets
 /// every other error reported.
 impl SubmissionRequest {
-    pub fn validate(&self, questionnaire: Option<&Questionnaire>, now: DateTime<Utc>) -> Result<ValidSubmission, crate::Error> {
+    /// Consumes the request: the answers' link ids move into the result
+    /// rather than being copied (this is the submission hot path).
+    pub fn validate(self, questionnaire: Option<&Questionnaire>, now: DateTime<Utc>) -> Result<ValidSubmission, crate::Error> {
+        let body_hash = self.body_hash();
         let mut v = Validator::new();
         let submission_id = v.take("submissionId", SubmissionId::parse(&self.submission_id));
         let questionnaire_id = v.take("questionnaireId", QuestionnaireId::parse(&self.questionnaire_id));
         let completed_at = v.take("completedAt", crate::timestamp::parse_utc(&self.completed_at, now));
         let answers = match questionnaire {
-            Some(q) => validate_answers(q, &self.answers, &mut v),
+            Some(q) => validate_answers(q, self.answers, &mut v),
             None => {
                 v.error("questionnaireVersion", "names no questionnaire version of this trial");
                 vec![]
@@ -128,10 +131,10 @@ impl SubmissionRequest {
             (Some(submission_id), Some(questionnaire_id), Some(completed_at)) if v.is_empty() => Ok(ValidSubmission {
                 submission_id,
                 questionnaire_id,
-                questionnaire_version: self.questionnaire_version.clone(),
+                questionnaire_version: self.questionnaire_version,
                 completed_at,
                 answers,
-                body_hash: self.body_hash(),
+                body_hash,
             }),
             _ => Err(crate::Error::Validation(v.into_errors())),
         }
@@ -140,63 +143,72 @@ impl SubmissionRequest {
     /// Hash of the canonical JSON (struct field order, so key order and
     /// whitespace in the client's bytes do not matter).
     pub fn body_hash(&self) -> String {
-        hex::encode(Sha256::digest(serde_json::to_vec(self).unwrap_or_default()))
+        // Serialised whole, then hashed once: feeding the hasher serde's many
+        // small writes costs more than the buffer.
+        let mut canonical = Vec::with_capacity(1024);
+        // A tree of strings and JSON values serialises infallibly.
+        let _ = serde_json::to_writer(&mut canonical, self);
+        hex::encode(Sha256::digest(&canonical))
     }
 }
 
 /// Checks answers against the questionnaire: known linkIds, no duplicates, the
 /// item's type and range, and every required item present.
-pub fn validate_answers(q: &Questionnaire, answers: &[AnswerInput], v: &mut Validator) -> Vec<Answer> {
+pub fn validate_answers(q: &Questionnaire, answers: Vec<AnswerInput>, v: &mut Validator) -> Vec<Answer> {
     let mut out = Vec::with_capacity(answers.len());
-    let mut seen = std::collections::HashSet::with_capacity(answers.len());
-    for (i, a) in answers.iter().enumerate() {
-        let field = format!("answers[{i}].value");
-        let Some(item) = q.items.iter().find(|it| it.link_id == a.link_id) else {
+    // Answered items by position in the questionnaire: duplicates and
+    // required items without hashing.
+    let mut answered = vec![false; q.items.len()];
+    for (i, a) in answers.into_iter().enumerate() {
+        // Built only for an error: the happy path allocates no field names.
+        let field = || format!("answers[{i}].value");
+        let Some(index) = q.items.iter().position(|it| it.link_id == a.link_id) else {
             v.error(format!("answers[{i}].linkId"), "names no item of this questionnaire");
             continue;
         };
-        if !seen.insert(a.link_id.as_str()) {
+        if std::mem::replace(&mut answered[index], true) {
             v.error(format!("answers[{i}].linkId"), "answered more than once");
             continue;
         }
+        let item = &q.items[index];
         let value = match item.item_type {
             ItemType::Integer => match a.value.as_f64() {
                 Some(n) if n.fract() == 0.0 && in_range(n, item.min, item.max) => Some(AnswerValue::Number(n)),
                 Some(n) if n.fract() == 0.0 => {
-                    v.error(&field, range_message(item.min, item.max));
+                    v.error(field(), range_message(item.min, item.max));
                     None
                 }
                 _ => {
-                    v.error(&field, "must be an integer");
+                    v.error(field(), "must be an integer");
                     None
                 }
             },
             ItemType::Decimal => match a.value.as_f64() {
                 Some(n) if in_range(n, item.min, item.max) => Some(AnswerValue::Number(n)),
                 Some(_) => {
-                    v.error(&field, range_message(item.min, item.max));
+                    v.error(field(), range_message(item.min, item.max));
                     None
                 }
                 None => {
-                    v.error(&field, "must be a number");
+                    v.error(field(), "must be a number");
                     None
                 }
             },
             ItemType::Boolean => match a.value.as_bool() {
                 Some(b) => Some(AnswerValue::Bool(b)),
                 None => {
-                    v.error(&field, "must be true or false");
+                    v.error(field(), "must be true or false");
                     None
                 }
             },
-            ItemType::String => match a.value.as_str() {
-                Some(s) if item.max_length.is_none_or(|m| s.chars().count() <= m) => Some(AnswerValue::Text(s.to_owned())),
-                Some(_) => {
-                    v.error(&field, format!("must be at most {} characters", item.max_length.unwrap_or_default()));
+            ItemType::String => match a.value {
+                serde_json::Value::String(s) if item.max_length.is_none_or(|m| s.chars().count() <= m) => Some(AnswerValue::Text(s)),
+                serde_json::Value::String(_) => {
+                    v.error(field(), format!("must be at most {} characters", item.max_length.unwrap_or_default()));
                     None
                 }
-                None => {
-                    v.error(&field, "must be a string");
+                _ => {
+                    v.error(field(), "must be a string");
                     None
                 }
             },
@@ -211,20 +223,18 @@ pub fn validate_answers(q: &Questionnaire, answers: &[AnswerInput], v: &mut Vali
                     Some(ChoiceOption::Number(n)) => Some(AnswerValue::Number(*n as f64)),
                     Some(ChoiceOption::Code(c)) => Some(AnswerValue::Text(c.clone())),
                     None => {
-                        v.error(&field, "must be one of the item's options");
+                        v.error(field(), "must be one of the item's options");
                         None
                     }
                 }
             }
         };
         if let Some(value) = value {
-            out.push(Answer { link_id: a.link_id.clone(), value });
+            out.push(Answer { link_id: a.link_id, value });
         }
     }
-    for item in q.items.iter().filter(|it| it.required) {
-        if !answers.iter().any(|a| a.link_id == item.link_id) {
-            v.error("answers", format!("required item '{}' is missing", item.link_id));
-        }
+    for (item, _) in q.items.iter().zip(&answered).filter(|(it, done)| it.required && !**done) {
+        v.error("answers", format!("required item '{}' is missing", item.link_id));
     }
     out
 }
@@ -322,6 +332,9 @@ mod tests {
         let a: SubmissionRequest = serde_json::from_str(r#"{"submissionId":"0f8fad5b-d9cb-469f-a165-70867728950e","questionnaireId":"kccq","questionnaireVersion":"1","completedAt":"2026-11-26T19:00:00Z","answers":[]}"#).unwrap();
         let b: SubmissionRequest = serde_json::from_str(r#"{"answers":[],"completedAt":"2026-11-26T19:00:00Z","questionnaireVersion":"1","questionnaireId":"kccq","submissionId":"0f8fad5b-d9cb-469f-a165-70867728950e"}"#).unwrap();
         assert_eq!(a.body_hash(), b.body_hash());
+        // Pinned: stored submissions keep their hash across releases, and a
+        // changed canonical form would turn every later replay into a 409.
+        assert_eq!(a.body_hash(), "3ea833a314657214a2164123cf86306ef3ae3b19b9380dba6bcb335ff860f31c");
         let _ = Item {
             link_id: String::new(),
             item_type: ItemType::Boolean,

@@ -68,7 +68,7 @@ proptest! {
     #[test]
     fn arbitrary_json_never_panics_any_validator(v in any_json()) {
         if let Ok(req) = serde_json::from_value::<SubmissionRequest>(v.clone()) {
-            let _ = req.validate(Some(&questionnaire()), now());
+            let _ = req.clone().validate(Some(&questionnaire()), now());
             let _ = req.validate(None, now());
         }
         if let Ok(def) = serde_json::from_value::<TrialDefinition>(v.clone()) {
@@ -118,7 +118,7 @@ proptest! {
             ]
         });
         let req: SubmissionRequest = serde_json::from_value(body.clone()).unwrap();
-        let valid = req.validate(Some(&questionnaire()), now());
+        let valid = req.clone().validate(Some(&questionnaire()), now());
         prop_assert!(valid.is_ok(), "{:?}", valid);
         let again: SubmissionRequest = serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
         prop_assert_eq!(&again, &req);

@@ -48,11 +48,27 @@ pub fn json<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
 
 /// Decodes JSON into `T`. Syntax errors are 400; a well-formed document of
 /// the wrong shape is 422 naming the field path (`answers[2].linkId`).
+///
+/// Valid bodies, nearly all of them, take serde_json's direct path; only a
+/// failure is decoded again with path tracking, which nearly doubled the
+/// decode of a 20-item submission (65k -> 36k instructions under callgrind).
 pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, Error> {
+    match serde_json::from_slice(b) {
+        Ok(value) => Ok(value),
+        Err(_) => Err(decode_with_path::<T>(b)),
+    }
+}
+
+fn decode_with_path<T: DeserializeOwned>(b: &[u8]) -> Error {
     let mut de = serde_json::Deserializer::from_slice(b);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| classify(e.path().to_string(), e.into_inner()))?;
-    de.end().map_err(|e| classify(String::new(), e))?;
-    Ok(value)
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) => classify(e.path().to_string(), e.into_inner()),
+        Ok(_) => match de.end() {
+            Err(e) => classify(String::new(), e),
+            // serde_json refused what the tracking decoder took; report it unplaced.
+            Ok(()) => Error::MalformedJson("the body is not valid JSON for this route".into()),
+        },
+    }
 }
 
 /// Decodes an already-parsed JSON value into `T`, naming the field at fault.

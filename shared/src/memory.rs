@@ -319,10 +319,10 @@ impl VitalsStore for MemoryStore {
         Ok(lock(&self.t).states.get(&(trial.clone(), patient.clone())).cloned())
     }
 
-    async fn replace_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
-        self.faults.check("replace_state")?;
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
+        self.faults.check("put_state")?;
         if !state.follows(previous) {
-            return Err(Error::Internal("replace_state: the state does not follow the previous one".into()));
+            return Err(Error::Internal("put_state: the state does not follow the previous one".into()));
         }
         let old_level = previous.and_then(|p| p.news2.as_ref()).map(|n| n.risk_level);
         let new_level = state.news2.as_ref().map(|n| n.risk_level);
@@ -349,10 +349,6 @@ impl VitalsStore for MemoryStore {
         }
         t.states.insert(key, state.clone());
         Ok(StateWrite::Written)
-    }
-
-    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
-        crate::ports::put_state_reading_first(self, state).await
     }
 
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
@@ -769,11 +765,11 @@ mod tests {
         // GIVEN a patient at low, version 1
         let m = MemoryStore::new();
         let v1 = state(1, Some(RiskLevel::Low));
-        assert_eq!(m.replace_state(None, &v1).await.unwrap(), StateWrite::Written);
+        assert_eq!(m.put_state(None, &v1).await.unwrap(), StateWrite::Written);
         // WHEN one writer moves it to high over version 1, then another who also read version 1 tries medium
         let v2 = state(2, Some(RiskLevel::High));
-        let winner = m.replace_state(Some(&v1), &v2).await.unwrap();
-        let loser = m.replace_state(Some(&v1), &state(2, Some(RiskLevel::Medium))).await.unwrap();
+        let winner = m.put_state(Some(&v1), &v2).await.unwrap();
+        let loser = m.put_state(Some(&v1), &state(2, Some(RiskLevel::Medium))).await.unwrap();
         // THEN the first wins and the second is stale; each was one write and nothing was read
         assert_eq!((winner, loser), (StateWrite::Written, StateWrite::Stale));
         assert_eq!(m.requests.get("dynamodb.GetItem"), 0);
@@ -781,6 +777,6 @@ mod tests {
         // AND the counters moved from the level the winner read
         assert_eq!(m.risk_level_counts(&ids().0).await.unwrap(), vec![(RiskLevel::High, 1)]);
         // AND a state that does not follow the previous one is refused
-        assert!(matches!(m.replace_state(Some(&v2), &state(4, None)).await, Err(Error::Internal(_))));
+        assert!(matches!(m.put_state(Some(&v2), &state(4, None)).await, Err(Error::Internal(_))));
     }
 }

@@ -110,35 +110,9 @@ pub trait VitalsStore: Send + Sync {
     /// the result is `Stale`: reload, recompute, retry.
     /// `state` must be `previous`'s patient at the next version (1 for `None`),
     /// else `Error::Internal`.
-    ///
-    /// The default forwards to [`VitalsStore::put_state`] (correct, plus its
-    /// read), for wrappers that only forward `put_state`.
-    async fn replace_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
-        if !state.follows(previous) {
-            return Err(Error::Internal("replace_state: the state does not follow the previous one".into()));
-        }
-        self.put_state(state).await
-    }
-    /// Writes `state` if the stored version is `state.version - 1` (or absent
-    /// when 1), reading the stored state first to learn its risk level: a
-    /// GetItem more than [`VitalsStore::replace_state`]. For callers that have
-    /// not read the state (fixtures seeding it); see [`put_state_reading_first`].
-    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error>;
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error>;
     /// Patients per current NEWS2 risk level (patients with no score are omitted).
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(crate::news2::RiskLevel, u64)>, Error>;
-}
-
-/// [`VitalsStore::put_state`] from `get_state` and `replace_state`, so a store
-/// has one conditional write path. A stored version other than
-/// `state.version - 1` is `Stale` without a write.
-pub async fn put_state_reading_first<S: VitalsStore + ?Sized>(store: &S, state: &VitalsState) -> Result<StateWrite, Error> {
-    let previous = store.get_state(&state.trial_id, &state.patient_id).await?;
-    let stored = previous.as_ref().map_or(0, |p| p.version);
-    // Version 0 is never written: replace_state refuses it.
-    if state.version != 0 && stored.saturating_add(1) != state.version {
-        return Ok(StateWrite::Stale);
-    }
-    store.replace_state(previous.as_ref(), state).await
 }
 
 /// epro-api -> FIFO vitals queue.

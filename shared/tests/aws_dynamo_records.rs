@@ -369,12 +369,12 @@ async fn a_stale_state_writer_loses_and_risk_counters_follow_level_changes() {
     let (store, requests) = env.counted_store();
     let (p1, p2) = (patient("P-1"), patient("P-2"));
     let (p1_v1, p2_v1) = (state(&p1, 1, Some(RiskLevel::Low)), state(&p2, 1, Some(RiskLevel::Medium)));
-    assert_eq!(store.replace_state(None, &p1_v1).await.unwrap(), StateWrite::Written);
-    assert_eq!(store.replace_state(None, &p2_v1).await.unwrap(), StateWrite::Written);
+    assert_eq!(store.put_state(None, &p1_v1).await.unwrap(), StateWrite::Written);
+    assert_eq!(store.put_state(None, &p2_v1).await.unwrap(), StateWrite::Written);
     // WHEN a second writer also writes version 1 over nothing, and then two writers who read version 1 race to version 2
-    let racing_first = store.replace_state(None, &state(&p1, 1, Some(RiskLevel::High))).await.unwrap();
-    let winner = store.replace_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::High))).await.unwrap();
-    let loser = store.replace_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::Low))).await.unwrap();
+    let racing_first = store.put_state(None, &state(&p1, 1, Some(RiskLevel::High))).await.unwrap();
+    let winner = store.put_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::High))).await.unwrap();
+    let loser = store.put_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::Low))).await.unwrap();
     // THEN only one write per version wins
     assert_eq!((racing_first, winner, loser), (StateWrite::Stale, StateWrite::Written, StateWrite::Stale));
     // AND each write was one request, and none of them read the stored state
@@ -386,31 +386,12 @@ async fn a_stale_state_writer_loses_and_risk_counters_follow_level_changes() {
     assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::Medium, 1), (RiskLevel::High, 1)]);
     // AND a write that keeps the level, or drops the score, moves counters accordingly
     let p2_v2 = state(&p2, 2, Some(RiskLevel::Medium));
-    store.replace_state(Some(&p2_v1), &p2_v2).await.unwrap();
-    store.replace_state(Some(&p1_v2), &state(&p1, 3, None)).await.unwrap();
+    store.put_state(Some(&p2_v1), &p2_v2).await.unwrap();
+    store.put_state(Some(&p1_v2), &state(&p1, 3, None)).await.unwrap();
     assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::Medium, 1)]);
     // AND a state that skips a version is refused before any request
     requests.reset();
-    let skipping = store.replace_state(Some(&p2_v2), &state(&p2, 5, None)).await;
+    let skipping = store.put_state(Some(&p2_v2), &state(&p2, 5, None)).await;
     assert!(matches!(skipping, Err(Error::Internal(_))), "{skipping:?}");
     assert_eq!(requests.total(), 0);
-}
-
-#[tokio::test]
-async fn a_state_put_without_a_previous_read_reads_the_stored_state_first() {
-    // GIVEN a patient at medium, version 1
-    let env = Emulator::provision("stateput").await;
-    let (store, requests) = env.counted_store();
-    let p = patient("P-1");
-    assert_eq!(store.put_state(&state(&p, 1, Some(RiskLevel::Medium))).await.unwrap(), StateWrite::Written);
-    // WHEN version 2 is put at high without the caller's read
-    requests.reset();
-    assert_eq!(store.put_state(&state(&p, 2, Some(RiskLevel::High))).await.unwrap(), StateWrite::Written);
-    // THEN the store read the stored state, and the counters moved from its level
-    assert_eq!((requests.get("GetItem"), requests.get("TransactWriteItems")), (1, 1));
-    assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::High, 1)]);
-    // AND a version that does not follow the stored one is stale, without a write
-    requests.reset();
-    assert_eq!(store.put_state(&state(&p, 5, None)).await.unwrap(), StateWrite::Stale);
-    assert_eq!(requests.total(), 1);
 }

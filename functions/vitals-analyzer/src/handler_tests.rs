@@ -219,7 +219,7 @@ async fn when_the_state_write_fails_after_the_alert_was_sent_the_retry_resends_t
     // GIVEN the state write fails once after the alert went out
     let (d, clock) = deps(seeded(&["P0001"], 60));
     clock.set("2026-11-26T19:59:50Z".parse().unwrap());
-    d.store.fail_next("replace_state", 1);
+    d.store.fail_next("put_state", 1);
     let batch = [("m1", body("P0001", readings_for(RiskLevel::High, clock.now() - Duration::seconds(10))))];
     let first = handle(&d, sqs_event(&batch)).await.unwrap();
     assert_eq!(failed_ids(&first), ["m1"]);
@@ -336,7 +336,7 @@ async fn the_malformed_fixture_reports_the_bad_record_and_the_records_after_it()
 #[derive(Default)]
 struct Hooked {
     inner: MemoryStore,
-    /// This many `replace_state` calls find that another writer got there first.
+    /// This many `put_state` calls find that another writer got there first.
     races: AtomicUsize,
     panic_for: Option<PatientId>,
     trial_loads: AtomicUsize,
@@ -393,15 +393,12 @@ impl VitalsStore for Hooked {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.inner.get_state(trial, patient).await
     }
-    async fn replace_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
         let raced = self.races.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         if raced {
             // Another invocation writes a newer version with its own reading first.
-            let mut theirs = self
-                .inner
-                .get_state(&state.trial_id, &state.patient_id)
-                .await?
-                .unwrap_or_else(|| VitalsState::new(state.trial_id.clone(), state.patient_id.clone()));
+            let stored = self.inner.get_state(&state.trial_id, &state.patient_id).await?;
+            let mut theirs = stored.clone().unwrap_or_else(|| VitalsState::new(state.trial_id.clone(), state.patient_id.clone()));
             theirs.version += 1;
             let at: DateTime<Utc> = START.parse().unwrap();
             trialwatch::vitals::merge_latest(
@@ -414,12 +411,9 @@ impl VitalsStore for Hooked {
                 }],
             );
             self.competitor_versions.lock().unwrap().push(theirs.version);
-            assert_eq!(self.inner.put_state(&theirs).await?, StateWrite::Written);
+            assert_eq!(self.inner.put_state(stored.as_ref(), &theirs).await?, StateWrite::Written);
         }
-        self.inner.replace_state(previous, state).await
-    }
-    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
-        self.inner.put_state(state).await
+        self.inner.put_state(previous, state).await
     }
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
         self.inner.risk_level_counts(trial).await

@@ -129,7 +129,7 @@ where
         }
         // Version 0 is the empty state assessed when nothing was stored.
         let previous = Some(&prev).filter(|p| p.version > 0);
-        match deps.store.replace_state(previous, &assessment.state).await? {
+        match deps.store.put_state(previous, &assessment.state).await? {
             StateWrite::Written => return Ok(assessment.escalation),
             StateWrite::Stale => {
                 tracing::info!(trial_id = %batch.trial, patient_id = %batch.patient, "state version moved; reloading");

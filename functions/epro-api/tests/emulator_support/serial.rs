@@ -92,8 +92,8 @@ impl<S: VitalsStore> VitalsStore for Serial<S> {
     async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
         serial!(self, self.inner.get_state(trial, patient))
     }
-    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
-        serial!(self, self.inner.put_state(state))
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
+        serial!(self, self.inner.put_state(previous, state))
     }
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
         serial!(self, self.inner.risk_level_counts(trial))

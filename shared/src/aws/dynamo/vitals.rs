@@ -15,7 +15,7 @@ use crate::aws::errors::from_sdk;
 use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
 use crate::news2::RiskLevel;
-use crate::ports::{put_state_reading_first, PatientReadings, StateWrite, VitalsStore};
+use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::timestamp;
 use crate::vitals::{VitalReading, VitalsState};
 
@@ -110,7 +110,7 @@ impl VitalsStore for DynamoStore {
     /// One PutItem, or one TransactWriteItems when the risk level moves; no
     /// read: the caller's `previous` is the stored item whenever the version
     /// condition passes (see the port).
-    async fn replace_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
         const OP: &str = "dynamodb.PutItem(vitals state)";
         if !state.follows(previous) {
             return Err(Error::Internal(format!("{OP}: the state does not follow the previous one")));
@@ -160,10 +160,6 @@ impl VitalsStore for DynamoStore {
             Transacted::Cancelled(r) if condition_failed(&r, 0) => Ok(StateWrite::Stale),
             Transacted::Cancelled(_) => Err(Error::Internal(format!("{TX}: counter condition failed"))),
         }
-    }
-
-    async fn put_state(&self, state: &VitalsState) -> Result<StateWrite, Error> {
-        put_state_reading_first(self, state).await
     }
 
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {

@@ -18,7 +18,7 @@ use crate::period::Period;
 use crate::Deps;
 
 /// Reports made at once: bounded so a national trial list neither exhausts
-/// 512 MB nor throttles the table.
+/// the function's memory nor throttles the table.
 const CONCURRENCY: usize = 4;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]

@@ -2,6 +2,7 @@
 //! newest-first list and the sharded per-day counters.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -9,7 +10,7 @@ use chrono::NaiveDate;
 use super::trials::{enrolment_sk, trial_pk};
 use super::{
     attr_str, attr_u64, condition_failed, decode_position, encode_position, from_record, n, old_item, page_limit, s, to_record,
-    DynamoStore, Expr, Item, Transacted, TABLE_KEY,
+    DynamoStore, Expr, Transacted, TABLE_KEY,
 };
 use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
@@ -122,25 +123,19 @@ impl SubmissionStore for DynamoStore {
         if from > to {
             return Ok(vec![]);
         }
-        let shards = (0..COUNTER_SHARDS).map(|shard| self.day_counters(OP, trial, shard, from, to));
-        let mut totals: BTreeMap<(String, SiteId, QuestionnaireId), u64> = BTreeMap::new();
-        for items in futures::future::try_join_all(shards).await? {
-            for item in items {
-                let day = attr_str(&item, "day").map(str::to_owned);
-                let site = attr_str(&item, "siteId").and_then(|v| SiteId::parse(v).ok());
-                let q = attr_str(&item, "questionnaireId").and_then(|v| QuestionnaireId::parse(v).ok());
-                let (Some(day), Some(site), Some(q)) = (day, site, q) else {
-                    return Err(Error::Internal(format!("{OP}: malformed counter item")));
-                };
-                *totals.entry((day, site, q)).or_default() += attr_u64(&item, "submissions").unwrap_or(0);
-            }
-        }
+        let totals = Mutex::new(DayTotals::new());
+        let shards = (0..COUNTER_SHARDS).map(|shard| self.add_day_counters(OP, trial, shard, from, to, &totals));
+        futures::future::try_join_all(shards).await?;
+        let totals = totals.into_inner().unwrap_or_else(|p| p.into_inner());
         Ok(totals
             .into_iter()
             .map(|((day, site_id, questionnaire_id), submissions)| DailySiteCount { day, site_id, questionnaire_id, submissions })
             .collect())
     }
 }
+
+/// Submissions per (day, site, questionnaire), summed over the shards.
+type DayTotals = BTreeMap<(String, SiteId, QuestionnaireId), u64>;
 
 impl DynamoStore {
     /// [submission, guard, audit, day counter, enrolment summary], all or nothing.
@@ -195,36 +190,46 @@ impl DynamoStore {
         ])
     }
 
-    async fn day_counters(
+    /// Adds one shard's counters for the period to `totals`, page by page as
+    /// they arrive. A year of 500 sites is ~200k cells but up to 32 items per
+    /// cell (one per shard), so holding the items until every shard is read
+    /// would take gigabytes; the sums take the cells only.
+    async fn add_day_counters(
         &self,
         op: &'static str,
         trial: &TrialId,
         shard: u32,
         from: NaiveDate,
         to: NaiveDate,
-    ) -> Result<Vec<Item>, Error> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(day_pk(trial, shard)))
-                .expression_attribute_values(":from", s(format!("DAY#{from}")))
-                // '~' sorts after every id character, so `to`'s own items are included.
-                .expression_attribute_values(":to", s(format!("DAY#{to}~")))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| from_sdk(op, &e))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
+        totals: &Mutex<DayTotals>,
+    ) -> Result<(), Error> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .projection_expression("#day, siteId, questionnaireId, submissions")
+            .expression_attribute_names("#day", "day")
+            .expression_attribute_values(":pk", s(day_pk(trial, shard)))
+            .expression_attribute_values(":from", s(format!("DAY#{from}")))
+            // '~' sorts after every id character, so `to`'s own items are included.
+            .expression_attribute_values(":to", s(format!("DAY#{to}~")))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let items = page.map_err(|e| from_sdk(op, &e))?.items.unwrap_or_default();
+            let mut totals = totals.lock().unwrap_or_else(|p| p.into_inner());
+            for item in &items {
+                let day = attr_str(item, "day").map(str::to_owned);
+                let site = attr_str(item, "siteId").and_then(|v| SiteId::parse(v).ok());
+                let q = attr_str(item, "questionnaireId").and_then(|v| QuestionnaireId::parse(v).ok());
+                let (Some(day), Some(site), Some(q)) = (day, site, q) else {
+                    return Err(Error::Internal(format!("{op}: malformed counter item")));
+                };
+                *totals.entry((day, site, q)).or_default() += attr_u64(item, "submissions").unwrap_or(0);
             }
         }
+        Ok(())
     }
 }
 

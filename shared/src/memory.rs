@@ -114,6 +114,15 @@ impl MemoryStore {
         lock(&self.t).submissions.len()
     }
 
+    /// Drops stored submissions and audit entries (counters stay), so a
+    /// benchmark's millions of writes measure the handler, not a store that
+    /// grows without bound as no real table's client does.
+    pub fn forget_submissions(&self) {
+        let mut t = lock(&self.t);
+        t.submissions.clear();
+        t.audit.clear();
+    }
+
     pub fn alert_records(&self) -> Vec<AlertRecord> {
         lock(&self.t).alerts.values().cloned().collect()
     }

@@ -102,8 +102,9 @@ fn parse(req: &Request) -> Result<SubmissionRequest, Error> {
 }
 
 /// The counter bucket: the day the questionnaire was completed, in the trial's zone.
+/// (`NaiveDate`'s Display is `YYYY-MM-DD` without parsing a format string.)
 pub fn trial_day(trial: &Trial, completed_at: DateTime<Utc>) -> String {
-    completed_at.with_timezone(&trial.definition.tz()).format("%Y-%m-%d").to_string()
+    completed_at.with_timezone(&trial.definition.tz()).date_naive().to_string()
 }
 
 fn audit_entry(s: &StoredSubmission, actor: Actor, on_behalf: bool, now: DateTime<Utc>) -> AuditEntry {
@@ -190,4 +191,25 @@ pub async fn list<S: Stores, Q: Queues, C: Clock>(
         submitted_by_role: s.submitted_by.role,
     });
     Ok(respond::json(200, &page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial_in(zone: &str) -> Trial {
+        let definition = serde_json::from_value(serde_json::json!({"name": "T", "sites": [{"id": "s1", "name": "S"}], "timezone": zone}))
+            .expect("a definition");
+        Trial { trial_id: TrialId::parse("tw-1").unwrap(), definition, updated_at: String::new() }
+    }
+
+    #[test]
+    fn a_submission_counts_on_its_day_in_the_trials_zone() {
+        let late_evening_utc: DateTime<Utc> = "2026-11-26T23:30:00Z".parse().unwrap();
+        assert_eq!(trial_day(&trial_in("Europe/London"), late_evening_utc), "2026-11-26");
+        assert_eq!(trial_day(&trial_in("Asia/Shanghai"), late_evening_utc), "2026-11-27");
+        assert_eq!(trial_day(&trial_in("America/New_York"), late_evening_utc), "2026-11-26");
+        // British Summer Time moves the same UTC clock time past midnight.
+        assert_eq!(trial_day(&trial_in("Europe/London"), "2026-07-01T23:30:00Z".parse().unwrap()), "2026-07-02");
+    }
 }

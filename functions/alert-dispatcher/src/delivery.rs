@@ -42,8 +42,6 @@ pub(crate) enum HideFor {
     Backoff,
     /// Exactly this long (until another invocation's lease expires).
     Seconds(i32),
-    /// The queue's own visibility timeout.
-    QueueDefault,
 }
 
 impl Disposition {

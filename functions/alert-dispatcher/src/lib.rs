@@ -6,14 +6,13 @@
 //! the clock and the queue's visibility control. `main.rs` wires AWS adapters
 //! ([`AwsDeps`]); unit tests wire in-memory ones.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::{FutureExt, StreamExt};
 use lambda_runtime::LambdaEvent;
 use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
+use trialwatch::edge::sqs::{Batch, FailurePolicy};
 use trialwatch::ports::{AlertStore, Clock, Notifier, TrialStore};
 use trialwatch::trial::Trial;
 use trialwatch::TrialId;
@@ -88,9 +87,43 @@ where
     }
 }
 
-/// The Lambda handler: each record in its own error boundary (a bad body or a
-/// panic fails that record only), delivered concurrently up to a bound, and
-/// reported in `batchItemFailures` when SQS should redeliver it.
+/// Why a record is left for SQS to redeliver; logged by code only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Redelivery {
+    #[error("the record has no body")]
+    MissingBody,
+    /// JSON, but not an alert.
+    #[error("the body is not an alert")]
+    InvalidAlert,
+    #[error("the body is not JSON")]
+    MalformedJson,
+    #[error("handling the record panicked")]
+    Panicked,
+    /// Delivery is not finished (a channel to retry, a lease held elsewhere,
+    /// a store that failed); the reason is a short code.
+    #[error("delivery not finished: {0}")]
+    Delivery(&'static str),
+}
+
+impl trialwatch::edge::sqs::Failure for Redelivery {
+    fn panicked() -> Self {
+        Redelivery::Panicked
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Redelivery::MissingBody => "missing-body",
+            Redelivery::InvalidAlert => "invalid-alert",
+            Redelivery::MalformedJson => "malformed-json",
+            Redelivery::Panicked => "panic",
+            Redelivery::Delivery(reason) => reason,
+        }
+    }
+}
+
+/// The Lambda handler: the shared runner gives each record its own error
+/// boundary (a bad body or a panic fails that record only), delivers them
+/// concurrently up to a bound, and reports in `batchItemFailures` the ones
+/// SQS should redeliver. Records are independent: every alert is its own.
 pub async fn handle<S, N, W, C>(deps: &Deps<S, N, W, C>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
     S: AlertStore + TrialStore + 'static,
@@ -98,75 +131,45 @@ where
     W: WebhookSender,
     C: Clock,
 {
-    let records = event.payload.records;
-    let outcomes: Vec<(Option<&str>, bool)> = futures::stream::iter(records.iter())
-        .map(|message| async move { (message.message_id.as_deref(), process(deps, message).await) })
-        .buffered(deps.settings.max_concurrency.max(1))
-        .collect()
-        .await;
-
-    let mut response = SqsBatchResponse::default();
-    for (message_id, acknowledged) in outcomes {
-        match (message_id, acknowledged) {
-            (_, true) => {}
-            (Some(id), false) => response.add_failure(id),
-            // A failure SQS cannot be told about by id: fail the whole batch so
-            // every record comes back (idempotent), rather than lose this one.
-            (None, false) => return Err("a failed record has no messageId; failing the batch so SQS redelivers every record".into()),
-        }
-    }
-    Ok(response)
+    let batch = Batch::new(event.payload, FailurePolicy::Independent);
+    Ok(batch.for_each(deps.settings.max_concurrency, |message| process(deps, message)).await?)
 }
 
-/// Delivers one record; true when it may be deleted from the queue.
-async fn process<S, N, W, C>(deps: &Deps<S, N, W, C>, message: &SqsMessage) -> bool
+/// Delivers one record; `Ok` when it may be deleted from the queue. A retry
+/// hides the record for its backoff first.
+async fn process<S, N, W, C>(deps: &Deps<S, N, W, C>, message: &SqsMessage) -> Result<(), Redelivery>
 where
     S: AlertStore + TrialStore + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
 {
+    let alert = decode(message)?;
+    let Disposition::Retry { reason, hide_for } = deps.deliver(&alert).await else {
+        return Ok(());
+    };
     let message_id = message.message_id.as_deref();
-    let disposition = match AssertUnwindSafe(dispatch(deps, message)).catch_unwind().await {
-        Ok(d) => d,
-        Err(_) => Disposition::Retry { reason: "panic", hide_for: HideFor::QueueDefault },
-    };
-    let Disposition::Retry { reason, hide_for } = disposition else {
-        return true;
-    };
-    tracing::warn!(message_id, reason, "record left for redelivery");
     let receive_count = receive_count(message);
     let seconds = match hide_for {
-        HideFor::Backoff => Some(visibility::backoff_seconds(deps.settings.backoff, receive_count, message_id.unwrap_or(""))),
-        HideFor::Seconds(s) => Some(s),
-        HideFor::QueueDefault => None,
+        // The id only seeds the jitter; it is never reported from here.
+        HideFor::Backoff => visibility::backoff_seconds(deps.settings.backoff, receive_count, message_id.unwrap_or("")),
+        HideFor::Seconds(s) => s,
     };
-    if let (Some(seconds), Some(receipt)) = (seconds, message.receipt_handle.as_deref()) {
+    if let Some(receipt) = message.receipt_handle.as_deref() {
         if let Err(e) = deps.visibility.extend(receipt, seconds).await {
             // Not fatal: the queue's default visibility timeout applies instead.
             tracing::warn!(message_id, error = e.code(), "visibility backoff not applied");
         }
     }
-    false
+    Err(Redelivery::Delivery(reason))
 }
 
-async fn dispatch<S, N, W, C>(deps: &Deps<S, N, W, C>, message: &SqsMessage) -> Disposition
-where
-    S: AlertStore + TrialStore + 'static,
-    N: Notifier,
-    W: WebhookSender,
-    C: Clock,
-{
-    let Some(body) = message.body.as_deref() else {
-        return Disposition::Retry { reason: "missing-body", hide_for: HideFor::QueueDefault };
-    };
+/// The record's alert. A bad body is left to the queue's own visibility
+/// timeout and, after maxReceiveCount, the DLQ.
+fn decode(message: &SqsMessage) -> Result<Alert, Redelivery> {
+    let body = message.body.as_deref().ok_or(Redelivery::MissingBody)?;
     // serde's message may quote the offending value, so only its category is kept.
-    let alert: Alert = match serde_json::from_str(body) {
-        Ok(a) => a,
-        Err(e) if e.is_data() => return Disposition::Retry { reason: "invalid-alert", hide_for: HideFor::QueueDefault },
-        Err(_) => return Disposition::Retry { reason: "malformed-json", hide_for: HideFor::QueueDefault },
-    };
-    deps.deliver(&alert).await
+    serde_json::from_str(body).map_err(|e| if e.is_data() { Redelivery::InvalidAlert } else { Redelivery::MalformedJson })
 }
 
 /// SQS's `ApproximateReceiveCount`: 1 on first delivery.

@@ -543,6 +543,23 @@ async fn a_failed_record_without_a_message_id_fails_the_whole_batch() {
 }
 
 #[tokio::test]
+async fn a_delivered_record_without_a_message_id_is_acknowledged_and_the_failed_ones_reported() {
+    // GIVEN a batch: a deliverable alert without a message id (another with an empty one), and a garbled record
+    let w = world().with_trial("t1", true);
+    let (a1, a2) = (alert("t1", 1), alert("t1", 2));
+    let mut unnamed = message("x", &body(&a1), 1);
+    unnamed.message_id = None;
+    let mut empty = message("y", &body(&a2), 1);
+    empty.message_id = Some(String::new());
+    // WHEN handled
+    let r = handle(&w.deps, event(vec![unnamed, empty, message("garbled", "{not json", 1)])).await.unwrap();
+    // THEN only the failed record is reported, and both unnamed alerts were delivered: a success needs no id
+    assert_eq!(failed_ids(&r), vec!["garbled"]);
+    assert_eq!(w.record(&a1).status, AlertStatus::Delivered);
+    assert_eq!(w.record(&a2).status, AlertStatus::Delivered);
+}
+
+#[tokio::test]
 async fn records_of_a_batch_are_delivered_concurrently() {
     // GIVEN the first POST of a batch hangs until released
     let w = world().with_trial("t1", true).with_trial("t2", true);

@@ -150,12 +150,38 @@ async fn a_malformed_record_fails_and_every_later_record_fails_with_it_for_fifo_
 }
 
 #[tokio::test]
-async fn a_record_without_a_message_id_fails_the_whole_invocation() {
-    let (d, clock) = deps(seeded(&["P0001"], 60));
-    let mut event = sqs_event(&[("m1", body("P0001", readings_for(RiskLevel::Low, clock.now())))]);
+async fn a_record_without_a_message_id_that_succeeds_is_processed_and_acknowledged() {
+    // GIVEN a batch whose first record has no message id (and the second an empty one)
+    let (d, clock) = deps(seeded(&["P0001", "P0002"], 60));
+    let mut event = sqs_event(&[
+        ("m1", body("P0001", readings_for(RiskLevel::Low, clock.now()))),
+        ("m2", body("P0002", readings_for(RiskLevel::Low, clock.now()))),
+    ]);
     event.payload.records[0].message_id = None;
-    assert!(handle(&d, event).await.is_err());
-    assert!(d.store.readings(&trial_id(), &pid("P0001")).is_empty(), "nothing is processed");
+    event.payload.records[1].message_id = Some(String::new());
+    // WHEN handled
+    let response = handle(&d, event).await.unwrap();
+    // THEN both records took effect and nothing needs reporting: a success needs no id
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(d.store.readings(&trial_id(), &pid("P0001")).len(), 4);
+    assert_eq!(d.store.readings(&trial_id(), &pid("P0002")).len(), 4);
+}
+
+#[tokio::test]
+async fn a_record_without_a_message_id_that_must_be_redelivered_fails_the_whole_invocation() {
+    // GIVEN a record without a message id whose body is malformed
+    let (d, clock) = deps(seeded(&["P0001"], 60));
+    let mut failed = sqs_event(&[("m1", "{not json".to_owned())]);
+    failed.payload.records[0].message_id = None;
+    // THEN it cannot be reported by id, so the invocation fails and SQS redelivers the batch
+    assert!(handle(&d, failed).await.is_err());
+
+    // GIVEN a valid record without a message id after a malformed one (the FIFO rule holds it back)
+    let mut held_back = sqs_event(&[("m1", "{not json".to_owned()), ("m2", body("P0001", readings_for(RiskLevel::Low, clock.now())))]);
+    held_back.payload.records[1].message_id = None;
+    // THEN the invocation fails too, and the held-back record did not take effect
+    assert!(handle(&d, held_back).await.is_err());
+    assert!(d.store.readings(&trial_id(), &pid("P0001")).is_empty(), "nothing after the failure is processed");
 }
 
 #[tokio::test]

@@ -2,8 +2,9 @@
 //! NEWS2 -> readings and latest-vitals state stored -> escalation alerts enqueued.
 //!
 //! # One batch, step by step
-//! 1. Every record needs a message id to be reported; a record without one
-//!    fails the whole invocation (SQS retries the batch) instead of guessing.
+//! 1. The batch goes through the shared runner ([`trialwatch::edge::sqs`])
+//!    under its FIFO rule: it owns the panic boundaries, the message-id
+//!    policy and the response.
 //! 2. Each body is parsed and re-validated inside its own boundary. Parsing
 //!    stops at the first bad record: it and every later record are reported
 //!    as failed (FIFO order per patient), so later records are not processed.
@@ -16,7 +17,9 @@
 //!    `enqueue` (10 per SendMessageBatch).
 //! 6. **Record** (per patient, bounded): the state item with `version + 1`;
 //!    a stale version reloads, re-assesses and retries ([`patient::STATE_RETRIES`]).
-//! 7. `batchItemFailures`: the first failed record and every later one.
+//! 7. `batchItemFailures`: the first failed record and every later one. A
+//!    record without a message id fails the invocation only if it must be
+//!    reported (see [`trialwatch::edge::sqs::Batch::respond`]).
 //!
 //! # Why phases with barriers
 //! The budget per batch of N readings from P patients is ceil(N/25)
@@ -45,7 +48,6 @@ pub mod patient;
 pub mod record;
 
 use std::collections::{HashMap, HashSet};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -53,14 +55,15 @@ use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
+use trialwatch::edge::sqs::{guarded, Batch, FailurePolicy, Outcomes};
 use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
 use trialwatch::settings::{self, SettingsError};
 use trialwatch::trial::Trial;
 use trialwatch::vitals::VitalsMessage;
 use trialwatch::{PatientId, TrialId};
 
-use crate::patient::{bounded, guarded, PatientBatch, Plan};
-use crate::record::{fifo_batch_response, RecordFailure};
+use crate::patient::{bounded, PatientBatch, Plan};
+use crate::record::RecordFailure;
 
 /// Patients of one batch processed at once (loads and writes in flight).
 pub const CONCURRENCY_VAR: &str = "ANALYZER_CONCURRENCY";
@@ -134,15 +137,6 @@ impl AwsDeps {
     }
 }
 
-/// The invocation itself cannot be handled record by record.
-#[derive(Debug, thiserror::Error)]
-pub enum InvocationError {
-    /// A failure could not be reported for this record, so none can be trusted:
-    /// the whole batch is retried.
-    #[error("record {index} has no message id")]
-    MissingMessageId { index: usize },
-}
-
 /// Handles one SQS batch; see the crate doc for the steps.
 pub async fn handle<S, Q, C>(deps: &Deps<S, Q, C>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
@@ -150,47 +144,17 @@ where
     Q: AlertQueue,
     C: Clock,
 {
-    let records = event.payload.records;
     let now = deps.clock.now();
-
-    let mut ids = Vec::with_capacity(records.len());
-    for (index, r) in records.iter().enumerate() {
-        match r.message_id.as_deref() {
-            Some(id) if !id.is_empty() => ids.push(id),
-            _ => {
-                tracing::error!(
-                    index,
-                    records = records.len(),
-                    "record without a message id; failing the invocation so SQS retries the batch"
-                );
-                return Err(Box::new(InvocationError::MissingMessageId { index }));
-            }
-        }
-    }
-
-    let mut outcomes: Vec<Result<(), RecordFailure>> = vec![Ok(()); records.len()];
-    let mut messages = Vec::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
-        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| record::parse_body(r.body.as_deref(), now)))
-            .unwrap_or(Err(RecordFailure::Panicked));
-        match parsed {
-            Ok(m) => messages.push((i, m)),
-            Err(failure) => {
-                // FIFO: nothing after this record may take effect before it does.
-                outcomes[i] = Err(failure);
-                break;
-            }
-        }
-    }
+    // FIFO queue (group trial#patient): a failure holds back every later record.
+    let batch = Batch::new(event.payload, FailurePolicy::FifoBatch);
+    let (messages, mut outcomes) = batch.decode(|body| record::parse_body(body, now));
 
     let batches = group_by_patient(messages);
     let alerts_recorded = process(deps, &batches, now, &mut outcomes).await;
 
-    let outcomes: Vec<(&str, Result<(), RecordFailure>)> = ids.iter().copied().zip(outcomes).collect();
-    let response = fifo_batch_response(&outcomes);
-    log_failures(&outcomes);
+    let response = batch.respond(&outcomes)?;
     tracing::info!(
-        records = outcomes.len(),
+        records = batch.len(),
         patients = batches.len(),
         readings = batches.iter().map(|b| b.readings.len()).sum::<usize>(),
         alerts = alerts_recorded,
@@ -228,7 +192,7 @@ async fn process<S, Q, C>(
     deps: &Deps<S, Q, C>,
     batches: &[PatientBatch],
     now: chrono::DateTime<chrono::Utc>,
-    outcomes: &mut [Result<(), RecordFailure>],
+    outcomes: &mut Outcomes<RecordFailure>,
 ) -> usize
 where
     S: VitalsStore + EnrolmentStore + TrialStore + 'static,
@@ -237,7 +201,7 @@ where
 {
     let mut fail = |b: &PatientBatch, f: &RecordFailure| {
         for &r in &b.records {
-            outcomes[r] = Err(f.clone());
+            outcomes.fail(r, f.clone());
         }
     };
 
@@ -262,13 +226,13 @@ where
     let alerts: Vec<(usize, Alert)> = plans.iter().filter_map(|(i, p)| p.alert(&batches[*i]).map(|a| (*i, a))).collect();
     let alert_bodies: Vec<Alert> = alerts.iter().map(|(_, a)| a.clone()).collect();
     let (written, sent) = futures::join!(
-        guarded(async {
+        guarded::<_, RecordFailure>(async {
             if writes.is_empty() {
                 return Ok(());
             }
             Ok(deps.store.put_readings_batch(&writes).await?)
         }),
-        guarded(async {
+        guarded::<_, RecordFailure>(async {
             if alert_bodies.is_empty() {
                 return Ok(());
             }
@@ -320,17 +284,6 @@ where
         }
     }
     recorded
-}
-
-fn log_failures(outcomes: &[(&str, Result<(), RecordFailure>)]) {
-    let Some(first) = outcomes.iter().position(|(_, o)| o.is_err()) else { return };
-    for (message_id, outcome) in &outcomes[first..] {
-        let reason = match outcome {
-            Err(f) => f.code(),
-            Ok(()) => RecordFailure::AfterEarlierFailure.code(),
-        };
-        tracing::warn!(message_id, reason, "record reported as failed");
-    }
 }
 
 #[cfg(test)]

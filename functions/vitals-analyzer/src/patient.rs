@@ -3,11 +3,11 @@
 //! batch-wide readings write and alert send, then the state writes.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 
 use chrono::{DateTime, Utc};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use trialwatch::alert::{Alert, AlertReason};
+use trialwatch::edge::sqs::guarded;
 use trialwatch::news2::Spo2Scale;
 use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, StateWrite, TrialStore, VitalsStore};
 use trialwatch::trial::News2Settings;
@@ -65,13 +65,9 @@ fn alert_for(batch: &PatientBatch, site: &SiteId, assessment: &Assessment) -> Op
     })
 }
 
-/// Runs `f` inside its own error boundary: a panic becomes this item's failure.
-pub async fn guarded<T>(f: impl Future<Output = Result<T, RecordFailure>>) -> Result<T, RecordFailure> {
-    AssertUnwindSafe(f).catch_unwind().await.unwrap_or(Err(RecordFailure::Panicked))
-}
-
 /// Runs `f` for each item with at most `limit` in flight (no spawning: the
-/// futures are polled by this task, so the bound is exact).
+/// futures are polled by this task, so the bound is exact), each inside the
+/// runner's panic boundary: a panic fails that patient's records only.
 pub async fn bounded<'a, I, T, F, Fut>(limit: usize, items: I, f: F) -> Vec<(usize, Result<T, RecordFailure>)>
 where
     I: IntoIterator<Item = (usize, &'a PatientBatch)>,

@@ -1,7 +1,6 @@
-//! One SQS record: its body parsed and re-checked, why it failed, and how
-//! per-record outcomes become `batchItemFailures` on a FIFO queue.
+//! One SQS record: its body parsed and re-checked, and why it failed. The
+//! shared runner turns these failures into `batchItemFailures`.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use chrono::{DateTime, Utc};
 use trialwatch::timestamp::MAX_FUTURE_SKEW_SECONDS;
 use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsMessage, MAX_READINGS_PER_REQUEST};
@@ -35,10 +34,6 @@ pub enum RecordFailure {
     StateContention,
     #[error("processing panicked")]
     Panicked,
-    /// FIFO: an earlier record of the batch failed, so this one must be
-    /// redelivered after it to keep each patient's order.
-    #[error("an earlier record of the batch failed")]
-    AfterEarlierFailure,
 }
 
 impl RecordFailure {
@@ -53,8 +48,16 @@ impl RecordFailure {
             RecordFailure::Dependency { code } => code,
             RecordFailure::StateContention => "state-contention",
             RecordFailure::Panicked => "panicked",
-            RecordFailure::AfterEarlierFailure => "after-earlier-failure",
         }
+    }
+}
+
+impl trialwatch::edge::sqs::Failure for RecordFailure {
+    fn panicked() -> Self {
+        RecordFailure::Panicked
+    }
+    fn code(&self) -> &'static str {
+        RecordFailure::code(self)
     }
 }
 
@@ -104,23 +107,6 @@ fn check_reading(r: &VitalReading, latest_allowed: DateTime<Utc>) -> Result<(), 
         return Err("observed-in-the-future");
     }
     Ok(())
-}
-
-/// FIFO rule: the first failed record and every record after it are
-/// reported, whatever their patient, so that SQS redelivers them in order.
-/// `outcomes` are in batch order, one per record, with its message id.
-pub fn fifo_batch_response(outcomes: &[(&str, Result<(), RecordFailure>)]) -> SqsBatchResponse {
-    let first_failure = outcomes.iter().position(|(_, o)| o.is_err()).unwrap_or(outcomes.len());
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = outcomes[first_failure..]
-        .iter()
-        .map(|(id, _)| {
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = (*id).to_owned();
-            f
-        })
-        .collect();
-    response
 }
 
 #[cfg(test)]
@@ -181,13 +167,5 @@ mod tests {
                 .unwrap_err();
         assert!(!e.to_string().contains("987654") && !e.code().contains("987654"));
         assert_eq!(e, RecordFailure::Implausible { index: 1, reason: "value-out-of-range" });
-    }
-
-    #[test]
-    fn the_first_failure_and_every_later_record_are_reported() {
-        let outcomes = [("a", Ok(())), ("b", Err(RecordFailure::MalformedJson)), ("c", Ok(())), ("d", Err(RecordFailure::UnknownTrial))];
-        let ids: Vec<String> = fifo_batch_response(&outcomes).batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
-        assert_eq!(ids, ["b", "c", "d"]);
-        assert!(fifo_batch_response(&[("a", Ok(()))]).batch_item_failures.is_empty());
     }
 }

@@ -4,6 +4,7 @@
 
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
+use trialwatch::aws::sqs::{batched, MAX_MESSAGE_BYTES};
 use trialwatch::ports::Clock;
 use trialwatch::validation::Validator;
 use trialwatch::vitals::{ReadingInput, VitalReading, VitalsMessage, MAX_READINGS_PER_REQUEST};
@@ -15,10 +16,6 @@ use crate::deps::{Deps, Queues, Stores};
 use crate::patients::{authorize, require_enrolled, Freshness};
 use crate::respond::{self, HttpResponse};
 
-/// SQS's limit on one message, and on the sum of a SendMessageBatch's messages.
-pub const SQS_PAYLOAD_LIMIT: usize = 256 * 1024;
-/// SQS's limit on entries per SendMessageBatch.
-pub const SQS_BATCH_ENTRIES: usize = 10;
 /// Room for the message envelope (`{"trialId":…,"patientId":…,"readings":[]}`)
 /// with the longest ids, and for the batch's per-entry overhead.
 const ENVELOPE_BYTES: usize = 512;
@@ -79,7 +76,7 @@ fn parse(req: &Request) -> Result<Vec<(String, ReadingInput)>, Error> {
 /// Packs readings into as few messages as fit under the SQS payload limit.
 /// At most 500 small readings (~150 bytes each) always fit in one.
 pub fn pack(trial: &TrialId, patient: &PatientId, readings: Vec<VitalReading>) -> Vec<VitalsMessage> {
-    let budget = SQS_PAYLOAD_LIMIT - ENVELOPE_BYTES;
+    let budget = MAX_MESSAGE_BYTES - ENVELOPE_BYTES;
     let mut messages = Vec::new();
     let mut current: Vec<VitalReading> = Vec::new();
     let mut size = 0;
@@ -98,30 +95,17 @@ pub fn pack(trial: &TrialId, patient: &PatientId, readings: Vec<VitalReading>) -
     messages
 }
 
-/// Groups messages into SendMessageBatch calls: at most 10 entries and 256 KiB
-/// in total per call. Normally one message, so one call.
+/// Groups messages into SendMessageBatch calls by the shared SQS rule (10
+/// entries, 256 KiB per call), each message counted with room for its
+/// envelope. Normally one message, so one call.
 pub fn batches(messages: Vec<VitalsMessage>) -> Vec<Vec<VitalsMessage>> {
-    let mut out: Vec<Vec<VitalsMessage>> = Vec::new();
-    let mut size = 0;
-    for m in messages {
-        let len = serde_json::to_vec(&m).map_or(SQS_PAYLOAD_LIMIT, |b| b.len()) + ENVELOPE_BYTES;
-        match out.last_mut() {
-            Some(batch) if batch.len() < SQS_BATCH_ENTRIES && size + len <= SQS_PAYLOAD_LIMIT => {
-                size += len;
-                batch.push(m);
-            }
-            _ => {
-                size = len;
-                out.push(vec![m]);
-            }
-        }
-    }
-    out
+    batched(messages, |m| serde_json::to_vec(m).map_or(MAX_MESSAGE_BYTES, |b| b.len()) + ENVELOPE_BYTES)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trialwatch::aws::sqs::{MAX_BATCH_BYTES, MAX_BATCH_MESSAGES};
     use trialwatch::vitals::{VitalCode, VitalValue};
     use trialwatch::ReadingId;
 
@@ -155,9 +139,9 @@ mod tests {
         assert_eq!(total, 4000);
         assert!(groups.len() > 1);
         for b in &groups {
-            assert!(b.len() <= SQS_BATCH_ENTRIES);
+            assert!(b.len() <= MAX_BATCH_MESSAGES);
             let sum: usize = b.iter().map(|m| serde_json::to_vec(m).unwrap().len()).sum();
-            assert!(sum <= SQS_PAYLOAD_LIMIT, "{sum}");
+            assert!(sum <= MAX_BATCH_BYTES, "{sum}");
         }
     }
 }

@@ -2,6 +2,8 @@
 //! alert queue (producers -> alert-dispatcher). Both send with
 //! SendMessageBatch; ids are deterministic, so resending is always safe.
 
+use std::marker::PhantomData;
+
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
@@ -12,30 +14,43 @@ use crate::error::Error;
 use crate::ports::{AlertQueue, VitalsQueue};
 use crate::vitals::VitalsMessage;
 
-/// AWS limit: at most 10 entries per SendMessageBatch.
+/// AWS quota, not configurable: at most 10 entries per SendMessageBatch.
 pub const MAX_BATCH_MESSAGES: usize = 10;
 
-/// AWS limit on the summed size of one batch's bodies and attributes (the
-/// classic 256 KiB; we stay under it even where the newer 1 MiB applies).
+/// AWS limit on one message's body and attributes. The classic 256 KiB: we
+/// stay under it even where the newer 1 MiB applies, so a queue created with
+/// the old default never refuses what we send.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// AWS limit on the summed size of one SendMessageBatch's bodies and
+/// attributes (the same classic 256 KiB, for the same reason).
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
+/// A queue by URL, sending with SendMessageBatch. `M` is what it carries, so
+/// the vitals queue cannot be wired where the alert queue belongs.
 #[derive(Clone, Debug)]
-pub struct SqsVitalsQueue {
+pub struct SqsQueue<M> {
     client: aws_sdk_sqs::Client,
     url: String,
+    carries: PhantomData<fn() -> M>,
 }
 
-impl SqsVitalsQueue {
+/// The FIFO vitals queue (epro-api -> vitals-analyzer).
+pub type SqsVitalsQueue = SqsQueue<VitalsMessage>;
+/// The alert queue (producers -> alert-dispatcher).
+pub type SqsAlertQueue = SqsQueue<Alert>;
+
+impl<M> SqsQueue<M> {
     pub fn new(config: &SdkConfig, url: impl Into<String>) -> Self {
         Self::with_client(aws_sdk_sqs::Client::new(config), url)
     }
     pub fn with_client(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
+        Self { client, url: url.into(), carries: PhantomData }
     }
 }
 
 #[async_trait]
-impl VitalsQueue for SqsVitalsQueue {
+impl VitalsQueue for SqsQueue<VitalsMessage> {
     async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), Error> {
         const OP: &str = "sqs.SendMessageBatch(vitals)";
         let mut entries = Vec::with_capacity(messages.len());
@@ -56,23 +71,8 @@ impl VitalsQueue for SqsVitalsQueue {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct SqsAlertQueue {
-    client: aws_sdk_sqs::Client,
-    url: String,
-}
-
-impl SqsAlertQueue {
-    pub fn new(config: &SdkConfig, url: impl Into<String>) -> Self {
-        Self::with_client(aws_sdk_sqs::Client::new(config), url)
-    }
-    pub fn with_client(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
-    }
-}
-
 #[async_trait]
-impl AlertQueue for SqsAlertQueue {
+impl AlertQueue for SqsQueue<Alert> {
     async fn enqueue(&self, alerts: &[Alert]) -> Result<(), Error> {
         const OP: &str = "sqs.SendMessageBatch(alerts)";
         let fifo = self.url.ends_with(".fifo");
@@ -109,22 +109,24 @@ fn entry_size(e: &SendMessageBatchRequestEntry) -> usize {
     e.message_body().len() + attrs
 }
 
-/// Splits entries into batches within both SendMessageBatch limits (count
-/// and total size). An entry alone over the size limit still gets its own
-/// batch: SQS then names the problem.
-pub(crate) fn batches(entries: Vec<SendMessageBatchRequestEntry>) -> Vec<Vec<SendMessageBatchRequestEntry>> {
-    let mut out: Vec<Vec<SendMessageBatchRequestEntry>> = Vec::new();
+/// Splits `items` into SendMessageBatch calls within both limits (count, and
+/// total `size`), keeping their order: FIFO order within a group holds when
+/// the calls go one after another. An item alone over the size limit still
+/// gets its own call: SQS then names the problem. The one batching rule for
+/// every sender; `size` is the caller's measure of an item.
+pub fn batched<T>(items: Vec<T>, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = Vec::new();
     let mut bytes = 0;
-    for e in entries {
-        let size = entry_size(&e);
+    for item in items {
+        let len = size(&item);
         match out.last_mut() {
-            Some(batch) if batch.len() < MAX_BATCH_MESSAGES && bytes + size <= MAX_BATCH_BYTES => {
-                bytes += size;
-                batch.push(e);
+            Some(batch) if batch.len() < MAX_BATCH_MESSAGES && bytes + len <= MAX_BATCH_BYTES => {
+                bytes += len;
+                batch.push(item);
             }
             _ => {
-                bytes = size;
-                out.push(vec![e]);
+                bytes = len;
+                out.push(vec![item]);
             }
         }
     }
@@ -140,7 +142,7 @@ async fn send_batches(
     op: &'static str,
     entries: Vec<SendMessageBatchRequestEntry>,
 ) -> Result<(), Error> {
-    for batch in batches(entries) {
+    for batch in batched(entries, entry_size) {
         let mut pending = batch;
         for attempt in 0..2 {
             let out =
@@ -172,15 +174,15 @@ mod tests {
 
     #[test]
     fn batches_hold_at_most_ten_messages() {
-        let sizes: Vec<usize> = batches((0..23).map(|i| entry(i, 100)).collect()).iter().map(Vec::len).collect();
+        let sizes: Vec<usize> = batched((0..23).map(|i| entry(i, 100)).collect(), entry_size).iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![10, 10, 3]);
     }
 
     #[test]
     fn batches_stay_under_the_size_limit() {
         // GIVEN five 100 KiB messages: only two fit in 256 KiB
-        let sizes: Vec<usize> = batches((0..5).map(|i| entry(i, 100 * 1024)).collect()).iter().map(Vec::len).collect();
+        let sizes: Vec<usize> = batched((0..5).map(|i| entry(i, 100 * 1024)).collect(), entry_size).iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![2, 2, 1]);
-        assert!(batches(vec![]).is_empty());
+        assert!(batched(Vec::new(), entry_size).is_empty());
     }
 }

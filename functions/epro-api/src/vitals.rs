@@ -13,7 +13,7 @@ use crate::auth::Principal;
 use crate::body::MediaType;
 use crate::deps::{Deps, Queues, Stores};
 use crate::patients::{authorize, require_enrolled, Freshness};
-use crate::respond::{self, HttpResponse};
+use trialwatch::edge::http::respond::{self, HttpResponse};
 
 /// SQS's limit on one message, and on the sum of a SendMessageBatch's messages.
 pub const SQS_PAYLOAD_LIMIT: usize = 256 * 1024;

@@ -12,6 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use base64::Engine;
 use serde_json::{json, Value};
 
+use trialwatch::edge::http::{percent_decode, request_from_event, RouteKey, RouteMatch, Routes};
+
 use crate::auth::{Authorizer, VerifiedJwt};
 use crate::invoke::{Functions, InvokeError};
 
@@ -29,127 +31,13 @@ pub struct Route {
     pub authorized: bool,
 }
 
-impl Route {
-    pub fn route_key(&self) -> String {
-        format!("{} {}", self.method, self.path)
-    }
-}
+/// The template's routes, matched by the edge kit's route-key matcher: the
+/// same rules API Gateway applies, and the same table the functions resolve on.
+pub type RouteTable = Routes<Route>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Literal(String),
-    Param(String),
-    /// `{name+}`: the rest of the path.
-    Greedy(String),
-}
-
-fn parse_template(path: &str) -> Vec<Segment> {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) => match name.strip_suffix('+') {
-                Some(g) => Segment::Greedy(g.to_owned()),
-                None => Segment::Param(name.to_owned()),
-            },
-            None => Segment::Literal(s.to_owned()),
-        })
-        .collect()
-}
-
-/// The routes, matched as API Gateway does: the most specific match wins
-/// (literal segments before parameters before greedy parameters).
-#[derive(Debug, Clone, Default)]
-pub struct RouteTable {
-    routes: Vec<(Route, Vec<Segment>)>,
-}
-
-/// A matched route and its decoded path parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteMatch<'a> {
-    pub route: &'a Route,
-    pub params: BTreeMap<String, String>,
-}
-
-impl RouteTable {
-    pub fn new(routes: Vec<Route>) -> Self {
-        Self { routes: routes.into_iter().map(|r| (r.clone(), parse_template(&r.path))).collect() }
-    }
-
-    pub fn routes(&self) -> impl Iterator<Item = &Route> {
-        self.routes.iter().map(|(r, _)| r)
-    }
-
-    pub fn find(&self, method: &str, raw_path: &str) -> Option<RouteMatch<'_>> {
-        let parts: Vec<&str> = raw_path.split('/').filter(|s| !s.is_empty()).collect();
-        let mut best: Option<(Vec<u8>, RouteMatch<'_>)> = None;
-        for (route, segments) in &self.routes {
-            if route.method != "ANY" && route.method != method {
-                continue;
-            }
-            let Some((rank, params)) = match_segments(segments, &parts) else { continue };
-            // Exact method beats ANY at equal specificity.
-            let mut rank = rank;
-            rank.push(u8::from(route.method != "ANY"));
-            if best.as_ref().is_none_or(|(b, _)| rank > *b) {
-                best = Some((rank, RouteMatch { route, params }));
-            }
-        }
-        best.map(|(_, m)| m)
-    }
-}
-
-/// Per-segment specificity (2 literal, 1 param, 0 greedy) and the parameters.
-fn match_segments(segments: &[Segment], parts: &[&str]) -> Option<(Vec<u8>, BTreeMap<String, String>)> {
-    let mut params = BTreeMap::new();
-    let mut rank = Vec::with_capacity(segments.len());
-    for (i, seg) in segments.iter().enumerate() {
-        match seg {
-            Segment::Greedy(name) => {
-                if i >= parts.len() {
-                    return None;
-                }
-                params.insert(name.clone(), percent_decode(&parts[i..].join("/")));
-                rank.push(0);
-                return Some((rank, params));
-            }
-            Segment::Literal(l) => {
-                if parts.get(i) != Some(&l.as_str()) {
-                    return None;
-                }
-                rank.push(2);
-            }
-            Segment::Param(name) => {
-                let p = parts.get(i)?;
-                params.insert(name.clone(), percent_decode(p));
-                rank.push(1);
-            }
-        }
-    }
-    (segments.len() == parts.len()).then_some((rank, params))
-}
-
-/// Decodes `%XX` escapes; malformed escapes stay as they are (API Gateway passes them through).
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            // Byte-wise: slicing the str could split a multi-byte character.
-            if let (Some(hi), Some(lo)) = (hex_digit(bytes[i + 1]), hex_digit(bytes[i + 2])) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+/// The route table of the template's routes.
+pub fn route_table(routes: &[Route]) -> RouteTable {
+    Routes::new(routes.iter().map(|r| (RouteKey::new(&r.method, &r.path), r.clone())))
 }
 
 /// Everything about one incoming request the event is built from.
@@ -165,7 +53,7 @@ pub struct Incoming<'a> {
 }
 
 /// The payload-format-2.0 event API Gateway would send for this request.
-pub fn api_gateway_v2_event(req: &Incoming<'_>, m: &RouteMatch<'_>, jwt: Option<&VerifiedJwt>) -> Value {
+pub fn api_gateway_v2_event(req: &Incoming<'_>, m: &RouteMatch<'_, Route>, jwt: Option<&VerifiedJwt>) -> Value {
     // Header names arrive lower-cased; repeated headers are joined with commas;
     // cookies move to their own array.
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
@@ -195,7 +83,7 @@ pub fn api_gateway_v2_event(req: &Incoming<'_>, m: &RouteMatch<'_>, jwt: Option<
         jwt.map(|j| json!({"jwt": {"claims": j.claims, "scopes": if j.scopes.is_empty() { Value::Null } else { json!(j.scopes) }}}));
     let mut event = json!({
         "version": "2.0",
-        "routeKey": m.route.route_key(),
+        "routeKey": m.key.as_str(),
         "rawPath": req.raw_path,
         "rawQueryString": req.raw_query,
         "headers": headers,
@@ -212,7 +100,7 @@ pub fn api_gateway_v2_event(req: &Incoming<'_>, m: &RouteMatch<'_>, jwt: Option<
                 "userAgent": user_agent,
             },
             "requestId": req.request_id,
-            "routeKey": m.route.route_key(),
+            "routeKey": m.key.as_str(),
             "stage": "$default",
             "time": req.now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
             "timeEpoch": req.now.timestamp_millis(),
@@ -237,13 +125,6 @@ pub fn api_gateway_v2_event(req: &Incoming<'_>, m: &RouteMatch<'_>, jwt: Option<
         }
     }
     event
-}
-
-/// Turns the event into the request a `lambda_http` handler receives, through
-/// the same deserializer the Lambda runtime uses.
-pub fn lambda_request(event: Value) -> Result<lambda_http::Request, serde_json::Error> {
-    let lr: lambda_http::request::LambdaRequest = serde_json::from_value(event)?;
-    Ok(lambda_http::Request::from(lr))
 }
 
 /// API Gateway's own reply for a refusal before any function runs.
@@ -290,15 +171,17 @@ impl Gateway {
         peer: Option<SocketAddr>,
     ) -> axum::response::Response {
         let raw_path = uri.path();
-        let Some(m) = self.routes.find(method.as_str(), raw_path) else {
+        // API Gateway answers its own 404 for a path no route has, and for a
+        // method no route of the path takes: the function never runs.
+        let Ok(m) = self.routes.find(method.as_str(), raw_path) else {
             return gateway_reply(StatusCode::NOT_FOUND, "Not Found");
         };
-        let jwt = if m.route.authorized {
+        let jwt = if m.target.authorized {
             let auth = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
             match self.authorizer.verify(auth) {
                 Ok(j) => Some(j),
                 Err(reason) => {
-                    tracing::info!(route = %m.route.route_key(), reason = %reason, "authorizer refused");
+                    tracing::info!(route = %m.key, reason = %reason, "authorizer refused");
                     return gateway_reply(StatusCode::UNAUTHORIZED, "Unauthorized");
                 }
             }
@@ -317,14 +200,14 @@ impl Gateway {
             now: chrono::Utc::now(),
         };
         let event = api_gateway_v2_event(&incoming, &m, jwt.as_ref());
-        let request = match lambda_request(event) {
+        let request = match request_from_event(event) {
             Ok(r) => r,
             Err(e) => {
-                tracing::error!(route = %m.route.route_key(), error = %e, "event did not deserialize");
+                tracing::error!(route = %m.key, error = %e, "event did not deserialize");
                 return gateway_reply(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
             }
         };
-        let function = m.route.function.clone();
+        let function = m.target.function.clone();
         let timeout = self.timeouts.get(&function).copied().unwrap_or(std::time::Duration::from_secs(30));
         let request = with_context(request, &function, &request_id, timeout);
         let started = std::time::Instant::now();
@@ -368,7 +251,7 @@ mod tests {
 
     fn table() -> RouteTable {
         let r = |m: &str, p: &str, auth: bool| Route { method: m.into(), path: p.into(), function: "F".into(), authorized: auth };
-        RouteTable::new(vec![
+        route_table(&[
             r("GET", "/health", false),
             r("PUT", "/v1/trials/{trialId}", true),
             r("GET", "/v1/trials/{trialId}/patients/{patientId}", true),
@@ -382,7 +265,7 @@ mod tests {
     fn path_parameters_are_captured_and_percent_decoded() {
         let t = table();
         let m = t.find("GET", "/v1/trials/t%2D1/patients/P-001").unwrap();
-        assert_eq!(m.route.path, "/v1/trials/{trialId}/patients/{patientId}");
+        assert_eq!(m.key.path(), "/v1/trials/{trialId}/patients/{patientId}");
         assert_eq!(m.params["trialId"], "t-1");
         assert_eq!(m.params["patientId"], "P-001");
     }
@@ -390,15 +273,15 @@ mod tests {
     #[test]
     fn the_method_must_match_and_extra_segments_do_not() {
         let t = table();
-        assert!(t.find("POST", "/health").is_none());
-        assert!(t.find("GET", "/v1/trials/t1/patients/p1/extra").is_none());
-        assert!(t.find("GET", "/v1/trials").is_none());
+        assert!(t.find("POST", "/health").is_err());
+        assert!(t.find("GET", "/v1/trials/t1/patients/p1/extra").is_err());
+        assert!(t.find("GET", "/v1/trials").is_err());
     }
 
     #[test]
     fn a_literal_segment_beats_a_parameter() {
         let t = table();
-        assert_eq!(t.find("GET", "/v1/trials/t1/reports/latest").unwrap().route.path, "/v1/trials/{trialId}/reports/latest");
+        assert_eq!(t.find("GET", "/v1/trials/t1/reports/latest").unwrap().key.path(), "/v1/trials/{trialId}/reports/latest");
         assert_eq!(t.find("GET", "/v1/trials/t1/reports/r9").unwrap().params["reportId"], "r9");
     }
 
@@ -430,7 +313,7 @@ mod tests {
         assert_eq!(event["queryStringParameters"]["x"], "1,2");
         assert_eq!(event["headers"]["x-multi"], "one,two");
         assert_eq!(event["cookies"], json!(["a=1", "b=2"]));
-        let req = lambda_request(event).unwrap();
+        let req = request_from_event(event).unwrap();
         // THEN the handler sees method, path parameters, query, claims and body
         assert_eq!(req.method(), Method::POST);
         assert_eq!(req.uri().path(), "/v1/trials/t1/alerts/al-9/ack");
@@ -461,16 +344,6 @@ mod tests {
         };
         let event = api_gateway_v2_event(&incoming, &m, None);
         assert_eq!(event["isBase64Encoded"], true);
-        assert_eq!(lambda_request(event).unwrap().body().as_ref(), &body);
-    }
-
-    #[test]
-    fn percent_decoding_leaves_malformed_escapes_alone() {
-        assert_eq!(percent_decode("a%20b"), "a b");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%E5%8C%97"), "北");
-        assert_eq!(percent_decode("北%"), "北%");
-        assert_eq!(percent_decode("%北x"), "%北x");
+        assert_eq!(request_from_event(event).unwrap().body().as_ref(), &body);
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use trialwatch::provision::{FunctionSpec, ProvisionError, Provisioned, Template};
 
 use crate::auth::Authorizer;
-use crate::gateway::{gateway_reply, Gateway, Route, RouteTable, MAX_BODY_BYTES};
+use crate::gateway::{gateway_reply, route_table, Gateway, Route, MAX_BODY_BYTES};
 use crate::invoke::{Functions, InvokeError};
 use crate::poller::{PollerStats, SqsSource, DEFAULT_CONCURRENCY};
 
@@ -233,7 +233,7 @@ impl Stack {
         let addr = listener.local_addr().map_err(|source| StackError::Listen { addr: config.http_addr, source })?;
         let shared = Arc::new(Shared {
             gateway: Gateway {
-                routes: RouteTable::new(plan.routes.clone()),
+                routes: route_table(&plan.routes),
                 authorizer: Authorizer::new(&config.jwt_secret),
                 functions: functions.clone(),
                 timeouts: plan.timeouts.clone(),

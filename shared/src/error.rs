@@ -26,8 +26,10 @@ pub enum Error {
     Forbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The path is served, but not with this method; `allow` lists the
+    /// methods that are (the response's `Allow` header, RFC 9110 15.5.6).
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: Vec<String> },
     /// A state conflict; `kind` becomes the problem type (`submission-conflict`,
     /// `patient-not-enrolled`, ...).
     #[error("{detail}")]
@@ -58,7 +60,7 @@ impl Error {
             Error::Unauthorized => 401,
             Error::Forbidden => 403,
             Error::NotFound(_) => 404,
-            Error::MethodNotAllowed => 405,
+            Error::MethodNotAllowed { .. } => 405,
             Error::Conflict { .. } => 409,
             Error::Unavailable(_) => 503,
             Error::Internal(_) => 500,
@@ -81,7 +83,7 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::Forbidden => "forbidden",
             Error::NotFound(_) => "not-found",
-            Error::MethodNotAllowed => "method-not-allowed",
+            Error::MethodNotAllowed { .. } => "method-not-allowed",
             Error::Conflict { kind, .. } => kind,
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
@@ -101,7 +103,7 @@ impl Error {
             // Deliberately the same for "exists but not yours" and "does not exist".
             Error::Forbidden => ("Forbidden", "the token's scope does not cover this resource".into(), vec![]),
             Error::NotFound(what) => ("Not found", format!("{what} not found"), vec![]),
-            Error::MethodNotAllowed => ("Method not allowed", "no such route for this method".into(), vec![]),
+            Error::MethodNotAllowed { .. } => ("Method not allowed", "no such route for this method".into(), vec![]),
             Error::Conflict { detail, .. } => ("Conflict", detail.clone(), vec![]),
             Error::Unavailable(_) => {
                 ("Service unavailable", "a dependency is busy; retry the same request after Retry-After seconds".into(), vec![])

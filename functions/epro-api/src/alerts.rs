@@ -10,7 +10,7 @@ use trialwatch::{AlertId, Error, PatientId, TrialId};
 
 use crate::auth::{self, PatientAccess, Principal};
 use crate::deps::{Deps, Queues, Stores};
-use crate::respond::{self, HttpResponse};
+use trialwatch::edge::http::respond::{self, HttpResponse};
 
 /// Longest acknowledgement note; it is free text, so it is stored with the
 /// alert and in the audit entry's reason, never logged.

@@ -11,7 +11,7 @@ use trialwatch::{Error, PatientId, SiteId, TrialId};
 
 use crate::auth::{self, PatientAccess, Principal};
 use crate::deps::{Deps, Queues, Stores};
-use crate::respond::{self, HttpResponse};
+use trialwatch::edge::http::respond::{self, HttpResponse};
 
 pub async fn put<S: Stores, Q: Queues, C: Clock>(
     deps: &Deps<S, Q, C>,

@@ -4,7 +4,7 @@
 //! wires the AWS adapters.
 //!
 //! [`handle`] is infallible: every failure becomes `application/problem+json`
-//! through the one mapping, `trialwatch::Error::to_problem`.
+//! through the edge kit's one response, `trialwatch::edge::http::problem`.
 
 mod alerts;
 pub mod auth;
@@ -13,7 +13,6 @@ mod deps;
 mod enrolment;
 pub mod fhir;
 mod patients;
-mod respond;
 mod routes;
 mod submissions;
 mod trials;

@@ -12,7 +12,7 @@ use trialwatch::{Error, PatientId, TrialId};
 use crate::auth::{self, PatientAccess, Principal};
 use crate::deps::{Deps, Queues, Stores};
 use crate::enrolment::EnrolmentView;
-use crate::respond::{self, HttpResponse};
+use trialwatch::edge::http::respond::{self, HttpResponse};
 
 /// How fresh the enrolment behind an access decision must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

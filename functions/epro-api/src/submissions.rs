@@ -24,7 +24,7 @@ use crate::auth::Principal;
 use crate::body::MediaType;
 use crate::deps::{Deps, Queues, Stores};
 use crate::patients::{authorize, require_enrolled, Freshness};
-use crate::respond::{self, HttpResponse};
+use trialwatch::edge::http::respond::{self, HttpResponse};
 
 pub async fn post<S: Stores, Q: Queues, C: Clock>(
     deps: &Deps<S, Q, C>,

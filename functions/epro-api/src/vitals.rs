@@ -14,7 +14,7 @@ use crate::auth::Principal;
 use crate::body::MediaType;
 use crate::deps::{Deps, Queues, Stores};
 use crate::patients::{authorize, require_enrolled, Freshness};
-use crate::respond::{self, HttpResponse};
+use trialwatch::edge::http::respond::{self, HttpResponse};
 
 /// Room for the message envelope (`{"trialId":…,"patientId":…,"readings":[]}`)
 /// with the longest ids, and for the batch's per-entry overhead.

@@ -60,12 +60,14 @@ fn sample(name: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
 
-/// A sample event with its patient (path and, for a patient's token, claim) and body replaced.
+/// A sample event with its patient (path, path parameter and, for a patient's token, claim) and body replaced.
 fn event(name: &str, patient: &str, body: Option<Value>) -> lambda_http::Request {
     let mut e = sample(name);
     let path = e["rawPath"].as_str().unwrap().replace("P0001", patient);
     e["rawPath"] = json!(path);
     e["requestContext"]["http"]["path"] = json!(path);
+    // API Gateway sends the ids as path parameters; the function reads them there.
+    e["pathParameters"]["patientId"] = json!(patient);
     let claims = &mut e["requestContext"]["authorizer"]["jwt"]["claims"];
     if claims.get("patient_id").is_some() {
         claims["patient_id"] = json!(patient);
@@ -204,6 +206,7 @@ async fn vitals_land_on_the_fifo_queue_grouped_by_trial_and_patient() {
     let mut e2 = sample("post-vitals");
     e2["rawPath"] = json!("/v1/trials/tw-demo/patients/P0002/vitals");
     e2["requestContext"]["http"]["path"] = e2["rawPath"].clone();
+    e2["pathParameters"]["patientId"] = json!("P0002");
     e2["requestContext"]["authorizer"]["jwt"]["claims"] =
         json!({"sub": "s-york", "role": "site_staff", "site_ids": "site-york", "trial_ids": "tw-demo"});
     e2["body"] = json!(body.to_string());

@@ -13,16 +13,17 @@ mod period;
 mod schedule;
 
 use lambda_runtime::LambdaEvent;
-use serde_json::{json, Value};
+use serde_json::Value;
 use trialwatch::aws::{DynamoStore, S3ReportStore};
 use trialwatch::clock::SystemClock;
+use trialwatch::edge;
 use trialwatch::ports::{Clock, ReportStore};
 use trialwatch::settings::{self, Resources, SettingsError};
 
 pub use aggregate::{figures, percentile, AlertFigures, DayCell, Figures, Gathered, Outcome, SiteFigures};
-pub use auth::{Caller, Role};
+pub use auth::may_read_reports;
 pub use generate::{gather, new_report_id, publish, weekly_report_id, Generated, ReportSources, LINK_TTL};
-pub use http::{handle_http, problem, MAX_BODY_BYTES};
+pub use http::{handle_http, routes, Route, MAX_BODY_BYTES, ROUTE_KEYS};
 pub use period::{day_start_utc, local_day, Period, PeriodRequest, MAX_PERIOD_DAYS};
 pub use schedule::{handle_schedule, run_weekly, ScheduleOutcome};
 
@@ -57,27 +58,12 @@ pub async fn handle_event<S: ReportSources, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
-    if event.payload.pointer("/requestContext/http").is_none() {
+    if !edge::http::is_http_event(&event.payload) {
         return handle_schedule(deps, event).await;
     }
-    let response = match serde_json::from_value::<lambda_http::request::LambdaRequest>(event.payload) {
-        Ok(req) => handle_http(deps, lambda_http::Request::from(req)).await,
-        Err(_) => problem(&trialwatch::Error::BadRequest("not an API Gateway HTTP API event".into())),
+    let response = match edge::http::request_from_event(event.payload) {
+        Ok(req) => handle_http(deps, req).await,
+        Err(_) => edge::http::problem(&trialwatch::Error::BadRequest("not an API Gateway HTTP API event".into())),
     };
-    Ok(api_gateway_v2_response(response))
-}
-
-/// The HTTP API (payload format 2.0) response shape.
-fn api_gateway_v2_response(resp: lambda_http::Response<lambda_http::Body>) -> Value {
-    use base64::Engine;
-    let (parts, body) = resp.into_parts();
-    let headers: serde_json::Map<String, Value> =
-        parts.headers.iter().filter_map(|(k, v)| Some((k.as_str().to_owned(), Value::String(v.to_str().ok()?.to_owned())))).collect();
-    let (body, base64) = match body {
-        lambda_http::Body::Empty => (String::new(), false),
-        lambda_http::Body::Text(t) => (t, false),
-        lambda_http::Body::Binary(b) => (base64::engine::general_purpose::STANDARD.encode(b), true),
-        _ => (String::new(), false),
-    };
-    json!({"statusCode": parts.status.as_u16(), "headers": headers, "body": body, "isBase64Encoded": base64})
+    Ok(edge::http::api_gateway_v2_response(response))
 }

@@ -9,6 +9,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use trialwatch::audit::Actor;
+use trialwatch::edge::schedule;
 use trialwatch::ports::{Clock, ReportStore};
 use trialwatch::trial::TrialStatus;
 use trialwatch::{Error, TrialId};
@@ -39,29 +40,19 @@ enum One {
     Skipped,
 }
 
+/// The weekly schedule's entry point: the edge kit reads the event's time and
+/// maps the outcome; a run with failed trials fails the invocation.
 pub async fn handle_schedule<S: ReportSources, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
-    // The event's own time, so a retry hours later still reports the same week.
-    let now =
-        event.payload.get("time").and_then(Value::as_str).and_then(|t| t.parse::<DateTime<Utc>>().ok()).unwrap_or_else(|| deps.clock.now());
-    let outcome = run_weekly(deps, now).await.map_err(|e| {
-        tracing::error!(code = e.code(), "weekly reports could not list trials");
-        lambda_runtime::Error::from(format!("weekly reports: {}", e.code()))
-    })?;
-    tracing::info!(
-        trials = outcome.trials,
-        generated = outcome.generated,
-        already_done = outcome.already_done,
-        skipped = outcome.skipped,
-        failed = outcome.failed,
-        "weekly reports"
-    );
-    if outcome.failed > 0 {
-        return Err(format!("weekly reports: {} of {} trials failed", outcome.failed, outcome.trials).into());
+    schedule::run("weekly reports", event, deps.clock.now(), |run| run_weekly(deps, run.time)).await
+}
+
+impl schedule::Outcome for ScheduleOutcome {
+    fn incomplete(&self) -> Option<String> {
+        (self.failed > 0).then(|| format!("{} of {} trials failed", self.failed, self.trials))
     }
-    Ok(serde_json::to_value(&outcome)?)
 }
 
 pub async fn run_weekly<S: ReportSources, R: ReportStore, C: Clock>(

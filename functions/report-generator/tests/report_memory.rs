@@ -317,3 +317,78 @@ async fn one_failing_trial_does_not_stop_the_others_and_fails_the_run_for_a_retr
     assert_eq!((out.generated, out.already_done, out.failed), (1, 1, 0));
     assert!(deps.store.list_trial_ids().await.unwrap().len() == 2);
 }
+
+// Where report-generator's edge used to differ from epro-api's, it now follows
+// the one edge kit; each case below answered differently before.
+
+#[tokio::test]
+async fn a_bad_path_id_is_400_naming_the_parameter_after_the_identity_check() {
+    let deps = deps();
+    seed(&deps.store, 3, 10, week()).await;
+    // GIVEN a report id that is not one (was 422 with a field)
+    let (status, body, _) = call(&deps, get_event(TRIAL, ".hidden", SPONSOR)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("reportId"), "{body}");
+    // AND without a token it is 401 first (the path was checked before the identity)
+    let mut event = get_event(TRIAL, ".hidden", SPONSOR);
+    event["requestContext"].as_object_mut().unwrap().remove("authorizer");
+    assert_eq!(call(&deps, event).await.0, 401);
+}
+
+#[tokio::test]
+async fn a_patient_token_without_its_patient_id_is_401() {
+    // (was read as a patient and refused with 403)
+    let deps = deps();
+    seed(&deps.store, 3, 10, week()).await;
+    let (status, _, _) = call(&deps, post_event(TRIAL, WEEK, &[("role", "patient"), ("trial_ids", TRIAL)])).await;
+    assert_eq!(status, 401);
+    let (status, _, _) =
+        call(&deps, post_event(TRIAL, WEEK, &[("role", "patient"), ("patient_id", "P000001"), ("trial_ids", TRIAL)])).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn the_body_must_declare_json() {
+    // GIVEN a request without Content-Type (was accepted) or with a type that
+    // merely starts like JSON's
+    let deps = deps();
+    seed(&deps.store, 3, 10, week()).await;
+    for content_type in [None, Some("application/jsonx")] {
+        let mut event = post_event(TRIAL, WEEK, SPONSOR);
+        match content_type {
+            None => drop(event["headers"].as_object_mut().unwrap().remove("content-type")),
+            Some(ct) => event["headers"]["content-type"] = ct.into(),
+        }
+        let (status, _, _) = call(&deps, event).await;
+        assert_eq!(status, 415, "{content_type:?}");
+    }
+    assert_eq!(deps.reports.requests.get("s3.PutObject"), 0, "nothing was stored");
+}
+
+#[tokio::test]
+async fn an_unrouted_request_with_a_wrong_method_is_405_naming_the_allowed_one() {
+    let deps = deps();
+    let mut event = post_event(TRIAL, WEEK, SPONSOR);
+    event["routeKey"] = "$default".into();
+    event["requestContext"]["routeKey"] = "$default".into();
+    event["requestContext"]["http"]["method"] = "DELETE".into();
+    let (status, _, headers) = call(&deps, event).await;
+    assert_eq!(status, 405);
+    assert_eq!(headers["allow"], "POST");
+}
+
+#[test]
+fn the_route_keys_are_the_templates() {
+    let template = trialwatch::provision::Template::load(&trialwatch::provision::template_path()).unwrap();
+    let function = template.function("ReportGeneratorFunction").expect("ReportGeneratorFunction in template.yaml");
+    let mut declared: Vec<String> = function.http_routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let mut served: Vec<String> = report_generator::routes().iter().map(|(k, _)| k.to_string()).collect();
+    declared.sort();
+    served.sort();
+    assert_eq!(served, declared);
+    // AND the sample event is routed as API Gateway would route it
+    let e: Value = serde_json::from_str(include_str!("../../../events/report-post.json")).unwrap();
+    let m = report_generator::routes().find("POST", e["rawPath"].as_str().unwrap()).unwrap();
+    assert_eq!(e["routeKey"], m.key.as_str());
+    assert_eq!(e["pathParameters"], serde_json::json!(m.params));
+}

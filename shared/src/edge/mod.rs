@@ -1,4 +1,8 @@
-//! The edge kit: one module per Lambda trigger, shared by every function that
-//! has that trigger, so the edges cannot drift into twins.
+//! The edge kits: one per trigger. Everything a function needs between the
+//! Lambda event and its use case (decoding, identity, error mapping, the
+//! batch response) lives here once, shared by every function with that
+//! trigger, so no two functions speak a different dialect of the same edge.
 
+pub mod http;
+pub mod schedule;
 pub mod sqs;

@@ -123,19 +123,27 @@ pub fn admin() -> Value {
     json!({"sub": "u-admin", "role": "admin"})
 }
 
-/// An API Gateway v2 event, converted exactly as in Lambda.
+/// An API Gateway v2 event, converted exactly as in Lambda. It is routed as
+/// API Gateway routes it (route key and decoded path parameters, by the edge
+/// kit's matcher over this function's routes); a request no route takes is
+/// sent as a `$default` (catch-all) integration would deliver it.
 pub fn request(method: &str, path_and_query: &str, claims: Option<Value>, body: Option<(&str, Vec<u8>)>) -> lambda_http::Request {
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let (route_key, path_parameters) = match crate::routes::routes().find(method, path) {
+        Ok(m) => (m.key.to_string(), json!(m.params)),
+        Err(_) => ("$default".to_owned(), Value::Null),
+    };
     let mut headers = json!({"host": "api.trialwatch.example"});
     let mut event = json!({
         "version": "2.0",
-        "routeKey": "$default",
+        "routeKey": route_key,
+        "pathParameters": path_parameters,
         "rawPath": path,
         "rawQueryString": query,
         "requestContext": {
             "accountId": "123456789012", "apiId": "api", "domainName": "api.trialwatch.example", "requestId": "r",
             "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "t"},
-            "stage": "$default", "timeEpoch": 0
+            "stage": "$default", "timeEpoch": 0, "routeKey": route_key
         },
         "isBase64Encoded": false
     });

@@ -107,3 +107,53 @@ async fn a_named_stage_prefix_is_not_part_of_the_route() {
         assert_eq!(w.send(lambda_http::Request::from(lambda)).await.status, 200, "{raw_path}");
     }
 }
+
+#[tokio::test]
+async fn a_wrong_method_is_405_naming_the_methods_the_path_takes() {
+    // GIVEN a request no route key takes, delivered unrouted ($default)
+    let w = world();
+    // WHEN its path is a route's with another method
+    let r = w.call("DELETE", "/v1/trials/tw-demo", Some(admin()), None).await;
+    // THEN 405 with Allow (RFC 9110), which it lacked before
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers.get("allow").unwrap(), "GET, PUT");
+    let r = w.call("GET", "/v1/trials/tw-demo/alerts/al-1/ack", Some(admin()), None).await;
+    assert_eq!(r.headers.get("allow").unwrap(), "POST");
+}
+
+#[tokio::test]
+async fn a_percent_encoded_id_is_decoded_once_as_api_gateway_does() {
+    // GIVEN `tw-demo` with its hyphen percent-encoded (the path used to be
+    // parsed raw, so this was 400)
+    let w = world();
+    let r = w.call("GET", "/v1/trials/tw%2Ddemo/patients/P0001", Some(admin()), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["patientId"], "P0001");
+}
+
+#[tokio::test]
+async fn ids_are_read_from_the_path_parameters_not_the_raw_path() {
+    // GIVEN the sample event for P0001, whose path parameters name P0002
+    let w = world();
+    let mut event: serde_json::Value = serde_json::from_str(include_str!("../../../../events/epro-get-patient.json")).unwrap();
+    event["requestContext"]["authorizer"]["jwt"]["claims"] = admin();
+    event["pathParameters"]["patientId"] = json!("P0002");
+    let lambda: lambda_http::request::LambdaRequest = serde_json::from_value(event).unwrap();
+    // THEN P0002 is served
+    let r = w.send(lambda_http::Request::from(lambda)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["patientId"], "P0002");
+}
+
+#[tokio::test]
+async fn a_route_key_of_another_function_is_404() {
+    // GIVEN report-generator's route key delivered to this function
+    let w = world();
+    let mut event: serde_json::Value = serde_json::from_str(include_str!("../../../../events/epro-health.json")).unwrap();
+    event["routeKey"] = json!("POST /v1/trials/{trialId}/reports");
+    event["requestContext"]["routeKey"] = event["routeKey"].clone();
+    let lambda: lambda_http::request::LambdaRequest = serde_json::from_value(event).unwrap();
+    let r = w.send(lambda_http::Request::from(lambda)).await;
+    assert_eq!(r.status, 404);
+    assert!(r.body["type"].as_str().unwrap().ends_with("/not-found"));
+}

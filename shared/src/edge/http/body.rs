@@ -1,0 +1,199 @@
+//! Request bodies: size limit, media type, and JSON decoding whose errors name
+//! the field (422) or say the JSON is malformed (400).
+
+use lambda_http::Request;
+use serde::de::DeserializeOwned;
+
+use crate::validation::FieldError;
+use crate::Error;
+
+/// The two JSON dialects the API speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    Json,
+    FhirJson,
+}
+
+/// The body's bytes after the size check; each route sets its own `limit`.
+pub fn bytes(req: &Request, limit: usize) -> Result<&[u8], Error> {
+    let b: &[u8] = req.body().as_ref();
+    if b.len() > limit {
+        return Err(Error::PayloadTooLarge { limit });
+    }
+    Ok(b)
+}
+
+/// The declared media type, which is required. Parameters such as `charset`
+/// are ignored, as JSON is UTF-8; the type itself must match exactly
+/// (`application/jsonx` is not JSON).
+pub fn media_type(req: &Request) -> Result<MediaType, Error> {
+    let raw = req.headers().get(lambda_http::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => Ok(MediaType::Json),
+        "application/fhir+json" => Ok(MediaType::FhirJson),
+        _ => Err(Error::UnsupportedMediaType("Content-Type must be application/json or application/fhir+json".into())),
+    }
+}
+
+/// A native-JSON body: `application/json` only, at most `limit` bytes.
+pub fn json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, Error> {
+    let b = bytes(req, limit)?;
+    match media_type(req)? {
+        MediaType::Json => decode(b),
+        MediaType::FhirJson => Err(Error::UnsupportedMediaType("this route takes application/json".into())),
+    }
+}
+
+/// Decodes JSON into `T`. Syntax errors are 400; a well-formed document of
+/// the wrong shape is 422 naming the field path (`answers[2].linkId`).
+///
+/// Valid bodies, nearly all of them, take serde_json's direct path; only a
+/// failure is decoded again with path tracking, which costs nearly twice the
+/// plain decode of a 20-item submission (65k vs 36k instructions, callgrind).
+pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, Error> {
+    match serde_json::from_slice(b) {
+        Ok(value) => Ok(value),
+        Err(_) => Err(decode_with_path::<T>(b)),
+    }
+}
+
+fn decode_with_path<T: DeserializeOwned>(b: &[u8]) -> Error {
+    let mut de = serde_json::Deserializer::from_slice(b);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) => classify(e.path().to_string(), e.into_inner()),
+        Ok(_) => match de.end() {
+            Err(e) => classify(String::new(), e),
+            // serde_json refused what the tracking decoder took; report it unplaced.
+            Ok(()) => Error::MalformedJson("the body is not valid JSON for this route".into()),
+        },
+    }
+}
+
+/// Decodes an already-parsed JSON value into `T`, naming the field at fault.
+pub fn decode_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, Error> {
+    serde_path_to_error::deserialize(v).map_err(|e| classify(e.path().to_string(), e.into_inner()))
+}
+
+fn classify(path: String, e: serde_json::Error) -> Error {
+    use serde_json::error::Category;
+    let message = without_position(&e.to_string());
+    match e.classify() {
+        Category::Data => {
+            let path = if path == "." { String::new() } else { path };
+            // serde reports "unknown field `x`, expected ..." and "missing field
+            // `x`" at the enclosing object; name the field itself.
+            let named = |prefix: &str| message.strip_prefix(prefix).and_then(|r| r.split('`').next()).map(str::to_owned);
+            let (field, message) = match (named("unknown field `"), named("missing field `")) {
+                (Some(name), _) if path.is_empty() || !path.ends_with(&name) => (join(&path, &name), "unknown field".to_owned()),
+                (Some(_), _) => (path, "unknown field".to_owned()),
+                (None, Some(name)) => (join(&path, &name), "is required".to_owned()),
+                (None, None) if path.is_empty() => ("body".to_owned(), message),
+                (None, None) => (path, message),
+            };
+            Error::Validation(vec![FieldError::new(field, message)])
+        }
+        Category::Syntax | Category::Eof | Category::Io => Error::MalformedJson(message),
+    }
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// serde_json appends " at line L column C"; the position is noise to clients.
+fn without_position(s: &str) -> String {
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::submission::SubmissionRequest;
+
+    fn fields(e: Error) -> Vec<(String, String)> {
+        match e {
+            Error::Validation(errs) => errs.into_iter().map(|e| (e.field, e.message)).collect(),
+            other => panic!("expected 422, got {other:?}"),
+        }
+    }
+    fn names(e: Error) -> Vec<String> {
+        fields(e).into_iter().map(|(f, _)| f).collect()
+    }
+
+    fn request(content_type: Option<&str>, body: &str) -> Request {
+        let mut b = lambda_http::http::Request::builder().method("POST").uri("/x");
+        if let Some(ct) = content_type {
+            b = b.header("content-type", ct);
+        }
+        b.body(lambda_http::Body::from(body)).unwrap()
+    }
+
+    #[test]
+    fn an_unknown_field_is_422_naming_it() {
+        let e = decode::<SubmissionRequest>(br#"{"submissionId":"x","bogus":1}"#).unwrap_err();
+        assert_eq!(names(e), ["bogus"]);
+        let e = decode::<SubmissionRequest>(
+            br#"{"submissionId":"x","questionnaireId":"q","questionnaireVersion":"1","completedAt":"t","answers":[{"linkId":"a","value":1,"extra":2}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(names(e), ["answers[0].extra"]);
+    }
+
+    #[test]
+    fn a_wrong_type_is_422_naming_the_path() {
+        let e = decode::<SubmissionRequest>(br#"{"submissionId":"x","questionnaireId":"q","questionnaireVersion":"1","completedAt":"t","answers":[{"linkId":5,"value":1}]}"#)
+            .unwrap_err();
+        assert_eq!(names(e), ["answers[0].linkId"]);
+    }
+
+    #[test]
+    fn a_missing_field_is_422_naming_it_not_the_body() {
+        // epro-api named "body" here; report-generator named the field
+        let e = decode::<SubmissionRequest>(br#"{"questionnaireId":"q"}"#).unwrap_err();
+        assert_eq!(fields(e), [("submissionId".to_owned(), "is required".to_owned())]);
+        let e = decode::<SubmissionRequest>(
+            br#"{"submissionId":"x","questionnaireId":"q","questionnaireVersion":"1","completedAt":"t","answers":[{"value":1}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(names(e), ["answers[0].linkId"]);
+    }
+
+    #[test]
+    fn malformed_or_trailing_json_is_400() {
+        for b in [&b"{"[..], b"", b"{} {}", b"nul"] {
+            assert!(matches!(decode::<serde_json::Value>(b), Err(Error::MalformedJson(_))), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn the_media_type_is_required_and_matched_exactly_with_parameters_ignored() {
+        // report-generator accepted a missing Content-Type and any type starting
+        // with "application/json"
+        for ct in [None, Some("application/jsonx"), Some("application/json-seq"), Some("text/plain")] {
+            let r = json::<serde_json::Value>(&request(ct, "{}"), 64);
+            assert!(matches!(r, Err(Error::UnsupportedMediaType(_))), "{ct:?}: {r:?}");
+        }
+        for ct in ["application/json", "Application/JSON; charset=utf-8"] {
+            assert!(json::<serde_json::Value>(&request(Some(ct), "{}"), 64).is_ok(), "{ct}");
+        }
+        assert_eq!(media_type(&request(Some("application/fhir+json"), "{}")).unwrap(), MediaType::FhirJson);
+        assert!(matches!(
+            json::<serde_json::Value>(&request(Some("application/fhir+json"), "{}"), 64),
+            Err(Error::UnsupportedMediaType(_))
+        ));
+    }
+
+    #[test]
+    fn a_body_over_the_routes_limit_is_413_naming_the_limit() {
+        let r = json::<serde_json::Value>(&request(Some("application/json"), &format!("\"{}\"", "x".repeat(64))), 64);
+        assert!(matches!(r, Err(Error::PayloadTooLarge { limit: 64 })), "{r:?}");
+    }
+}

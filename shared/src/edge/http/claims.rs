@@ -1,0 +1,218 @@
+//! Who is calling, from the JWT claims API Gateway's authorizer (or the local
+//! runner's) has verified. One parser for every function: what a token means
+//! must not depend on which function reads it.
+//!
+//! No usable identity is 401 ([`Error::Unauthorized`]); what an identity may
+//! touch is each function's own policy, decided from the [`Principal`].
+
+use std::collections::HashMap;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+
+use crate::audit::Actor;
+use crate::{Error, PatientId, SiteId, TrialId};
+
+/// Longest `sub` recorded as an audit subject; Cognito's are 36-character UUIDs.
+pub const MAX_SUBJECT_LEN: usize = 128;
+
+/// A verified caller. Lists hold only well-formed ids: a malformed entry in a
+/// claim grants nothing rather than failing the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Patient { patient_id: PatientId, trial_ids: Vec<TrialId>, subject: Option<String> },
+    SiteStaff { site_ids: Vec<SiteId>, trial_ids: Vec<TrialId>, subject: Option<String> },
+    Sponsor { trial_ids: Vec<TrialId>, subject: Option<String> },
+    Admin { subject: Option<String> },
+}
+
+impl Principal {
+    /// Reads the principal from the request's authorizer claims
+    /// (`requestContext.authorizer.jwt.claims`).
+    pub fn from_request(req: &Request) -> Result<Self, Error> {
+        match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => {
+                let claims = ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims).ok_or(Error::Unauthorized)?;
+                Self::from_claims(claims)
+            }
+            _ => Err(Error::Unauthorized),
+        }
+    }
+
+    /// Builds the principal from JWT claims. `role`, `patient_id`, `site_ids`
+    /// and `trial_ids` may carry Cognito's `custom:` prefix; `sub` is the
+    /// token's own subject and is read only under its standard name.
+    pub fn from_claims(claims: &HashMap<String, String>) -> Result<Self, Error> {
+        let claim = |name: &str| claims.get(name).or_else(|| claims.get(&format!("custom:{name}"))).map(|s| s.trim());
+        let subject = claims.get("sub").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty() && s.len() <= MAX_SUBJECT_LEN);
+        let trial_ids = || ids::<TrialId>(claim("trial_ids"));
+        match claim("role").ok_or(Error::Unauthorized)? {
+            "patient" => {
+                // A patient token without its own well-formed id speaks for no one.
+                let patient_id = claim("patient_id").and_then(|p| PatientId::parse(p).ok()).ok_or(Error::Unauthorized)?;
+                Ok(Principal::Patient { patient_id, trial_ids: trial_ids(), subject })
+            }
+            "site_staff" => Ok(Principal::SiteStaff { site_ids: ids::<SiteId>(claim("site_ids")), trial_ids: trial_ids(), subject }),
+            "sponsor" => Ok(Principal::Sponsor { trial_ids: trial_ids(), subject }),
+            "admin" => Ok(Principal::Admin { subject }),
+            _ => Err(Error::Unauthorized),
+        }
+    }
+
+    pub fn role(&self) -> &'static str {
+        match self {
+            Principal::Patient { .. } => "patient",
+            Principal::SiteStaff { .. } => "site_staff",
+            Principal::Sponsor { .. } => "sponsor",
+            Principal::Admin { .. } => "admin",
+        }
+    }
+
+    /// The audit actor: a patient is recorded by their pseudonymous id, staff
+    /// by the token's `sub`.
+    pub fn actor(&self) -> Actor {
+        let subject = match self {
+            Principal::Patient { patient_id, .. } => Some(patient_id.to_string()),
+            Principal::SiteStaff { subject, .. } | Principal::Sponsor { subject, .. } | Principal::Admin { subject } => subject.clone(),
+        };
+        Actor { role: self.role().to_owned(), subject }
+    }
+
+    /// Whether the token names `trial` (admins hold every trial). An exact id
+    /// match: `t1` does not cover `t1x`.
+    pub fn has_trial(&self, trial: &TrialId) -> bool {
+        match self {
+            Principal::Patient { trial_ids, .. } | Principal::SiteStaff { trial_ids, .. } | Principal::Sponsor { trial_ids, .. } => {
+                trial_ids.contains(trial)
+            }
+            Principal::Admin { .. } => true,
+        }
+    }
+
+    /// Whether site staff hold `site` (admins hold every site).
+    pub fn has_site(&self, site: &SiteId) -> bool {
+        match self {
+            Principal::SiteStaff { site_ids, .. } => site_ids.contains(site),
+            Principal::Admin { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Parses a list claim in any shape it arrives in: API Gateway's JWT
+/// authorizer flattens an array claim to `[a b c]`; tokens may also carry a
+/// JSON array string, or `a,b,c` as Cognito custom attributes (always strings) do.
+fn ids<T: std::str::FromStr>(raw: Option<&str>) -> Vec<T> {
+    let Some(raw) = raw else { return vec![] };
+    if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
+        return list.iter().filter_map(|s| s.trim().parse().ok()).collect();
+    }
+    let inner = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(raw);
+    inner.split([',', ' ']).map(|s| s.trim().trim_matches('"')).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+    fn t(s: &str) -> TrialId {
+        TrialId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn list_claims_accept_json_arrays_commas_and_the_authorizers_bracket_form() {
+        for raw in [
+            r#"["site-leeds","site-york"]"#,
+            "site-leeds,site-york",
+            "site-leeds, site-york",
+            " site-leeds , site-york ",
+            "[site-leeds site-york]",
+        ] {
+            let p = Principal::from_claims(&claims(&[("role", "site_staff"), ("site_ids", raw), ("trial_ids", "tw-demo")])).unwrap();
+            let Principal::SiteStaff { site_ids, trial_ids, .. } = p else { panic!("expected staff for {raw}") };
+            assert_eq!(site_ids, vec![SiteId::parse("site-leeds").unwrap(), SiteId::parse("site-york").unwrap()], "{raw}");
+            assert_eq!(trial_ids, vec![t("tw-demo")]);
+        }
+    }
+
+    #[test]
+    fn cognito_custom_prefixed_claims_are_accepted() {
+        let p =
+            Principal::from_claims(&claims(&[("custom:role", "patient"), ("custom:patient_id", "P0001"), ("custom:trial_ids", "tw-demo")]))
+                .unwrap();
+        assert_eq!(p.actor().subject.as_deref(), Some("P0001"));
+        assert_eq!(p.role(), "patient");
+        assert!(p.has_trial(&t("tw-demo")));
+    }
+
+    #[test]
+    fn an_unusable_identity_is_401() {
+        for c in [
+            claims(&[]),
+            claims(&[("role", "superuser")]),
+            claims(&[("role", "")]),
+            claims(&[("role", "patient")]),
+            claims(&[("role", "patient"), ("patient_id", "bad#id")]),
+        ] {
+            assert!(matches!(Principal::from_claims(&c), Err(Error::Unauthorized)), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_list_entries_grant_nothing() {
+        let p = Principal::from_claims(&claims(&[("role", "site_staff"), ("site_ids", "ok-site,bad#site"), ("trial_ids", "")])).unwrap();
+        assert!(p.has_site(&SiteId::parse("ok-site").unwrap()));
+        assert!(!p.has_trial(&t("t")));
+    }
+
+    #[test]
+    fn a_trial_id_that_merely_contains_an_allowed_one_is_not_held() {
+        let p = Principal::from_claims(&claims(&[("role", "sponsor"), ("trial_ids", "t1")])).unwrap();
+        assert!(p.has_trial(&t("t1")));
+        assert!(!p.has_trial(&t("t1x")));
+        assert!(!p.has_trial(&t("t")));
+    }
+
+    // The rules below settle where the two former parsers (epro-api's and
+    // report-generator's) disagreed; each was report-generator's behaviour before.
+
+    #[test]
+    fn a_patient_token_without_a_patient_id_is_401_whichever_function_reads_it() {
+        // GIVEN a patient token with trials but no patient_id (report-generator
+        // used to accept it as a patient and then answer 403)
+        let c = claims(&[("role", "patient"), ("trial_ids", "t1"), ("sub", "u1")]);
+        // THEN it is no usable identity
+        assert!(matches!(Principal::from_claims(&c), Err(Error::Unauthorized)));
+    }
+
+    #[test]
+    fn the_audit_subject_is_the_trimmed_standard_sub_of_at_most_128_characters() {
+        let subject = |c: &[(&str, &str)]| Principal::from_claims(&claims(c)).unwrap().actor().subject;
+        // report-generator recorded " u1 " untrimmed
+        assert_eq!(subject(&[("role", "sponsor"), ("sub", " u1 ")]), Some("u1".to_owned()));
+        // report-generator recorded any length
+        assert_eq!(subject(&[("role", "sponsor"), ("sub", &"x".repeat(MAX_SUBJECT_LEN + 1))]), None);
+        assert_eq!(subject(&[("role", "sponsor"), ("sub", &"x".repeat(MAX_SUBJECT_LEN))]).map(|s| s.len()), Some(MAX_SUBJECT_LEN));
+        // report-generator took a `custom:sub` attribute (user-writable in a
+        // Cognito pool unless locked down) as the subject
+        assert_eq!(subject(&[("role", "sponsor"), ("custom:sub", "someone-else")]), None);
+        assert_eq!(subject(&[("role", "admin"), ("sub", "   ")]), None);
+    }
+
+    #[test]
+    fn the_principal_is_read_from_the_api_gateway_authorizer_claims() {
+        let event: serde_json::Value = serde_json::from_str(include_str!("../../../../events/report-post.json")).unwrap();
+        let lambda: lambda_http::request::LambdaRequest = serde_json::from_value(event.clone()).unwrap();
+        let p = Principal::from_request(&Request::from(lambda)).unwrap();
+        assert_eq!(p.role(), "sponsor");
+        assert_eq!(p.actor().subject.as_deref(), Some("5b0c7f3e-2d4a-4c1b-9e8f-0a1b2c3d4e5f"));
+        // AND without an authorizer there is no identity
+        let mut bare = event;
+        bare["requestContext"].as_object_mut().unwrap().remove("authorizer");
+        let lambda: lambda_http::request::LambdaRequest = serde_json::from_value(bare).unwrap();
+        assert!(matches!(Principal::from_request(&Request::from(lambda)), Err(Error::Unauthorized)));
+    }
+}

@@ -2,10 +2,13 @@
 //! refreshed after a TTL. The serverless form of a once-initialised manager
 //! behind a read-write lock with a periodic reload.
 //!
-//! Readers never wait on a refresh: a stale entry is served while exactly one
-//! caller reloads it in the background (stale-while-revalidate). Only a
-//! never-seen key makes its first reader wait, and concurrent first readers
-//! share one load.
+//! A stale entry is reloaded inline by the one caller that takes the refresh:
+//! that caller awaits the load and returns the new value, while concurrent
+//! readers keep getting the old value without waiting. Nothing is spawned,
+//! because Lambda freezes the environment once the handler returns: a
+//! background refresh could sleep through its TTL and keep a stale webhook
+//! URL or secret alive. Only a never-seen key makes its first readers wait,
+//! and concurrent first readers share one load.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -37,8 +40,7 @@ pub struct ConfigCache<K, V> {
 
 impl<K, V> ConfigCache<K, V>
 where
-    K: Eq + Hash + Clone + Send + Sync + 'static,
-    V: Send + Sync + 'static,
+    K: Eq + Hash + Clone,
 {
     pub fn new(ttl: Duration) -> Self {
         Self { ttl, entries: RwLock::new(HashMap::new()), first_loads: Mutex::new(HashMap::new()) }
@@ -48,13 +50,15 @@ where
         self.ttl
     }
 
-    /// Returns the cached value, loading it with `load` on first use and
-    /// refreshing it in the background once older than the TTL. A failed
-    /// background refresh keeps serving the old value and tries again next read.
-    pub async fn get<F, Fut>(self: &Arc<Self>, key: &K, load: F) -> Result<Arc<Option<V>>, Error>
+    /// Returns the cached value, loading it with `load` on first use. Once the
+    /// entry is older than the TTL, the first caller to see it reloads it
+    /// inline and returns the new value; callers arriving during that reload
+    /// get the old value at once. A failed reload keeps the old value (and
+    /// returns it); the next read tries again.
+    pub async fn get<F, Fut>(&self, key: &K, load: F) -> Result<Arc<Option<V>>, Error>
     where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Option<V>, Error>> + Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, Error>>,
     {
         let stale = {
             let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
@@ -65,17 +69,11 @@ where
             }
         };
         match stale {
-            Some((value, already_refreshing)) => {
-                if !already_refreshing && self.mark_refreshing(key) {
-                    let this = Arc::clone(self);
-                    let key = key.clone();
-                    tokio::spawn(async move {
-                        let result = load().await;
-                        this.finish_refresh(key, result);
-                    });
-                }
-                Ok(value)
-            }
+            Some((value, true)) => Ok(value),
+            Some((value, false)) => match self.take_refresh(key) {
+                Some(refresh) => Ok(refresh.finish(load().await).unwrap_or(value)),
+                None => Ok(value),
+            },
             None => self.first_load(key, load).await,
         }
     }
@@ -85,29 +83,15 @@ where
         self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 
-    fn mark_refreshing(&self, key: &K) -> bool {
+    /// Marks the entry as refreshing, unless another caller already did.
+    fn take_refresh(&self, key: &K) -> Option<Refresh<'_, K, V>> {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         match entries.get_mut(key) {
             Some(e) if !e.refreshing => {
                 e.refreshing = true;
-                true
+                Some(Refresh { cache: self, key: key.clone(), done: false })
             }
-            _ => false,
-        }
-    }
-
-    fn finish_refresh(&self, key: K, result: Result<Option<V>, Error>) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        match result {
-            Ok(v) => {
-                entries.insert(key, Entry { value: Arc::new(v), loaded_at: Instant::now(), refreshing: false });
-            }
-            Err(e) => {
-                tracing::warn!(error = e.code(), "config refresh failed; serving the previous value");
-                if let Some(entry) = entries.get_mut(&key) {
-                    entry.refreshing = false;
-                }
-            }
+            _ => None,
         }
     }
 
@@ -133,6 +117,50 @@ where
             .cloned();
         self.first_loads.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
         result
+    }
+}
+
+/// The one refresh of a stale entry in flight. If the caller's future is
+/// dropped mid-load (a timeout, a cancelled request), dropping this clears the
+/// mark, so the entry is not left "refreshing" forever.
+struct Refresh<'a, K: Eq + Hash + Clone, V> {
+    cache: &'a ConfigCache<K, V>,
+    key: K,
+    done: bool,
+}
+
+impl<K: Eq + Hash + Clone, V> Refresh<'_, K, V> {
+    /// Stores a loaded value and returns it; on failure keeps the old value
+    /// (returns `None`) and lets the next read try again.
+    fn finish(mut self, result: Result<Option<V>, Error>) -> Option<Arc<Option<V>>> {
+        self.done = true;
+        let mut entries = self.cache.entries.write().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(v) => {
+                let value = Arc::new(v);
+                entries.insert(self.key.clone(), Entry { value: value.clone(), loaded_at: Instant::now(), refreshing: false });
+                Some(value)
+            }
+            Err(e) => {
+                tracing::warn!(error = e.code(), "config refresh failed; serving the previous value");
+                if let Some(entry) = entries.get_mut(&self.key) {
+                    entry.refreshing = false;
+                }
+                None
+            }
+        }
+    }
+}
+
+impl<K: Eq + Hash + Clone, V> Drop for Refresh<'_, K, V> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut entries = self.cache.entries.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = entries.get_mut(&self.key) {
+            entry.refreshing = false;
+        }
     }
 }
 
@@ -164,39 +192,93 @@ mod tests {
         assert_eq!(*cache.get(&"t1", counting_loader(loads.clone(), Duration::ZERO)).await.unwrap(), Some(1));
         // THEN nothing reloaded
         assert_eq!(loads.load(Ordering::SeqCst), 1);
-        // WHEN read after the TTL: the stale value is served and one refresh starts
+        // WHEN read after the TTL
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert_eq!(*cache.get(&"t1", counting_loader(loads.clone(), Duration::ZERO)).await.unwrap(), Some(1));
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        // THEN the next read sees the refreshed value
-        assert_eq!(loads.load(Ordering::SeqCst), 2);
+        // THEN that read reloads and returns the new value
         assert_eq!(*cache.get(&"t1", counting_loader(loads.clone(), Duration::ZERO)).await.unwrap(), Some(2));
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+        // AND the next read is served from the cache
+        assert_eq!(*cache.get(&"t1", counting_loader(loads.clone(), Duration::ZERO)).await.unwrap(), Some(2));
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn concurrent_reads_during_a_refresh_never_wait_and_refresh_once() {
+    async fn the_refreshing_caller_sees_the_new_value_when_its_call_returns() {
+        // GIVEN a stale entry whose reload takes 2 s
+        let cache = Arc::new(ConfigCache::<&str, usize>::new(Duration::from_secs(5)));
+        cache.get(&"t1", || async { Ok(Some(1)) }).await.unwrap();
+        tokio::time::advance(Duration::from_secs(6)).await;
+        // WHEN one caller reads it
+        let started = Instant::now();
+        let v = cache
+            .get(&"t1", || async {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Ok(Some(2))
+            })
+            .await
+            .unwrap();
+        // THEN it waited for the reload and got its result: nothing was left to run after the call
+        assert_eq!(*v, Some(2));
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_refresh_runs_on_the_callers_task_and_concurrent_readers_get_the_old_value_at_once() {
         // GIVEN a stale entry whose reload takes 10 s
         let cache = Arc::new(ConfigCache::<&str, usize>::new(Duration::from_secs(5)));
         let loads = Arc::new(AtomicUsize::new(0));
         cache.get(&"t1", counting_loader(loads.clone(), Duration::ZERO)).await.unwrap();
         tokio::time::advance(Duration::from_secs(6)).await;
-        // WHEN 50 readers arrive while the slow refresh runs
+        // WHEN one caller (its own task) takes the refresh, recording the task the load runs on
+        let load_task = Arc::new(Mutex::new(None));
+        let refresher = {
+            let (c, l, seen) = (cache.clone(), loads.clone(), load_task.clone());
+            tokio::spawn(async move {
+                let load = counting_loader(l, Duration::from_secs(10));
+                *c.get(&"t1", move || {
+                    *seen.lock().unwrap() = tokio::task::try_id();
+                    load()
+                })
+                .await
+                .unwrap()
+            })
+        };
+        tokio::task::yield_now().await;
+        // AND 50 readers arrive while the slow refresh runs
         let started = Instant::now();
-        let mut handles = Vec::new();
+        let mut readers = Vec::new();
         for _ in 0..50 {
-            let c = cache.clone();
-            let l = loads.clone();
-            handles.push(tokio::spawn(async move { *c.get(&"t1", counting_loader(l, Duration::from_secs(10))).await.unwrap() }));
+            let (c, l) = (cache.clone(), loads.clone());
+            readers.push(tokio::spawn(async move { *c.get(&"t1", counting_loader(l, Duration::from_secs(10))).await.unwrap() }));
         }
-        for h in handles {
-            // THEN each is served the old value at once
-            assert_eq!(h.await.unwrap(), Some(1));
+        // THEN each reader is served the old value without waiting
+        for r in readers {
+            assert_eq!(r.await.unwrap(), Some(1));
         }
         assert_eq!(started.elapsed(), Duration::ZERO, "readers waited on the refresh");
-        // AND exactly one refresh ran
-        tokio::time::sleep(Duration::from_secs(11)).await;
+        // AND the refreshing caller returns the new value once its load is done
+        let refresher_id = refresher.id();
+        assert_eq!(refresher.await.unwrap(), Some(2));
+        // AND the load ran on that caller's task (nothing was spawned), exactly once
+        assert_eq!(*load_task.lock().unwrap(), Some(refresher_id));
         assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_refresh_lets_the_next_reader_refresh() {
+        // GIVEN a stale entry and a refresh whose caller gives up after 1 s
+        let cache = Arc::new(ConfigCache::<&str, usize>::new(Duration::from_secs(5)));
+        cache.get(&"t1", || async { Ok(Some(1)) }).await.unwrap();
+        tokio::time::advance(Duration::from_secs(6)).await;
+        let slow = cache.get(&"t1", || async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok(Some(2))
+        });
+        assert!(tokio::time::timeout(Duration::from_secs(1), slow).await.is_err());
+        // WHEN the next reader comes
+        let v = cache.get(&"t1", || async { Ok(Some(3)) }).await.unwrap();
+        // THEN it takes the refresh instead of finding it stuck "in flight"
+        assert_eq!(*v, Some(3));
     }
 
     #[tokio::test(start_paused = true)]
@@ -217,12 +299,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_refresh_keeps_serving_the_old_value() {
+        // GIVEN a stale entry
         let cache = Arc::new(ConfigCache::<&str, usize>::new(Duration::from_secs(5)));
         cache.get(&"t1", || async { Ok(Some(7)) }).await.unwrap();
         tokio::time::advance(Duration::from_secs(6)).await;
+        // WHEN its refresh fails
         let v = cache.get(&"t1", || async { Err(Error::Unavailable("throttled".into())) }).await.unwrap();
+        // THEN the old value is served
         assert_eq!(*v, Some(7));
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        assert_eq!(*cache.get(&"t1", || async { Ok(Some(8)) }).await.unwrap(), Some(7), "stale value served while the retry refresh runs");
+        // AND the next read tries again and gets the new value
+        assert_eq!(*cache.get(&"t1", || async { Ok(Some(8)) }).await.unwrap(), Some(8));
     }
 }

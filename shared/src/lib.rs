@@ -1,6 +1,6 @@
 //! TrialWatch domain: the concepts every function shares, the ports they talk
-//! through, and the adapters behind those ports (AWS for production, memory for
-//! unit tests).
+//! through, and the adapters behind those ports (AWS for production; memory for
+//! unit tests, behind the `test-util` feature).
 
 pub mod alert;
 pub mod audit;
@@ -11,6 +11,7 @@ pub mod edge;
 pub mod enrolment;
 pub mod error;
 pub mod ids;
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod news2;
 pub mod page;

@@ -31,7 +31,7 @@ mod tests;
 pub use aws::{aws_deps, aws_deps_with, AwsDeps};
 pub use breaker::CircuitBreaker;
 pub use settings::DispatchSettings;
-pub use visibility::{RecordingVisibility, SqsVisibility, VisibilityControl};
+pub use visibility::{SqsVisibility, VisibilityControl};
 pub use webhook::{HttpWebhookSender, WebhookResult, WebhookSender};
 
 use delivery::{Disposition, HideFor};

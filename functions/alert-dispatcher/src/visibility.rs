@@ -2,8 +2,6 @@
 //! receive (`ChangeMessageVisibility`), so a site that is down is not hammered
 //! and a message reaches the DLQ only after real time has passed.
 
-use std::sync::Mutex;
-
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use trialwatch::Error;
@@ -68,11 +66,13 @@ impl VisibilityControl for SqsVisibility {
 }
 
 /// Keeps every extension asked for, for tests.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub struct RecordingVisibility {
-    calls: Mutex<Vec<(String, i32)>>,
+    calls: std::sync::Mutex<Vec<(String, i32)>>,
 }
 
+#[cfg(test)]
 impl RecordingVisibility {
     pub fn new() -> Self {
         Self::default()
@@ -83,6 +83,7 @@ impl RecordingVisibility {
     }
 }
 
+#[cfg(test)]
 #[async_trait]
 impl VisibilityControl for RecordingVisibility {
     async fn extend(&self, receipt_handle: &str, seconds: i32) -> Result<(), Error> {

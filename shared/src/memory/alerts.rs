@@ -1,0 +1,142 @@
+//! `AlertStore` in memory: records, claims, attempts.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{lock, page_of, MemoryStore};
+use crate::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
+use crate::audit::{Actor, AuditEntry};
+use crate::error::Error;
+use crate::ids::{AlertId, PatientId, TrialId};
+use crate::page::{Page, PageRequest};
+use crate::ports::AlertStore;
+
+#[async_trait]
+impl AlertStore for MemoryStore {
+    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, Error> {
+        self.faults.check("claim")?;
+        self.requests.add("dynamodb.UpdateItem", 1);
+        let mut t = lock(&self.t);
+        let key = (alert.trial_id.clone(), alert.alert_id.clone());
+        match t.alerts.get_mut(&key) {
+            None => {
+                let r = AlertRecord {
+                    alert: alert.clone(),
+                    status: AlertStatus::Pending,
+                    attempts: vec![],
+                    lease_until: Some(lease_until),
+                    delivered_at: None,
+                    acknowledged_at: None,
+                    acknowledged_by: None,
+                    ack_note: None,
+                };
+                t.alerts.insert(key, r.clone());
+                Ok(Claim::Acquired(r))
+            }
+            Some(r) if r.status != AlertStatus::Pending => {
+                self.requests.add("dynamodb.GetItem", 1);
+                Ok(Claim::AlreadyDone(r.status))
+            }
+            Some(r) => match r.lease_until {
+                Some(until) if until >= now => {
+                    self.requests.add("dynamodb.GetItem", 1);
+                    Ok(Claim::InProgress { lease_until: until })
+                }
+                _ => {
+                    r.lease_until = Some(lease_until);
+                    Ok(Claim::Acquired(r.clone()))
+                }
+            },
+        }
+    }
+
+    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), Error> {
+        self.faults.check("record_attempt")?;
+        self.requests.add("dynamodb.UpdateItem", 1);
+        let mut t = lock(&self.t);
+        let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
+        r.attempts.push(attempt.clone());
+        Ok(())
+    }
+
+    async fn finish(&self, trial: &TrialId, id: &AlertId, status: AlertStatus, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), Error> {
+        self.faults.check("finish")?;
+        self.requests.add("dynamodb.TransactWriteItems", 1);
+        let mut t = lock(&self.t);
+        let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
+        r.status = status;
+        r.lease_until = None;
+        if status == AlertStatus::Delivered {
+            r.delivered_at = Some(at);
+        }
+        t.audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error> {
+        self.faults.check("release")?;
+        self.requests.add("dynamodb.UpdateItem", 1);
+        let mut t = lock(&self.t);
+        if let Some(r) = t.alerts.get_mut(&(trial.clone(), id.clone())) {
+            if r.status == AlertStatus::Pending {
+                r.lease_until = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, Error> {
+        self.faults.check("get_alert")?;
+        self.requests.add("dynamodb.GetItem", 1);
+        Ok(lock(&self.t).alerts.get(&(trial.clone(), id.clone())).cloned())
+    }
+
+    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, Error> {
+        self.faults.check("list_alerts")?;
+        self.requests.add("dynamodb.Query", 1);
+        let mut items: Vec<AlertRecord> =
+            lock(&self.t).alerts.values().filter(|r| &r.alert.trial_id == trial && &r.alert.patient_id == patient).cloned().collect();
+        items.sort_by(|a, b| (b.alert.created_at, &b.alert.alert_id).cmp(&(a.alert.created_at, &a.alert.alert_id)));
+        page_of(&items, &format!("ALERTS#{trial}#{patient}"), page)
+    }
+
+    async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, Error> {
+        self.faults.check("alerts_between")?;
+        self.requests.add("dynamodb.Query", 1);
+        let mut items: Vec<AlertRecord> = lock(&self.t)
+            .alerts
+            .values()
+            .filter(|r| &r.alert.trial_id == trial && r.alert.created_at >= from && r.alert.created_at < to)
+            .cloned()
+            .collect();
+        items.sort_by_key(|r| r.alert.created_at);
+        Ok(items)
+    }
+
+    async fn acknowledge(
+        &self,
+        trial: &TrialId,
+        id: &AlertId,
+        by: &Actor,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<AlertRecord, Error> {
+        self.faults.check("acknowledge")?;
+        self.requests.add("dynamodb.TransactWriteItems", 1);
+        self.requests.add("dynamodb.GetItem", 1);
+        let mut t = lock(&self.t);
+        let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
+        if r.status == AlertStatus::Acknowledged {
+            return Err(Error::conflict("alert-already-acknowledged", "the alert was already acknowledged"));
+        }
+        r.status = AlertStatus::Acknowledged;
+        r.acknowledged_at = Some(at);
+        r.acknowledged_by = Some(by.clone());
+        r.ack_note = note.map(str::to_owned);
+        r.lease_until = None;
+        let out = r.clone();
+        t.audit.push(audit.clone());
+        Ok(out)
+    }
+}

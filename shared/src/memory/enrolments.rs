@@ -1,0 +1,50 @@
+//! `EnrolmentStore` in memory, with the per-site counters the adapter keeps.
+
+use async_trait::async_trait;
+
+use super::{lock, MemoryStore};
+use crate::audit::AuditEntry;
+use crate::enrolment::{Enrolment, EnrolmentCount};
+use crate::error::Error;
+use crate::ids::{PatientId, TrialId};
+use crate::ports::{EnrolmentStore, Upsert};
+
+#[async_trait]
+impl EnrolmentStore for MemoryStore {
+    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+        self.faults.check("get_enrolment")?;
+        self.requests.add("dynamodb.GetItem", 1);
+        Ok(lock(&self.t).enrolments.get(&(trial.clone(), patient.clone())).cloned())
+    }
+
+    async fn put_enrolment(&self, e: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
+        self.faults.check("put_enrolment")?;
+        self.requests.add("dynamodb.GetItem", 1);
+        self.requests.add("dynamodb.TransactWriteItems", 1);
+        let mut t = lock(&self.t);
+        let key = (e.trial_id.clone(), e.patient_id.clone());
+        let old = t.enrolments.get(&key).cloned();
+        let mut new = e.clone();
+        if let Some(o) = &old {
+            *t.enrolment_counts.entry((o.trial_id.clone(), o.site_id.clone(), o.status)).or_default() -= 1;
+            new.submission_count = o.submission_count;
+            new.last_submission_at = o.last_submission_at.clone();
+            new.enrolled_at = o.enrolled_at.clone();
+        }
+        *t.enrolment_counts.entry((e.trial_id.clone(), e.site_id.clone(), e.status)).or_default() += 1;
+        t.enrolments.insert(key, new);
+        t.audit.push(audit.clone());
+        Ok(if old.is_some() { Upsert::Updated } else { Upsert::Created })
+    }
+
+    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
+        self.faults.check("enrolment_counts")?;
+        self.requests.add("dynamodb.Query", 1);
+        Ok(lock(&self.t)
+            .enrolment_counts
+            .iter()
+            .filter(|((t, _, _), n)| t == trial && **n > 0)
+            .map(|((_, site, status), n)| EnrolmentCount { site_id: site.clone(), status: *status, count: *n as u64 })
+            .collect())
+    }
+}

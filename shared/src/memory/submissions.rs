@@ -1,0 +1,72 @@
+//! `SubmissionStore` in memory: idempotent records and day counters.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+
+use super::{lock, page_of, MemoryStore};
+use crate::audit::AuditEntry;
+use crate::enrolment::EnrolmentStatus;
+use crate::error::Error;
+use crate::ids::{PatientId, SubmissionId, TrialId};
+use crate::page::{Page, PageRequest};
+use crate::ports::{RecordOutcome, SubmissionStore};
+use crate::submission::{DailySiteCount, StoredSubmission};
+
+#[async_trait]
+impl SubmissionStore for MemoryStore {
+    async fn record_submission(&self, s: &StoredSubmission, day: &str, audit: &AuditEntry) -> Result<RecordOutcome, Error> {
+        self.faults.check("record_submission")?;
+        self.requests.add("dynamodb.TransactWriteItems", 1);
+        let mut t = lock(&self.t);
+        if let Some(existing) = t.submissions.get(&s.submission_id) {
+            let existing = existing.clone();
+            self.requests.add("dynamodb.GetItem", 1);
+            return Ok(RecordOutcome::Duplicate(existing));
+        }
+        let key = (s.trial_id.clone(), s.patient_id.clone());
+        match t.enrolments.get_mut(&key) {
+            Some(e) if e.status == EnrolmentStatus::Enrolled => {
+                e.submission_count += 1;
+                let at = crate::timestamp::format(s.completed_at);
+                if e.last_submission_at.as_deref().is_none_or(|l| l < at.as_str()) {
+                    e.last_submission_at = Some(at);
+                }
+            }
+            _ => return Err(Error::conflict("patient-not-enrolled", "the patient is not enrolled in this trial")),
+        }
+        t.submissions.insert(s.submission_id, s.clone());
+        *t.daily.entry((s.trial_id.clone(), day.to_owned(), s.site_id.clone(), s.questionnaire_id.to_string())).or_default() += 1;
+        t.audit.push(audit.clone());
+        Ok(RecordOutcome::Recorded)
+    }
+
+    async fn get_submission(&self, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
+        self.faults.check("get_submission")?;
+        self.requests.add("dynamodb.GetItem", 1);
+        Ok(lock(&self.t).submissions.get(id).cloned())
+    }
+
+    async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error> {
+        self.faults.check("list_submissions")?;
+        self.requests.add("dynamodb.Query", 1);
+        let mut items: Vec<StoredSubmission> =
+            lock(&self.t).submissions.values().filter(|s| &s.trial_id == trial && &s.patient_id == patient).cloned().collect();
+        items.sort_by_key(|s| std::cmp::Reverse((s.completed_at, s.submission_id)));
+        page_of(&items, &format!("PATIENT#{trial}#{patient}"), page)
+    }
+
+    async fn daily_counts(&self, trial: &TrialId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailySiteCount>, Error> {
+        self.faults.check("daily_counts")?;
+        // One Query per counter shard (see `aws::COUNTER_SHARDS`): O(shards x sites x days).
+        self.requests.add("dynamodb.Query", u64::from(crate::aws::COUNTER_SHARDS));
+        let (from, to) = (from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string());
+        Ok(lock(&self.t)
+            .daily
+            .iter()
+            .filter(|((t, day, _, _), _)| t == trial && *day >= from && *day <= to)
+            .filter_map(|((_, day, site, q), n)| {
+                Some(DailySiteCount { day: day.clone(), site_id: site.clone(), questionnaire_id: q.parse().ok()?, submissions: *n })
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,84 @@
+//! `VitalsStore` in memory: readings, the versioned state, risk counters.
+
+use async_trait::async_trait;
+
+use super::{lock, MemoryStore};
+use crate::error::Error;
+use crate::ids::{PatientId, TrialId};
+use crate::news2::RiskLevel;
+use crate::ports::{PatientReadings, StateWrite, VitalsStore};
+use crate::vitals::{VitalReading, VitalsState};
+
+#[async_trait]
+impl VitalsStore for MemoryStore {
+    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error> {
+        self.faults.check("put_readings")?;
+        // BatchWriteItem takes at most 25 items per call.
+        self.requests.add("dynamodb.BatchWriteItem", readings.len().div_ceil(25) as u64);
+        let mut t = lock(&self.t);
+        let m = t.readings.entry((trial.clone(), patient.clone())).or_default();
+        for r in readings {
+            m.insert(format!("{}#{}#{}", crate::timestamp::format(r.observed_at), r.code.as_str(), r.reading_id), r.clone());
+        }
+        Ok(())
+    }
+
+    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), Error> {
+        self.faults.check("put_readings")?;
+        let n: usize = batch.iter().map(|b| b.readings.len()).sum();
+        // The AWS adapter packs 25 items per BatchWriteItem across patients.
+        self.requests.add("dynamodb.BatchWriteItem", n.div_ceil(25) as u64);
+        let mut t = lock(&self.t);
+        for b in batch {
+            let m = t.readings.entry((b.trial.clone(), b.patient.clone())).or_default();
+            for r in b.readings {
+                m.insert(format!("{}#{}#{}", crate::timestamp::format(r.observed_at), r.code.as_str(), r.reading_id), r.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
+        self.faults.check("get_state")?;
+        self.requests.add("dynamodb.GetItem", 1);
+        Ok(lock(&self.t).states.get(&(trial.clone(), patient.clone())).cloned())
+    }
+
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
+        self.faults.check("put_state")?;
+        if !state.follows(previous) {
+            return Err(Error::Internal("put_state: the state does not follow the previous one".into()));
+        }
+        let old_level = previous.and_then(|p| p.news2.as_ref()).map(|n| n.risk_level);
+        let new_level = state.news2.as_ref().map(|n| n.risk_level);
+        // Matches the adapter: no read, a Put when the level the caller read is
+        // unchanged, or a transaction with the risk counters when it moved.
+        if old_level == new_level {
+            self.requests.add("dynamodb.PutItem", 1);
+        } else {
+            self.requests.add("dynamodb.TransactWriteItems", 1);
+        }
+        let mut t = lock(&self.t);
+        let key = (state.trial_id.clone(), state.patient_id.clone());
+        let stored_version = t.states.get(&key).map(|s| s.version);
+        if stored_version != previous.map(|p| p.version) {
+            return Ok(StateWrite::Stale);
+        }
+        if old_level != new_level {
+            if let Some(l) = old_level {
+                *t.risk_counts.entry((state.trial_id.clone(), l)).or_default() -= 1;
+            }
+            if let Some(l) = new_level {
+                *t.risk_counts.entry((state.trial_id.clone(), l)).or_default() += 1;
+            }
+        }
+        t.states.insert(key, state.clone());
+        Ok(StateWrite::Written)
+    }
+
+    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
+        self.faults.check("risk_level_counts")?;
+        self.requests.add("dynamodb.Query", 1);
+        Ok(lock(&self.t).risk_counts.iter().filter(|((t, _), n)| t == trial && **n > 0).map(|((_, l), n)| (*l, *n as u64)).collect())
+    }
+}

@@ -117,3 +117,30 @@ async fn an_alert_is_published_as_json_with_level_and_trial_attributes() {
         "no clinical detail or subject id: {subject}"
     );
 }
+
+#[tokio::test]
+async fn publishing_to_a_deleted_topic_is_a_permanent_not_found_not_a_retry() {
+    // GIVEN a topic that existed and was deleted (a trial's topic removed by a redeploy)
+    let env = Emulator::provision("sns-gone").await;
+    let sns = aws_sdk_sns::Client::new(&env.sdk);
+    let gone = sns.create_topic().name(format!("{}-gone", env.provisioned.prefix)).send().await.unwrap().topic_arn.unwrap();
+    sns.delete_topic().topic_arn(&gone).send().await.unwrap();
+    let p = patient("P-2");
+    let alert = Alert {
+        alert_id: AlertId::for_escalation(&trial(), &p, RiskLevel::High, 10),
+        trial_id: trial(),
+        patient_id: p,
+        site_id: site("s1"),
+        level: RiskLevel::High,
+        reason: AlertReason::News2 { score: 8, components: vec![] },
+        created_at: at("2026-11-26T20:00:00Z"),
+    };
+    let notifier = SnsNotifier::new(&env.sdk, &env.provisioned.resources.alert_topic_arn);
+    // WHEN the notifier publishes to it, and to an ARN that never existed
+    for topic in [gone.clone(), format!("{gone}-never")] {
+        let err = notifier.publish(Some(&topic), &alert).await.unwrap_err();
+        // THEN SNS's answer is a not-found: no retry can fix it
+        assert!(matches!(err, trialwatch::Error::NotFound("sns topic")), "{topic}: {err:?}");
+        assert!(!err.is_retryable());
+    }
+}

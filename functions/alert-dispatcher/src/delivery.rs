@@ -92,17 +92,27 @@ fn state_after(attempt: &DeliveryAttempt) -> ChannelState {
     }
 }
 
-/// SNS errors that retrying cannot fix (a bad or forbidden topic); anything
-/// else (throttling, 5xx, unexpected) is retried and, if it persists, reaches
-/// the alarmed DLQ rather than being dropped.
+/// SNS errors that retrying cannot fix, as the SNS adapter classifies them:
+/// a missing topic, a refused request or topic setup, a forbidden topic.
+/// Anything else (throttling, 5xx, timeouts, unexpected) is retried and, if
+/// it persists, reaches the alarmed DLQ rather than being dropped.
 fn publish_outcome(e: &Error) -> AttemptOutcome {
     match e {
-        Error::Validation(_) | Error::BadRequest(_) | Error::NotFound(_) | Error::Forbidden | Error::Unauthorized => {
-            AttemptOutcome::Permanent
-        }
+        Error::NotFound(_) | Error::BadRequest(_) | Error::Forbidden => AttemptOutcome::Permanent,
         _ => AttemptOutcome::Retryable,
     }
 }
+
+/// The attempt's detail: codes only. A missing topic is named outright: it
+/// is a deployment or trial-setup mistake that someone has to fix.
+fn publish_detail(e: &Error) -> String {
+    match e {
+        Error::NotFound(_) => SNS_TOPIC_NOT_FOUND.to_owned(),
+        _ => format!("sns-{}", e.code()),
+    }
+}
+
+pub(crate) const SNS_TOPIC_NOT_FOUND: &str = "sns-topic-not-found";
 
 fn attempt(
     at: DateTime<Utc>,
@@ -254,7 +264,19 @@ where
         let now = self.clock.now();
         match self.notifier.publish(topic, alert).await {
             Ok(()) => attempt(now, Channel::Sns, AttemptOutcome::Delivered, None, None),
-            Err(e) => attempt(now, Channel::Sns, publish_outcome(&e), None, Some(format!("sns-{}", e.code()))),
+            Err(e) => {
+                let detail = publish_detail(&e);
+                if matches!(e, Error::NotFound(_)) {
+                    tracing::error!(
+                        alert_id = %alert.alert_id,
+                        trial_id = %alert.trial_id,
+                        topic = topic.unwrap_or("default"),
+                        reason = SNS_TOPIC_NOT_FOUND,
+                        "SNS topic not found; the SNS channel fails for good"
+                    );
+                }
+                attempt(now, Channel::Sns, publish_outcome(&e), None, Some(detail))
+            }
         }
     }
 
@@ -295,3 +317,24 @@ where
 }
 
 pub(crate) const CIRCUIT_OPEN: &str = "circuit-open";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_sns_adapter_calls_permanent_settles_the_channel_and_a_missing_topic_is_named() {
+        // GIVEN the permanent answers the SNS adapter produces
+        for e in [Error::NotFound("sns topic"), Error::BadRequest("sns.Publish: InvalidParameter".into()), Error::Forbidden] {
+            assert_eq!(publish_outcome(&e), AttemptOutcome::Permanent, "{e:?}");
+        }
+        // THEN a missing topic is named in the attempt, other failures by their code
+        assert_eq!(publish_detail(&Error::NotFound("sns topic")), "sns-topic-not-found");
+        assert_eq!(publish_detail(&Error::Forbidden), "sns-forbidden");
+        // AND throttling and unexpected answers stay retryable
+        for e in [Error::Unavailable("sns.Publish: Throttled".into()), Error::Internal("sns.Publish: Odd (http 400)".into())] {
+            assert_eq!(publish_outcome(&e), AttemptOutcome::Retryable, "{e:?}");
+            assert_eq!(publish_detail(&e), format!("sns-{}", e.code()));
+        }
+    }
+}

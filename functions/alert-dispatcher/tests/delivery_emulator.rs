@@ -148,9 +148,16 @@ impl Stack {
     }
 
     async fn seed_trial(&self, id: &str, webhook_url: Option<&str>) {
+        self.seed_trial_with_topic(id, webhook_url, None).await;
+    }
+
+    async fn seed_trial_with_topic(&self, id: &str, webhook_url: Option<&str>, topic_arn: Option<&str>) {
         let mut alerting = serde_json::json!({});
         if let Some(url) = webhook_url {
             alerting["webhook"] = serde_json::json!({"url": url, "secret": SECRET});
+        }
+        if let Some(arn) = topic_arn {
+            alerting["snsTopicArn"] = serde_json::json!(arn);
         }
         let trial: Trial = serde_json::from_value(serde_json::json!({
             "trialId": id, "updatedAt": "2026-11-26T20:00:00.000Z", "name": "Heart failure at home",
@@ -401,4 +408,29 @@ async fn the_sns_publish_reaches_a_subscriber_with_level_and_trial_attributes() 
     assert_eq!(attrs.get("level").and_then(|v| v.string_value.as_deref()), Some("high"));
     assert_eq!(attrs.get("trialId").and_then(|v| v.string_value.as_deref()), Some("t-sns"));
     assert_eq!(stack.record(&a).await.status, AlertStatus::Delivered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_trial_topic_fails_the_sns_channel_at_once_and_names_the_missing_topic() {
+    // GIVEN a trial whose site answers 200 and whose own SNS topic has been deleted
+    let stack = Stack::new("dispatch-topic-gone").await;
+    let site = Receiver::start(vec![], 200).await;
+    let gone = stack.sns.create_topic().name(format!("{}-gone", stack.provisioned.prefix)).send().await.unwrap().topic_arn.unwrap();
+    stack.sns.delete_topic().topic_arn(&gone).send().await.unwrap();
+    stack.seed_trial_with_topic("t-gone", Some(&site.url), Some(&gone)).await;
+    let dead_letter = stack.provisioned.dead_letters.get("AlertQueue").expect("AlertQueue has a redrive policy").clone();
+    let a = alert("t-gone", "p-5");
+    // WHEN the alert is queued and the event source polls until the queue is empty
+    stack.send(&a).await;
+    stack.drain(10, 2, Duration::from_secs(60)).await;
+    // THEN the site got it once, and SNS was tried once: a missing topic is permanent, not retried into the DLQ
+    assert_eq!(site.accepted(), 1);
+    let rec = stack.record(&a).await;
+    let sns: Vec<(AttemptOutcome, Option<&str>)> =
+        rec.attempts.iter().filter(|x| x.channel == Channel::Sns).map(|x| (x.outcome, x.detail.as_deref())).collect();
+    assert_eq!(sns, vec![(AttemptOutcome::Permanent, Some("sns-topic-not-found"))]);
+    assert_eq!(on(&rec, Channel::Webhook), vec![(AttemptOutcome::Delivered, Some(200))]);
+    // AND the alert is settled as failed (a channel failed for good) instead of waiting in the DLQ
+    assert_eq!(rec.status, AlertStatus::Failed);
+    assert!(stack.take_all(&dead_letter.url).await.is_empty(), "nothing parked in the DLQ");
 }

@@ -21,7 +21,9 @@ const RETRYABLE_CODES: &[&str] = &[
     "RequestThrottled",
     "AWS.SimpleQueueService.RequestThrottled",
     "Throttling",
+    "Throttled",
     "ThrottledException",
+    "KMSThrottling",
     "KMSThrottlingException",
     "KMS.ThrottlingException",
     "InternalError",
@@ -69,6 +71,49 @@ where
     }
 }
 
+/// SNS codes that no retry can fix. Retrying them only repeats the same
+/// answer up to maxReceiveCount and then parks the alert in the DLQ, so they
+/// are permanent: the dispatcher records the channel as failed at once.
+/// The topic does not exist (deleted, or a wrong ARN in the trial).
+const SNS_TOPIC_NOT_FOUND: &[&str] = &["NotFound", "NotFoundException"];
+/// The caller may not publish to the topic, or use its KMS key.
+const SNS_FORBIDDEN: &[&str] =
+    &["AuthorizationError", "AuthorizationErrorException", "KMSAccessDenied", "InvalidSecurity", "KMSOptInRequired"];
+/// The request or the topic's setup is wrong (bad parameter, disabled or
+/// missing key, disabled endpoint).
+const SNS_REFUSED: &[&str] = &[
+    "InvalidParameter",
+    "InvalidParameterValue",
+    "InvalidParameterException",
+    "ValidationError",
+    "KMSDisabled",
+    "KMSNotFound",
+    "KMSInvalidState",
+    "EndpointDisabled",
+    "PlatformApplicationDisabled",
+];
+
+/// Maps an SNS SDK error. Permanent answers get their own variants
+/// (`NotFound`, `Forbidden`, `BadRequest`), which the dispatcher settles at
+/// once; everything else (throttling, 5xx, timeouts, network) goes through
+/// [`from_sdk`] and stays retryable.
+pub(crate) fn from_sns<E>(operation: &'static str, err: &SdkError<E>) -> Error
+where
+    E: ProvideErrorMetadata,
+{
+    let SdkError::ServiceError(_) = err else { return from_sdk(operation, err) };
+    let code = sanitize(err.code().unwrap_or("unknown"));
+    if SNS_TOPIC_NOT_FOUND.contains(&code.as_str()) {
+        Error::NotFound("sns topic")
+    } else if SNS_FORBIDDEN.contains(&code.as_str()) {
+        Error::Forbidden
+    } else if SNS_REFUSED.contains(&code.as_str()) {
+        Error::BadRequest(format!("{operation}: {code}"))
+    } else {
+        from_sdk(operation, err)
+    }
+}
+
 /// Codes are short identifiers; anything else (a proxy's HTML page, say) is cut.
 fn sanitize(code: &str) -> String {
     code.chars().take(80).filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':')).collect()
@@ -86,6 +131,7 @@ mod tests {
     use aws_sdk_dynamodb::config::http::HttpResponse;
     use aws_sdk_dynamodb::error::ErrorMetadata;
     use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_sns::operation::publish::PublishError;
     use aws_smithy_types::body::SdkBody;
 
     fn service_error(code: &str, status: u16) -> SdkError<PutItemError> {
@@ -112,6 +158,36 @@ mod tests {
         assert!(from_sdk("dynamodb.PutItem", &service_error("Whatever", 503)).is_retryable());
         let e = from_sdk("dynamodb.PutItem", &service_error("ValidationException", 400));
         assert!(matches!(e, Error::Internal(_)), "{e:?}");
+    }
+
+    fn sns_error(code: &str, status: u16) -> SdkError<PublishError> {
+        let meta = ErrorMetadata::builder().code(code).message("topic arn:aws:sns:x is secret").build();
+        let raw = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        SdkError::service_error(PublishError::generic(meta), raw)
+    }
+
+    #[test]
+    fn sns_answers_no_retry_can_fix_are_permanent_and_a_missing_topic_says_so() {
+        // GIVEN SNS says the topic does not exist
+        let e = from_sns("sns.Publish", &sns_error("NotFound", 404));
+        // THEN it is a not-found, which the dispatcher settles at once
+        assert!(matches!(e, Error::NotFound("sns topic")), "{e:?}");
+        assert!(!e.is_retryable());
+        // AND a bad parameter or a forbidden topic are permanent too, without the message
+        let e = from_sns("sns.Publish", &sns_error("InvalidParameter", 400));
+        assert!(matches!(&e, Error::BadRequest(d) if d == "sns.Publish: InvalidParameter"), "{e:?}");
+        assert!(matches!(from_sns("sns.Publish", &sns_error("AuthorizationError", 403)), Error::Forbidden));
+        assert!(matches!(from_sns("sns.Publish", &sns_error("KMSDisabled", 400)), Error::BadRequest(_)));
+    }
+
+    #[test]
+    fn sns_throttling_server_errors_and_timeouts_stay_retryable() {
+        for (code, status) in [("Throttled", 429), ("Throttled", 400), ("KMSThrottling", 400), ("InternalError", 500), ("Whatever", 503)] {
+            let e = from_sns("sns.Publish", &sns_error(code, status));
+            assert!(e.is_retryable(), "{code} {status} -> {e:?}");
+        }
+        let timeout: SdkError<PublishError> = SdkError::timeout_error("slow");
+        assert!(from_sns("sns.Publish", &timeout).is_retryable());
     }
 
     #[test]

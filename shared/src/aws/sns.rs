@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_sns::types::MessageAttributeValue;
 
-use super::errors::from_sdk;
+use super::errors::from_sns;
 use crate::alert::Alert;
 use crate::error::Error;
 use crate::ports::Notifier;
@@ -60,7 +60,7 @@ impl Notifier for SnsNotifier {
             req =
                 req.message_group_id(format!("{}#{}", alert.trial_id, alert.patient_id)).message_deduplication_id(alert.alert_id.as_str());
         }
-        req.send().await.map_err(|e| from_sdk(OP, &e))?;
+        req.send().await.map_err(|e| from_sns(OP, &e))?;
         Ok(())
     }
 }

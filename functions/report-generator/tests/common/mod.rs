@@ -219,7 +219,10 @@ pub fn get_event(trial: &str, report: &str, claims: &[(&str, &str)]) -> serde_js
     e["rawPath"] = path.clone().into();
     e["requestContext"]["http"]["path"] = path.into();
     e["requestContext"]["http"]["method"] = "GET".into();
+    // API Gateway names the route twice, at the top and in the request context
+    // (the one `lambda_http` keeps); both change together.
     e["routeKey"] = "GET /v1/trials/{trialId}/reports/{reportId}".into();
+    e["requestContext"]["routeKey"] = e["routeKey"].clone();
     e["pathParameters"]["reportId"] = report.into();
     e.as_object_mut().unwrap().remove("body");
     e

@@ -7,7 +7,9 @@ use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
+use tracing::Instrument;
 use trialwatch::provision::{FunctionSpec, Provisioned};
+use trialwatch::settings::{Env, SettingsError};
 
 use crate::invoke::{Functions, InvokeError};
 use crate::stack::StackError;
@@ -26,27 +28,39 @@ enum Function {
 }
 
 impl TrialWatchFunctions {
-    /// Builds every template function's dependencies once. A function whose
-    /// binary the runner does not know fails start-up, naming it.
-    pub async fn build(sdk: &SdkConfig, provisioned: &Provisioned, specs: &[FunctionSpec]) -> Result<Self, StackError> {
-        let resources = &provisioned.resources;
+    /// Builds every template function's configuration and dependencies once,
+    /// as its Lambda binary's `main.rs` does in init, from the environment
+    /// [`function_env`] gives it. A variable that is missing or invalid, or a
+    /// binary the runner does not know, fails start-up naming it.
+    pub fn build(sdk: &SdkConfig, provisioned: &Provisioned, specs: &[FunctionSpec]) -> Result<Self, StackError> {
+        Self::with_envs(sdk, specs.iter().map(|spec| (spec, function_env(provisioned, spec, Env::process()))))
+    }
+
+    fn with_envs<'a>(sdk: &SdkConfig, functions: impl IntoIterator<Item = (&'a FunctionSpec, Env)>) -> Result<Self, StackError> {
         let mut by_logical_id = std::collections::HashMap::new();
-        for spec in specs {
+        for (spec, env) in functions {
+            let init = |e: SettingsError| StackError::Functions(format!("{} ({}): {e}", spec.logical_id, spec.binary));
             let f = match spec.binary.as_str() {
-                "epro-api" => Function::EproApi(Box::new(epro_api::aws_deps(sdk, resources).await)),
-                "vitals-analyzer" => Function::VitalsAnalyzer(std::sync::Arc::new(
-                    vitals_analyzer::aws_deps(sdk, resources)
-                        .await
-                        .map_err(|e| StackError::Functions(format!("{}: {e}", spec.logical_id)))?,
-                )),
-                "report-generator" => Function::ReportGenerator(Box::new(report_generator::aws_deps(sdk, resources).await)),
-                "alert-dispatcher" => Function::AlertDispatcher(std::sync::Arc::new(alert_dispatcher::aws_deps(sdk, resources).await)),
-                other => {
-                    return Err(StackError::Functions(format!(
+                "epro-api" => {
+                    let config = epro_api::Config::from_vars(&env).map_err(init)?;
+                    Function::EproApi(Box::new(epro_api::Deps::from_config(&config, sdk)))
+                }
+                "vitals-analyzer" => {
+                    let config = vitals_analyzer::Config::from_vars(&env).map_err(init)?;
+                    Function::VitalsAnalyzer(std::sync::Arc::new(vitals_analyzer::Deps::from_config(&config, sdk)))
+                }
+                "report-generator" => {
+                    let config = report_generator::Config::from_vars(&env).map_err(init)?;
+                    Function::ReportGenerator(Box::new(report_generator::Deps::from_config(&config, sdk)))
+                }
+                "alert-dispatcher" => {
+                    let config = alert_dispatcher::Config::from_vars(&env).map_err(init)?;
+                    Function::AlertDispatcher(std::sync::Arc::new(alert_dispatcher::Deps::from_config(&config, sdk)))
+                }
+                other => return Err(StackError::Functions(format!(
                     "template function {} (binary {other}) has no in-process handler in trialwatch-local; add it to local/src/functions.rs",
                     spec.logical_id
-                )))
-                }
+                ))),
             };
             by_logical_id.insert(spec.logical_id.clone(), f);
         }
@@ -56,6 +70,17 @@ impl TrialWatchFunctions {
     fn get(&self, function: &str) -> Result<&Function, InvokeError> {
         self.by_logical_id.get(function).ok_or_else(|| InvokeError::UnknownFunction(function.to_owned()))
     }
+}
+
+/// The environment a function gets here: its `!Ref` variables resolved to
+/// this stack's provisioned resources first (a shell's `TABLE_NAME` must not
+/// point a test's stack at another prefix), then `shell` (so a developer can
+/// try, say, `CONFIG_TTL_SECONDS=5`), then the template's literal values, as
+/// SAM would set them in Lambda.
+pub fn function_env(provisioned: &Provisioned, spec: &FunctionSpec, shell: Env) -> Env {
+    let resolved = provisioned.environment_for(spec);
+    let resources = resolved.into_iter().filter(|(name, _)| spec.environment_refs.contains_key(name));
+    Env::vars(resources).or(shell).or(Env::vars(spec.environment.clone()))
 }
 
 /// Runs a handler whose future the compiler cannot prove `Send` (a known
@@ -68,7 +93,9 @@ where
     T: Send + 'static,
 {
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || handle.block_on(make())).await.map_err(|_| "handler panicked".to_owned())?
+    // The invocation's span does not follow a future to another thread by itself.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || handle.block_on(make().instrument(span))).await.map_err(|_| "handler panicked".to_owned())?
 }
 
 fn failed(function: &str, e: lambda_runtime::Error) -> InvokeError {
@@ -108,5 +135,101 @@ impl Functions for TrialWatchFunctions {
             Function::ReportGenerator(deps) => report_generator::handle_schedule(deps, event).await.map_err(|e| failed(function, e)),
             _ => Err(InvokeError::UnknownFunction(format!("{function} (not a scheduled function)"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use trialwatch::provision::PhysicalResource;
+    use trialwatch::settings::{Resources, ALERT_QUEUE_URL, CONFIG_TTL_SECONDS, TABLE_NAME, VITALS_QUEUE_URL};
+
+    use super::*;
+
+    fn sdk() -> SdkConfig {
+        SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new("us-east-1")).build()
+    }
+
+    fn spec(binary: &str, literals: &[(&str, &str)]) -> FunctionSpec {
+        FunctionSpec {
+            logical_id: "EproApiFunction".into(),
+            binary: binary.into(),
+            http_routes: vec![],
+            sqs_sources: vec![],
+            schedules: vec![],
+            environment: literals.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            environment_refs: [(TABLE_NAME, "TrialTable"), (VITALS_QUEUE_URL, "VitalsQueue"), (ALERT_QUEUE_URL, "AlertQueue")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            timeout_seconds: 10,
+            memory_mb: 128,
+        }
+    }
+
+    fn provisioned() -> Provisioned {
+        let physical =
+            |kind: &str, reference: &str| PhysicalResource { kind: kind.into(), reference: reference.into(), attributes: BTreeMap::new() };
+        Provisioned {
+            prefix: "t".into(),
+            resources: Resources {
+                table_name: "t-trial-table".into(),
+                vitals_queue_url: "http://q/t-vitals.fifo".into(),
+                alert_queue_url: "http://q/t-alerts".into(),
+                reports_bucket: "t-reports".into(),
+                alert_topic_arn: "arn:aws:sns:us-east-1:123456789012:t-alerts".into(),
+            },
+            environment: BTreeMap::new(),
+            physical: [
+                ("TrialTable".to_owned(), physical("AWS::DynamoDB::Table", "t-trial-table")),
+                ("VitalsQueue".to_owned(), physical("AWS::SQS::Queue", "http://q/t-vitals.fifo")),
+                ("AlertQueue".to_owned(), physical("AWS::SQS::Queue", "http://q/t-alerts")),
+            ]
+            .into_iter()
+            .collect(),
+            dead_letters: BTreeMap::new(),
+        }
+    }
+
+    fn build(spec: &FunctionSpec, shell: Env) -> Result<TrialWatchFunctions, StackError> {
+        TrialWatchFunctions::with_envs(&sdk(), [(spec, function_env(&provisioned(), spec, shell))])
+    }
+
+    #[test]
+    fn a_bad_config_ttl_fails_start_up_naming_it_instead_of_becoming_300() {
+        // GIVEN a shell that sets CONFIG_TTL_SECONDS to something that is not seconds
+        let spec = spec("epro-api", &[(CONFIG_TTL_SECONDS, "300")]);
+        // WHEN the runner builds the function
+        let e = build(&spec, Env::vars([(CONFIG_TTL_SECONDS, "5m")])).err().expect("a bad TTL must fail start-up");
+        // THEN start-up fails naming the variable and the function
+        let message = e.to_string();
+        assert!(message.contains(CONFIG_TTL_SECONDS) && message.contains("EproApiFunction"), "{message}");
+    }
+
+    #[test]
+    fn a_variable_the_function_needs_but_the_template_does_not_give_is_named() {
+        // GIVEN a function whose template environment has no ALERT_QUEUE_URL (nothing padded in)
+        let mut spec = spec("epro-api", &[]);
+        spec.environment_refs.remove(ALERT_QUEUE_URL);
+        // THEN start-up fails naming it
+        let e = build(&spec, Env::vars::<&str, &str>([])).err().expect("a missing variable must fail start-up");
+        assert!(e.to_string().contains(ALERT_QUEUE_URL), "{e}");
+    }
+
+    #[test]
+    fn provisioned_resources_win_over_the_shell_and_the_shell_over_template_literals() {
+        // GIVEN a shell naming another table and a short TTL, and a template literal TTL
+        let spec = spec("epro-api", &[(CONFIG_TTL_SECONDS, "300")]);
+        let shell = Env::vars([(TABLE_NAME, "someone-elses-table"), (CONFIG_TTL_SECONDS, "5")]);
+        // WHEN the function's environment is put together
+        let config = epro_api::Config::from_vars(&function_env(&provisioned(), &spec, shell)).unwrap();
+        // THEN the table is this stack's, and the TTL is the shell's
+        assert_eq!(config.table_name, "t-trial-table");
+        assert_eq!(config.config_ttl, std::time::Duration::from_secs(5));
+        // AND without the shell's value the template's literal applies
+        let config = epro_api::Config::from_vars(&function_env(&provisioned(), &spec, Env::vars::<&str, &str>([]))).unwrap();
+        assert_eq!(config.config_ttl, std::time::Duration::from_secs(300));
+        assert!(build(&spec, Env::vars::<&str, &str>([])).is_ok());
     }
 }

@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use base64::Engine;
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use trialwatch::edge::http::{percent_decode, request_from_event, RouteKey, RouteMatch, Routes};
 
@@ -209,10 +210,15 @@ impl Gateway {
         };
         let function = m.target.function.clone();
         let timeout = self.timeouts.get(&function).copied().unwrap_or(std::time::Duration::from_secs(30));
-        let request = with_context(request, &function, &request_id, timeout);
+        let ctx = crate::invoke::context(&function, &request_id, timeout);
+        let span = crate::invoke::span(&ctx);
+        let request = with_context(request, ctx);
         let started = std::time::Instant::now();
         // API Gateway's integration timeout is the function's own, at most 30 s.
-        let outcome = tokio::time::timeout(timeout.min(std::time::Duration::from_secs(30)), self.functions.http(&function, request)).await;
+        let outcome = tokio::time::timeout(timeout.min(std::time::Duration::from_secs(30)), self.functions.http(&function, request))
+            .instrument(span.clone())
+            .await;
+        let _invocation = span.enter();
         match outcome {
             Ok(Ok(resp)) => {
                 tracing::debug!(function = %function, status = resp.status().as_u16(), micros = started.elapsed().as_micros() as u64, "invoked");
@@ -239,8 +245,8 @@ fn log_failure(function: &str, e: &InvokeError) {
 }
 
 /// Attaches the Lambda context, as `lambda_http` does for every invocation.
-fn with_context(mut req: lambda_http::Request, function: &str, request_id: &str, timeout: std::time::Duration) -> lambda_http::Request {
-    req.extensions_mut().insert(crate::invoke::context(function, request_id, timeout));
+fn with_context(mut req: lambda_http::Request, ctx: lambda_runtime::Context) -> lambda_http::Request {
+    req.extensions_mut().insert(ctx);
     req
 }
 

@@ -41,15 +41,32 @@ where
     }
 }
 
-/// A Lambda context for one invocation: its request id, deadline (from the
-/// template's timeout) and the function's name and ARN.
+/// A Lambda context for one invocation: its request id, an X-Ray trace id
+/// (Lambda passes one to every invocation), the deadline (from the template's
+/// timeout) and the function's name and ARN.
 pub fn context(function: &str, request_id: &str, timeout: std::time::Duration) -> lambda_runtime::Context {
     let config =
         lambda_runtime::Config { function_name: function.to_owned(), memory: 128, version: "$LATEST".to_owned(), ..Default::default() };
     let mut ctx = lambda_runtime::Context::default();
     ctx.request_id = request_id.to_owned();
+    ctx.xray_trace_id = Some(xray_trace_id());
     ctx.deadline = u64::try_from((chrono::Utc::now() + timeout).timestamp_millis()).unwrap_or(0);
     ctx.invoked_function_arn = format!("arn:aws:lambda:{}:123456789012:function:{function}", crate::region());
     ctx.env_config = std::sync::Arc::new(config);
     ctx
+}
+
+/// The span `lambda_runtime` opens around every invocation in Lambda
+/// (`Lambda runtime invoke{requestId, xrayTraceId}`), made by the runtime's
+/// own function. The gateway, the pollers and the schedules run each
+/// in-process invocation inside it, so every line the function logs carries
+/// that invocation's ids, as it does in Lambda.
+pub fn span(ctx: &lambda_runtime::Context) -> tracing::Span {
+    lambda_runtime::layers::trace::request_span(ctx)
+}
+
+/// An X-Ray trace header value: `Root=1-<epoch seconds, hex>-<96 random bits, hex>`.
+fn xray_trace_id() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("Root=1-{:08x}-{};Sampled=0", chrono::Utc::now().timestamp(), &random[..24])
 }

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod functions;
 pub mod gateway;
 pub mod invoke;
+pub mod logs;
 pub mod poller;
 pub mod receiver;
 pub mod scenario;

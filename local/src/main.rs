@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::filter::LevelFilter;
 use trialwatch_local::auth::{self, DevIdentity};
 use trialwatch_local::{Stack, StackConfig};
 
@@ -70,14 +71,16 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve => {
-            trialwatch::telemetry::init();
+            trialwatch_local::logs::init(std::io::stdout, LevelFilter::INFO);
             match serve().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }
         }
         Command::Demo(opts) => {
-            quiet_logs();
+            // The demo prints its own progress; functions log warnings and errors
+            // only (RUST_LOG overrides), on stderr.
+            trialwatch_local::logs::init(std::io::stderr, LevelFilter::WARN);
             match trialwatch_local::demo::run(opts).await {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
@@ -85,20 +88,13 @@ async fn main() -> ExitCode {
             }
         }
         Command::Fire { name } => {
-            trialwatch::telemetry::init();
+            trialwatch_local::logs::init(std::io::stdout, LevelFilter::INFO);
             match fire(&name).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }
         }
     }
-}
-
-/// The demo prints its own progress; functions log warnings and errors only
-/// (RUST_LOG overrides), still as JSON with ids and codes only.
-fn quiet_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
 }
 
 fn fail(message: &str) -> ExitCode {

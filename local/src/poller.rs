@@ -14,6 +14,7 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemA
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use tokio::sync::{watch, Semaphore};
+use tracing::Instrument;
 
 use crate::invoke::{Functions, InvokeError};
 
@@ -209,10 +210,24 @@ async fn process(
         .collect();
     stats.batches.fetch_add(1, Ordering::Relaxed);
     stats.records.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let ctx = crate::invoke::context(&source.function, &request_id, source.timeout);
+    let span = crate::invoke::span(&ctx);
+    settle_invocation(client, functions, source, stats, batch, records, ctx).instrument(span).await;
+}
+
+/// One invocation and what follows it, inside the invocation's span.
+async fn settle_invocation(
+    client: &aws_sdk_sqs::Client,
+    functions: &dyn Functions,
+    source: &SqsSource,
+    stats: &PollerStats,
+    batch: Vec<(String, String)>,
+    records: Vec<Value>,
+    ctx: lambda_runtime::Context,
+) {
     let outcome = match serde_json::from_value::<SqsEvent>(json!({ "Records": records })) {
         Ok(event) => {
-            let request_id = uuid::Uuid::new_v4().to_string();
-            let ctx = crate::invoke::context(&source.function, &request_id, source.timeout);
             let call = functions.sqs(&source.function, lambda_runtime::LambdaEvent::new(event, ctx));
             match tokio::time::timeout(source.timeout, crate::invoke::guarded(&source.function, call)).await {
                 Ok(r) => r,

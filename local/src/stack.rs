@@ -13,6 +13,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::watch;
+use tracing::Instrument;
 use trialwatch::provision::{FunctionSpec, ProvisionError, Provisioned, Template};
 
 use crate::auth::Authorizer;
@@ -176,9 +177,10 @@ pub fn scheduled_event(target: &ScheduleTarget, now: chrono::DateTime<chrono::Ut
 pub async fn fire(functions: &dyn Functions, target: &ScheduleTarget) -> Result<Value, InvokeError> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let ctx = crate::invoke::context(&target.function, &request_id, target.timeout);
+    let span = crate::invoke::span(&ctx);
     let event = lambda_runtime::LambdaEvent::new(scheduled_event(target, chrono::Utc::now()), ctx);
     let call = crate::invoke::guarded(&target.function, functions.schedule(&target.function, event));
-    match tokio::time::timeout(target.timeout, call).await {
+    match tokio::time::timeout(target.timeout, call).instrument(span).await {
         Ok(r) => r,
         Err(_) => Err(InvokeError::Failed { function: target.function.clone(), message: "timed out".into() }),
     }
@@ -211,7 +213,7 @@ impl Stack {
         let sdk = trialwatch::provision::try_emulator_sdk_config().await?;
         let provisioned = trialwatch::provision::provision_all(&sdk, &config.template, &config.prefix).await?;
         let template = Template::load(&config.template)?;
-        let functions = crate::functions::TrialWatchFunctions::build(&sdk, &provisioned, &template.functions()).await?;
+        let functions = crate::functions::TrialWatchFunctions::build(&sdk, &provisioned, &template.functions())?;
         Self::start_with(config, sdk, provisioned, template.functions(), Arc::new(functions)).await
     }
 

@@ -1,25 +1,20 @@
-//! Structured JSON logs. Log lines carry ids, codes and counts only: never
-//! answers, vital values, tokens, secrets or free text. Handlers log through
-//! `tracing` fields of those kinds; nothing logs a request or message body.
+//! Logs through `tracing`, formatted by the Lambda runtime's own subscriber.
+//! Log lines carry ids, codes and counts only: never answers, vital values,
+//! tokens, secrets or free text. Handlers log through `tracing` fields of
+//! those kinds; nothing logs a request or message body.
 
-use tracing_subscriber::EnvFilter;
-
-/// Installs the JSON subscriber once per process. Honours `AWS_LAMBDA_LOG_LEVEL`
-/// (Lambda's advanced logging controls), then `RUST_LOG`, defaulting to `info`.
-/// Safe to call twice (tests, the local runner).
+/// Installs `lambda_runtime`'s subscriber (`lambda_runtime::tracing`, the
+/// crate's default `tracing` feature). What it gives, and a hand-made one lost:
+/// - every line logged during an invocation is inside the runtime's span
+///   `Lambda runtime invoke{requestId, xrayTraceId}` and carries both ids
+///   (on `provided.al2023` nothing else adds the request id);
+/// - `AWS_LAMBDA_LOG_FORMAT=JSON` gives JSON lines, anything else text;
+/// - `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), then
+///   `RUST_LOG`, sets the level, default INFO;
+/// - no timestamp: CloudWatch adds one to every line.
+///
+/// Call once, first thing in `main`. The local runner, which has no
+/// CloudWatch, installs its own with timestamps (`trialwatch_local::logs`).
 pub fn init() {
-    let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .ok()
-        .map(|l| EnvFilter::new(l.to_lowercase()))
-        .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(true)
-        // Lambda adds its own timestamp and request id to every line.
-        .without_time()
-        .try_init();
+    lambda_runtime::tracing::init_default_subscriber();
 }

@@ -19,6 +19,7 @@ use trialwatch::TrialId;
 
 pub mod aws;
 pub mod breaker;
+mod config;
 mod delivery;
 pub mod settings;
 pub mod signature;
@@ -28,8 +29,9 @@ pub mod webhook;
 #[cfg(test)]
 mod tests;
 
-pub use aws::{aws_deps, aws_deps_with, AwsDeps};
+pub use aws::AwsDeps;
 pub use breaker::CircuitBreaker;
+pub use config::Config;
 pub use settings::DispatchSettings;
 pub use visibility::{SqsVisibility, VisibilityControl};
 pub use webhook::{HttpWebhookSender, WebhookResult, WebhookSender};

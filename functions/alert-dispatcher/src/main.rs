@@ -3,6 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     trialwatch::telemetry::init();
-    let deps = alert_dispatcher::AwsDeps::from_env(&trialwatch::aws::sdk_config().await)?;
+    let config = alert_dispatcher::Config::from_env()?;
+    let deps = alert_dispatcher::Deps::from_config(&config, &trialwatch::aws::sdk_config().await);
     lambda_runtime::run(lambda_runtime::service_fn(|event| alert_dispatcher::handle(&deps, event))).await
 }

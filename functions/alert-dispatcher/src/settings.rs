@@ -1,9 +1,9 @@
-//! The dispatcher's own settings, read once in init. Resource names (table,
-//! queue, topic) come from `trialwatch::settings`.
+//! The dispatcher's own settings, read once in init as part of its
+//! [`crate::Config`].
 
 use std::time::Duration;
 
-use trialwatch::settings::{parsed, SettingsError};
+use trialwatch::settings::{Env, SettingsError};
 
 pub const WEBHOOK_TIMEOUT_MS: &str = "WEBHOOK_TIMEOUT_MS";
 pub const LEASE_SECONDS: &str = "LEASE_SECONDS";
@@ -58,16 +58,16 @@ impl Default for DispatchSettings {
 impl DispatchSettings {
     /// Reads `WEBHOOK_TIMEOUT_MS` (5000), `LEASE_SECONDS` (60), `BREAKER_THRESHOLD` (5),
     /// `BREAKER_COOLOFF_SECONDS` (60) and `CONFIG_TTL_SECONDS` (300).
-    pub fn from_env() -> Result<Self, SettingsError> {
+    pub fn from_vars(env: &Env) -> Result<Self, SettingsError> {
         let d = Self::default();
         let s = Self {
-            webhook_timeout: Duration::from_millis(parsed(WEBHOOK_TIMEOUT_MS, 5000u64)?),
-            lease: Duration::from_secs(parsed(LEASE_SECONDS, 60u64)?),
+            webhook_timeout: Duration::from_millis(env.parsed(WEBHOOK_TIMEOUT_MS, 5000u64)?),
+            lease: Duration::from_secs(env.parsed(LEASE_SECONDS, 60u64)?),
             breaker: BreakerSettings {
-                threshold: parsed(BREAKER_THRESHOLD, 5u32)?,
-                cooloff: Duration::from_secs(parsed(BREAKER_COOLOFF_SECONDS, 60u64)?),
+                threshold: env.parsed(BREAKER_THRESHOLD, 5u32)?,
+                cooloff: Duration::from_secs(env.parsed(BREAKER_COOLOFF_SECONDS, 60u64)?),
             },
-            config_ttl: trialwatch::settings::config_ttl()?,
+            config_ttl: env.config_ttl()?,
             ..d
         };
         s.validate()?;

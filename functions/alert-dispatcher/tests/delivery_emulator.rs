@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use alert_dispatcher::settings::{Backoff, BreakerSettings, DispatchSettings};
 use alert_dispatcher::signature::{ALERT_ID_HEADER, SIGNATURE_HEADER};
-use alert_dispatcher::{aws_deps_with, handle, AwsDeps};
+use alert_dispatcher::{handle, AwsDeps, Config};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use axum::body::Bytes;
@@ -139,7 +139,8 @@ impl Stack {
         let sdk = emulator_sdk_config().await;
         let provisioned =
             provision_all(&sdk, &template_path(), &unique_prefix(label)).await.expect("provisioning the template on the emulator");
-        let deps = aws_deps_with(&sdk, &provisioned.resources, fast_settings());
+        let config = Config { dispatch: fast_settings(), ..Config::from_vars(&provisioned.resources.env()).expect("dispatcher config") };
+        let deps = AwsDeps::from_config(&config, &sdk);
         Stack { deps, sqs: aws_sdk_sqs::Client::new(&sdk), sns: aws_sdk_sns::Client::new(&sdk), provisioned }
     }
 

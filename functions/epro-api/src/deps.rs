@@ -19,10 +19,11 @@ use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
 use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, TrialStore, VitalsQueue};
-use trialwatch::settings::{Resources, SettingsError};
 use trialwatch::trial::Trial;
 use trialwatch::vitals::VitalsMessage;
 use trialwatch::{Error, PatientId, TrialId};
+
+use crate::Config;
 
 /// How long a positive enrolment answer is trusted on the submission and
 /// vitals paths. Short, because a site transfer moves the counter key.
@@ -134,34 +135,16 @@ impl AlertQueue for AwsQueues {
 
 pub type AwsDeps = Deps<trialwatch::aws::DynamoStore, AwsQueues, trialwatch::clock::SystemClock>;
 
-/// Production wiring from an SDK config and resource names; the config TTL
-/// comes from `CONFIG_TTL_SECONDS` (300 s when unset or invalid; [`AwsDeps::from_env`]
-/// refuses an invalid value instead).
-pub async fn aws_deps(sdk: &aws_config::SdkConfig, resources: &Resources) -> AwsDeps {
-    let config_ttl = trialwatch::settings::config_ttl().unwrap_or(Duration::from_secs(300));
-    let store = trialwatch::aws::DynamoStore::new(sdk, resources.table_name.clone());
-    let queues = AwsQueues {
-        vitals: trialwatch::aws::SqsVitalsQueue::new(sdk, resources.vitals_queue_url.clone()),
-        alerts: trialwatch::aws::SqsAlertQueue::new(sdk, resources.alert_queue_url.clone()),
-    };
-    Deps::new(store, queues, trialwatch::clock::SystemClock, config_ttl)
-}
-
 impl AwsDeps {
-    /// Reads only the variables this function uses (TABLE_NAME,
-    /// VITALS_QUEUE_URL, ALERT_QUEUE_URL, CONFIG_TTL_SECONDS); a missing one
-    /// fails init, naming it.
-    pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, SettingsError> {
-        use trialwatch::settings::{required, ALERT_QUEUE_URL, TABLE_NAME, VITALS_QUEUE_URL};
-        let resources = Resources {
-            table_name: required(TABLE_NAME)?,
-            vitals_queue_url: required(VITALS_QUEUE_URL)?,
-            alert_queue_url: required(ALERT_QUEUE_URL)?,
-            reports_bucket: String::new(),
-            alert_topic_arn: String::new(),
+    /// The production adapters, built once in init from the function's
+    /// configuration and one SDK configuration.
+    pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        let store = trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone());
+        let queues = AwsQueues {
+            vitals: trialwatch::aws::SqsVitalsQueue::new(sdk, config.vitals_queue_url.clone()),
+            alerts: trialwatch::aws::SqsAlertQueue::new(sdk, config.alert_queue_url.clone()),
         };
-        trialwatch::settings::config_ttl()?;
-        Ok(aws_deps(sdk, &resources).await)
+        Deps::new(store, queues, trialwatch::clock::SystemClock, config.config_ttl)
     }
 }
 

@@ -9,6 +9,7 @@
 mod alerts;
 pub mod auth;
 pub mod body;
+mod config;
 mod deps;
 mod enrolment;
 pub mod fhir;
@@ -18,7 +19,8 @@ mod submissions;
 mod trials;
 mod vitals;
 
-pub use deps::{aws_deps, AwsDeps, AwsQueues, Deps, Queues, Stores, ENROLMENT_TTL};
+pub use config::Config;
+pub use deps::{AwsDeps, AwsQueues, Deps, Queues, Stores, ENROLMENT_TTL};
 pub use routes::handle;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod auth;
+mod config;
 mod generate;
 mod http;
 pub mod pdf;
@@ -18,10 +19,10 @@ use trialwatch::aws::{DynamoStore, S3ReportStore};
 use trialwatch::clock::SystemClock;
 use trialwatch::edge;
 use trialwatch::ports::{Clock, ReportStore};
-use trialwatch::settings::{self, Resources, SettingsError};
 
 pub use aggregate::{figures, percentile, AlertFigures, DayCell, Figures, Gathered, Outcome, SiteFigures};
 pub use auth::may_read_reports;
+pub use config::Config;
 pub use generate::{gather, new_report_id, publish, weekly_report_id, Generated, ReportSources, LINK_TTL};
 pub use http::{handle_http, routes, Route, MAX_BODY_BYTES, ROUTE_KEYS};
 pub use period::{day_start_utc, local_day, Period, PeriodRequest, MAX_PERIOD_DAYS};
@@ -36,20 +37,14 @@ pub struct Deps<S: ReportSources, R: ReportStore, C: Clock> {
 
 pub type AwsDeps = Deps<DynamoStore, S3ReportStore, SystemClock>;
 
-/// The AWS adapters, built once in init. Reports are encrypted with
-/// `REPORTS_KMS_KEY_ID` when set (the bucket's default key otherwise).
-pub async fn aws_deps(sdk: &aws_config::SdkConfig, resources: &Resources) -> AwsDeps {
-    let store = DynamoStore::new(sdk, resources.table_name.clone());
-    let reports =
-        S3ReportStore::new(sdk, resources.reports_bucket.clone(), settings::optional(settings::REPORTS_KMS_KEY_ID), store.clone());
-    Deps { store, reports, clock: SystemClock }
-}
-
-/// For `main.rs`: the environment names the resources; a missing one fails init.
-pub async fn from_env() -> Result<AwsDeps, SettingsError> {
-    let resources = Resources::from_env()?;
-    let sdk = trialwatch::aws::sdk_config().await;
-    Ok(aws_deps(&sdk, &resources).await)
+impl AwsDeps {
+    /// The production adapters, built once in init from the function's
+    /// configuration and one SDK configuration.
+    pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        let store = DynamoStore::new(sdk, config.table_name.clone());
+        let reports = S3ReportStore::new(sdk, config.reports_bucket.clone(), config.reports_kms_key_id.clone(), store.clone());
+        Deps { store, reports, clock: SystemClock }
+    }
 }
 
 /// One entry point for both triggers: an API Gateway v2 (HTTP API) event has

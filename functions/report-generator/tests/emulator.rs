@@ -283,7 +283,8 @@ async fn a_sponsor_downloads_the_report_of_30_days_of_real_writes_through_its_pr
     let resources = trialwatch::provision::provision(&sdk, &trialwatch::provision::template_path(), &prefix)
         .await
         .unwrap_or_else(|e| panic!("provisioning {prefix} on the emulator failed: {e} (run `make test`)"));
-    let aws = report_generator::aws_deps(&sdk, &resources).await;
+    let config = report_generator::Config::from_vars(&resources.env()).expect("report config");
+    let aws = report_generator::AwsDeps::from_config(&config, &sdk);
     // The production adapters, with the clock of the sample event (26 Nov 2026).
     let deps: Deps<DynamoStore, S3ReportStore, FakeClock> = Deps { store: aws.store, reports: aws.reports, clock: common::clock() };
 

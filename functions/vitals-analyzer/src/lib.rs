@@ -43,6 +43,7 @@
 //! Ids, codes and counts only: trial, patient and message ids, risk level,
 //! reason codes, counts. Never a body or a vital value.
 
+mod config;
 pub mod escalation;
 pub mod patient;
 pub mod record;
@@ -57,17 +58,13 @@ use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::edge::sqs::{guarded, Batch, FailurePolicy, Outcomes};
 use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
-use trialwatch::settings::{self, SettingsError};
 use trialwatch::trial::Trial;
 use trialwatch::vitals::VitalsMessage;
 use trialwatch::{PatientId, TrialId};
 
+pub use crate::config::{Config, CONCURRENCY_VAR, DEFAULT_CONCURRENCY};
 use crate::patient::{bounded, PatientBatch, Plan};
 use crate::record::RecordFailure;
-
-/// Patients of one batch processed at once (loads and writes in flight).
-pub const CONCURRENCY_VAR: &str = "ANALYZER_CONCURRENCY";
-pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// Everything the handler needs, built once per execution environment.
 pub struct Deps<S, Q, C> {
@@ -102,38 +99,17 @@ where
     }
 }
 
-/// `ANALYZER_CONCURRENCY`, default 8, at least 1.
-pub fn concurrency_from_env() -> Result<usize, SettingsError> {
-    match settings::parsed::<usize>(CONCURRENCY_VAR, DEFAULT_CONCURRENCY)? {
-        0 => Err(SettingsError::Invalid(CONCURRENCY_VAR, "must be at least 1".into())),
-        n => Ok(n),
-    }
-}
-
-/// The production adapters for `resources` (the local runner passes the
-/// emulator's); TTL and concurrency come from the environment.
-pub async fn aws_deps(sdk: &aws_config::SdkConfig, resources: &settings::Resources) -> Result<AwsDeps, SettingsError> {
-    build_aws_deps(sdk, &resources.table_name, &resources.alert_queue_url)
-}
-
-fn build_aws_deps(sdk: &aws_config::SdkConfig, table: &str, alert_queue_url: &str) -> Result<AwsDeps, SettingsError> {
-    Ok(Deps::new(
-        Arc::new(trialwatch::aws::DynamoStore::new(sdk, table)),
-        trialwatch::aws::SqsAlertQueue::new(sdk, alert_queue_url),
-        trialwatch::clock::SystemClock,
-        settings::config_ttl()?,
-        concurrency_from_env()?,
-    ))
-}
-
 impl AwsDeps {
-    /// Reads only what this function uses: TABLE_NAME and ALERT_QUEUE_URL
-    /// (plus the optional CONFIG_TTL_SECONDS and ANALYZER_CONCURRENCY).
-    pub async fn from_env() -> Result<Self, SettingsError> {
-        let table = settings::required(settings::TABLE_NAME)?;
-        let alert_queue_url = settings::required(settings::ALERT_QUEUE_URL)?;
-        let sdk = trialwatch::aws::sdk_config().await;
-        build_aws_deps(&sdk, &table, &alert_queue_url)
+    /// The production adapters, built once in init from the function's
+    /// configuration and one SDK configuration.
+    pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        Deps::new(
+            Arc::new(trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone())),
+            trialwatch::aws::SqsAlertQueue::new(sdk, config.alert_queue_url.clone()),
+            trialwatch::clock::SystemClock,
+            config.config_ttl,
+            config.concurrency,
+        )
     }
 }
 

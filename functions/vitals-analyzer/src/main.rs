@@ -1,9 +1,10 @@
-//! vitals-analyzer Lambda: adapters built once in init, then the runtime loop.
+//! vitals-analyzer Lambda: configuration and adapters built once in init, then the runtime loop.
 use lambda_runtime::service_fn;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     trialwatch::telemetry::init();
-    let deps = vitals_analyzer::AwsDeps::from_env().await?;
+    let config = vitals_analyzer::Config::from_env()?;
+    let deps = vitals_analyzer::Deps::from_config(&config, &trialwatch::aws::sdk_config().await);
     lambda_runtime::run(service_fn(|event| vitals_analyzer::handle(&deps, event))).await
 }

@@ -24,7 +24,7 @@ use trialwatch::provision::{emulator_sdk_config, provision_all, template_path, u
 use trialwatch::trial::Trial;
 use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsMessage};
 use trialwatch::{PatientId, ReadingId, SiteId, TrialId};
-use vitals_analyzer::{aws_deps, handle, AwsDeps};
+use vitals_analyzer::{handle, AwsDeps, Config};
 
 struct Stack {
     sdk: SdkConfig,
@@ -43,7 +43,8 @@ impl Stack {
         let provisioned = provision_all(&sdk, &template_path(), &unique_prefix(label))
             .await
             .unwrap_or_else(|e| panic!("provisioning the emulator failed (is it running? `make test` starts it): {e}"));
-        let deps = aws_deps(&sdk, &provisioned.resources).await.expect("analyzer dependencies");
+        let config = Config::from_vars(&provisioned.resources.env()).expect("analyzer config");
+        let deps = AwsDeps::from_config(&config, &sdk);
         Self { sqs: aws_sdk_sqs::Client::new(&sdk), sdk, provisioned, deps }
     }
 

@@ -22,7 +22,7 @@ use crate::settings::Resources;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provisioned {
     pub prefix: String,
-    /// The five names every function reads (`settings::Resources::from_env`).
+    /// The five resource names of `Globals.Function.Environment`.
     pub resources: Resources,
     /// `Globals.Function.Environment.Variables` with each `!Ref` resolved to the
     /// physical name made here; variables referring to cloud-only resources

@@ -1,0 +1,67 @@
+//! What alert-dispatcher reads from its environment, once, in init.
+
+use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, ALERT_TOPIC_ARN, TABLE_NAME};
+
+use crate::settings::DispatchSettings;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `TABLE_NAME` (required): alerts, claims, attempts, trials.
+    pub table_name: String,
+    /// `ALERT_QUEUE_URL` (required): the queue this function consumes (visibility backoff).
+    pub alert_queue_url: String,
+    /// `ALERT_TOPIC_ARN` (required): the SNS topic for trials without their own.
+    pub alert_topic_arn: String,
+    /// Timeouts, lease, breaker and config TTL; see [`DispatchSettings::from_vars`].
+    pub dispatch: DispatchSettings,
+}
+
+impl Config {
+    /// From the process environment; see [`Config::from_vars`].
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_vars(&Env::process())
+    }
+
+    /// A missing required variable, or a present but invalid one, fails naming it.
+    pub fn from_vars(env: &Env) -> Result<Self, SettingsError> {
+        Ok(Self {
+            table_name: env.required(TABLE_NAME)?,
+            alert_queue_url: env.required(ALERT_QUEUE_URL)?,
+            alert_topic_arn: env.required(ALERT_TOPIC_ARN)?,
+            dispatch: DispatchSettings::from_vars(env)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{LEASE_SECONDS, WEBHOOK_TIMEOUT_MS};
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Env {
+        Env::vars(
+            [(TABLE_NAME, "t"), (ALERT_QUEUE_URL, "http://q/a"), (ALERT_TOPIC_ARN, "arn:aws:sns:us-east-1:1:t")]
+                .into_iter()
+                .chain(extra.iter().copied()),
+        )
+    }
+
+    #[test]
+    fn absent_settings_take_the_documented_defaults() {
+        assert_eq!(Config::from_vars(&with(&[])).unwrap().dispatch, DispatchSettings::default());
+    }
+
+    #[test]
+    fn a_missing_topic_is_named() {
+        let e = Config::from_vars(&Env::vars([(TABLE_NAME, "t"), (ALERT_QUEUE_URL, "u")])).unwrap_err();
+        assert!(e.to_string().contains(ALERT_TOPIC_ARN), "{e}");
+    }
+
+    #[test]
+    fn present_but_invalid_settings_are_named() {
+        for (var, bad) in [(WEBHOOK_TIMEOUT_MS, "5s"), (WEBHOOK_TIMEOUT_MS, ""), (LEASE_SECONDS, "5")] {
+            let e = Config::from_vars(&with(&[(var, bad)])).unwrap_err();
+            assert!(e.to_string().contains(var), "{var}={bad}: {e}");
+        }
+    }
+}

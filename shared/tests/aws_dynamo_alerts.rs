@@ -14,7 +14,7 @@ use trialwatch::{AlertId, Error, PatientId};
 
 fn alert(p: &PatientId, n: i64) -> Alert {
     Alert {
-        alert_id: AlertId::for_escalation(&trial(), p, RiskLevel::High, n),
+        alert_id: AlertId::for_escalation(&trial(), p, RiskLevel::High, n.unsigned_abs()),
         trial_id: trial(),
         patient_id: p.clone(),
         site_id: site("s1"),

@@ -215,6 +215,15 @@ impl EnrolmentStore for MemoryStore {
             new.submission_count = o.submission_count;
             new.last_submission_at = o.last_submission_at.clone();
             new.enrolled_at = o.enrolled_at.clone();
+            // As the adapter: the first withdrawal time survives repeated withdrawn writes.
+            if o.withdrawn_at.is_some() && e.status == EnrolmentStatus::Withdrawn {
+                new.withdrawn_at = o.withdrawn_at.clone();
+            }
+        }
+        if e.status != EnrolmentStatus::Withdrawn {
+            new.withdrawn_at = None;
+        } else if new.withdrawn_at.is_none() {
+            new.withdrawn_at = Some(e.updated_at.clone());
         }
         *t.enrolment_counts.entry((e.trial_id.clone(), e.site_id.clone(), e.status)).or_default() += 1;
         t.enrolments.insert(key, new);
@@ -477,6 +486,7 @@ impl AlertStore for MemoryStore {
         note: Option<&str>,
         at: DateTime<Utc>,
         audit: &AuditEntry,
+        news2_patient: Option<&PatientId>,
     ) -> Result<AlertRecord, Error> {
         self.faults.check("acknowledge")?;
         self.requests.add("dynamodb.TransactWriteItems", 1);
@@ -493,6 +503,18 @@ impl AlertStore for MemoryStore {
         r.lease_until = None;
         let out = r.clone();
         t.audit.push(audit.clone());
+        // --- escalation clearing (issue 13): mark the state when this is its last alert.
+        if let Some(patient) = news2_patient {
+            let state = t.states.get_mut(&(trial.clone(), patient.clone())).filter(|s| s.last_alert_id.as_ref() == Some(id));
+            match state {
+                Some(s) => {
+                    s.last_alert_acked_at = Some(at);
+                    s.version += 1;
+                }
+                // The adapter retries the transaction without the mark.
+                None => self.requests.add("dynamodb.TransactWriteItems", 1),
+            }
+        }
         Ok(out)
     }
 }
@@ -650,6 +672,7 @@ mod tests {
             updated_at: "2026-11-01T00:00:00.000Z".into(),
             submission_count: 0,
             last_submission_at: None,
+            withdrawn_at: None,
         }
     }
 

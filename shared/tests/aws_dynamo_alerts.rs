@@ -116,11 +116,13 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
             Some("called patient"),
             ack_at,
             &audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"),
+            // No state item for the patient: the acknowledgement is recorded without the mark.
+            Some(&a.patient_id),
         )
         .await
         .unwrap();
     let again = store
-        .acknowledge(&trial(), &a.alert_id, &nurse, None, ack_at, &audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z"))
+        .acknowledge(&trial(), &a.alert_id, &nurse, None, ack_at, &audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z"), None)
         .await;
     // THEN the first is recorded with who, when and the note, the second is a conflict that changed nothing
     assert_eq!(
@@ -141,6 +143,7 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
             None,
             ack_at,
             &audit("alert/none", "alert.acknowledged", "2026-11-26T20:44:00Z"),
+            None,
         )
         .await;
     assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");

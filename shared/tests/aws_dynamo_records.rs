@@ -44,6 +44,7 @@ fn enrolment(p: &PatientId, site_id: &str, status: EnrolmentStatus) -> Enrolment
         updated_at: "2026-11-26T09:00:00.000Z".into(),
         submission_count: 0,
         last_submission_at: None,
+        withdrawn_at: None,
     }
 }
 

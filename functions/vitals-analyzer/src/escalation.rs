@@ -97,7 +97,12 @@ fn scoring(result: &News2Result) -> Vec<Parameter> {
 
 /// Updates the open level's clearing evidence with `result` (observed at
 /// `at`) and clears it when the evidence suffices.
-fn track_clearing(state: &mut VitalsState, result: &News2Result, at: DateTime<Utc>, settings: &News2Settings) -> Option<(RiskLevel, Clearing)> {
+fn track_clearing(
+    state: &mut VitalsState,
+    result: &News2Result,
+    at: DateTime<Utc>,
+    settings: &News2Settings,
+) -> Option<(RiskLevel, Clearing)> {
     let open = state.last_alert_level.filter(|l| *l > RiskLevel::Low)?;
     if result.risk_level >= open {
         state.below_since = None;
@@ -110,11 +115,8 @@ fn track_clearing(state: &mut VitalsState, result: &News2Result, at: DateTime<Ut
         return None;
     }
     let complete = result.missing.is_empty();
-    let alerting_fresh = if state.alerting_parameters.is_empty() {
-        complete
-    } else {
-        state.alerting_parameters.iter().all(|p| !result.missing.contains(p))
-    };
+    let alerting_fresh =
+        if state.alerting_parameters.is_empty() { complete } else { state.alerting_parameters.iter().all(|p| !result.missing.contains(p)) };
     if !alerting_fresh {
         // A drop that stale or missing parameters may explain: no evidence.
         state.below_since = None;

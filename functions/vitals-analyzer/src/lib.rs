@@ -245,7 +245,8 @@ where
     let mut plans: Vec<(usize, Plan)> = Vec::with_capacity(batches.len());
     for (i, planned) in bounded(deps.concurrency, batches.iter().enumerate(), |b| patient::plan(deps, b, now)).await {
         match planned {
-            Ok(p) => plans.push((i, p)),
+            Ok(Some(p)) => plans.push((i, p)),
+            Ok(None) => {}
             Err(f) => {
                 tracing::warn!(trial_id = %batches[i].trial, patient_id = %batches[i].patient, reason = f.code(), "patient not processed");
                 fail(&batches[i], &f);
@@ -257,7 +258,7 @@ where
     // Phase 2: every reading in one packed write, every alert in one send.
     let writes: Vec<PatientReadings<'_>> = plans
         .iter()
-        .map(|(i, _)| PatientReadings { trial: &batches[*i].trial, patient: &batches[*i].patient, readings: &batches[*i].readings })
+        .map(|(i, p)| PatientReadings { trial: &batches[*i].trial, patient: &batches[*i].patient, readings: &p.readings })
         .collect();
     let alerts: Vec<(usize, Alert)> = plans.iter().filter_map(|(i, p)| p.alert(&batches[*i]).map(|a| (*i, a))).collect();
     let alert_bodies: Vec<Alert> = alerts.iter().map(|(_, a)| a.clone()).collect();

@@ -290,8 +290,8 @@ mod tests {
     }
 
     #[test]
-    fn the_same_batch_on_the_same_prior_state_gives_the_same_alert_even_across_a_bucket_boundary() {
-        // GIVEN readings observed at 20:59:30 (bucket of 60 min ends at 21:00)
+    fn the_same_batch_on_the_same_prior_state_gives_the_same_alert_even_across_an_hour_boundary() {
+        // GIVEN readings observed at 20:59:30
         let at = t0() + Duration::seconds(59 * 60 + 30);
         let rs = readings_for(RiskLevel::High, at);
         // WHEN processed at 20:59:40 and redelivered at 21:03 (after a failed state write)

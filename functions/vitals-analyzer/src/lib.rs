@@ -32,7 +32,8 @@
 //! Alerts are sent before the state write that records `lastAlertLevel`: if
 //! the send fails, the state is not written and the retry alerts again; if
 //! the state write fails after the send, the retry recomputes the *same*
-//! alert id (data-time buckets, see [`escalation`]) and the dispatcher
+//! alert id (the escalation sequence of the same stored state, see
+//! [`escalation`]) and the dispatcher
 //! delivers it once. A redelivery after everything succeeded finds the alert
 //! recorded in the state and sends nothing.
 //!

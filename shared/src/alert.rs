@@ -41,10 +41,15 @@ fn hashed_id(parts: &[&str]) -> AlertId {
 }
 
 impl AlertId {
-    /// One id per (trial, patient, level, cooldown window): a redelivered batch,
-    /// or a second analyzer racing on the same window, produces the same id.
-    pub fn for_escalation(trial: &TrialId, patient: &PatientId, level: RiskLevel, window_bucket: i64) -> AlertId {
-        hashed_id(&["news2", trial.as_str(), patient.as_str(), level.as_str(), &window_bucket.to_string()])
+    /// One id per (trial, patient, level, escalation sequence). The sequence is
+    /// the patient's alert count, kept in the vitals state item and moved by
+    /// the versioned write that records the alert: a redelivered batch, or a
+    /// second analyzer racing over the same stored state, mints the same id,
+    /// while every new escalation gets a new one, however soon it follows.
+    /// The tag differs from the retired (level, cooldown bucket) scheme's, so
+    /// a new id never equals an old one.
+    pub fn for_escalation(trial: &TrialId, patient: &PatientId, level: RiskLevel, sequence: u64) -> AlertId {
+        hashed_id(&["news2-seq", trial.as_str(), patient.as_str(), level.as_str(), &sequence.to_string()])
     }
 
     /// One id per (submission, rule item): a replayed submission re-sends the same alert.
@@ -146,7 +151,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escalation_ids_are_deterministic_and_distinct_per_level_and_window() {
+    fn escalation_ids_are_deterministic_and_distinct_per_level_and_sequence() {
         let (t, p) = (TrialId::parse("t1").unwrap(), PatientId::parse("p1").unwrap());
         let a = AlertId::for_escalation(&t, &p, RiskLevel::High, 42);
         assert_eq!(a, AlertId::for_escalation(&t, &p, RiskLevel::High, 42));

@@ -147,6 +147,12 @@ pub trait AlertStore: Send + Sync {
     async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, Error>;
     /// Sets acknowledged (once) with the audit entry; `NotFound` when absent,
     /// `Conflict{kind: "alert-already-acknowledged"}` when already acknowledged.
+    /// `news2_patient`: for a NEWS2 alert, its patient. When the alert is still
+    /// that patient's last one, the same atomic write marks the vitals state
+    /// item (`lastAlertAckedAt`, `version + 1`), so the analyzer learns of the
+    /// acknowledgement from the state it already reads; when a newer alert has
+    /// replaced it, the acknowledgement is recorded without the mark.
+    #[allow(clippy::too_many_arguments)]
     async fn acknowledge(
         &self,
         trial: &TrialId,
@@ -155,6 +161,7 @@ pub trait AlertStore: Send + Sync {
         note: Option<&str>,
         at: DateTime<Utc>,
         audit: &AuditEntry,
+        news2_patient: Option<&PatientId>,
     ) -> Result<AlertRecord, Error>;
 }
 

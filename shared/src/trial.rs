@@ -154,8 +154,14 @@ impl std::fmt::Debug for Webhook {
 pub struct News2Settings {
     #[serde(default = "default_freshness")]
     pub freshness_minutes: u32,
+    /// Holds back repeats of a level that has not cleared; never a new escalation.
     #[serde(default = "default_cooldown")]
     pub cooldown_minutes: u32,
+    /// How long aggregates must stay below an alerted level, with the
+    /// parameters that raised it fresh, before the level clears and a rise to
+    /// it alerts again.
+    #[serde(default = "default_clear")]
+    pub clear_minutes: u32,
 }
 
 fn default_freshness() -> u32 {
@@ -164,10 +170,13 @@ fn default_freshness() -> u32 {
 fn default_cooldown() -> u32 {
     60
 }
+fn default_clear() -> u32 {
+    30
+}
 
 impl Default for News2Settings {
     fn default() -> Self {
-        Self { freshness_minutes: default_freshness(), cooldown_minutes: default_cooldown() }
+        Self { freshness_minutes: default_freshness(), cooldown_minutes: default_cooldown(), clear_minutes: default_clear() }
     }
 }
 
@@ -225,6 +234,7 @@ impl TrialDefinition {
         }
         v.check((1..=1440).contains(&a.news2.freshness_minutes), "alerting.news2.freshnessMinutes", "must be 1-1440");
         v.check(a.news2.cooldown_minutes <= 10080, "alerting.news2.cooldownMinutes", "must be 0-10080");
+        v.check(a.news2.clear_minutes <= 1440, "alerting.news2.clearMinutes", "must be 0-1440");
         for (i, r) in a.pro_rules.iter().enumerate() {
             let item = self
                 .questionnaires
@@ -405,6 +415,19 @@ mod tests {
         assert!(!json.contains("0123456789abcdef"));
         assert!(json.contains("\"secretSet\":true"));
         assert!(!format!("{t:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn clear_minutes_defaults_to_30_and_is_validated_like_the_other_news2_settings() {
+        // GIVEN a definition without clearMinutes THEN it defaults to 30
+        let mut d = def();
+        assert_eq!(d.alerting.news2.clear_minutes, 30);
+        // WHEN it is above a day THEN the field is named
+        d.alerting.news2.clear_minutes = 1441;
+        let crate::Error::Validation(errs) = d.validate().unwrap_err() else { panic!("expected validation") };
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["alerting.news2.clearMinutes"]);
+        d.alerting.news2.clear_minutes = 0;
+        d.validate().unwrap();
     }
 
     #[test]

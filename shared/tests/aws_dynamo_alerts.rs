@@ -14,7 +14,7 @@ use trialwatch::{AlertId, Error, PatientId};
 
 fn alert(p: &PatientId, n: i64) -> Alert {
     Alert {
-        alert_id: AlertId::for_escalation(&trial(), p, RiskLevel::High, n),
+        alert_id: AlertId::for_escalation(&trial(), p, RiskLevel::High, n.unsigned_abs()),
         trial_id: trial(),
         patient_id: p.clone(),
         site_id: site("s1"),
@@ -116,11 +116,13 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
             Some("called patient"),
             ack_at,
             &audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"),
+            // No state item for the patient: the acknowledgement is recorded without the mark.
+            Some(&a.patient_id),
         )
         .await
         .unwrap();
     let again = store
-        .acknowledge(&trial(), &a.alert_id, &nurse, None, ack_at, &audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z"))
+        .acknowledge(&trial(), &a.alert_id, &nurse, None, ack_at, &audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z"), None)
         .await;
     // THEN the first is recorded with who, when and the note, the second is a conflict that changed nothing
     assert_eq!(
@@ -141,6 +143,7 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
             None,
             ack_at,
             &audit("alert/none", "alert.acknowledged", "2026-11-26T20:44:00Z"),
+            None,
         )
         .await;
     assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
@@ -210,4 +213,80 @@ async fn an_audit_entry_is_appended_once_and_never_overwritten() {
     let mut actions: Vec<String> = items.iter().map(|i| i["action"].as_s().unwrap().clone()).collect();
     actions.sort();
     assert_eq!(actions, vec!["enrolment.created", "enrolment.updated"]);
+}
+
+/// A stored vitals state whose last alert is `last`.
+fn escalated_state(p: &PatientId, last: &AlertId) -> trialwatch::vitals::VitalsState {
+    let mut s = trialwatch::vitals::VitalsState::new(trial(), p.clone());
+    s.version = 1;
+    s.last_alert_level = Some(RiskLevel::High);
+    s.last_alert_at = Some(now());
+    s.escalation_seq = 1;
+    s.last_alert_id = Some(last.clone());
+    s.alerting_parameters = vec![trialwatch::news2::Parameter::Spo2, trialwatch::news2::Parameter::Pulse];
+    s
+}
+
+#[tokio::test]
+async fn acknowledging_a_patients_last_news2_alert_marks_its_state_in_the_same_transaction() {
+    use trialwatch::ports::{StateWrite, VitalsStore};
+    // GIVEN a delivered alert that the patient's stored vitals state records as its last
+    let env = Emulator::provision("ackmark").await;
+    let (store, requests) = env.counted_store();
+    let p = patient("P-1");
+    let a = alert(&p, 1);
+    store.claim(&a, now(), now() + Duration::seconds(30)).await.unwrap();
+    let read_by_analyzer = escalated_state(&p, &a.alert_id);
+    store.put_state(None, &read_by_analyzer).await.unwrap();
+    requests.reset();
+    // WHEN staff acknowledge it
+    let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
+    let ack_at = now() + Duration::minutes(12);
+    store
+        .acknowledge(&trial(), &a.alert_id, &nurse, None, ack_at, &audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"), Some(&p))
+        .await
+        .unwrap();
+    // THEN one transaction recorded the acknowledgement and marked the state under the next version
+    assert_eq!(requests.get("TransactWriteItems"), 1);
+    let marked = store.get_state(&trial(), &p).await.unwrap().unwrap();
+    assert_eq!((marked.last_alert_acked_at, marked.version), (Some(ack_at), 2));
+    assert_eq!(marked.alerting_parameters, read_by_analyzer.alerting_parameters, "the rest of the item is untouched");
+    // AND an analyzer write based on the unmarked item is stale, so it reloads instead of erasing the mark
+    let mut next = read_by_analyzer.clone();
+    next.version = 2;
+    assert_eq!(store.put_state(Some(&read_by_analyzer), &next).await.unwrap(), StateWrite::Stale);
+}
+
+#[tokio::test]
+async fn acknowledging_an_alert_that_is_not_the_patients_last_is_recorded_without_marking_the_state() {
+    use trialwatch::ports::VitalsStore;
+    // GIVEN the patient's state records a newer alert (sequence 2) than the one acknowledged
+    let env = Emulator::provision("acknomark").await;
+    let (store, requests) = env.counted_store();
+    let p = patient("P-1");
+    let (older, newer) = (alert(&p, 1), alert(&p, 2));
+    store.claim(&older, now(), now() + Duration::seconds(30)).await.unwrap();
+    store.put_state(None, &escalated_state(&p, &newer.alert_id)).await.unwrap();
+    requests.reset();
+    // WHEN the older alert is acknowledged
+    let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
+    let record = store
+        .acknowledge(
+            &trial(),
+            &older.alert_id,
+            &nurse,
+            None,
+            now(),
+            &audit("alert/o", "alert.acknowledged", "2026-11-26T20:42:00Z"),
+            Some(&p),
+        )
+        .await
+        .unwrap();
+    // THEN it is acknowledged (the cancelled attempt with the mark is retried without it) and audited once
+    assert_eq!(record.status, AlertStatus::Acknowledged);
+    assert_eq!(requests.get("TransactWriteItems"), 2);
+    assert_eq!(env.partition(&format!("AUDIT#{}#alert/o", trial())).await.len(), 1);
+    // AND the state is unchanged
+    let state = store.get_state(&trial(), &p).await.unwrap().unwrap();
+    assert_eq!((state.last_alert_acked_at, state.version), (None, 1));
 }

@@ -44,6 +44,7 @@ fn enrolment(p: &PatientId, site_id: &str, status: EnrolmentStatus) -> Enrolment
         updated_at: "2026-11-26T09:00:00.000Z".into(),
         submission_count: 0,
         last_submission_at: None,
+        withdrawn_at: None,
     }
 }
 
@@ -394,4 +395,74 @@ async fn a_stale_state_writer_loses_and_risk_counters_follow_level_changes() {
     let skipping = store.put_state(Some(&p2_v2), &state(&p2, 5, None)).await;
     assert!(matches!(skipping, Err(Error::Internal(_))), "{skipping:?}");
     assert_eq!(requests.total(), 0);
+}
+
+#[tokio::test]
+async fn a_state_with_escalation_fields_round_trips_and_an_item_from_before_them_is_still_read() {
+    // GIVEN a state carrying every escalation field
+    let env = Emulator::provision("statefields").await;
+    let store = env.store();
+    let p = patient("P-1");
+    let mut s = state(&p, 1, Some(RiskLevel::Medium));
+    s.last_alert_level = Some(RiskLevel::High);
+    s.last_alert_at = Some(at("2026-11-26T19:00:00Z"));
+    s.escalation_seq = 7;
+    s.last_alert_id = Some(trialwatch::AlertId::for_escalation(&trial(), &p, RiskLevel::High, 7));
+    s.last_alert_acked_at = Some(at("2026-11-26T19:05:00.123Z"));
+    s.alerting_parameters = vec![trialwatch::news2::Parameter::RespirationRate, trialwatch::news2::Parameter::Spo2];
+    s.below_since = Some(at("2026-11-26T19:30:00Z"));
+    // WHEN written and read back THEN it is identical
+    store.put_state(None, &s).await.unwrap();
+    assert_eq!(store.get_state(&trial(), &p).await.unwrap().unwrap(), s);
+    // GIVEN an item as the previous release wrote it (no escalation fields)
+    let old = patient("P-old");
+    let item = std::collections::HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(format!("PATIENT#{}#{old}", trial()))),
+        ("sk".to_owned(), AttributeValue::S("STATE#VITALS".into())),
+        ("trialId".to_owned(), AttributeValue::S(trial().to_string())),
+        ("patientId".to_owned(), AttributeValue::S(old.to_string())),
+        ("version".to_owned(), AttributeValue::N("3".into())),
+        ("latest".to_owned(), AttributeValue::M(Default::default())),
+        ("lastAlertLevel".to_owned(), AttributeValue::S("high".into())),
+        ("lastAlertAt".to_owned(), AttributeValue::S("2026-11-26T19:00:00.000Z".into())),
+    ]);
+    env.raw_dynamo().put_item().table_name(env.table()).set_item(Some(item)).send().await.unwrap();
+    // WHEN read THEN the new fields take their defaults
+    let read = store.get_state(&trial(), &old).await.unwrap().unwrap();
+    assert_eq!((read.version, read.last_alert_level, read.escalation_seq), (3, Some(RiskLevel::High), 0));
+    assert_eq!((read.last_alert_id, read.alerting_parameters.len(), read.below_since), (None, 0, None));
+}
+
+#[tokio::test]
+async fn a_withdrawal_time_is_stored_kept_while_withdrawn_and_removed_on_re_enrolment() {
+    let env = Emulator::provision("withdrawal").await;
+    let store = env.store();
+    let p = patient("P-1");
+    enrol(&store, &p, "s1", EnrolmentStatus::Enrolled).await;
+    let write = |withdrawn_at: Option<&str>, status: EnrolmentStatus, updated_at: &str| {
+        let mut e = enrolment(&p, "s1", status);
+        e.withdrawn_at = withdrawn_at.map(str::to_owned);
+        e.updated_at = updated_at.into();
+        e
+    };
+    // WHEN withdrawn at 10:00 THEN the time is stored
+    let first = write(Some("2026-11-26T10:00:00.000Z"), EnrolmentStatus::Withdrawn, "2026-11-26T10:00:00.000Z");
+    store.put_enrolment(&first, &audit("patient/P-1", "enrolment.updated", "2026-11-26T10:00:00Z")).await.unwrap();
+    let stored = store.get_enrolment(&trial(), &p).await.unwrap().unwrap();
+    assert_eq!(stored.withdrawn_at.as_deref(), Some("2026-11-26T10:00:00.000Z"));
+    // WHEN written withdrawn again with a later time (a writer that raced the first) THEN the first stands
+    let again = write(Some("2026-11-26T11:00:00.000Z"), EnrolmentStatus::Withdrawn, "2026-11-26T11:00:00.000Z");
+    store.put_enrolment(&again, &audit("patient/P-1", "enrolment.updated", "2026-11-26T11:00:00Z")).await.unwrap();
+    let stored = store.get_enrolment(&trial(), &p).await.unwrap().unwrap();
+    assert_eq!(stored.withdrawal_time(), Some(at("2026-11-26T10:00:00Z")));
+    // WHEN re-enrolled THEN the attribute is gone
+    store
+        .put_enrolment(
+            &write(None, EnrolmentStatus::Enrolled, "2026-11-26T12:00:00.000Z"),
+            &audit("patient/P-1", "enrolment.updated", "2026-11-26T12:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let stored = store.get_enrolment(&trial(), &p).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.withdrawn_at), (EnrolmentStatus::Enrolled, None));
 }

@@ -27,7 +27,7 @@ fn vitals(p: &PatientId, n: usize) -> VitalsMessage {
 fn alert(n: i64, level: RiskLevel) -> Alert {
     let p = patient(&format!("P-{n}"));
     Alert {
-        alert_id: AlertId::for_escalation(&trial(), &p, level, n),
+        alert_id: AlertId::for_escalation(&trial(), &p, level, n.unsigned_abs()),
         trial_id: trial(),
         patient_id: p,
         site_id: site("s1"),

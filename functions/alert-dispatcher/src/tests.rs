@@ -150,7 +150,7 @@ impl World {
 fn alert(trial: &str, n: u32) -> Alert {
     let (t, p) = (TrialId::parse(trial).unwrap(), PatientId::parse(&format!("p{n}")).unwrap());
     Alert {
-        alert_id: AlertId::for_escalation(&t, &p, RiskLevel::High, i64::from(n)),
+        alert_id: AlertId::for_escalation(&t, &p, RiskLevel::High, u64::from(n)),
         trial_id: t,
         patient_id: p,
         site_id: SiteId::parse("s1").unwrap(),

@@ -89,6 +89,7 @@ fn deps() -> (BenchDeps, Arc<MemoryStore>, Arc<MemoryQueue>) {
         updated_at: "2026-11-01T00:00:00.000Z".into(),
         submission_count: 0,
         last_submission_at: None,
+        withdrawn_at: None,
     });
     let clock = Arc::new(FakeClock::at("2026-11-26T20:00:00Z"));
     (epro_api::Deps::from_shared(store.clone(), queue.clone(), clock, Duration::from_secs(3600)), store, queue)

@@ -3,6 +3,7 @@
 
 use lambda_http::Request;
 use serde::Deserialize;
+use trialwatch::alert::AlertReason;
 use trialwatch::audit::AuditEntry;
 use trialwatch::page::PageRequest;
 use trialwatch::ports::Clock;
@@ -65,7 +66,11 @@ pub async fn ack<S: Stores, Q: Queues, C: Clock>(
         .with_detail("patientId", record.alert.patient_id.as_str())
         .with_detail("level", record.alert.level.as_str())
         .with_reason(body.note.clone());
-    let acknowledged = deps.store.acknowledge(&trial, &alert, &actor, body.note.as_deref(), now, &audit).await?;
+    // A NEWS2 acknowledgement also marks the patient's vitals state, in the same
+    // transaction: one item more in a rare route's write, where the analyzer
+    // reading the alert item instead would add a read to its hot path.
+    let news2_patient = matches!(record.alert.reason, AlertReason::News2 { .. }).then_some(&record.alert.patient_id);
+    let acknowledged = deps.store.acknowledge(&trial, &alert, &actor, body.note.as_deref(), now, &audit, news2_patient).await?;
     tracing::info!(trial_id = %trial, alert_id = %alert, "alert acknowledged");
     Ok(respond::json(200, &acknowledged))
 }

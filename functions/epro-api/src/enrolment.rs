@@ -44,9 +44,18 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
         status: body.status,
         hypercapnic: body.hypercapnic,
         enrolled_at: existing.as_ref().map_or_else(|| at.clone(), |e| e.enrolled_at.clone()),
-        updated_at: at,
         submission_count: existing.as_ref().map_or(0, |e| e.submission_count),
         last_submission_at: existing.as_ref().and_then(|e| e.last_submission_at.clone()),
+        // Recorded when the status becomes withdrawn and kept while it stays so
+        // (the store keeps the first time under a race too).
+        withdrawn_at: match (body.status, &existing) {
+            (EnrolmentStatus::Withdrawn, Some(e)) if e.status == EnrolmentStatus::Withdrawn => {
+                e.withdrawn_at.clone().or_else(|| Some(e.updated_at.clone()))
+            }
+            (EnrolmentStatus::Withdrawn, _) => Some(at.clone()),
+            _ => None,
+        },
+        updated_at: at,
     };
     let action = if existing.is_some() { "enrolment.updated" } else { "enrolment.created" };
     let mut audit = AuditEntry::new(trial_id.clone(), format!("patient/{patient_id}"), action, p.actor(), now)
@@ -60,6 +69,9 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
         if e.status != body.status {
             audit = audit.with_detail("previousStatus", e.status.as_str());
         }
+    }
+    if let Some(w) = enrolment.withdrawn_at.as_deref().filter(|_| existing.as_ref().is_none_or(|e| e.status != body.status)) {
+        audit = audit.with_detail("withdrawnAt", w);
     }
     let outcome = deps.store.put_enrolment(&enrolment, &audit).await?;
     deps.forget_enrolment(&trial_id, &patient_id);
@@ -77,6 +89,8 @@ pub struct EnrolmentView<'a> {
     pub hypercapnic: bool,
     pub enrolled_at: &'a str,
     pub updated_at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawn_at: Option<&'a str>,
 }
 
 impl<'a> EnrolmentView<'a> {
@@ -89,6 +103,7 @@ impl<'a> EnrolmentView<'a> {
             hypercapnic: e.hypercapnic,
             enrolled_at: &e.enrolled_at,
             updated_at: &e.updated_at,
+            withdrawn_at: e.withdrawn_at.as_deref(),
         }
     }
 }

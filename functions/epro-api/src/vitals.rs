@@ -5,6 +5,7 @@
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
 use trialwatch::aws::sqs::{batched, MAX_MESSAGE_BYTES};
+use trialwatch::enrolment::EnrolmentStatus;
 use trialwatch::ports::Clock;
 use trialwatch::validation::Validator;
 use trialwatch::vitals::{ReadingInput, VitalReading, VitalsMessage, MAX_READINGS_PER_REQUEST};
@@ -40,14 +41,32 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
 ) -> Result<HttpResponse, Error> {
     let enrolment = authorize(deps, p, &trial_id, &patient_id, Freshness::CachedForPatient).await?;
     let inputs = parse(req)?;
-    require_enrolled(enrolment)?;
+    // A withdrawn patient's readings observed before the withdrawal were taken
+    // under consent and are still accepted; later ones are refused below.
+    let enrolment = match enrolment {
+        Some(e) if e.status == EnrolmentStatus::Withdrawn => e,
+        other => require_enrolled(other)?,
+    };
+    let withdrawn_at = enrolment.withdrawal_time();
     let now = deps.clock.now();
     let mut v = Validator::new();
     if inputs.is_empty() || inputs.len() > MAX_READINGS_PER_REQUEST {
         v.error("readings", format!("must hold 1 to {MAX_READINGS_PER_REQUEST} readings"));
     }
-    let readings: Vec<VitalReading> =
-        inputs.iter().take(MAX_READINGS_PER_REQUEST).filter_map(|(path, r)| r.validate(path, now, &mut v)).collect();
+    let mut readings: Vec<VitalReading> = Vec::with_capacity(inputs.len().min(MAX_READINGS_PER_REQUEST));
+    for (path, input) in inputs.iter().take(MAX_READINGS_PER_REQUEST) {
+        let Some(r) = input.validate(path, now, &mut v) else { continue };
+        // 422, not 409: the fault is in named fields, and resending the same
+        // readings can never succeed, whereas a 409 invites a retry once the
+        // resource's state changes. Every such reading is named at once.
+        match withdrawn_at.filter(|_| enrolment.observed_after_withdrawal(r.observed_at)) {
+            Some(w) => v.error(
+                format!("{path}.observedAt"),
+                format!("observed after the patient withdrew consent at {}", trialwatch::timestamp::format(w)),
+            ),
+            None => readings.push(r),
+        }
+    }
     v.finish(())?;
     let accepted = readings.len();
     for batch in batches(pack(&trial_id, &patient_id, readings)) {

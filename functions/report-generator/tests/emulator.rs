@@ -110,6 +110,7 @@ fn enrolment(i: usize, status: EnrolmentStatus) -> Enrolment {
         updated_at: "2026-10-01T00:00:00.000Z".into(),
         submission_count: 0,
         last_submission_at: None,
+        withdrawn_at: None,
     }
 }
 
@@ -238,7 +239,7 @@ async fn seed(store: &DynamoStore) -> Expected {
                 let at = alert.created_at + Duration::minutes(*m);
                 let by = Actor { role: "site_staff".into(), subject: Some("nurse-1".into()) };
                 let entry = audit(format!("alert/{}", alert.alert_id), "alert.acknowledged", at);
-                retrying(|| store.acknowledge(&t, &alert.alert_id, &by, None, at, &entry)).await?;
+                retrying(|| store.acknowledge(&t, &alert.alert_id, &by, None, at, &entry, None)).await?;
             }
             Ok::<_, trialwatch::Error>(())
         })

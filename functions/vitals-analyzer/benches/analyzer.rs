@@ -82,6 +82,7 @@ fn seeded_store(patients: usize) -> MemoryStore {
             updated_at: "2026-11-01T00:00:00.000Z".into(),
             submission_count: 0,
             last_submission_at: None,
+            withdrawn_at: None,
         });
     }
     store

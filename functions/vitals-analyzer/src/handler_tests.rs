@@ -53,6 +53,7 @@ fn enrolment(patient: &str) -> Enrolment {
         updated_at: "2026-11-01T00:00:00.000Z".into(),
         submission_count: 0,
         last_submission_at: None,
+        withdrawn_at: None,
     }
 }
 
@@ -221,6 +222,132 @@ async fn a_sustained_medium_is_not_repeated_within_the_cooldown_and_is_repeated_
     let alerts = d.alerts.sent_alerts();
     assert_eq!(levels(&alerts), [RiskLevel::Medium, RiskLevel::Medium]);
     assert_ne!(alerts[0].alert_id, alerts[1].alert_id);
+}
+
+/// The three readings `readings_for` leaves out, normal, so the set is complete.
+fn completing(at: DateTime<Utc>) -> Vec<VitalReading> {
+    let r = |code: VitalCode, value: VitalValue| VitalReading {
+        reading_id: ReadingId::parse(&format!("r-{}-{}", code.as_str(), at.timestamp())).unwrap(),
+        code,
+        value,
+        observed_at: at,
+    };
+    vec![
+        r(VitalCode::Spo2, VitalValue::Number(97.0)),
+        r(VitalCode::SupplementalOxygen, VitalValue::Flag(false)),
+        r(VitalCode::SystolicBp, VitalValue::Number(120.0)),
+    ]
+}
+
+fn distinct_ids(alerts: &[Alert]) -> usize {
+    alerts.iter().map(|a| &a.alert_id).collect::<std::collections::HashSet<_>>().len()
+}
+
+const WEEK: u32 = 7 * 24 * 60;
+
+#[tokio::test]
+async fn high_acknowledged_then_a_complete_low_then_high_inside_a_seven_day_cooldown_raises_a_second_alert() {
+    // GIVEN a high alert with a 7-day cooldown, claimed by the dispatcher and acknowledged by staff
+    let (d, clock) = deps(seeded(&["P0001"], WEEK));
+    handle(&d, sqs_event(&[("m1", body("P0001", readings_for(RiskLevel::High, clock.now())))])).await.unwrap();
+    let first = d.alerts.sent_alerts()[0].clone();
+    d.store.claim(&first, clock.now(), clock.now()).await.unwrap();
+    clock.advance(Duration::minutes(5));
+    let nurse = trialwatch::audit::Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
+    let audit = AuditEntry::new(trial_id(), format!("alert/{}", first.alert_id), "alert.acknowledged", nurse.clone(), clock.now());
+    d.store.acknowledge(&trial_id(), &first.alert_id, &nurse, None, clock.now(), &audit, Some(&pid("P0001"))).await.unwrap();
+    // AND the patient recovers: a complete low set after the acknowledgement
+    clock.advance(Duration::minutes(1));
+    let mut low = readings_for(RiskLevel::Low, clock.now());
+    low.extend(completing(clock.now()));
+    let r = handle(&d, sqs_event(&[("m2", body("P0001", low))])).await.unwrap();
+    assert!(r.batch_item_failures.is_empty());
+    // WHEN high returns 10 minutes later, inside the cooldown and inside clearMinutes
+    clock.advance(Duration::minutes(10));
+    handle(&d, sqs_event(&[("m3", body("P0001", readings_for(RiskLevel::High, clock.now())))])).await.unwrap();
+    // THEN a second alert with its own id, which the dispatcher would deliver
+    let alerts = d.alerts.sent_alerts();
+    assert_eq!(levels(&alerts), [RiskLevel::High, RiskLevel::High]);
+    assert_eq!(distinct_ids(&alerts), 2);
+    let claim = d.store.claim(&alerts[1], clock.now(), clock.now() + Duration::minutes(1)).await.unwrap();
+    assert!(matches!(claim, trialwatch::alert::Claim::Acquired(_)), "not dropped as already handled: {claim:?}");
+}
+
+#[tokio::test]
+async fn high_then_low_for_clear_minutes_then_high_inside_a_seven_day_cooldown_raises_a_second_alert() {
+    // GIVEN a high alert with a 7-day cooldown and no acknowledgement
+    let (d, clock) = deps(seeded(&["P0001"], WEEK));
+    handle(&d, sqs_event(&[("m1", body("P0001", readings_for(RiskLevel::High, clock.now())))])).await.unwrap();
+    // WHEN the patient is low at +10 and +45 minutes, then high at +3 hours (data times)
+    for (i, (minutes, level)) in [(10, RiskLevel::Low), (35, RiskLevel::Low), (135, RiskLevel::High)].into_iter().enumerate() {
+        clock.advance(Duration::minutes(minutes));
+        let r = handle(&d, sqs_event(&[(&format!("m{}", i + 2), body("P0001", readings_for(level, clock.now())))])).await.unwrap();
+        assert!(r.batch_item_failures.is_empty());
+    }
+    // THEN two high alerts with distinct ids
+    let alerts = d.alerts.sent_alerts();
+    assert_eq!(levels(&alerts), [RiskLevel::High, RiskLevel::High]);
+    assert_eq!(distinct_ids(&alerts), 2);
+}
+
+#[tokio::test]
+async fn high_then_medium_then_high_within_clear_minutes_raises_one_alert() {
+    let (d, clock) = deps(seeded(&["P0001"], WEEK));
+    for (i, (minutes, level)) in [(0, RiskLevel::High), (5, RiskLevel::Medium), (10, RiskLevel::High)].into_iter().enumerate() {
+        clock.advance(Duration::minutes(minutes));
+        let r = handle(&d, sqs_event(&[(&format!("m{i}"), body("P0001", readings_for(level, clock.now())))])).await.unwrap();
+        assert!(r.batch_item_failures.is_empty());
+    }
+    assert_eq!(d.alerts.sent_alerts().len(), 1);
+}
+
+fn withdrawn_at(patient: &str, at: &str) -> Enrolment {
+    Enrolment { status: EnrolmentStatus::Withdrawn, withdrawn_at: Some(at.into()), ..enrolment(patient) }
+}
+
+#[tokio::test]
+async fn readings_observed_after_the_withdrawal_are_skipped_and_earlier_ones_are_still_scored() {
+    // GIVEN P0001 withdrew consent at 19:58
+    let store = seeded(&[], 60);
+    store.seed_enrolment(withdrawn_at("P0001", "2026-11-26T19:58:00.000Z"));
+    let (d, clock) = deps(store);
+    // WHEN a batch holds its high readings from 19:55 and low readings from 19:59
+    let batch = [
+        ("m1", body("P0001", readings_for(RiskLevel::High, clock.now() - Duration::minutes(5)))),
+        ("m2", body("P0001", readings_for(RiskLevel::Low, clock.now() - Duration::minutes(1)))),
+    ];
+    let r = handle(&d, sqs_event(&batch)).await.unwrap();
+    // THEN both records are acknowledged (nothing to retry), only the earlier readings are stored and scored
+    assert!(r.batch_item_failures.is_empty());
+    let stored = d.store.readings(&trial_id(), &pid("P0001"));
+    assert_eq!(stored.len(), 4);
+    assert!(stored.iter().all(|r| r.observed_at < "2026-11-26T19:58:00Z".parse::<DateTime<Utc>>().unwrap()));
+    assert_eq!(state_of(&*d.store, "P0001").await.unwrap().news2.unwrap().risk_level, RiskLevel::High);
+    // AND the deterioration observed under consent still alerts
+    assert_eq!(levels(&d.alerts.sent_alerts()), [RiskLevel::High]);
+}
+
+#[tokio::test]
+async fn a_batch_observed_wholly_after_the_withdrawal_writes_nothing_and_is_acknowledged() {
+    // GIVEN P0001 withdrew at 19:00 and P0002 is enrolled
+    let store = seeded(&["P0002"], 60);
+    store.seed_enrolment(withdrawn_at("P0001", "2026-11-26T19:00:00.000Z"));
+    let (d, clock) = deps(store);
+    let batch = [
+        ("m1", body("P0001", readings_for(RiskLevel::High, clock.now()))),
+        ("m2", body("P0002", readings_for(RiskLevel::Low, clock.now()))),
+    ];
+    // WHEN handled
+    let r = handle(&d, sqs_event(&batch)).await.unwrap();
+    // THEN no record fails, P0001 has no readings, state or alert, and P0002 is processed as usual
+    assert!(r.batch_item_failures.is_empty());
+    assert!(d.store.readings(&trial_id(), &pid("P0001")).is_empty());
+    assert!(state_of(&*d.store, "P0001").await.is_none());
+    assert!(d.alerts.sent_alerts().is_empty());
+    assert_eq!(d.store.readings(&trial_id(), &pid("P0002")).len(), 4);
+    // AND the skipped patient cost only its plan's loads: one readings write and one state write in all
+    assert_eq!(d.store.requests.get("dynamodb.BatchWriteItem"), 1);
+    assert_eq!(d.store.requests.get("dynamodb.PutItem") + d.store.requests.get("dynamodb.TransactWriteItems"), 1);
 }
 
 #[tokio::test]

@@ -35,7 +35,8 @@
 //! Alerts are sent before the state write that records `lastAlertLevel`: if
 //! the send fails, the state is not written and the retry alerts again; if
 //! the state write fails after the send, the retry recomputes the *same*
-//! alert id (data-time buckets, see [`escalation`]) and the dispatcher
+//! alert id (the escalation sequence of the same stored state, see
+//! [`escalation`]) and the dispatcher
 //! delivers it once. A redelivery after everything succeeded finds the alert
 //! recorded in the state and sends nothing.
 //!
@@ -185,7 +186,8 @@ where
     let mut plans: Vec<(usize, Plan)> = Vec::with_capacity(batches.len());
     for (i, planned) in bounded(deps.concurrency, batches.iter().enumerate(), |b| patient::plan(deps, b, now)).await {
         match planned {
-            Ok(p) => plans.push((i, p)),
+            Ok(Some(p)) => plans.push((i, p)),
+            Ok(None) => {}
             Err(f) => {
                 tracing::warn!(trial_id = %batches[i].trial, patient_id = %batches[i].patient, reason = f.code(), "patient not processed");
                 fail(&batches[i], &f);
@@ -197,7 +199,7 @@ where
     // Phase 2: every reading in one packed write, every alert in one send.
     let writes: Vec<PatientReadings<'_>> = plans
         .iter()
-        .map(|(i, _)| PatientReadings { trial: &batches[*i].trial, patient: &batches[*i].patient, readings: &batches[*i].readings })
+        .map(|(i, p)| PatientReadings { trial: &batches[*i].trial, patient: &batches[*i].patient, readings: &p.readings })
         .collect();
     let alerts: Vec<(usize, Alert)> = plans.iter().filter_map(|(i, p)| p.alert(&batches[*i]).map(|a| (*i, a))).collect();
     let alert_bodies: Vec<Alert> = alerts.iter().map(|(_, a)| a.clone()).collect();

@@ -41,8 +41,15 @@ pub struct Plan {
     pub site: SiteId,
     pub settings: News2Settings,
     pub prev: VitalsState,
+    /// The batch's readings that are processed: all but those observed after
+    /// the patient withdrew consent.
+    pub readings: Vec<VitalReading>,
     pub assessment: Assessment,
 }
+
+/// Log code of readings skipped because they were observed after the
+/// patient withdrew consent.
+pub const SKIPPED_AFTER_WITHDRAWAL: &str = "observed-after-withdrawal";
 
 impl Plan {
     pub fn alert(&self, batch: &PatientBatch) -> Option<Alert> {
@@ -78,8 +85,18 @@ where
     futures::stream::iter(items).map(|(i, b)| async move { (i, guarded(f(b)).await) }).buffer_unordered(limit.max(1)).collect().await
 }
 
-/// Phase 1: trial (config cache), enrolment and state, loaded concurrently; then the assessment.
-pub async fn plan<S, Q, C>(deps: &Deps<S, Q, C>, batch: &PatientBatch, now: DateTime<Utc>) -> Result<Plan, RecordFailure>
+/// Phase 1: trial (config cache), enrolment and state, loaded concurrently;
+/// then the assessment. `None`: nothing of the batch is to be processed (every
+/// reading was observed after the patient withdrew consent).
+///
+/// Readings observed after a withdrawal are neither stored nor scored, and
+/// their records are acknowledged: consent no longer covers processing them,
+/// so parking them in the DLQ (where an operator would redrive them, and
+/// where they would wait on an alarm meant for failures) is wrong. They are
+/// not lost silently: a warning with the reason code
+/// [`SKIPPED_AFTER_WITHDRAWAL`] and the count is logged per patient, and the
+/// enrolment's `withdrawnAt` and audit trail say why.
+pub async fn plan<S, Q, C>(deps: &Deps<S, Q, C>, batch: &PatientBatch, now: DateTime<Utc>) -> Result<Option<Plan>, RecordFailure>
 where
     S: VitalsStore + EnrolmentStore + TrialStore + 'static,
     Q: AlertQueue,
@@ -94,9 +111,25 @@ where
     let enrolment = enrolment.ok_or(RecordFailure::NotEnrolled)?;
     let settings = trial.definition.alerting.news2;
     let scale = enrolment.spo2_scale();
+    let readings: Vec<VitalReading> =
+        batch.readings.iter().filter(|r| !enrolment.observed_after_withdrawal(r.observed_at)).cloned().collect();
+    let skipped = batch.readings.len() - readings.len();
+    if skipped > 0 {
+        tracing::warn!(
+            trial_id = %batch.trial,
+            patient_id = %batch.patient,
+            reason = SKIPPED_AFTER_WITHDRAWAL,
+            skipped,
+            kept = readings.len(),
+            "readings skipped: observed after the patient withdrew consent"
+        );
+    }
+    if readings.is_empty() {
+        return Ok(None);
+    }
     let prev = state.unwrap_or_else(|| VitalsState::new(batch.trial.clone(), batch.patient.clone()));
-    let assessment = assess(&prev, &batch.readings, scale, now, &settings);
-    Ok(Plan { scale, site: enrolment.site_id, settings, prev, assessment })
+    let assessment = assess(&prev, &readings, scale, now, &settings);
+    Ok(Some(Plan { scale, site: enrolment.site_id, settings, prev, readings, assessment }))
 }
 
 /// Phase 3: writes the state over `prev`, the state it was assessed from,
@@ -117,7 +150,7 @@ where
     Q: AlertQueue,
     C: Clock,
 {
-    let Plan { scale, site, settings, mut prev, mut assessment } = plan;
+    let Plan { scale, site, settings, mut prev, readings, mut assessment } = plan;
     let mut sent = assessment.escalation.as_ref().map(|e| e.alert_id.clone());
     for _ in 0..=STATE_RETRIES {
         if assessment.changes_nothing(&prev) {
@@ -126,7 +159,12 @@ where
         // Version 0 is the empty state assessed when nothing was stored.
         let previous = Some(&prev).filter(|p| p.version > 0);
         match deps.store.put_state(previous, &assessment.state).await? {
-            StateWrite::Written => return Ok(assessment.escalation),
+            StateWrite::Written => {
+                if let Some((level, how)) = assessment.cleared {
+                    tracing::info!(trial_id = %batch.trial, patient_id = %batch.patient, level = level.as_str(), reason = how.code(), "alert level cleared");
+                }
+                return Ok(assessment.escalation);
+            }
             StateWrite::Stale => {
                 tracing::info!(trial_id = %batch.trial, patient_id = %batch.patient, "state version moved; reloading");
                 prev = deps
@@ -134,7 +172,7 @@ where
                     .get_state(&batch.trial, &batch.patient)
                     .await?
                     .unwrap_or_else(|| VitalsState::new(batch.trial.clone(), batch.patient.clone()));
-                assessment = assess(&prev, &batch.readings, scale, now, &settings);
+                assessment = assess(&prev, &readings, scale, now, &settings);
                 if let Some(alert) = alert_for(batch, &site, &assessment) {
                     if sent.as_ref() != Some(&alert.alert_id) {
                         deps.alerts.enqueue(std::slice::from_ref(&alert)).await?;

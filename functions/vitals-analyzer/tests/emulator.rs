@@ -79,6 +79,7 @@ impl Stack {
                 updated_at: "2026-11-01T00:00:00.000Z".into(),
                 submission_count: 0,
                 last_submission_at: None,
+                withdrawn_at: None,
             };
             store.put_enrolment(&e, &audit(format!("patient/{p}"))).await.expect("seed enrolment");
         }

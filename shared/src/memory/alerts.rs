@@ -121,6 +121,7 @@ impl AlertStore for MemoryStore {
         note: Option<&str>,
         at: DateTime<Utc>,
         audit: &AuditEntry,
+        news2_patient: Option<&PatientId>,
     ) -> Result<AlertRecord, Error> {
         self.faults.check("acknowledge")?;
         self.requests.add("dynamodb.TransactWriteItems", 1);
@@ -137,6 +138,18 @@ impl AlertStore for MemoryStore {
         r.lease_until = None;
         let out = r.clone();
         t.audit.push(audit.clone());
+        // Mark the state when this is its last alert, as the adapter's transaction does.
+        if let Some(patient) = news2_patient {
+            let state = t.states.get_mut(&(trial.clone(), patient.clone())).filter(|s| s.last_alert_id.as_ref() == Some(id));
+            match state {
+                Some(s) => {
+                    s.last_alert_acked_at = Some(at);
+                    s.version += 1;
+                }
+                // The adapter retries the transaction without the mark.
+                None => self.requests.add("dynamodb.TransactWriteItems", 1),
+            }
+        }
         Ok(out)
     }
 }

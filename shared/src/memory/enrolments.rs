@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::{lock, MemoryStore};
 use crate::audit::AuditEntry;
-use crate::enrolment::{Enrolment, EnrolmentCount};
+use crate::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
 use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
 use crate::ports::{EnrolmentStore, Upsert};
@@ -30,6 +30,15 @@ impl EnrolmentStore for MemoryStore {
             new.submission_count = o.submission_count;
             new.last_submission_at = o.last_submission_at.clone();
             new.enrolled_at = o.enrolled_at.clone();
+            // As the adapter: the first withdrawal time survives repeated withdrawn writes.
+            if o.withdrawn_at.is_some() && e.status == EnrolmentStatus::Withdrawn {
+                new.withdrawn_at = o.withdrawn_at.clone();
+            }
+        }
+        if e.status != EnrolmentStatus::Withdrawn {
+            new.withdrawn_at = None;
+        } else if new.withdrawn_at.is_none() {
+            new.withdrawn_at = Some(e.updated_at.clone());
         }
         *t.enrolment_counts.entry((e.trial_id.clone(), e.site_id.clone(), e.status)).or_default() += 1;
         t.enrolments.insert(key, new);

@@ -71,6 +71,7 @@ pub fn enrolment(patient: &str, site: &str, status: EnrolmentStatus) -> Enrolmen
         updated_at: "2026-11-01T09:00:00.000Z".into(),
         submission_count: 0,
         last_submission_at: None,
+        withdrawn_at: None,
     }
 }
 

@@ -109,10 +109,58 @@ async fn a_single_fhir_observation_is_accepted_and_an_implausible_one_named() {
 }
 
 #[tokio::test]
-async fn a_withdrawn_patients_vitals_are_409() {
+async fn a_withdrawn_patients_readings_observed_after_the_withdrawal_are_422_naming_each_reading() {
+    // GIVEN P0003, withdrawn before this change recorded withdrawal times (its update time stands in)
     let w = world();
     let r = w.call("POST", "/v1/trials/tw-demo/patients/P0003/vitals", Some(patient("P0003")), Some(sample_body("native"))).await;
+    // THEN every reading, all observed weeks later, is named and nothing is queued
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["errors"].as_array().unwrap().len(), 8);
+    assert_eq!(r.body["errors"][0]["field"], "readings[0].observedAt");
+    assert!(w.queue.sent_vitals().is_empty());
+}
+
+#[tokio::test]
+async fn readings_observed_before_the_withdrawal_are_accepted_and_later_ones_are_named() {
+    // GIVEN P0004 withdrew consent at 19:57:45
+    let w = world();
+    let mut e = enrolment("P0004", "site-leeds", EnrolmentStatus::Withdrawn);
+    e.withdrawn_at = Some("2026-11-26T19:57:45.000Z".into());
+    w.store.seed_enrolment(e);
+    let path = "/v1/trials/tw-demo/patients/P0004/vitals";
+    // WHEN its device uploads the sample: 19:56 and 19:57:30 readings (2 BP, temperature), the rest at 19:58
+    let r = w.call("POST", path, Some(staff("site-leeds")), Some(sample_body("native"))).await;
+    // THEN 422 names exactly the five readings observed after the withdrawal, and nothing is queued
+    assert_eq!(r.status, 422, "{}", r.text);
+    let fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(
+        fields,
+        ["readings[0].observedAt", "readings[1].observedAt", "readings[2].observedAt", "readings[6].observedAt", "readings[7].observedAt"]
+    );
+    assert!(w.queue.sent_vitals().is_empty());
+    // WHEN only the readings observed before the withdrawal are sent THEN they are accepted for scoring
+    let mut before = sample_body("native");
+    let kept: Vec<Value> = before["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["observedAt"].as_str() < Some("2026-11-26T19:57:45Z"))
+        .cloned()
+        .collect();
+    before["readings"] = json!(kept);
+    let r = w.call("POST", path, Some(staff("site-leeds")), Some(before)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.body, json!({"accepted": 3}));
+    assert_eq!(w.queue.sent_vitals()[0].readings.len(), 3);
+}
+
+#[tokio::test]
+async fn a_completed_patients_vitals_are_still_409() {
+    let w = world();
+    w.store.seed_enrolment(enrolment("P0005", "site-leeds", EnrolmentStatus::Completed));
+    let r = w.call("POST", "/v1/trials/tw-demo/patients/P0005/vitals", Some(staff("site-leeds")), Some(sample_body("native"))).await;
     assert_eq!(r.status, 409);
+    assert_eq!(r.body["type"], "https://trialwatch.dev/problems/patient-not-enrolled");
 }
 
 #[tokio::test]

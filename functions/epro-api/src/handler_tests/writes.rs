@@ -72,6 +72,31 @@ async fn a_fhir_content_type_is_415_on_a_trial() {
 }
 
 #[tokio::test]
+async fn a_withdrawal_records_its_time_which_later_writes_keep_until_re_enrolment() {
+    // GIVEN P0001 enrolled; WHEN staff withdraw it
+    let w = world();
+    let path = "/v1/trials/tw-demo/patients/P0001";
+    let withdraw = json!({"siteId": "site-leeds", "status": "withdrawn"});
+    let r = w.call("PUT", path, Some(staff("site-leeds")), Some(withdraw.clone())).await;
+    // THEN the response, the stored enrolment and the audit entry carry the withdrawal time
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["withdrawnAt"], "2026-11-26T20:00:00.000Z");
+    let stored = w.store.get_enrolment(&tid("tw-demo"), &pid("P0001")).await.unwrap().unwrap();
+    assert_eq!(stored.withdrawn_at.as_deref(), Some("2026-11-26T20:00:00.000Z"));
+    assert_eq!(w.store.audit_entries()[0].details.get("withdrawnAt"), Some(&json!("2026-11-26T20:00:00.000Z")));
+    // WHEN it is written withdrawn again an hour later THEN the first time stands
+    w.clock.advance(chrono::Duration::hours(1));
+    let r = w.call("PUT", path, Some(staff("site-leeds")), Some(withdraw)).await;
+    assert_eq!(r.body["withdrawnAt"], "2026-11-26T20:00:00.000Z");
+    let stored = w.store.get_enrolment(&tid("tw-demo"), &pid("P0001")).await.unwrap().unwrap();
+    assert_eq!(stored.withdrawn_at.as_deref(), Some("2026-11-26T20:00:00.000Z"));
+    // WHEN the patient is re-enrolled THEN no withdrawal time remains
+    let r = w.call("PUT", path, Some(staff("site-leeds")), Some(json!({"siteId": "site-leeds", "status": "enrolled"}))).await;
+    assert!(r.body.get("withdrawnAt").is_none(), "{}", r.text);
+    assert_eq!(w.store.get_enrolment(&tid("tw-demo"), &pid("P0001")).await.unwrap().unwrap().withdrawn_at, None);
+}
+
+#[tokio::test]
 async fn staff_enrol_at_their_site_201_then_200_and_it_is_audited() {
     let w = world();
     let path = "/v1/trials/tw-demo/patients/P0100";
@@ -155,6 +180,46 @@ async fn acknowledging_an_alert_is_200_once_then_409_and_audited() {
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].action, "alert.acknowledged");
     assert_eq!(audit[0].actor.subject.as_deref(), Some("u-staff"));
+}
+
+fn vitals_state(patient: &str, last_alert: Option<&str>) -> trialwatch::vitals::VitalsState {
+    let mut s = trialwatch::vitals::VitalsState::new(tid("tw-demo"), pid(patient));
+    s.version = 1;
+    s.last_alert_level = Some(RiskLevel::Medium);
+    s.escalation_seq = 1;
+    s.last_alert_id = last_alert.map(|a| AlertId::parse(a).unwrap());
+    s
+}
+
+#[tokio::test]
+async fn acknowledging_a_patients_last_news2_alert_marks_its_vitals_state_in_the_same_write() {
+    use trialwatch::ports::VitalsStore;
+    // GIVEN al-1 is P0001's last NEWS2 alert, recorded in its vitals state
+    let w = world();
+    w.store.seed_alert(alert_record("al-1", "P0001", "site-leeds", AlertStatus::Delivered));
+    w.store.put_state(None, &vitals_state("P0001", Some("al-1"))).await.unwrap();
+    w.store.requests.reset();
+    // WHEN staff acknowledge it
+    let r = w.call("POST", "/v1/trials/tw-demo/alerts/al-1/ack", Some(staff("site-leeds")), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // THEN the state carries the acknowledgement time under a new version, for the analyzer to clear on
+    let state = w.store.get_state(&tid("tw-demo"), &pid("P0001")).await.unwrap().unwrap();
+    assert_eq!((state.last_alert_acked_at, state.version), (Some(NOW.parse().unwrap()), 2));
+    // AND the mark rode in the acknowledgement's one transaction
+    assert_eq!(w.store.requests.get("dynamodb.TransactWriteItems"), 1);
+}
+
+#[tokio::test]
+async fn acknowledging_an_alert_a_newer_one_replaced_leaves_the_vitals_state_alone() {
+    use trialwatch::ports::VitalsStore;
+    // GIVEN P0001's state records a newer alert than al-1
+    let w = world();
+    w.store.seed_alert(alert_record("al-1", "P0001", "site-leeds", AlertStatus::Delivered));
+    w.store.put_state(None, &vitals_state("P0001", Some("al-2"))).await.unwrap();
+    // WHEN al-1 is acknowledged THEN it is recorded, and the state is unchanged
+    assert_eq!(w.call("POST", "/v1/trials/tw-demo/alerts/al-1/ack", Some(staff("site-leeds")), None).await.status, 200);
+    let state = w.store.get_state(&tid("tw-demo"), &pid("P0001")).await.unwrap().unwrap();
+    assert_eq!((state.last_alert_acked_at, state.version), (None, 1));
 }
 
 #[tokio::test]

@@ -131,7 +131,8 @@ impl<S: AlertStore> AlertStore for Serial<S> {
         note: Option<&str>,
         at: DateTime<Utc>,
         audit: &AuditEntry,
+        news2_patient: Option<&PatientId>,
     ) -> Result<AlertRecord, Error> {
-        serial!(self, self.inner.acknowledge(trial, id, by, note, at, audit))
+        serial!(self, self.inner.acknowledge(trial, id, by, note, at, audit, news2_patient))
     }
 }

@@ -117,6 +117,7 @@ pub async fn seed(store: &MemoryStore, sites: usize, patients: usize, period: Pe
             updated_at: "2026-10-01T00:00:00.000Z".into(),
             submission_count: 0,
             last_submission_at: None,
+            withdrawn_at: None,
         });
     }
     for (di, d) in period.each_day().enumerate() {

@@ -248,6 +248,7 @@ impl AlertStore for DynamoStore {
         note: Option<&str>,
         at: DateTime<Utc>,
         audit: &AuditEntry,
+        news2_patient: Option<&PatientId>,
     ) -> Result<AlertRecord, Error> {
         const OP: &str = "dynamodb.TransactWriteItems(alert ack)";
         let by = serde_dynamo::to_attribute_value(by).map_err(crate::aws::errors::codec(OP, "actor"))?;
@@ -263,19 +264,27 @@ impl AlertStore for DynamoStore {
         }
         // An acknowledgement ends the alert's life: no delivery lease survives it.
         update.push_str(" REMOVE leaseUntil");
-        let tx = vec![
-            self.tx_update(OP, alert_pk(trial), id.to_string(), &update, Some("attribute_exists(pk) AND #status <> :acked"), expr)?,
-            self.tx_audit(OP, audit)?,
-        ];
-        match self.transact(OP, tx).await? {
-            Transacted::Committed => {}
-            Transacted::Cancelled(r) if condition_failed(&r, 0) => {
-                return Err(match super::old_item(&r, 0) {
-                    Some(_) => Error::conflict("alert-already-acknowledged", "the alert was already acknowledged"),
-                    None => Error::NotFound("alert"),
-                });
+        let alert_update =
+            self.tx_update(OP, alert_pk(trial), id.to_string(), &update, Some("attribute_exists(pk) AND #status <> :acked"), expr)?;
+        let audit_put = self.tx_audit(OP, audit)?;
+        let mut mark = news2_patient.map(|p| self.state_ack_mark(OP, trial, p, id, at)).transpose()?;
+        loop {
+            let mut tx = vec![alert_update.clone(), audit_put.clone()];
+            tx.extend(mark.clone());
+            match self.transact(OP, tx).await? {
+                Transacted::Committed => break,
+                Transacted::Cancelled(r) if condition_failed(&r, 0) => {
+                    return Err(match super::old_item(&r, 0) {
+                        Some(_) => Error::conflict("alert-already-acknowledged", "the alert was already acknowledged"),
+                        None => Error::NotFound("alert"),
+                    });
+                }
+                // A newer alert (or no state item) for the patient: this
+                // acknowledgement clears nothing, so it is recorded without the
+                // mark. Nothing was written by the cancelled attempt.
+                Transacted::Cancelled(r) if mark.is_some() && condition_failed(&r, 2) => mark = None,
+                Transacted::Cancelled(_) => return Err(Error::Internal(format!("{OP}: audit entry id reused"))),
             }
-            Transacted::Cancelled(_) => return Err(Error::Internal(format!("{OP}: audit entry id reused"))),
         }
         let item = self.alert_item(trial, id, true).await?.ok_or(Error::NotFound("alert"))?;
         from_record(OP, "alert", item)

@@ -160,9 +160,19 @@ impl DynamoStore {
             .value(":zero", n(0))
             .value(":gsi1pk", s(format!("TRIAL#{}#SITE#{}", e.trial_id, e.site_id)))
             .value(":gsi1sk", s(enrolment_sk(&e.patient_id)));
-        let update = "SET trialId = :trialId, patientId = :patientId, siteId = :siteId, #status = :status, \
-                      hypercapnic = :hypercapnic, enrolledAt = if_not_exists(enrolledAt, :enrolledAt), updatedAt = :updatedAt, \
-                      submissionCount = if_not_exists(submissionCount, :zero), gsi1pk = :gsi1pk, gsi1sk = :gsi1sk";
+        let mut update = String::from(
+            "SET trialId = :trialId, patientId = :patientId, siteId = :siteId, #status = :status, \
+             hypercapnic = :hypercapnic, enrolledAt = if_not_exists(enrolledAt, :enrolledAt), updatedAt = :updatedAt, \
+             submissionCount = if_not_exists(submissionCount, :zero), gsi1pk = :gsi1pk, gsi1sk = :gsi1sk",
+        );
+        // The first withdrawal time survives repeated withdrawn writes; it is
+        // removed on re-enrolment, so it exists only while withdrawn.
+        if e.status == EnrolmentStatus::Withdrawn {
+            expr = expr.value(":withdrawnAt", s(e.withdrawn_at.as_deref().unwrap_or(&e.updated_at)));
+            update.push_str(", withdrawnAt = if_not_exists(withdrawnAt, :withdrawnAt)");
+        } else {
+            update.push_str(" REMOVE withdrawnAt");
+        }
         // The condition pins the state the counters are computed from.
         let condition = match old {
             None => "attribute_not_exists(pk)",
@@ -172,7 +182,7 @@ impl DynamoStore {
             }
         };
         let mut tx = vec![
-            self.tx_update(op, trial_pk(&e.trial_id), enrolment_sk(&e.patient_id), update, Some(condition), expr)?,
+            self.tx_update(op, trial_pk(&e.trial_id), enrolment_sk(&e.patient_id), &update, Some(condition), expr)?,
             self.tx_audit(op, audit)?,
         ];
         let moved = old.is_none_or(|o| o.site_id != e.site_id || o.status != e.status);

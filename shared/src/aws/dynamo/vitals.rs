@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::batch::{chunks, write_until_done, Backoff};
@@ -13,7 +14,7 @@ use super::trials::stats_pk;
 use super::{attr_i64, attr_str, condition_failed, from_record, n, s, to_record, DynamoStore, Expr, Item, Transacted};
 use crate::aws::errors::from_sdk;
 use crate::error::Error;
-use crate::ids::{PatientId, TrialId};
+use crate::ids::{AlertId, PatientId, TrialId};
 use crate::news2::RiskLevel;
 use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::timestamp;
@@ -69,6 +70,33 @@ impl DynamoStore {
         const OP: &str = "dynamodb.BatchWriteItem(readings)";
         let out = self.client.batch_write_item().request_items(self.table.clone(), requests).send().await.map_err(|e| from_sdk(OP, &e))?;
         Ok(out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default())
+    }
+
+    /// The acknowledgement's mark on a patient's vitals state, for the ack
+    /// transaction: conditional on `alert` still being the state's last alert,
+    /// and moving the version so that an analyzer write based on the unmarked
+    /// item fails its version check and re-reads instead of erasing the mark.
+    pub(super) fn state_ack_mark(
+        &self,
+        op: &'static str,
+        trial: &TrialId,
+        patient: &PatientId,
+        alert: &AlertId,
+        at: DateTime<Utc>,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
+        let expr = Expr::default()
+            .name("#v", "version")
+            .value(":id", s(alert.as_str()))
+            .value(":at", s(timestamp::format(at)))
+            .value(":one", n(1));
+        self.tx_update(
+            op,
+            patient_pk(trial, patient),
+            STATE_SK.to_owned(),
+            "SET lastAlertAckedAt = :at ADD #v :one",
+            Some("lastAlertId = :id"),
+            expr,
+        )
     }
 
     fn risk_counter(

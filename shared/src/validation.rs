@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn storable_numbers_are_dynamodbs_range() {
-        for ok in [0.0, -0.0, 1.0, -1.0, 1e-130, -1e-130, 9.999_999_999_999_999e125, -9.9e125, 123.456] {
+        for ok in [0.0, -0.0, 1.0, -1.0, 1e-130, -1e-130, 9.999_999_999_999_99e125, -9.9e125, 123.456] {
             assert!(storable_number(ok), "{ok}");
         }
         for bad in [1e126, -1e126, 1e130, 1e-131, -1e-200, f64::MAX, f64::INFINITY, f64::NAN, f64::MIN_POSITIVE] {

@@ -254,10 +254,11 @@ async fn drive_with(stack: &Stack, opts: &DemoOptions, receiver: &WebhookReceive
             let (api, tokens, pb, retries) = (&api, &patient_tokens, &pb, &retries);
             async move {
                 let n = i % opts.patients;
-                // One a day per patient over the last `rounds` days, oldest first as
-                // phones sync them, so the report shows daily compliance.
-                let days_back = (rounds - 1 - i / opts.patients) as i64;
-                let completed_at = now - chrono::Duration::days(days_back) - chrono::Duration::minutes(((opts.patients - n) % 720) as i64);
+                // `rounds` per patient, oldest first as phones sync them. All
+                // after the enrolment a moment ago (less the API's 5-minute
+                // clock skew): answers from before enrolment are refused.
+                let rounds_back = (rounds - 1 - i / opts.patients) as i64;
+                let completed_at = now - chrono::Duration::seconds((rounds_back * 20 + (n % 20) as i64).min(240));
                 let breathless = if (i + 1) % every == 0 { 10 } else { scenario::ordinary_breathlessness(i) };
                 let body = scenario::submission(&uuid::Uuid::new_v4().to_string(), completed_at, i, breathless);
                 let path = format!("/v1/trials/{TRIAL}/patients/{}/submissions", scenario::patient_id(n));
@@ -427,7 +428,8 @@ async fn drive_with(stack: &Stack, opts: &DemoOptions, receiver: &WebhookReceive
 
     // ---------------------------------------------------------------- 6. report
     let today = Utc::now().date_naive();
-    let from = today - chrono::Duration::days(((opts.submissions / opts.patients.max(1)) as i64).clamp(1, 365));
+    // Every submission was completed since the enrolment, today.
+    let from = today;
     let r = api.post(&format!("/v1/trials/{TRIAL}/reports"), &sponsor, &json!({"from": from.to_string(), "to": today.to_string()})).await?;
     let (pdf_bytes, report_line) = if r.status == 201 {
         let url = r.body["url"].as_str().unwrap_or_default().to_owned();

@@ -8,7 +8,14 @@ use sha2::{Digest, Sha256};
 use crate::audit::Actor;
 use crate::ids::{PatientId, QuestionnaireId, SiteId, SubmissionId, TrialId};
 use crate::trial::{ChoiceOption, ItemType, Questionnaire};
-use crate::validation::Validator;
+use crate::validation::{storable_number, Validator};
+
+/// How far before the enrolment's server time a `completedAt` may fall: the
+/// phone's clock and the server's differ by a few minutes at most (the same
+/// allowance as for timestamps in the future, [`crate::timestamp::MAX_FUTURE_SKEW_SECONDS`]),
+/// and a questionnaire finished while the nurse was still enrolling the
+/// patient is genuine.
+pub const ENROLMENT_CLOCK_SKEW_SECONDS: i64 = 300;
 
 /// Body of `POST …/submissions` in native JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,11 +122,28 @@ impl SubmissionRequest {
     /// Consumes the request: the answers' link ids move into the result
     /// rather than being copied (this is the submission hot path).
     pub fn validate(self, questionnaire: Option<&Questionnaire>, now: DateTime<Utc>) -> Result<ValidSubmission, crate::Error> {
+        self.validate_since(questionnaire, None, now)
+    }
+
+    /// As [`validate`](Self::validate), and `completedAt` may not precede the
+    /// patient's enrolment (less [`ENROLMENT_CLOCK_SKEW_SECONDS`]): answers
+    /// from before consent are not trial data.
+    pub fn validate_since(
+        self,
+        questionnaire: Option<&Questionnaire>,
+        enrolled_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<ValidSubmission, crate::Error> {
         let body_hash = self.body_hash();
         let mut v = Validator::new();
         let submission_id = v.take("submissionId", SubmissionId::parse(&self.submission_id));
         let questionnaire_id = v.take("questionnaireId", QuestionnaireId::parse(&self.questionnaire_id));
         let completed_at = v.take("completedAt", crate::timestamp::parse_utc(&self.completed_at, now));
+        if let (Some(completed), Some(enrolled)) = (completed_at, enrolled_at) {
+            if (enrolled - completed).num_seconds() > ENROLMENT_CLOCK_SKEW_SECONDS {
+                v.error("completedAt", format!("must not be before the patient's enrolment ({})", crate::timestamp::format(enrolled)));
+            }
+        }
         let answers = match questionnaire {
             Some(q) => validate_answers(q, self.answers, &mut v),
             None => {
@@ -127,6 +151,10 @@ impl SubmissionRequest {
                 vec![]
             }
         };
+        // The score is stored as a DynamoDB number too; answers each in range
+        // can still sum out of it.
+        let score: f64 = answers.iter().filter_map(|a| a.value.as_number()).sum();
+        v.check(storable_number(score), "answers", "the numeric answers sum to more than a stored score can hold (magnitude below 1e126)");
         match (submission_id, questionnaire_id, completed_at) {
             (Some(submission_id), Some(questionnaire_id), Some(completed_at)) if v.is_empty() => Ok(ValidSubmission {
                 submission_id,
@@ -172,6 +200,10 @@ pub fn validate_answers(q: &Questionnaire, answers: Vec<AnswerInput>, v: &mut Va
         }
         let item = &q.items[index];
         let value = match item.item_type {
+            ItemType::Integer | ItemType::Decimal if a.value.as_f64().is_some_and(|n| !storable_number(n)) => {
+                v.error(field(), "magnitude must be below 1e126 and, unless 0, at least 1e-130");
+                None
+            }
             ItemType::Integer => match a.value.as_f64() {
                 Some(n) if n.fract() == 0.0 && in_range(n, item.min, item.max) => Some(AnswerValue::Number(n)),
                 Some(n) if n.fract() == 0.0 => {
@@ -318,6 +350,55 @@ mod tests {
             fields,
             ["answers[0].value", "answers[1].value", "answers[2].value", "answers[3].value", "answers[4].value", "answers[5].linkId"]
         );
+    }
+
+    fn unbounded() -> Questionnaire {
+        serde_json::from_value(serde_json::json!({"id": "open", "version": "1", "items": [
+            {"linkId": "a", "type": "decimal"}, {"linkId": "b", "type": "decimal"}, {"linkId": "n", "type": "integer"}
+        ]}))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_answer_dynamodb_cannot_store_is_refused_naming_it() {
+        // GIVEN items without bounds, WHEN answers beyond DynamoDB's number range arrive
+        let err = req(serde_json::json!([
+            {"linkId": "a", "value": 1e130}, {"linkId": "b", "value": 1e-131}, {"linkId": "n", "value": 1e200}
+        ]))
+        .validate(Some(&unbounded()), now())
+        .unwrap_err();
+        // THEN each is a field error, not a write that fails later
+        let crate::Error::Validation(errs) = err else { panic!() };
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["answers[0].value", "answers[1].value", "answers[2].value"]);
+    }
+
+    #[test]
+    fn answers_that_sum_beyond_a_storable_score_are_refused() {
+        let err = req(serde_json::json!([{"linkId": "a", "value": 9e125}, {"linkId": "b", "value": 9e125}]))
+            .validate(Some(&unbounded()), now())
+            .unwrap_err();
+        let crate::Error::Validation(errs) = err else { panic!() };
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["answers"]);
+    }
+
+    #[test]
+    fn completed_before_enrolment_less_the_clock_skew_is_refused() {
+        let enrolled: DateTime<Utc> = "2026-11-26T18:00:00Z".parse().unwrap();
+        let at = |t: &str| {
+            let mut r = req(serde_json::json!([{"linkId": "pain", "value": 1}]));
+            r.completed_at = t.into();
+            r.validate_since(Some(&q()), Some(enrolled), now())
+        };
+        // GIVEN a patient enrolled at 18:00, WHEN answers are dated 1970, or 6 minutes early
+        for early in ["1970-01-01T00:00:00Z", "2026-11-26T17:54:00Z"] {
+            let Err(crate::Error::Validation(errs)) = at(early) else { panic!("{early} accepted") };
+            // THEN 422 naming completedAt
+            assert_eq!(errs[0].field, "completedAt", "{early}");
+        }
+        // AND within the skew, or after enrolment, is accepted
+        assert!(at("2026-11-26T17:55:00Z").is_ok());
+        assert!(at("2026-11-26T19:00:00Z").is_ok());
     }
 
     #[test]

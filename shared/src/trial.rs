@@ -242,7 +242,12 @@ impl TrialDefinition {
                 .find(|q| q.id == r.questionnaire_id)
                 .and_then(|q| q.items.iter().find(|it| it.link_id == r.link_id));
             v.check(item.is_some(), format!("alerting.proRules[{i}]"), "names no item of this trial's questionnaires");
-            v.check(r.at_least.is_finite(), format!("alerting.proRules[{i}].atLeast"), "must be a finite number");
+            // Stored as a DynamoDB number: outside its range the PUT would fail as a 500.
+            v.check(
+                crate::validation::storable_number(r.at_least),
+                format!("alerting.proRules[{i}].atLeast"),
+                "must be a finite number of magnitude below 1e126 (and, unless 0, at least 1e-130)",
+            );
             v.check(r.level != RiskLevel::Low, format!("alerting.proRules[{i}].level"), "must be low-medium, medium or high");
         }
         v.finish(())
@@ -268,7 +273,11 @@ impl Item {
         for (name, bound) in [("min", self.min), ("max", self.max)] {
             if let Some(b) = bound {
                 v.check(numeric, format!("{p}.{name}"), "only integer and decimal items have a range");
-                v.check(b.is_finite(), format!("{p}.{name}"), "must be a finite number");
+                v.check(
+                    crate::validation::storable_number(b),
+                    format!("{p}.{name}"),
+                    "must be a finite number of magnitude below 1e126 (and, unless 0, at least 1e-130)",
+                );
             }
         }
         if let (Some(lo), Some(hi)) = (self.min, self.max) {
@@ -428,6 +437,19 @@ mod tests {
         assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["alerting.news2.clearMinutes"]);
         d.alerting.news2.clear_minutes = 0;
         d.validate().unwrap();
+    }
+
+    #[test]
+    fn bounds_and_thresholds_dynamodb_cannot_store_are_named() {
+        // GIVEN a range and a PRO threshold beyond DynamoDB's number range
+        // (stored inside lists, where the emulator does not check numbers but DynamoDB does)
+        let mut d = def();
+        d.questionnaires[0].items[0].max = Some(1e130);
+        d.alerting.pro_rules[0].at_least = 1e-131;
+        // THEN each is a field error, not a failed write after validation
+        let crate::Error::Validation(errs) = d.validate().unwrap_err() else { panic!("expected validation") };
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["questionnaires[0].items[0].max", "alerting.proRules[0].atLeast"]);
     }
 
     #[test]

@@ -3,6 +3,19 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The largest magnitude a DynamoDB number holds is 9.99…E+125 (38 nines), the
+/// smallest non-zero 1E-130 (DynamoDB developer guide, "Naming rules and data
+/// types"). A value outside is refused by the table with a ValidationException,
+/// which would reach a client as a 500 after the request was accepted as valid.
+pub const DYNAMODB_NUMBER_MAX: f64 = 1e126;
+pub const DYNAMODB_NUMBER_MIN_POSITIVE: f64 = 1e-130;
+
+/// Whether DynamoDB can store `x` as a number. Its 38-digit precision limit
+/// never binds here: an `f64` prints with at most 17 significant digits.
+pub fn storable_number(x: f64) -> bool {
+    x.is_finite() && (x == 0.0 || (DYNAMODB_NUMBER_MIN_POSITIVE..DYNAMODB_NUMBER_MAX).contains(&x.abs()))
+}
+
 /// One invalid field: a JSON-pointer-like path (`answers[2].value`) and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
@@ -63,6 +76,21 @@ impl Validator {
             Ok(value)
         } else {
             Err(crate::Error::Validation(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storable_numbers_are_dynamodbs_range() {
+        for ok in [0.0, -0.0, 1.0, -1.0, 1e-130, -1e-130, 9.999_999_999_999_99e125, -9.9e125, 123.456] {
+            assert!(storable_number(ok), "{ok}");
+        }
+        for bad in [1e126, -1e126, 1e130, 1e-131, -1e-200, f64::MAX, f64::INFINITY, f64::NAN, f64::MIN_POSITIVE] {
+            assert!(!storable_number(bad), "{bad}");
         }
     }
 }

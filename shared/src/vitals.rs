@@ -170,6 +170,13 @@ impl ReadingInput {
                 }
             },
             code => match self.value.as_f64() {
+                // Inside the plausible range yet unstorable: 1e-200 breaths a
+                // minute would pass (0..=80) and then fail the analyzer's
+                // write of the latest-vitals state, record after record.
+                Some(x) if x.is_finite() && !crate::validation::storable_number(x) => {
+                    v.error(format!("{prefix}.value"), "magnitude must be below 1e126 and, unless 0, at least 1e-130");
+                    None
+                }
                 Some(x) if x.is_finite() => {
                     let (lo, hi) = code.plausible_range().unwrap_or((f64::MIN, f64::MAX));
                     if (lo..=hi).contains(&x) {
@@ -341,6 +348,19 @@ mod tests {
         assert!(input(VitalCode::HeartRate, serde_json::json!(301)).validate("readings[3]", now(), &mut v).is_none());
         let errs = v.into_errors();
         assert_eq!(errs[0].field, "readings[3].value");
+    }
+
+    #[test]
+    fn a_plausible_value_too_small_for_dynamodb_is_refused() {
+        // GIVEN a respiratory rate inside the plausible 0-80 but below DynamoDB's 1e-130
+        let mut v = Validator::new();
+        // WHEN it is validated
+        let r = input(VitalCode::RespiratoryRate, serde_json::json!(1e-200)).validate("readings[0]", now(), &mut v);
+        // THEN it is refused, naming the value, rather than failing the analyzer's write
+        assert!(r.is_none());
+        assert_eq!(v.into_errors()[0].field, "readings[0].value");
+        let mut v = Validator::new();
+        assert!(input(VitalCode::RespiratoryRate, serde_json::json!(0)).validate("r", now(), &mut v).is_some(), "zero is storable");
     }
 
     #[test]

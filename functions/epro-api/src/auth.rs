@@ -32,6 +32,17 @@ pub fn patient_access(p: &Principal, trial: &TrialId, patient: &PatientId) -> Re
     }
 }
 
+/// Recording a patient's answers or vitals: the patient, or site staff of the
+/// trial (then of the patient's site). Admins read patient data but never
+/// record it: every clinical record comes from someone in the patient's care
+/// (README, API table).
+pub fn record_access(p: &Principal, trial: &TrialId, patient: &PatientId) -> Result<PatientAccess, Error> {
+    match p {
+        Principal::Admin { .. } => Err(Error::Forbidden),
+        _ => patient_access(p, trial, patient),
+    }
+}
+
 /// Completes an `IfSiteMatches` decision once the patient's site is known;
 /// an absent patient is the same 403 as a patient of another site.
 pub fn staff_site_check(p: &Principal, patient_site: Option<&SiteId>) -> Result<(), Error> {

@@ -5,10 +5,13 @@
 //!   `id`) is the submission id, `questionnaire` is the canonical
 //!   `…/{id}|{version}`, `authored` is completedAt, items (nested groups
 //!   flattened) give `linkId` and one `answer.value[x]` each.
-//! - Observation, or a Bundle of them, coded by LOINC -> [`ReadingInput`]s.
+//! - Observation, or a Bundle of them, coded by LOINC or SNOMED CT as NHS
+//!   England's FHIR-NEWS2 guidance codes them -> [`ReadingInput`]s (see
+//!   [`meaning`] for every code read).
 //!
-//! Elements of the resource that carry no meaning here (`meta`, `text`,
-//! `subject`, ...) are accepted and ignored; anything else, including
+//! `subject`, where given, must name the patient of the path (see
+//! [`check_subject`]). Elements that carry no meaning here (`meta`, `text`,
+//! `performer`, ...) are accepted and ignored; anything else, including
 //! `modifierExtension`, which a receiver must understand or refuse, is 422.
 
 use serde::de::IgnoredAny;
@@ -16,7 +19,7 @@ use serde::Deserialize;
 use trialwatch::submission::{AnswerInput, SubmissionRequest};
 use trialwatch::validation::Validator;
 use trialwatch::vitals::{ReadingInput, VitalCode};
-use trialwatch::Error;
+use trialwatch::{Error, PatientId};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -51,7 +54,7 @@ pub struct QuestionnaireResponse {
     #[serde(default)]
     part_of: Option<IgnoredAny>,
     #[serde(default)]
-    subject: Option<IgnoredAny>,
+    subject: Option<Reference>,
     #[serde(default)]
     encounter: Option<IgnoredAny>,
     #[serde(default)]
@@ -145,11 +148,57 @@ struct Coding {
     extension: Option<IgnoredAny>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)] // elements read only to be accepted: deny_unknown_fields then refuses just the rest
+struct Reference {
+    #[serde(default)]
+    reference: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<IgnoredAny>,
+    #[serde(default)]
+    identifier: Option<IgnoredAny>,
+    #[serde(default)]
+    display: Option<IgnoredAny>,
+    #[serde(default)]
+    id: Option<IgnoredAny>,
+    #[serde(default)]
+    extension: Option<IgnoredAny>,
+}
+
+/// A resource about another patient must never be filed under the patient of
+/// the path. `subject`, when present, is `Patient/{patientId}` or an absolute
+/// URL ending in it (optionally versioned, `…/_history/{v}`).
+///
+/// An absent subject is accepted: the path names the patient and the caller
+/// was authorised for exactly that patient, so the resource cannot be filed
+/// elsewhere, and many devices send none. A subject given only as an
+/// identifier or display is refused: it cannot be checked against the path.
+fn check_subject(subject: Option<&Reference>, patient: &PatientId, p: &str, v: &mut Validator) {
+    let Some(subject) = subject else { return };
+    let field = prefixed(p, "subject.reference");
+    match subject.reference.as_deref() {
+        Some(r) if names_patient(r, patient) => {}
+        Some(_) => v.error(field, format!("names another patient: must be Patient/{patient}, the patient of the path")),
+        None => v.error(field, format!("is required when subject is given: Patient/{patient}")),
+    }
+}
+
+fn names_patient(reference: &str, patient: &PatientId) -> bool {
+    let unversioned = reference.split_once("/_history/").map_or(reference, |(r, _)| r);
+    let relative = format!("Patient/{patient}");
+    unversioned == relative
+        || (unversioned.strip_suffix(relative.as_str()).is_some_and(|base| base.ends_with('/'))
+            && (unversioned.starts_with("https://") || unversioned.starts_with("http://")))
+}
+
 impl QuestionnaireResponse {
-    /// Maps onto the native request; every structural problem is reported at once.
-    pub fn into_submission(self) -> Result<SubmissionRequest, Error> {
+    /// Maps onto the native request for `patient` (the path's); every
+    /// structural problem is reported at once.
+    pub fn into_submission(self, patient: &PatientId) -> Result<SubmissionRequest, Error> {
         let mut v = Validator::new();
         v.check(self.resource_type == "QuestionnaireResponse", "resourceType", "must be QuestionnaireResponse");
+        check_subject(self.subject.as_ref(), patient, "", &mut v);
         v.check(self.status == "completed", "status", "only a completed QuestionnaireResponse is accepted");
         let submission_id = self.identifier.and_then(|i| i.value).or(self.id);
         v.check(submission_id.is_some(), "identifier.value", "the submission UUID is required (identifier.value or id)");
@@ -284,7 +333,7 @@ struct Observation {
     #[serde(default)]
     category: Option<IgnoredAny>,
     #[serde(default)]
-    subject: Option<IgnoredAny>,
+    subject: Option<Reference>,
     #[serde(default)]
     device: Option<IgnoredAny>,
     #[serde(default)]
@@ -369,44 +418,97 @@ struct Quantity {
 }
 
 const LOINC: &str = "http://loinc.org";
-const BP_PANEL: &str = "85354-9";
-const SYSTOLIC: &str = "8480-6";
-const DIASTOLIC: &str = "8462-4";
+const SNOMED: &str = "http://snomed.info/sct";
 
-/// The LOINC codes read, each with the vital it is.
-fn vital_for_loinc(code: &str) -> Option<VitalCode> {
+/// What an Observation's (or a component's) code means here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meaning {
+    /// A numeric vital in `valueQuantity`.
+    Quantity(VitalCode),
+    /// The blood pressure panel: systolic and diastolic as components.
+    BloodPressurePanel,
+    /// "Air or oxygen", a code-only observation: the code is the value.
+    AirOrOxygen { on_oxygen: bool },
+    /// ACVPU, its level in `valueCodeableConcept`.
+    Acvpu,
+}
+
+/// The codes read, as NHS England's FHIR-NEWS2 guidance gives them
+/// (https://nhsconnect.github.io/FHIR-NEWS2/, "Explore"): each parameter's
+/// LOINC "magic code" from the HL7 vital-signs profile and its SNOMED CT
+/// equivalent, which the guidance requires side by side.
+/// - respiratory rate: LOINC 9279-1, SNOMED 86290005 (news2_respiratoryrate_guidance)
+/// - SpO2: LOINC 59408-5 (and the plain 2708-6), SNOMED 103228002 (news2_oxygensaturation_guidance)
+/// - air or oxygen: SNOMED 722742002 "Breathing room air", 371825009 "Patient on oxygen",
+///   code-only (news2_inspiredoxygen_guidance, ValueSet CareConnect-InspiredOxygen-1)
+/// - blood pressure panel: LOINC 85354-9, SNOMED 75367002; systolic 8480-6 / 72313002,
+///   diastolic 8462-4 / 1091811000000102 (news2_bloodpressure_guidance)
+/// - pulse: LOINC 8867-4, SNOMED 364075005 heart rate, or 78564009 pulse rate (news2_pulserate_guidance)
+/// - ACVPU: SNOMED 1104441000000107 (news2_acvpu_guidance), level in valueCodeableConcept ([`acvpu`])
+/// - temperature: LOINC 8310-5, SNOMED 276885007 (news2_bodytemperature_guidance)
+///
+/// A coding without a system is read as LOINC, as before SNOMED was read.
+fn meaning(system: Option<&str>, code: &str) -> Option<Meaning> {
+    use Meaning::*;
+    match (system.unwrap_or(LOINC), code) {
+        (LOINC, "9279-1") | (SNOMED, "86290005") => Some(Quantity(VitalCode::RespiratoryRate)),
+        (LOINC, "2708-6" | "59408-5") | (SNOMED, "103228002") => Some(Quantity(VitalCode::Spo2)),
+        (LOINC, "8867-4") | (SNOMED, "364075005" | "78564009") => Some(Quantity(VitalCode::HeartRate)),
+        (LOINC, "8310-5") | (SNOMED, "276885007") => Some(Quantity(VitalCode::Temperature)),
+        (LOINC, "8480-6") | (SNOMED, "72313002") => Some(Quantity(VitalCode::SystolicBp)),
+        (LOINC, "8462-4") | (SNOMED, "1091811000000102") => Some(Quantity(VitalCode::DiastolicBp)),
+        (LOINC, "85354-9") | (SNOMED, "75367002") => Some(BloodPressurePanel),
+        (SNOMED, "722742002") => Some(AirOrOxygen { on_oxygen: false }),
+        (SNOMED, "371825009") => Some(AirOrOxygen { on_oxygen: true }),
+        (SNOMED, "1104441000000107") => Some(Acvpu),
+        _ => None,
+    }
+}
+
+/// ACVPU levels (ValueSet CareConnect-ACVPU-1, referenced by news2_acvpu_guidance).
+fn acvpu(code: &str) -> Option<&'static str> {
     match code {
-        "9279-1" => Some(VitalCode::RespiratoryRate),
-        "2708-6" | "59408-5" => Some(VitalCode::Spo2),
-        "8867-4" => Some(VitalCode::HeartRate),
-        "8310-5" => Some(VitalCode::Temperature),
-        SYSTOLIC => Some(VitalCode::SystolicBp),
-        DIASTOLIC => Some(VitalCode::DiastolicBp),
+        "248234008" => Some("A"), // Mentally alert
+        "130987000" => Some("C"), // Acute confusion
+        "300202002" => Some("V"), // Responds to voice
+        "450847001" => Some("P"), // Responds to pain
+        "422768004" => Some("U"), // Unresponsive
         _ => None,
     }
 }
 
 impl CodeableConcept {
-    /// The first LOINC code (a coding without a system is read as LOINC).
-    fn loinc(&self) -> Option<&str> {
-        self.coding.iter().filter(|c| c.system.as_deref().is_none_or(|s| s == LOINC)).find_map(|c| c.code.as_deref())
+    /// The one meaning of the codings read (others, such as a refined SNOMED
+    /// code sent beside the magic code, are ignored). `Err` when recognised
+    /// codings contradict each other.
+    fn meaning(&self) -> Result<Option<Meaning>, ()> {
+        let mut found = None;
+        for m in self.coding.iter().filter_map(|c| meaning(c.system.as_deref(), c.code.as_deref()?)) {
+            match found {
+                Some(f) if f != m => return Err(()),
+                _ => found = Some(m),
+            }
+        }
+        Ok(found)
     }
 }
 
-/// A reading taken from FHIR, with the JSON path of its `valueQuantity`, so a
-/// plausibility error names `…valueQuantity.value`.
+/// A reading taken from FHIR, with the JSON path of its value (`valueQuantity`,
+/// `valueCodeableConcept`, or `code` for a code-only observation), so an error
+/// names e.g. `…valueQuantity.value`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourcedReading {
     pub path: String,
     pub input: ReadingInput,
 }
 
-/// Readings from an Observation, or a Bundle whose entries are Observations.
-pub fn readings(resource: serde_json::Value) -> Result<Vec<SourcedReading>, Error> {
+/// Readings from an Observation, or a Bundle whose entries are Observations,
+/// about `patient` (the path's).
+pub fn readings(resource: serde_json::Value, patient: &PatientId) -> Result<Vec<SourcedReading>, Error> {
     let mut v = Validator::new();
     let mut out = Vec::new();
     match resource_type(&resource) {
-        Some("Observation") => crate::body::decode_value::<Observation>(resource)?.readings("", &mut out, &mut v),
+        Some("Observation") => crate::body::decode_value::<Observation>(resource)?.readings("", patient, &mut out, &mut v),
         Some("Bundle") => {
             for (i, e) in crate::body::decode_value::<Bundle>(resource)?.entry.into_iter().enumerate() {
                 let p = format!("entry[{i}].resource");
@@ -415,7 +517,7 @@ pub fn readings(resource: serde_json::Value) -> Result<Vec<SourcedReading>, Erro
                     continue;
                 }
                 match crate::body::decode_value::<Observation>(e.resource) {
-                    Ok(o) => o.readings(&p, &mut out, &mut v),
+                    Ok(o) => o.readings(&p, patient, &mut out, &mut v),
                     Err(Error::Validation(errs)) => errs.into_iter().for_each(|fe| v.error(prefixed(&p, &fe.field), fe.message)),
                     Err(_) => v.error(p, "is not an Observation"),
                 }
@@ -439,7 +541,8 @@ fn prefixed(prefix: &str, field: &str) -> String {
 }
 
 impl Observation {
-    fn readings(self, p: &str, out: &mut Vec<SourcedReading>, v: &mut Validator) {
+    fn readings(self, p: &str, patient: &PatientId, out: &mut Vec<SourcedReading>, v: &mut Validator) {
+        check_subject(self.subject.as_ref(), patient, p, v);
         if !matches!(self.status.as_str(), "final" | "amended" | "corrected" | "preliminary") {
             v.error(prefixed(p, "status"), "must be final, amended, corrected or preliminary");
             return;
@@ -448,35 +551,84 @@ impl Observation {
             v.error(prefixed(p, "effectiveDateTime"), "is required");
             return;
         };
-        let code = self.code.loinc().unwrap_or_default().to_owned();
         let reading_id =
             |suffix: &str| self.id.as_ref().map(|id| format!("{id}{suffix}")).filter(|id| trialwatch::ids::check_safe_id(id).is_ok());
-        if code == BP_PANEL {
-            let mut found = false;
-            for (ci, c) in self.component.iter().enumerate() {
-                let cp = prefixed(p, &format!("component[{ci}]"));
-                let Some(vital) =
-                    c.code.loinc().and_then(vital_for_loinc).filter(|v| matches!(v, VitalCode::SystolicBp | VitalCode::DiastolicBp))
-                else {
-                    continue;
-                };
-                found = true;
-                let suffix = if vital == VitalCode::SystolicBp { ".sys" } else { ".dia" };
-                if let Some(input) = quantity_reading(vital, c.value_quantity.as_ref(), reading_id(suffix), &observed_at, &cp, v) {
-                    out.push(SourcedReading { path: prefixed(&cp, "valueQuantity"), input });
+        let reading = |code: VitalCode, value: serde_json::Value, suffix: &str| ReadingInput {
+            reading_id: reading_id(suffix),
+            code,
+            value,
+            unit: None,
+            observed_at: observed_at.clone(),
+        };
+        let meaning = match self.code.meaning() {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                v.error(prefixed(p, "code"), "unsupported code; see the API documentation for the LOINC and SNOMED CT codes read");
+                return;
+            }
+            Err(()) => {
+                v.error(prefixed(p, "code"), "its codings name different parameters");
+                return;
+            }
+        };
+        match meaning {
+            Meaning::BloodPressurePanel => {
+                let mut found = false;
+                for (ci, c) in self.component.iter().enumerate() {
+                    let cp = prefixed(p, &format!("component[{ci}]"));
+                    let vital = match c.code.meaning() {
+                        Ok(Some(Meaning::Quantity(vital @ (VitalCode::SystolicBp | VitalCode::DiastolicBp)))) => vital,
+                        _ => continue,
+                    };
+                    found = true;
+                    let suffix = if vital == VitalCode::SystolicBp { ".sys" } else { ".dia" };
+                    if let Some(input) = quantity_reading(vital, c.value_quantity.as_ref(), reading_id(suffix), &observed_at, &cp, v) {
+                        out.push(SourcedReading { path: prefixed(&cp, "valueQuantity"), input });
+                    }
+                }
+                if !found {
+                    v.error(
+                        prefixed(p, "component"),
+                        "a blood pressure panel needs systolic (8480-6 / 72313002) and/or diastolic (8462-4 / 1091811000000102) components",
+                    );
                 }
             }
-            if !found {
-                v.error(prefixed(p, "component"), "a blood pressure panel needs 8480-6 and/or 8462-4 components");
+            Meaning::Quantity(vital) => {
+                if let Some(input) = quantity_reading(vital, self.value_quantity.as_ref(), reading_id(""), &observed_at, p, v) {
+                    out.push(SourcedReading { path: prefixed(p, "valueQuantity"), input });
+                }
             }
-            return;
-        }
-        let Some(vital) = vital_for_loinc(&code) else {
-            v.error(prefixed(p, "code"), "unsupported LOINC code; see the API documentation for the codes read");
-            return;
-        };
-        if let Some(input) = quantity_reading(vital, self.value_quantity.as_ref(), reading_id(""), &observed_at, p, v) {
-            out.push(SourcedReading { path: prefixed(p, "valueQuantity"), input });
+            Meaning::AirOrOxygen { on_oxygen } => {
+                // The guidance's profile has no value: a value here could only
+                // contradict the code.
+                let values = [
+                    ("valueQuantity", self.value_quantity.is_some()),
+                    ("valueBoolean", self.value_boolean.is_some()),
+                    ("valueCodeableConcept", self.value_codeable_concept.is_some()),
+                ];
+                if let Some((field, _)) = values.iter().find(|(_, present)| *present) {
+                    v.error(prefixed(p, field), "air or oxygen is a code-only observation: 722742002 room air, 371825009 on oxygen");
+                    return;
+                }
+                let input = reading(VitalCode::SupplementalOxygen, serde_json::Value::Bool(on_oxygen), "");
+                out.push(SourcedReading { path: prefixed(p, "code"), input });
+            }
+            Meaning::Acvpu => {
+                let field = prefixed(p, "valueCodeableConcept");
+                let level = self.value_codeable_concept.as_ref().and_then(|c| {
+                    c.coding.iter().filter(|c| c.system.as_deref().is_none_or(|s| s == SNOMED)).find_map(|c| acvpu(c.code.as_deref()?))
+                });
+                match level {
+                    Some(level) => out.push(SourcedReading {
+                        path: field,
+                        input: reading(VitalCode::Consciousness, serde_json::Value::String(level.to_owned()), ""),
+                    }),
+                    None => v.error(
+                        field,
+                        "must be a SNOMED CT ACVPU level: 248234008 (A), 130987000 (C), 300202002 (V), 450847001 (P), 422768004 (U)",
+                    ),
+                }
+            }
         }
     }
 }
@@ -523,8 +675,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn p0001() -> PatientId {
+        PatientId::parse("P0001").unwrap()
+    }
+
     fn readings(v: serde_json::Value) -> Result<Vec<SourcedReading>, Error> {
-        super::readings(v)
+        super::readings(v, &p0001())
     }
 
     fn obs(code: &str, value: f64, unit: &str) -> serde_json::Value {
@@ -550,6 +706,57 @@ mod tests {
             assert_eq!(r[0].input.code, vital, "{loinc}");
             assert_eq!(r[0].input.value, json!(42.0));
             assert_eq!(r[0].input.reading_id.as_deref(), Some("obs-1"));
+        }
+    }
+
+    #[test]
+    fn each_snomed_code_of_the_news2_guidance_maps_to_its_vital() {
+        for (snomed, vital, unit) in [
+            ("86290005", VitalCode::RespiratoryRate, "/min"),
+            ("103228002", VitalCode::Spo2, "%"),
+            ("364075005", VitalCode::HeartRate, "/min"),
+            ("78564009", VitalCode::HeartRate, "/min"),
+            ("276885007", VitalCode::Temperature, "Cel"),
+            ("72313002", VitalCode::SystolicBp, "mm[Hg]"),
+        ] {
+            let mut o = obs("", 42.0, unit);
+            o["code"] = json!({"coding": [{"system": "http://snomed.info/sct", "code": snomed}]});
+            let r = readings(o).unwrap();
+            assert_eq!(r[0].input.code, vital, "{snomed}");
+        }
+    }
+
+    #[test]
+    fn a_snomed_blood_pressure_panel_and_its_components_are_read() {
+        let sct = |code: &str| json!({"coding": [{"system": "http://snomed.info/sct", "code": code}]});
+        let panel = json!({"resourceType": "Observation", "id": "bp-2", "status": "final", "code": sct("75367002"),
+            "effectiveDateTime": "2026-11-26T19:59:00Z", "component": [
+                {"code": sct("72313002"), "valueQuantity": {"value": 128, "code": "mm[Hg]"}},
+                {"code": sct("1091811000000102"), "valueQuantity": {"value": 82, "code": "mm[Hg]"}}]});
+        let codes: Vec<_> = readings(panel).unwrap().iter().map(|r| r.input.code).collect();
+        assert_eq!(codes, [VitalCode::SystolicBp, VitalCode::DiastolicBp]);
+    }
+
+    #[test]
+    fn codings_naming_different_parameters_are_refused() {
+        let mut o = obs("8867-4", 70.0, "/min");
+        o["code"]["coding"].as_array_mut().unwrap().push(json!({"system": "http://snomed.info/sct", "code": "276885007"}));
+        let Err(Error::Validation(errs)) = readings(o) else { panic!("expected 422") };
+        assert_eq!(errs[0].field, "code");
+        // AND a SNOMED code is not read without its system (a system-less coding is LOINC)
+        let mut o = obs("", 70.0, "/min");
+        o["code"] = json!({"coding": [{"code": "364075005"}]});
+        assert!(readings(o).is_err());
+    }
+
+    #[test]
+    fn a_subject_is_the_paths_patient_relative_absolute_or_versioned() {
+        let p = p0001();
+        for ok in ["Patient/P0001", "https://fhir.example.nhs.uk/R4/Patient/P0001", "Patient/P0001/_history/3"] {
+            assert!(names_patient(ok, &p), "{ok}");
+        }
+        for other in ["Patient/P0002", "Patient/P00012", "XPatient/P0001", "urn:x/Patient/P0001", "#P0001", "Patient/p0001", ""] {
+            assert!(!names_patient(other, &p), "{other}");
         }
     }
 
@@ -608,7 +815,7 @@ mod tests {
                 {"linkId": "weight", "answer": [{"valueDecimal": 80.5}]}
             ]}
         ]});
-        let s = crate::body::decode::<QuestionnaireResponse>(&serde_json::to_vec(&qr).unwrap()).unwrap().into_submission().unwrap();
+        let s = crate::body::decode::<QuestionnaireResponse>(&serde_json::to_vec(&qr).unwrap()).unwrap().into_submission(&p0001()).unwrap();
         assert_eq!(s.submission_id, "0f8fad5b-d9cb-469f-a165-70867728950e");
         assert_eq!((s.questionnaire_id.as_str(), s.questionnaire_version.as_str()), ("kccq", "1"));
         let answers: Vec<_> = s.answers.iter().map(|a| (a.link_id.as_str(), a.value.clone())).collect();
@@ -622,7 +829,8 @@ mod tests {
     fn an_unfinished_questionnaire_response_is_refused_with_every_reason() {
         let qr = json!({"resourceType": "QuestionnaireResponse", "status": "in-progress", "questionnaire": "kccq",
             "item": [{"linkId": "pain", "answer": [{"valueInteger": 1}, {"valueInteger": 2}]}]});
-        let e = crate::body::decode::<QuestionnaireResponse>(&serde_json::to_vec(&qr).unwrap()).unwrap().into_submission().unwrap_err();
+        let e =
+            crate::body::decode::<QuestionnaireResponse>(&serde_json::to_vec(&qr).unwrap()).unwrap().into_submission(&p0001()).unwrap_err();
         let Error::Validation(errs) = e else { panic!() };
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["status", "identifier.value", "authored", "questionnaire", "item[0].answer"]);

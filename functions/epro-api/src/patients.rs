@@ -14,12 +14,15 @@ use crate::deps::{Deps, Queues, Stores};
 use crate::enrolment::EnrolmentView;
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
-/// How fresh the enrolment behind an access decision must be.
+/// What the caller does with the patient's data, which decides who may and
+/// how fresh the enrolment behind the decision must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Freshness {
-    /// The patient's own hot path (submissions, vitals): the short-lived cache.
-    CachedForPatient,
-    Fresh,
+pub enum Purpose {
+    /// Recording answers or vitals ([`auth::record_access`]): the patient's
+    /// own hot path, so their enrolment may come from the short-lived cache.
+    Record,
+    /// Reading ([`auth::patient_access`]), from a fresh enrolment.
+    Read,
 }
 
 /// Decides row-level access to a patient: the token's scope first (403 before
@@ -30,11 +33,14 @@ pub async fn authorize<S: Stores, Q: Queues, C: Clock>(
     p: &Principal,
     trial: &TrialId,
     patient: &PatientId,
-    freshness: Freshness,
+    purpose: Purpose,
 ) -> Result<Option<Enrolment>, Error> {
-    let access = auth::patient_access(p, trial, patient)?;
-    let enrolment = match (access, freshness) {
-        (PatientAccess::Own, Freshness::CachedForPatient) => deps.enrolment_cached(trial, patient).await?,
+    let access = match purpose {
+        Purpose::Record => auth::record_access(p, trial, patient)?,
+        Purpose::Read => auth::patient_access(p, trial, patient)?,
+    };
+    let enrolment = match (access, purpose) {
+        (PatientAccess::Own, Purpose::Record) => deps.enrolment_cached(trial, patient).await?,
         _ => deps.store.get_enrolment(trial, patient).await?,
     };
     if access == PatientAccess::IfSiteMatches {
@@ -81,7 +87,7 @@ pub async fn get<S: Stores, Q: Queues, C: Clock>(
     trial: TrialId,
     patient: PatientId,
 ) -> Result<HttpResponse, Error> {
-    let enrolment = authorize(deps, p, &trial, &patient, Freshness::Fresh).await?.ok_or(Error::NotFound("patient"))?;
+    let enrolment = authorize(deps, p, &trial, &patient, Purpose::Read).await?.ok_or(Error::NotFound("patient"))?;
     let (state, (open_alerts, truncated)) =
         futures::try_join!(deps.store.get_state(&trial, &patient), open_alerts(&*deps.store, &trial, &patient))?;
     let view = PatientView {

@@ -23,7 +23,7 @@ use trialwatch::{AlertId, Error, PatientId, QuestionnaireId, SiteId, SubmissionI
 use crate::auth::Principal;
 use crate::body::MediaType;
 use crate::deps::{Deps, Queues, Stores};
-use crate::patients::{authorize, require_enrolled, Freshness};
+use crate::patients::{authorize, require_enrolled, Purpose};
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
 pub async fn post<S: Stores, Q: Queues, C: Clock>(
@@ -33,8 +33,8 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
     trial_id: TrialId,
     patient_id: PatientId,
 ) -> Result<HttpResponse, Error> {
-    let enrolment = authorize(deps, p, &trial_id, &patient_id, Freshness::CachedForPatient).await?;
-    let request = parse(req)?;
+    let enrolment = authorize(deps, p, &trial_id, &patient_id, Purpose::Record).await?;
+    let request = parse(req, &patient_id)?;
     let enrolment = require_enrolled(enrolment)?;
     let trial = deps.trial(&trial_id).await?;
     let trial = trial.as_ref().as_ref().ok_or(Error::NotFound("trial"))?;
@@ -42,7 +42,16 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
     let questionnaire = QuestionnaireId::parse(&request.questionnaire_id)
         .ok()
         .and_then(|id| trial.definition.questionnaire(&id, &request.questionnaire_version));
-    let valid = request.validate(questionnaire, now)?;
+    // The enrolment is already in hand (it decided access), so checking
+    // completedAt against it costs no request.
+    let enrolled_at = match DateTime::parse_from_rfc3339(&enrolment.enrolled_at) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(_) => {
+            tracing::warn!(trial_id = %trial_id, "the enrolment's enrolledAt is unreadable; completedAt not checked against it");
+            None
+        }
+    };
+    let valid = request.validate_since(questionnaire, enrolled_at, now)?;
     let on_behalf = !matches!(p, Principal::Patient { .. });
     let stored = StoredSubmission {
         score: valid.score(),
@@ -93,11 +102,11 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
 }
 
 /// Native JSON, or a FHIR QuestionnaireResponse mapped onto the same request.
-fn parse(req: &Request) -> Result<SubmissionRequest, Error> {
+fn parse(req: &Request, patient: &PatientId) -> Result<SubmissionRequest, Error> {
     let bytes = crate::body::bytes(req)?;
     match crate::body::media_type(req)? {
         MediaType::Json => crate::body::decode(bytes),
-        MediaType::FhirJson => crate::body::decode::<crate::fhir::QuestionnaireResponse>(bytes)?.into_submission(),
+        MediaType::FhirJson => crate::body::decode::<crate::fhir::QuestionnaireResponse>(bytes)?.into_submission(patient),
     }
 }
 
@@ -178,7 +187,7 @@ pub async fn list<S: Stores, Q: Queues, C: Clock>(
     patient: PatientId,
     page: PageRequest,
 ) -> Result<HttpResponse, Error> {
-    authorize(deps, p, &trial, &patient, Freshness::Fresh).await?.ok_or(Error::NotFound("patient"))?;
+    authorize(deps, p, &trial, &patient, Purpose::Read).await?.ok_or(Error::NotFound("patient"))?;
     let page: Page<SubmissionView> = deps.store.list_submissions(&trial, &patient, &page).await?.map(|s| SubmissionView {
         submission_id: s.submission_id,
         questionnaire_id: s.questionnaire_id,

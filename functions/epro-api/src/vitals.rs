@@ -14,7 +14,7 @@ use trialwatch::{Error, PatientId, TrialId};
 use crate::auth::Principal;
 use crate::body::MediaType;
 use crate::deps::{Deps, Queues, Stores};
-use crate::patients::{authorize, require_enrolled, Freshness};
+use crate::patients::{authorize, require_enrolled, Purpose};
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
 /// Room for the message envelope (`{"trialId":…,"patientId":…,"readings":[]}`)
@@ -39,8 +39,8 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
     trial_id: TrialId,
     patient_id: PatientId,
 ) -> Result<HttpResponse, Error> {
-    let enrolment = authorize(deps, p, &trial_id, &patient_id, Freshness::CachedForPatient).await?;
-    let inputs = parse(req)?;
+    let enrolment = authorize(deps, p, &trial_id, &patient_id, Purpose::Record).await?;
+    let inputs = parse(req, &patient_id)?;
     // A withdrawn patient's readings observed before the withdrawal were taken
     // under consent and are still accepted; later ones are refused below.
     let enrolment = match enrolment {
@@ -78,7 +78,7 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
 }
 
 /// Readings, each with the name its errors carry (`readings[3]`, or the FHIR path).
-fn parse(req: &Request) -> Result<Vec<(String, ReadingInput)>, Error> {
+fn parse(req: &Request, patient: &PatientId) -> Result<Vec<(String, ReadingInput)>, Error> {
     let bytes = crate::body::bytes(req)?;
     match crate::body::media_type(req)? {
         MediaType::Json => {
@@ -87,7 +87,7 @@ fn parse(req: &Request) -> Result<Vec<(String, ReadingInput)>, Error> {
         }
         MediaType::FhirJson => {
             let resource: serde_json::Value = crate::body::decode(bytes)?;
-            Ok(crate::fhir::readings(resource)?.into_iter().map(|r| (r.path, r.input)).collect())
+            Ok(crate::fhir::readings(resource, patient)?.into_iter().map(|r| (r.path, r.input)).collect())
         }
     }
 }

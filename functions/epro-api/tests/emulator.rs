@@ -244,3 +244,41 @@ async fn vitals_land_on_the_fifo_queue_grouped_by_trial_and_patient() {
     seen.sort();
     assert_eq!(seen, vec![("tw-demo#P0001".to_owned(), 8), ("tw-demo#P0002".to_owned(), 8)]);
 }
+
+#[tokio::test]
+async fn a_decimal_answer_beyond_dynamodbs_number_range_is_422_not_500() {
+    // GIVEN a trial whose decimal item `weight` has no bounds, and P0001 enrolled
+    let s = stack("epro-number").await;
+    let mut trial = sample_body("put-trial");
+    for item in trial["questionnaires"][0]["items"].as_array_mut().unwrap() {
+        let item = item.as_object_mut().unwrap();
+        item.remove("min");
+        item.remove("max");
+    }
+    let (status, body) = call(&s, event("put-trial", "P0001", Some(trial))).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(&s, event("put-patient", "P0001", Some(json!({"siteId": "site-leeds", "status": "enrolled"})))).await;
+    assert_eq!(status, 201, "{body}");
+    // AND the table itself refuses that number, as DynamoDB does: before the
+    // check, this is what turned the request into a 500
+    let refused = aws_sdk_dynamodb::Client::new(&s.sdk)
+        .put_item()
+        .table_name(&s.resources.table_name)
+        .item("pk", AttributeValue::S("PROBE#number".into()))
+        .item("sk", AttributeValue::S("PROBE".into()))
+        .item("n", AttributeValue::N("1e130".into()))
+        .send()
+        .await;
+    let err = refused.expect_err("the emulator enforces DynamoDB's number range");
+    assert!(format!("{:?}", err.into_service_error()).contains("Number overflow"));
+
+    // WHEN the patient answers weight = 1e130
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut answers = submission_body(&id, &minute_ago());
+    answers["answers"][2] = json!({"linkId": "weight", "value": 1e130});
+    let (status, body) = call(&s, event("post-submission", "P0001", Some(answers))).await;
+    // THEN 422 naming the answer, and nothing is stored
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "answers[2].value", "{body}");
+    assert_eq!(s.deps.store().get_submission(&SubmissionId::parse(&id).unwrap()).await.unwrap(), None);
+}

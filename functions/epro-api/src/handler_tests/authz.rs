@@ -53,8 +53,10 @@ struct Case {
     who: &'static str,
     claims: Value,
     patient: &'static str,
-    /// Outcome for patient-data ops; alerts are staff/admin only, see `alerts`.
+    /// Outcome for reading patient data; alerts are staff/admin only, see `alerts`.
     data: Expect,
+    /// Outcome for recording answers or vitals: the patient or site staff, never an admin.
+    record: Expect,
     alerts: Expect,
 }
 
@@ -67,7 +69,7 @@ fn cases() -> Vec<Case> {
     let both_sites = json!({"role": "site_staff", "site_ids": "[site-leeds site-york]", "trial_ids": "[tw-demo tw-other]"});
     let sponsor_in = json!({"role": "sponsor", "trial_ids": "tw-demo"});
     let admin = json!({"role": "admin"});
-    let c = |who, claims: &Value, patient, data, alerts| Case { who, claims: claims.clone(), patient, data, alerts };
+    let c = |who, claims: &Value, patient, data, alerts| Case { who, claims: claims.clone(), patient, data, record: data, alerts };
     vec![
         // patient: own record, in trial
         c("patient own, trial in", &in_trial_patient("P0001"), "P0001", Allowed, Forbidden),
@@ -86,8 +88,8 @@ fn cases() -> Vec<Case> {
         c("staff of both sites", &both_sites, "P0002", Allowed, Allowed),
         // sponsors never read rows
         c("sponsor in trial", &sponsor_in, "P0001", Forbidden, Forbidden),
-        // admin: everything (an absent patient: see the next test)
-        c("admin", &admin, "P0002", Allowed, Allowed),
+        // admin: reads everything (an absent patient: see the next test), records nothing
+        Case { record: Forbidden, ..c("admin", &admin, "P0002", Allowed, Allowed) },
     ]
 }
 
@@ -101,7 +103,11 @@ async fn the_authorization_matrix_holds_on_every_patient_route() {
             // WHEN the caller runs the op
             let r = op.run(&w, &case.claims, case.patient).await;
             // THEN the outcome is the matrix's
-            let expect = if op == Op::ListAlerts { case.alerts } else { case.data };
+            let expect = match op {
+                Op::ListAlerts => case.alerts,
+                Op::Submit | Op::PostVitals => case.record,
+                Op::ReadPatient | Op::ListSubmissions => case.data,
+            };
             let want = match expect {
                 Expect::Allowed => op.success(),
                 Expect::Forbidden => 403,
@@ -124,17 +130,31 @@ async fn a_403_is_identical_for_an_absent_patient_and_one_at_another_site() {
 }
 
 #[tokio::test]
-async fn an_admin_asking_for_an_absent_patient_gets_404_or_409() {
+async fn an_admin_asking_for_an_absent_patient_gets_404_and_may_not_record_for_it() {
     let w = world();
     let admin = json!({"role": "admin"});
     for op in Op::ALL {
         let r = op.run(&w, &admin, "P9999").await;
         let want = match op {
-            Op::Submit | Op::PostVitals => 409,
+            Op::Submit | Op::PostVitals => 403,
             _ => 404,
         };
         assert_eq!(r.status, want, "{op:?}: {}", r.text);
     }
+}
+
+#[tokio::test]
+async fn an_admin_may_not_record_answers_or_vitals_and_nothing_is_stored() {
+    // GIVEN an admin token and an enrolled patient
+    let w = world();
+    let r = w.call("POST", SUBS, Some(admin()), Some(submission(&new_id(), 9))).await;
+    // THEN posting answers is 403, before any read or write
+    assert_eq!(r.status, 403, "{}", r.text);
+    let body = json!({"readings": [{"code": "heart_rate", "value": 80, "observedAt": "2026-11-26T19:00:00Z"}]});
+    let v = w.call("POST", "/v1/trials/tw-demo/patients/P0001/vitals", Some(admin()), Some(body)).await;
+    assert_eq!(v.status, 403, "{}", v.text);
+    assert_eq!(w.store.requests.total(), 0, "refused from the token alone");
+    assert!(w.queue.sent_alerts().is_empty() && w.queue.sent_vitals().is_empty());
 }
 
 #[tokio::test]

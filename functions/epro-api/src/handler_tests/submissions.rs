@@ -7,6 +7,9 @@ use trialwatch::news2::RiskLevel;
 use trialwatch::page::PageRequest;
 use trialwatch::ports::SubmissionStore;
 
+use trialwatch::enrolment::EnrolmentStatus;
+use trialwatch::trial::Trial;
+
 use super::*;
 
 #[tokio::test]
@@ -236,12 +239,17 @@ async fn an_in_progress_fhir_response_is_422() {
 
 #[tokio::test]
 async fn the_counter_day_is_the_completion_day_in_the_trials_zone() {
-    // GIVEN a trial in Europe/London and a submission completed at 23:30 UTC in July (00:30 BST next day)
+    // GIVEN a trial in Europe/London, a patient enrolled in June, and a
+    // submission completed at 23:30 UTC in July (00:30 BST next day)
     let w = world();
+    let mut june = enrolment("P0005", "site-leeds", EnrolmentStatus::Enrolled);
+    june.enrolled_at = "2026-06-01T09:00:00.000Z".into();
+    w.store.seed_enrolment(june);
     w.clock.set("2026-07-02T08:00:00Z".parse().unwrap());
     let mut body = submission(&new_id(), 1);
     body["completedAt"] = json!("2026-07-01T23:30:00Z");
-    assert_eq!(w.call("POST", SUBS, Some(patient("P0001")), Some(body)).await.status, 201);
+    let path = "/v1/trials/tw-demo/patients/P0005/submissions";
+    assert_eq!(w.call("POST", path, Some(patient("P0005")), Some(body)).await.status, 201);
     // THEN it counts on 2 July
     let day = chrono::NaiveDate::from_ymd_opt(2026, 7, 2).unwrap();
     let counts = w.store.daily_counts(&tid("tw-demo"), day, day).await.unwrap();
@@ -298,4 +306,99 @@ async fn a_bad_limit_or_cursor_is_422_naming_it() {
     let r = w.call("GET", &format!("{SUBS}?cursor=garbage!"), Some(patient("P0001")), None).await;
     assert_eq!(r.status, 422);
     assert_eq!(r.body["errors"][0]["field"], "cursor");
+}
+
+/// The fixture trial with its `weight` (decimal) and `breathless` (integer)
+/// items unbounded, as a trial may define them.
+fn unbounded_trial(w: &World) {
+    let mut def = trial_definition();
+    for item in &mut def.questionnaires[0].items {
+        item.min = None;
+        item.max = None;
+    }
+    w.store.seed_trial(Trial { trial_id: tid("tw-demo"), definition: def, updated_at: "2026-11-01T09:00:00.000Z".into() });
+}
+
+#[tokio::test]
+async fn a_decimal_answer_dynamodb_cannot_hold_is_422_naming_it() {
+    // GIVEN a questionnaire whose decimal item has no bounds
+    let w = world();
+    unbounded_trial(&w);
+    for value in [json!(1e130), json!(-1e126), json!(1e-131)] {
+        // WHEN a patient answers beyond DynamoDB's number range
+        let mut body = submission(&new_id(), 1);
+        body["answers"][2]["value"] = value.clone();
+        let r = w.call("POST", SUBS, Some(patient("P0001")), Some(body)).await;
+        // THEN 422 naming the answer, and nothing stored
+        assert_eq!(r.status, 422, "{value}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["field"], "answers[2].value", "{value}");
+    }
+    assert_eq!(w.store.submission_count(), 0);
+}
+
+#[tokio::test]
+async fn answers_summing_beyond_a_storable_score_are_422() {
+    // GIVEN unbounded numeric items, each answer storable but their sum not
+    let w = world();
+    unbounded_trial(&w);
+    let mut body = submission(&new_id(), 1);
+    body["answers"][0]["value"] = json!(9e125);
+    body["answers"][2]["value"] = json!(9e125);
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(body)).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["field"], "answers");
+}
+
+#[tokio::test]
+async fn answers_completed_before_the_enrolment_are_422_naming_completed_at() {
+    // GIVEN P0001 enrolled at 2026-11-01T09:00Z
+    let w = world();
+    for (at, want) in [
+        // WHEN answers are dated 1970, or 6 minutes before the enrolment: refused
+        ("1970-01-01T00:00:00Z", 422),
+        ("2026-11-01T08:54:00Z", 422),
+        // AND within the 5-minute clock skew, or after: accepted
+        ("2026-11-01T08:55:00Z", 201),
+        ("2026-11-01T09:00:01Z", 201),
+    ] {
+        let mut body = submission(&new_id(), 1);
+        body["completedAt"] = json!(at);
+        let r = w.call("POST", SUBS, Some(patient("P0001")), Some(body)).await;
+        assert_eq!(r.status, want, "{at}: {}", r.text);
+        if want == 422 {
+            assert_eq!(r.body["errors"][0]["field"], "completedAt", "{at}");
+        }
+    }
+    assert_eq!(w.store.submission_count(), 2);
+}
+
+#[tokio::test]
+async fn the_enrolment_check_adds_no_request_to_a_warm_submission() {
+    // GIVEN a warm environment, WHEN answers predating the enrolment arrive
+    let w = world();
+    w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 1))).await;
+    w.store.requests.reset();
+    let mut body = submission(&new_id(), 1);
+    body["completedAt"] = json!("1970-01-01T00:00:00Z");
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(body)).await;
+    // THEN they are refused from the cached enrolment, without a DynamoDB request
+    assert_eq!(r.status, 422);
+    assert_eq!(w.store.requests.total(), 0);
+}
+
+#[tokio::test]
+async fn a_fhir_questionnaire_response_about_another_patient_is_422_naming_the_subject() {
+    let w = world();
+    let event: serde_json::Value = serde_json::from_str(include_str!("../../../../events/epro-post-submission-fhir.json")).unwrap();
+    let mut qr: serde_json::Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    for other in ["Patient/P0002", "https://fhir.example.nhs.uk/Patient/P0002", "Patient/P00011", "Group/P0001"] {
+        qr["subject"] = json!({"reference": other});
+        let r = w.call_fhir("POST", SUBS, Some(patient("P0001")), qr.clone()).await;
+        assert_eq!(r.status, 422, "{other}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["field"], "subject.reference", "{other}");
+    }
+    assert_eq!(w.store.submission_count(), 0);
+    // AND an absolute reference to the path's patient is accepted
+    qr["subject"] = json!({"reference": "https://fhir.example.nhs.uk/Patient/P0001"});
+    assert_eq!(w.call_fhir("POST", SUBS, Some(patient("P0001")), qr).await.status, 201);
 }

@@ -1,7 +1,8 @@
 //! Vitals ingest: validation, FIFO packing, FHIR input, failures.
 
 use serde_json::json;
-use trialwatch::vitals::{VitalCode, VitalValue};
+use trialwatch::news2::{self, RiskLevel, Spo2Scale};
+use trialwatch::vitals::{merge_latest, LatestVitals, VitalCode, VitalValue};
 
 use super::*;
 
@@ -10,6 +11,7 @@ const VITALS: &str = "/v1/trials/tw-demo/patients/P0001/vitals";
 fn sample_body(name: &str) -> Value {
     let event: Value = serde_json::from_str(match name {
         "native" => include_str!("../../../../events/epro-post-vitals.json"),
+        "fhir-news2" => include_str!("../../../../events/epro-post-vitals-fhir-news2.json"),
         _ => include_str!("../../../../events/epro-post-vitals-fhir.json"),
     })
     .unwrap();
@@ -170,4 +172,122 @@ async fn a_failed_send_is_503_with_retry_after() {
     let r = w.call("POST", VITALS, Some(patient("P0001")), Some(sample_body("native"))).await;
     assert_eq!(r.status, 503);
     assert!(r.headers.contains_key("retry-after"));
+}
+
+/// The NEWS2 of everything one world queued, scored at NOW.
+fn queued_news2(w: &World) -> news2::News2Result {
+    let mut latest = LatestVitals::new();
+    for m in w.queue.sent_vitals() {
+        merge_latest(&mut latest, &m.readings);
+    }
+    news2::score(&latest, Spo2Scale::Scale1, NOW.parse().unwrap(), chrono::Duration::hours(1))
+}
+
+#[tokio::test]
+async fn a_full_fhir_news2_panel_scores_the_same_as_its_native_json() {
+    // GIVEN all seven NEWS2 parameters as a FHIR Bundle coded per NHS England's
+    // FHIR-NEWS2 guidance (LOINC and SNOMED CT, air-or-oxygen code-only, ACVPU coded)
+    let fhir = world();
+    let r = fhir.call_fhir("POST", VITALS, Some(patient("P0001")), sample_body("fhir-news2")).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.body, json!({"accepted": 8}));
+    // AND the same readings in native JSON
+    let native = world();
+    let body = json!({"readings": [
+        {"code": "respiratory_rate", "value": 22, "observedAt": "2026-11-26T19:58:00Z"},
+        {"code": "spo2", "value": 95, "observedAt": "2026-11-26T19:58:00Z"},
+        {"code": "supplemental_oxygen", "value": true, "observedAt": "2026-11-26T19:58:00Z"},
+        {"code": "systolic_bp", "value": 105, "observedAt": "2026-11-26T19:57:30Z"},
+        {"code": "diastolic_bp", "value": 70, "observedAt": "2026-11-26T19:57:30Z"},
+        {"code": "heart_rate", "value": 95, "observedAt": "2026-11-26T19:58:00Z"},
+        {"code": "consciousness", "value": "C", "observedAt": "2026-11-26T19:58:00Z"},
+        {"code": "temperature", "value": 38.5, "observedAt": "2026-11-26T19:56:00Z"}
+    ]});
+    assert_eq!(native.call("POST", VITALS, Some(patient("P0001")), Some(body)).await.status, 202);
+    // WHEN both are scored
+    let (from_fhir, from_native) = (queued_news2(&fhir), queued_news2(&native));
+    // THEN the score, level and every component agree, and nothing is missing
+    assert_eq!(from_fhir, from_native);
+    assert!(from_fhir.missing.is_empty(), "{:?}", from_fhir.missing);
+    assert_eq!(from_fhir.components.len(), 7);
+    // RR 22 (2) + SpO2 95 (1) + oxygen (2) + systolic 105 (1) + pulse 95 (1) + C (3) + 38.5 °C (1)
+    assert_eq!((from_fhir.score, from_fhir.risk_level), (11, RiskLevel::High));
+}
+
+#[tokio::test]
+async fn air_or_oxygen_and_acvpu_are_read_from_their_snomed_codes() {
+    let w = world();
+    let snomed = |code: &str| json!({"coding": [{"system": "http://snomed.info/sct", "code": code}]});
+    let obs = |code: &str| {
+        json!({"resourceType": "Observation", "status": "final", "code": snomed(code),
+        "subject": {"reference": "Patient/P0001"}, "effectiveDateTime": "2026-11-26T19:58:00Z"})
+    };
+    let mut cases = vec![
+        (obs("722742002"), VitalCode::SupplementalOxygen, json!(false)),
+        (obs("371825009"), VitalCode::SupplementalOxygen, json!(true)),
+    ];
+    for (level, code) in [("A", "248234008"), ("C", "130987000"), ("V", "300202002"), ("P", "450847001"), ("U", "422768004")] {
+        let mut o = obs("1104441000000107");
+        o["valueCodeableConcept"] = snomed(code);
+        cases.push((o, VitalCode::Consciousness, json!(level)));
+    }
+    for (o, vital, value) in cases {
+        w.queue.clear();
+        let r = w.call_fhir("POST", VITALS, Some(patient("P0001")), o.clone()).await;
+        assert_eq!(r.status, 202, "{o}: {}", r.text);
+        let sent = &w.queue.sent_vitals()[0].readings[0];
+        assert_eq!((sent.code, serde_json::to_value(sent.value).unwrap()), (vital, value), "{o}");
+    }
+    // AND an unknown ACVPU level, or a value on the code-only observation, is 422 naming it
+    let mut bad = obs("1104441000000107");
+    bad["valueCodeableConcept"] = snomed("12345");
+    let r = w.call_fhir("POST", VITALS, Some(patient("P0001")), bad).await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("valueCodeableConcept")));
+    let mut valued = obs("371825009");
+    valued["valueBoolean"] = json!(false);
+    let r = w.call_fhir("POST", VITALS, Some(patient("P0001")), valued).await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("valueBoolean")));
+}
+
+#[tokio::test]
+async fn an_observation_about_another_patient_is_422_naming_the_subject() {
+    let w = world();
+    // GIVEN a single Observation about P0002 posted under P0001
+    let mut obs = json!({"resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}, "subject": {"reference": "Patient/P0002"},
+        "effectiveDateTime": "2026-11-26T19:58:00Z", "valueQuantity": {"value": 80, "unit": "/min"}});
+    let r = w.call_fhir("POST", VITALS, Some(patient("P0001")), obs.clone()).await;
+    // THEN 422 naming subject.reference
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["field"], "subject.reference");
+    // AND a subject that cannot be checked (identifier only) is refused too
+    obs["subject"] = json!({"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000009"}});
+    let r = w.call_fhir("POST", VITALS, Some(patient("P0001")), obs.clone()).await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("subject.reference")));
+    // AND no subject at all is filed under the path's patient
+    obs.as_object_mut().unwrap().remove("subject");
+    assert_eq!(w.call_fhir("POST", VITALS, Some(patient("P0001")), obs).await.status, 202);
+
+    // GIVEN a Bundle whose fourth entry is about another patient
+    w.queue.clear();
+    let mut bundle = sample_body("fhir-news2");
+    bundle["entry"][3]["resource"]["subject"]["reference"] = json!("https://fhir.example.nhs.uk/Patient/P0002");
+    let r = w.call_fhir("POST", VITALS, Some(patient("P0001")), bundle).await;
+    // THEN 422 naming that entry's subject, and nothing of the bundle is queued
+    assert_eq!(r.status, 422, "{}", r.text);
+    let fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["entry[3].resource.subject.reference"]);
+    assert!(w.queue.sent_vitals().is_empty());
+}
+
+#[tokio::test]
+async fn a_vital_value_dynamodb_cannot_hold_is_422_naming_it() {
+    // GIVEN a respiratory rate of 1e-200: inside the plausible 0-80, below DynamoDB's 1e-130
+    let w = world();
+    let body = json!({"readings": [{"code": "respiratory_rate", "value": 1e-200, "observedAt": "2026-11-26T19:00:00Z"}]});
+    let r = w.call("POST", VITALS, Some(patient("P0001")), Some(body)).await;
+    // THEN 422 naming it, rather than a record the analyzer can never store
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["field"], "readings[0].value");
+    assert!(w.queue.sent_vitals().is_empty());
 }

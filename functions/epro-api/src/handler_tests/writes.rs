@@ -66,6 +66,18 @@ async fn an_invalid_trial_is_422_with_every_field_and_unknown_fields_are_named()
 }
 
 #[tokio::test]
+async fn a_trial_bound_dynamodb_cannot_store_is_422_naming_it() {
+    // GIVEN an item range up to 1e130: DynamoDB refuses the number, so the PUT would be a 500
+    let w = world();
+    let mut def = definition_json();
+    def["questionnaires"][0]["items"][2]["max"] = json!(1e130);
+    let r = w.call("PUT", "/v1/trials/tw-x", Some(admin()), Some(def)).await;
+    // THEN 422 naming the bound
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["field"], "questionnaires[0].items[2].max");
+}
+
+#[tokio::test]
 async fn a_fhir_content_type_is_415_on_a_trial() {
     let w = world();
     assert_eq!(w.call_fhir("PUT", "/v1/trials/tw-x", Some(admin()), definition_json()).await.status, 415);

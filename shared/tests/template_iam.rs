@@ -105,12 +105,7 @@ fn least_privilege_findings(template: &Template) -> Vec<String> {
                 }
                 documents
             }
-            "AWS::IAM::Role" => properties["Policies"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| p["PolicyDocument"].clone())
-                .collect(),
+            "AWS::IAM::Role" => properties["Policies"].as_array().into_iter().flatten().map(|p| p["PolicyDocument"].clone()).collect(),
             "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => vec![properties["PolicyDocument"].clone()],
             _ => Vec::new(),
         };

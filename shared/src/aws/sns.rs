@@ -105,7 +105,7 @@ mod tests {
         // GIVEN a PRO alert whose reason holds the answer that fired it
         let alert: Alert = serde_json::from_value(serde_json::json!({
             "alertId": "al-1", "trialId": "t1", "patientId": "p1", "siteId": "s1", "level": "high",
-            "reason": {"kind": "pro-rule", "questionnaireId": "q1", "submissionId": "sub-1", "linkId": "pain", "value": 8.5, "atLeast": 7.0},
+            "reason": {"kind": "pro-rule", "questionnaireId": "q1", "submissionId": "0f8fad5b-d9cb-469f-a165-70867728950e", "linkId": "pain", "value": 8.5, "atLeast": 7.0},
             "createdAt": "2026-11-26T20:00:00Z"
         }))
         .unwrap();

@@ -69,18 +69,34 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 
-# The alert in events/alert-sqs.json belongs to trial tw-heart-01: it is seeded from the
-# trial event with that id and without the webhook, so no request leaves this machine.
-python3 - events/epro-put-trial.json "$work/put-trial-heart.json" <<'PY'
+# Data the events refer to and no PUT event creates: patient P0002 (second record of
+# events/vitals-normal.json) and trial tw-heart-01 with patient P-0042 (events/alert-sqs.json).
+# They are seeded from the PUT events with those ids; the second trial has no webhook, so no
+# request leaves this machine.
+seed() { # source-event target-file trial [patient]
+  python3 - "$@" <<'PY'
 import json, sys
-event = json.load(open(sys.argv[1]))
+source, target, trial = sys.argv[1:4]
+patient = sys.argv[4] if len(sys.argv) > 4 else None
+event = json.load(open(source))
 body = json.loads(event["body"])
-body.pop("webhook", None)
+body.get("alerting", {}).pop("webhook", None)
 event["body"] = json.dumps(body)
-event["rawPath"] = event["rawPath"].replace("tw-demo", "tw-heart-01")
-event["pathParameters"]["trialId"] = "tw-heart-01"
-json.dump(event, open(sys.argv[2], "w"))
+params = event["pathParameters"]
+event["rawPath"] = event["rawPath"].replace(params["trialId"], trial, 1)
+params["trialId"] = trial
+if patient:
+    event["rawPath"] = event["rawPath"].replace(params["patientId"], patient)
+    params["patientId"] = patient
+claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
+if "custom:trial_ids" in claims:
+    claims["custom:trial_ids"] = trial
+json.dump(event, open(target, "w"))
 PY
+}
+seed events/epro-put-trial.json "$work/put-trial-heart.json" tw-heart-01
+seed events/epro-put-patient.json "$work/put-patient-p0002.json" tw-demo P0002
+seed events/epro-put-patient.json "$work/put-patient-heart.json" tw-heart-01 P-0042
 
 # invoke FUNCTION EVENT_FILE CHECK: prints the response and fails unless CHECK holds.
 # CHECK: http:<status>[|<status>]  |  batch:none (no batchItemFailures)  |  schedule (no failed report)
@@ -120,6 +136,8 @@ invoke epro-api events/epro-health.json http:200
 invoke epro-api events/epro-put-trial.json "http:201|200"
 invoke epro-api "$work/put-trial-heart.json" "http:201|200"
 invoke epro-api events/epro-put-patient.json "http:201|200"
+invoke epro-api "$work/put-patient-p0002.json" "http:201|200"
+invoke epro-api "$work/put-patient-heart.json" "http:201|200"
 invoke epro-api events/epro-post-submission.json "http:201|200"
 
 invoke epro-api events/epro-post-vitals.json http:202
@@ -129,4 +147,4 @@ invoke vitals-analyzer events/vitals-escalating.json batch:none
 invoke alert-dispatcher events/alert-sqs.json batch:none
 invoke report-generator events/report-post.json http:201
 invoke report-generator events/report-schedule.json schedule
-echo "invoke: 4 functions, 12 events, every response as expected" >&2
+echo "invoke: 4 functions, every response as expected" >&2

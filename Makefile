@@ -5,7 +5,10 @@ SHELL := bash
 # Prefix of the resource names `make provision` creates on the emulator.
 PREFIX ?= trialwatch
 
-.PHONY: help test emulator-start emulator-stop emulator-status provision up demo token
+.PHONY: help test emulator-start emulator-stop emulator-status provision up demo token tools lint package invoke
+
+# Instruction set `make package` builds for: the template's Architecture parameter.
+ARCH ?= arm64
 
 help:
 	@echo "make demo            the whole system end to end on this machine (local stack)"
@@ -14,6 +17,10 @@ help:
 	@echo "make token ROLE=site_staff TRIAL=t1 PATIENT=p1 SITES=s1,s2   a dev JWT"
 	@echo "make emulator-start | emulator-stop | emulator-status   (port TRIALWATCH_EMULATOR_PORT, default 4566)"
 	@echo "make provision [PREFIX=trialwatch]   create template.yaml's table/queues/bucket/topics; prints exports"
+	@echo "make tools           install the pinned deploy tools into .tools/ (sam, cfn-lint, cargo-lambda, zig, checkov)"
+	@echo "make lint            sam validate --lint, cfn-lint and checkov on template.yaml (offline, no credentials)"
+	@echo "make package [ARCH=arm64|x86_64]   sam build with cargo-lambda; zips each bootstrap and prints its size"
+	@echo "make invoke          every function through cargo lambda watch/invoke with events/, on the emulator"
 
 test:
 	scripts/test.sh
@@ -43,3 +50,15 @@ demo:
 
 token:
 	@ROLE="$(ROLE)" TRIAL="$(TRIAL)" PATIENT="$(PATIENT)" SITES="$(SITES)" scripts/token.sh
+
+tools:
+	scripts/tools.sh install
+
+lint:
+	scripts/lint.sh
+
+package:
+	ARCH="$(ARCH)" scripts/package.sh
+
+invoke:
+	scripts/invoke.sh

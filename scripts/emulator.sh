@@ -133,6 +133,7 @@ stop() {
 
 case "${1:-}" in
   install) install ;;
+  venv-support) ensure_venv_support ;;
   start) start ;;
   stop) stop ;;
   status) if running; then echo "running on $PORT (pid $(pid_of))"; else echo "stopped"; exit 1; fi ;;

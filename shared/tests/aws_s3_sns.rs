@@ -101,13 +101,17 @@ async fn an_alert_is_published_as_json_with_level_and_trial_attributes() {
     };
     // WHEN the notifier publishes to the default topic
     SnsNotifier::new(&env.sdk, &topic).publish(None, &alert).await.unwrap();
-    // THEN the subscriber receives the alert JSON with level and trialId attributes and an ids-only subject
+    // THEN the subscriber receives a notice of ids, level and link (no values) with level and trialId attributes and an ids-only subject
     let out = sqs.receive_message().queue_url(&queue_url).wait_time_seconds(2).send().await.unwrap();
     let messages = out.messages.unwrap_or_default();
     assert_eq!(messages.len(), 1);
     let envelope: serde_json::Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
     assert_eq!(envelope["TopicArn"], topic.as_str());
-    assert_eq!(serde_json::from_str::<Alert>(envelope["Message"].as_str().unwrap()).unwrap(), alert);
+    let notice: serde_json::Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(notice["alertId"], alert.alert_id.as_str());
+    assert_eq!(notice["level"], "medium");
+    assert_eq!(notice["link"], format!("/v1/trials/{}/patients/P-1/alerts", trial()));
+    assert!(notice.get("reason").is_none() && !notice.to_string().contains("news2"), "no clinical values: {notice}");
     assert_eq!(envelope["MessageAttributes"]["level"]["Value"], "medium");
     assert_eq!(envelope["MessageAttributes"]["trialId"]["Value"], trial().as_str());
     let subject = envelope["Subject"].as_str().unwrap();

@@ -1,0 +1,216 @@
+//! Least privilege, checked on template.yaml itself: no function role may be granted a
+//! wildcard action, or a wildcard resource on a data service. Key and topic policies are
+//! resource policies (they need `Resource: "*"`) and are out of scope.
+
+use serde_json::Value;
+use trialwatch::provision::{template_path, Template};
+
+/// Services whose resources hold or move clinical data.
+const DATA_SERVICES: &[&str] = &["dynamodb", "sqs", "s3", "sns", "kms", "logs", "secretsmanager", "ssm"];
+
+/// Managed policies a function role may carry: logging only, no data access.
+const ALLOWED_MANAGED_POLICIES: &[&str] = &["AWSLambdaBasicExecutionRole", "AWSXRayDaemonWriteAccess"];
+
+fn one_or_many(value: Option<&Value>) -> Vec<&Value> {
+    match value {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(v) => vec![v],
+    }
+}
+
+/// A resource is scoped when it names a resource of this template (Ref/GetAtt, or a `${X...}`
+/// inside a Sub); a wildcard is acceptable only beneath such an ARN (`${Table.Arn}/index/*`).
+fn resource_is_scoped(resource: &Value) -> bool {
+    match resource {
+        Value::String(s) => !s.contains('*'),
+        Value::Object(o) if o.contains_key("Ref") || o.contains_key("Fn::GetAtt") => true,
+        Value::Object(o) if o.contains_key("Fn::Sub") => {
+            let text = match &o["Fn::Sub"] {
+                Value::String(s) => s.as_str(),
+                Value::Array(parts) => parts.first().and_then(Value::as_str).unwrap_or(""),
+                _ => "",
+            };
+            if !text.contains('*') {
+                return true;
+            }
+            // `${AWS::...}` pseudo parameters name an account or region, not a resource.
+            let names_a_resource = text.split("${").skip(1).any(|v| !v.starts_with("AWS::"));
+            names_a_resource && !text.starts_with('*')
+        }
+        // Fn::If, Fn::Join...: too clever for a role policy; ask for a plain reference.
+        _ => false,
+    }
+}
+
+/// Every way `statement` is broader than least privilege, as readable findings.
+fn statement_findings(owner: &str, statement: &Value) -> Vec<String> {
+    if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+        return Vec::new();
+    }
+    let sid = statement.get("Sid").and_then(Value::as_str).unwrap_or("(no Sid)");
+    let mut findings = Vec::new();
+    for key in ["NotAction", "NotResource"] {
+        if statement.get(key).is_some() {
+            findings.push(format!("{owner} {sid}: Allow with {key} grants everything else"));
+        }
+    }
+    let actions: Vec<&str> = one_or_many(statement.get("Action")).into_iter().filter_map(Value::as_str).collect();
+    for action in &actions {
+        if action.contains('*') {
+            findings.push(format!("{owner} {sid}: wildcard action {action}"));
+        }
+    }
+    let on_data = actions.iter().any(|a| a.split(':').next().is_some_and(|service| DATA_SERVICES.contains(&service)));
+    if on_data {
+        for resource in one_or_many(statement.get("Resource")) {
+            if !resource_is_scoped(resource) {
+                findings.push(format!("{owner} {sid}: wildcard resource {resource} for {actions:?}"));
+            }
+        }
+    }
+    findings
+}
+
+/// Findings for every function's `Policies` and every IAM role/policy resource of a template.
+fn least_privilege_findings(template: &Template) -> Vec<String> {
+    let mut findings = Vec::new();
+    let resources = template.as_json()["Resources"].as_object().cloned().unwrap_or_default();
+    for (id, body) in &resources {
+        let kind = body["Type"].as_str().unwrap_or_default();
+        let properties = &body["Properties"];
+        let documents: Vec<Value> = match kind {
+            "AWS::Serverless::Function" => {
+                let mut documents = Vec::new();
+                for policy in one_or_many(properties.get("Policies")) {
+                    match policy {
+                        Value::String(name) if ALLOWED_MANAGED_POLICIES.iter().any(|a| name.ends_with(a)) => {}
+                        Value::String(name) => findings.push(format!("{id}: managed policy {name} is not scoped to this stack")),
+                        Value::Object(o) if o.contains_key("Statement") => documents.push(policy.clone()),
+                        Value::Object(o) => {
+                            // A SAM policy template, e.g. {DynamoDBReadPolicy: {TableName: !Ref T}}.
+                            for (template_name, args) in o {
+                                if template_name.contains("FullAccess") {
+                                    findings.push(format!("{id}: SAM policy template {template_name} grants every action"));
+                                }
+                                for arg in args.as_object().into_iter().flat_map(|a| a.values()) {
+                                    if !resource_is_scoped(arg) {
+                                        findings.push(format!("{id}: SAM policy template {template_name} on {arg}"));
+                                    }
+                                }
+                            }
+                        }
+                        other => findings.push(format!("{id}: unreadable policy {other}")),
+                    }
+                }
+                documents
+            }
+            "AWS::IAM::Role" => properties["Policies"].as_array().into_iter().flatten().map(|p| p["PolicyDocument"].clone()).collect(),
+            "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => vec![properties["PolicyDocument"].clone()],
+            _ => Vec::new(),
+        };
+        for document in &documents {
+            for statement in one_or_many(document.get("Statement")) {
+                findings.extend(statement_findings(id, statement));
+            }
+        }
+    }
+    findings
+}
+
+fn parse(yaml: &str) -> Template {
+    Template::parse(yaml).expect("test template parses")
+}
+
+fn function_with_policies(policies: &str) -> Template {
+    parse(&format!(
+        r#"
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: fn
+    Properties:
+      Policies:
+{policies}
+"#
+    ))
+}
+
+#[test]
+fn no_function_role_in_template_yaml_has_a_wildcard_action_or_data_resource() {
+    // GIVEN the template that is deployed
+    let template = Template::load(&template_path()).expect("template.yaml parses");
+    // WHEN every function role's statements are checked
+    let findings = least_privilege_findings(&template);
+    // THEN none is broader than least privilege
+    assert!(findings.is_empty(), "least-privilege findings:\n{}", findings.join("\n"));
+    // AND the check did read the four functions' statements
+    let statements: usize = template
+        .resources_of_type("AWS::Serverless::Function")
+        .iter()
+        .flat_map(|f| one_or_many(f.properties.get("Policies")))
+        .map(|p| one_or_many(p.get("Statement")).len())
+        .sum();
+    assert!(statements >= 12, "only {statements} statements were checked");
+}
+
+#[test]
+fn a_wildcard_action_is_found() {
+    // GIVEN a role statement allowing dynamodb:* on the table
+    let t = function_with_policies(
+        "        - Statement:\n            - Sid: Broad\n              Effect: Allow\n              Action: dynamodb:*\n              Resource: !GetAtt Table.Arn",
+    );
+    // WHEN checked THEN the action is reported
+    assert_eq!(least_privilege_findings(&t), vec!["Fn Broad: wildcard action dynamodb:*".to_string()]);
+}
+
+#[test]
+fn a_star_resource_on_a_data_service_is_found() {
+    // GIVEN a role statement allowing sqs:SendMessage on every queue
+    let t = function_with_policies(
+        "        - Statement:\n            - Sid: AnyQueue\n              Effect: Allow\n              Action: [sqs:SendMessage]\n              Resource: \"*\"",
+    );
+    // WHEN checked THEN the resource is reported
+    let findings = least_privilege_findings(&t);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(findings[0].starts_with("Fn AnyQueue: wildcard resource \"*\""), "{findings:?}");
+}
+
+#[test]
+fn an_account_wide_sub_arn_is_a_wildcard_too() {
+    // GIVEN every table of the account, written with pseudo parameters only
+    let t = function_with_policies(
+        "        - Statement:\n            - Sid: AllTables\n              Effect: Allow\n              Action: dynamodb:GetItem\n              Resource: !Sub arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*",
+    );
+    // WHEN checked THEN it is reported, while the template's own table indexes would not be
+    assert_eq!(least_privilege_findings(&t).len(), 1);
+    let scoped = function_with_policies(
+        "        - Statement:\n            - Sid: Indexes\n              Effect: Allow\n              Action: dynamodb:Query\n              Resource: !Sub ${Table.Arn}/index/*",
+    );
+    assert_eq!(least_privilege_findings(&scoped), Vec::<String>::new());
+}
+
+#[test]
+fn sam_full_access_templates_and_broad_managed_policies_are_found() {
+    // GIVEN a SAM FullAccess policy template and an AWS managed data policy
+    let t = function_with_policies("        - S3FullAccessPolicy:\n            BucketName: !Ref Table\n        - AmazonDynamoDBFullAccess");
+    // WHEN checked THEN both are reported
+    let findings = least_privilege_findings(&t);
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert!(findings.iter().any(|f| f.contains("S3FullAccessPolicy")), "{findings:?}");
+    assert!(findings.iter().any(|f| f.contains("AmazonDynamoDBFullAccess")), "{findings:?}");
+}
+
+#[test]
+fn deny_statements_and_non_data_wildcard_resources_are_not_findings() {
+    // GIVEN a Deny with a star and an X-Ray statement, whose API takes only Resource "*"
+    let t = function_with_policies(
+        "        - Statement:\n            - Effect: Deny\n              Action: s3:*\n              Resource: \"*\"\n            - Effect: Allow\n              Action: [xray:PutTraceSegments]\n              Resource: \"*\"",
+    );
+    // WHEN checked THEN nothing is reported
+    assert_eq!(least_privilege_findings(&t), Vec::<String>::new());
+}

@@ -26,7 +26,8 @@ WATCH_LOG="$STATE/invoke-watch-$WATCH_PORT.log"
 scripts/tools.sh install
 eval "$(scripts/tools.sh path)"
 
-started_emulator=0
+# shellcheck source=lib/emulator_env.sh
+source scripts/lib/emulator_env.sh
 watch_pid=""
 work="$(mktemp -d)"
 cleanup() {
@@ -35,24 +36,14 @@ cleanup() {
     kill -- "-$watch_pid" 2>/dev/null || kill "$watch_pid" 2>/dev/null || true
     wait "$watch_pid" 2>/dev/null || true
   fi
-  if [ "$started_emulator" = 1 ]; then scripts/emulator.sh stop || true; fi
+  emulator_down
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if ! scripts/emulator.sh status >/dev/null 2>&1; then
-  started_emulator=1
-  scripts/emulator.sh start
-fi
-
-export AWS_ENDPOINT_URL="http://127.0.0.1:$TRIALWATCH_EMULATOR_PORT"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
-export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
-export AWS_REGION="${AWS_REGION:-us-east-1}"
-# Never let a developer's profile or session token leak into emulator requests.
-unset AWS_PROFILE AWS_SESSION_TOKEN
+emulator_up
 
 echo "invoke: provisioning template.yaml's resources on $AWS_ENDPOINT_URL" >&2
 eval "$(cargo run -q -p trialwatch --features provision --bin trialwatch-provision -- invoke)"

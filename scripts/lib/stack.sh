@@ -6,33 +6,22 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 export TRIALWATCH_EMULATOR_PORT="${TRIALWATCH_EMULATOR_PORT:-4566}"
+# shellcheck source=emulator_env.sh
+source scripts/lib/emulator_env.sh
 
-started_here=0
 child=""
 cleanup() {
   if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
     kill -TERM "$child" 2>/dev/null || true
     wait "$child" 2>/dev/null || true
   fi
-  if [ "$started_here" = 1 ]; then
-    scripts/emulator.sh stop || true
-  fi
+  emulator_down
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if ! scripts/emulator.sh status >/dev/null 2>&1; then
-  started_here=1
-  scripts/emulator.sh start
-fi
-
-export AWS_ENDPOINT_URL="http://127.0.0.1:$TRIALWATCH_EMULATOR_PORT"
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
-export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
-export AWS_REGION="${AWS_REGION:-us-east-1}"
-# Never let a developer's profile or session token reach the emulator.
-unset AWS_PROFILE AWS_SESSION_TOKEN
+emulator_up
 
 # Builds the runner (debug profile), then runs it in the background and waits,
 # so a TERM to the calling script reaches the runner too; exits with its status.

@@ -164,12 +164,14 @@ pub fn risk_level(aggregate: u8, any_single_three: bool) -> RiskLevel {
 /// doc: decimal values have no exact binary form).
 const HALF_TOLERANCE: f64 = 1e-9;
 
-/// Rounds `x * scale` half away from zero to an integer; `None` when not finite.
+/// Rounds `x * scale` half away from zero to an integer; `None` when `x` is
+/// not finite. A finite `x` whose scaled value overflows (a temperature of
+/// -1.6e308 times 10) is still a number: it saturates into the outermost band.
 fn to_chart_units(x: f64, scale: f64) -> Option<i64> {
-    let units = x * scale;
-    if !units.is_finite() {
+    if !x.is_finite() {
         return None;
     }
+    let units = (x * scale).clamp(f64::MIN, f64::MAX);
     // f64::round is half-away-from-zero; the nudge makes 350.4999999 (35.05 °C) a half.
     let nudged = units + HALF_TOLERANCE.copysign(units);
     // `as` saturates, so absurd magnitudes land in the outermost band, never panic.

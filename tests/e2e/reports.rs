@@ -8,9 +8,10 @@ async fn a_sponsor_generates_a_report_and_downloads_the_pdf_from_its_presigned_u
     let w = World::start("e2e-report").await;
     for n in 0..3 {
         let p = w.enrol(n).await;
-        for day in 0..2 {
-            let at = chrono::Utc::now() - chrono::Duration::days(day);
-            let body = scenario::submission(&uuid::Uuid::new_v4().to_string(), at, n + day as usize, 2);
+        // Within minutes of the enrolment: answers completed before it are refused.
+        for k in 0..2 {
+            let at = chrono::Utc::now() - chrono::Duration::minutes(k);
+            let body = scenario::submission(&uuid::Uuid::new_v4().to_string(), at, n + k as usize, 2);
             let a = w.post(&format!("/v1/trials/{TRIAL}/patients/{p}/submissions"), &w.patient(&p), &body).await;
             assert_eq!(a.status, 201, "{}", a.body);
         }

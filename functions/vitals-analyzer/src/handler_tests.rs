@@ -834,3 +834,55 @@ async fn the_trial_is_loaded_once_per_ttl_not_per_message() {
     }
     assert_eq!(d.store.trial_loads.load(Ordering::SeqCst), 1);
 }
+
+mod hostile_bodies {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Bodies a device cloud or an attacker could write straight to the queue:
+    /// arbitrary text, and a valid body cut short or with a stretch overwritten.
+    fn hostile_body() -> impl Strategy<Value = String> {
+        let valid = body("P0001", readings_for(RiskLevel::High, START.parse().unwrap()));
+        let len = valid.len();
+        let cut = valid.clone();
+        prop_oneof![
+            any::<String>(),
+            "\\PC{0,300}",
+            (0..len).prop_map(move |n| cut[..n].to_owned()),
+            (0..len, 1..8usize, "\\PC{0,8}").prop_map(move |(at, span, with)| {
+                let mut b = valid.clone().into_bytes();
+                let end = (at + span).min(b.len());
+                b.splice(at..end, with.into_bytes());
+                String::from_utf8_lossy(&b).into_owned()
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn a_hostile_body_never_panics_and_never_holds_back_another_group(hostile in hostile_body(), first in any::<bool>()) {
+            // GIVEN a hostile record in one group and a good record of another patient in another,
+            // in either order
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let (d, clock) = deps(seeded(&["P0001", "P0002"], 60));
+            let good = ("good", "P0002", body("P0002", readings_for(RiskLevel::Medium, clock.now())));
+            let empty = hostile.is_empty();
+            let bad = ("hostile", "P0001", hostile);
+            let batch = if first { [bad, good] } else { [good, bad] };
+            // WHEN handled
+            let response = rt.block_on(handle(&d, fifo_event(&batch)));
+            // THEN the invocation succeeds, and the good record is never reported and was scored
+            let response = response.expect("the invocation survives any body");
+            prop_assert!(!failed_ids(&response).contains(&"good".to_owned()));
+            prop_assert!(rt.block_on(state_of(&*d.store, "P0002")).and_then(|s| s.news2).is_some());
+            // AND the hostile record is processed (it happened to be valid) or parked, never retried;
+            // except an empty body, which SQS cannot carry (so no real record has one) and so
+            // refuses to park: that one comes back itself, holding back only its own group
+            let expected: &[&str] = if empty { &["hostile"] } else { &[] };
+            prop_assert_eq!(failed_ids(&response), expected);
+        }
+    }
+}

@@ -141,7 +141,14 @@ fn warm_up_event(p: usize) -> LambdaEvent<SqsEvent> {
 type MemDeps = Deps<MemoryStore, MemoryQueue, FakeClock, MemoryDeadLetters>;
 
 fn fresh_deps(patients: usize) -> MemDeps {
-    Deps::new(Arc::new(seeded_store(patients)), MemoryQueue::new(), FakeClock::at(NOW), MemoryDeadLetters::new(), StdDuration::from_secs(300), 8)
+    Deps::new(
+        Arc::new(seeded_store(patients)),
+        MemoryQueue::new(),
+        FakeClock::at(NOW),
+        MemoryDeadLetters::new(),
+        StdDuration::from_secs(300),
+        8,
+    )
 }
 
 fn handler(c: &mut Criterion) {

@@ -53,7 +53,9 @@ mod tests {
     use trialwatch::settings::CONFIG_TTL_SECONDS;
 
     fn with(extra: &[(&'static str, &'static str)]) -> Env {
-        Env::vars([(TABLE_NAME, "t"), (ALERT_QUEUE_URL, "http://q/a"), (DLQ_URL_VAR, "http://q/d.fifo")].into_iter().chain(extra.iter().copied()))
+        Env::vars(
+            [(TABLE_NAME, "t"), (ALERT_QUEUE_URL, "http://q/a"), (DLQ_URL_VAR, "http://q/d.fifo")].into_iter().chain(extra.iter().copied()),
+        )
     }
 
     #[test]

@@ -631,11 +631,10 @@ async fn the_malformed_fixture_parks_the_bad_record_and_processes_the_others() {
     let r = handle(&d, LambdaEvent::new(event, Context::default())).await.unwrap();
     assert!(r.batch_item_failures.is_empty(), "{:?}", failed_ids(&r));
     let parked = d.dead_letters.parked();
-    assert_eq!(parked.iter().map(|p| (p.dedup_id.as_str(), p.group_id.as_str(), p.reason)).collect::<Vec<_>>(), [(
-        "3d5f7a9b-1c2e-4d6f-8a0b-c1d2e3f4a502",
-        "tw-demo#P0002",
-        "not-a-vitals-message"
-    )]);
+    assert_eq!(
+        parked.iter().map(|p| (p.dedup_id.as_str(), p.group_id.as_str(), p.reason)).collect::<Vec<_>>(),
+        [("3d5f7a9b-1c2e-4d6f-8a0b-c1d2e3f4a502", "tw-demo#P0002", "not-a-vitals-message")]
+    );
     assert_eq!(d.store.readings(&trial_id(), &pid("P0001")).len(), 8);
     assert_eq!(d.store.readings(&trial_id(), &pid("P0003")).len(), 1, "P0003 is not held back by P0002's broken record");
 }

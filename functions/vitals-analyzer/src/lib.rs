@@ -148,10 +148,7 @@ impl AwsDeps {
 }
 
 /// Handles one SQS batch; see the crate doc for the steps.
-pub async fn handle<S, Q, C, D>(
-    deps: &Deps<S, Q, C, D>,
-    event: LambdaEvent<SqsEvent>,
-) -> Result<SqsBatchResponse, lambda_runtime::Error>
+pub async fn handle<S, Q, C, D>(deps: &Deps<S, Q, C, D>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
     S: VitalsStore + EnrolmentStore + TrialStore + 'static,
     Q: AlertQueue,

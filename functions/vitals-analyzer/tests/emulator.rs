@@ -370,7 +370,14 @@ async fn a_record_that_fails_for_good_is_parked_in_the_real_dlq_and_a_redrive_re
             .await
             .expect("redrive to the source queue");
     }
-    stack.sqs.delete_message().queue_url(&dlq).receipt_handle(parked.receipt_handle().unwrap_or_default()).send().await.expect("delete from DLQ");
+    stack
+        .sqs
+        .delete_message()
+        .queue_url(&dlq)
+        .receipt_handle(parked.receipt_handle().unwrap_or_default())
+        .send()
+        .await
+        .expect("delete from DLQ");
     let mut redelivered = 0;
     for _ in 0..10 {
         let received = stack.receive(stack.vitals_url(), None).await;

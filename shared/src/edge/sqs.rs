@@ -562,7 +562,13 @@ mod tests {
     fn fifo_group_reports_a_failure_and_the_later_records_of_its_group_only() {
         // GIVEN a FIFO batch of groups A, B, A, C, B where the first A record fails
         let b = grouped(
-            &[(Some("a1"), Some("A"), "1"), (Some("b1"), Some("B"), "2"), (Some("a2"), Some("A"), "3"), (Some("c1"), Some("C"), "4"), (Some("b2"), Some("B"), "5")],
+            &[
+                (Some("a1"), Some("A"), "1"),
+                (Some("b1"), Some("B"), "2"),
+                (Some("a2"), Some("A"), "3"),
+                (Some("c1"), Some("C"), "4"),
+                (Some("b2"), Some("B"), "5"),
+            ],
             FailurePolicy::FifoGroup,
         );
         let mut outcomes = Outcomes::all_succeeded(5);
@@ -616,7 +622,10 @@ mod tests {
         // THEN the panic fails its record and holds back A's later one (not decoded);
         // the permanent failure holds back nothing, so B's later record and C decode
         assert_eq!(decoded, [(3, 4), (4, 5)]);
-        assert_eq!((outcomes.failure(0), outcomes.failure(1), outcomes.failure(2)), (Some(&Reason::Panicked), Some(&Reason::Garbage), None));
+        assert_eq!(
+            (outcomes.failure(0), outcomes.failure(1), outcomes.failure(2)),
+            (Some(&Reason::Panicked), Some(&Reason::Garbage), None)
+        );
     }
 
     #[tokio::test]
@@ -634,7 +643,10 @@ mod tests {
         // THEN the garbage record is in the DLQ with its body, group, dedup id and reason
         let parked = dlq.parked();
         assert_eq!(parked.len(), 1);
-        assert_eq!((parked[0].body.as_str(), parked[0].group_id.as_str(), parked[0].dedup_id.as_str(), parked[0].reason), ("junk", "A", "a1", "garbage"));
+        assert_eq!(
+            (parked[0].body.as_str(), parked[0].group_id.as_str(), parked[0].dedup_id.as_str(), parked[0].reason),
+            ("junk", "A", "a1", "garbage")
+        );
         assert!(outcomes.is_parked(0) && !outcomes.is_parked(1));
         // AND only B's transient failure and B's later record come back; A's are acknowledged
         assert_eq!(ids(&response), ["b1", "b2"]);
@@ -664,7 +676,10 @@ mod tests {
         // AND the unnamed garbage must come back but cannot be named: the whole batch returns
         assert!(matches!(b.respond(&outcomes), Err(BatchError::UnreportableRecord { index: 2 })));
         // AND without the unnamed record, exactly A's two records are reported
-        let b = grouped(&[(Some("a1"), Some("A"), "junk"), (Some("a2"), Some("A"), "2"), (Some("c1"), Some("C"), "3")], FailurePolicy::FifoGroup);
+        let b = grouped(
+            &[(Some("a1"), Some("A"), "junk"), (Some("a2"), Some("A"), "2"), (Some("c1"), Some("C"), "3")],
+            FailurePolicy::FifoGroup,
+        );
         let (_, mut outcomes) = b.decode(parse);
         let dlq = MemoryDeadLetters::new();
         dlq.fail_next(1);

@@ -27,6 +27,12 @@ pub enum Upsert {
 #[async_trait]
 pub trait TrialStore: Send + Sync {
     async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, Error>;
+    /// `get_trial` with a strongly consistent read, for confirming an absence
+    /// before acting on it for good (a reading parked as "unknown trial"). An
+    /// adapter whose `get_trial` may be stale must override this.
+    async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
+        self.get_trial(id).await
+    }
     /// Writes the trial and its audit entry atomically.
     async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error>;
     /// Every trial id, for the weekly report schedule (an index item, not a Scan).
@@ -36,6 +42,12 @@ pub trait TrialStore: Send + Sync {
 #[async_trait]
 pub trait EnrolmentStore: Send + Sync {
     async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error>;
+    /// `get_enrolment` with a strongly consistent read, for confirming an
+    /// absence before acting on it for good (a reading parked as "not
+    /// enrolled"). An adapter whose `get_enrolment` may be stale must override this.
+    async fn get_enrolment_consistent(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+        self.get_enrolment(trial, patient).await
+    }
     /// Writes the enrolment, its audit entry and the per-site/status counters
     /// atomically. `enrolment.submission_count`/`last_submission_at` are kept.
     async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error>;
@@ -128,6 +140,30 @@ pub trait AlertQueue: Send + Sync {
     /// SendMessageBatch, 10 per call. Any entry failing fails the call; ids are
     /// deterministic so a retry never duplicates a notification.
     async fn enqueue(&self, alerts: &[Alert]) -> Result<(), Error>;
+}
+
+/// A record an SQS consumer gives up on for good, to be kept for an operator
+/// (the source queue's DLQ). Everything here is a reference or a code: the
+/// body travels as received, and nothing of it is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadLetter<'a> {
+    /// The record's body, unchanged, so a redrive replays exactly it.
+    pub body: &'a str,
+    /// The record's message group (FIFO), so a redrive keeps its order.
+    pub group_id: &'a str,
+    /// Deduplication id: the source message id, so a retried park (the same
+    /// record received again) is stored once within SQS's five-minute window.
+    pub dedup_id: &'a str,
+    /// Why it was parked: a failure code, never a value.
+    pub reason: &'static str,
+}
+
+/// The DLQ a consumer parks permanently failed records in.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// One SendMessage per record. An error means the record was not parked
+    /// and must be redelivered instead.
+    async fn park(&self, letter: &DeadLetter<'_>) -> Result<(), Error>;
 }
 
 #[async_trait]

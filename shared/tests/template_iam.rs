@@ -214,3 +214,24 @@ fn deny_statements_and_non_data_wildcard_resources_are_not_findings() {
     // WHEN checked THEN nothing is reported
     assert_eq!(least_privilege_findings(&t), Vec::<String>::new());
 }
+
+#[test]
+fn the_analyzer_may_send_to_the_vitals_dlq_and_its_alert_queue_only() {
+    // GIVEN the analyzer's policy statements in template.yaml
+    let template = Template::load(&template_path()).expect("template.yaml parses");
+    let policies = &template.as_json()["Resources"]["VitalsAnalyzerFunction"]["Properties"]["Policies"];
+    let statements: Vec<&Value> = one_or_many(Some(policies)).into_iter().flat_map(|p| one_or_many(p.get("Statement"))).collect();
+    // WHEN the queues it may send to are collected
+    let mut targets: Vec<String> = statements
+        .iter()
+        .filter(|s| one_or_many(s.get("Action")).iter().any(|a| a.as_str() == Some("sqs:SendMessage")))
+        .flat_map(|s| one_or_many(s.get("Resource")))
+        .map(|r| r["Fn::GetAtt"][0].as_str().unwrap_or("(not a GetAtt)").to_owned())
+        .collect();
+    targets.sort();
+    // THEN it parks in the vitals DLQ itself and enqueues alerts, and nothing else
+    assert_eq!(targets, ["AlertQueue", "VitalsDLQ"]);
+    // AND its environment names the DLQ it parks in
+    let env = &template.as_json()["Resources"]["VitalsAnalyzerFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["VITALS_DLQ_URL"]["Ref"].as_str(), Some("VitalsDLQ"));
+}

@@ -14,7 +14,7 @@ use criterion::{black_box, Criterion, Throughput};
 use lambda_runtime::{Context, LambdaEvent};
 use trialwatch::clock::FakeClock;
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
-use trialwatch::memory::{MemoryQueue, MemoryStore};
+use trialwatch::memory::{MemoryDeadLetters, MemoryQueue, MemoryStore};
 use trialwatch::news2::{self, Parameter, Spo2Scale};
 use trialwatch::trial::Trial;
 use trialwatch::vitals::{Avpu, LatestVitals, Observation, VitalCode, VitalReading, VitalValue, VitalsMessage};
@@ -138,10 +138,17 @@ fn warm_up_event(p: usize) -> LambdaEvent<SqsEvent> {
     LambdaEvent::new(event, Context::default())
 }
 
-type MemDeps = Deps<MemoryStore, MemoryQueue, FakeClock>;
+type MemDeps = Deps<MemoryStore, MemoryQueue, FakeClock, MemoryDeadLetters>;
 
 fn fresh_deps(patients: usize) -> MemDeps {
-    Deps::new(Arc::new(seeded_store(patients)), MemoryQueue::new(), FakeClock::at(NOW), StdDuration::from_secs(300), 8)
+    Deps::new(
+        Arc::new(seeded_store(patients)),
+        MemoryQueue::new(),
+        FakeClock::at(NOW),
+        MemoryDeadLetters::new(),
+        StdDuration::from_secs(300),
+        8,
+    )
 }
 
 fn handler(c: &mut Criterion) {
@@ -201,8 +208,11 @@ fn request_budget() {
             r.get("dynamodb.GetItem")
         );
         assert!(writes <= budget.0 && states <= budget.1 && sends <= budget.2, "over budget for N={total}, P={patients}");
+        // Parking costs one SendMessage per permanently failed record, and these batches have none.
+        assert_eq!(deps.dead_letters.requests.total(), 0, "a clean batch parks nothing");
     }
-    println!("GetItem = 1 trial load per TTL (config cache) + per patient: enrolment + state (not in the write budget)\n");
+    println!("GetItem = 1 trial load per TTL (config cache) + per patient: enrolment + state (not in the write budget)");
+    println!("DLQ SendMessage = 1 per permanently failed record (0 above); a not-found trial or enrolment adds 1 consistent GetItem\n");
 }
 
 fn main() {

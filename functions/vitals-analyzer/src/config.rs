@@ -7,6 +7,9 @@ use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, TABLE_NAME};
 /// Patients of one batch processed at once (loads and writes in flight).
 pub const CONCURRENCY_VAR: &str = "ANALYZER_CONCURRENCY";
 pub const DEFAULT_CONCURRENCY: usize = 8;
+/// The vitals DLQ (the vitals queue's redrive target), where the analyzer
+/// parks records that failed for good. The name `make provision` exports it under.
+pub const DLQ_URL_VAR: &str = "VITALS_DLQ_URL";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -14,6 +17,8 @@ pub struct Config {
     pub table_name: String,
     /// `ALERT_QUEUE_URL` (required): where escalations go.
     pub alert_queue_url: String,
+    /// `VITALS_DLQ_URL` (required): where permanently failed records are parked.
+    pub dead_letter_queue_url: String,
     /// `CONFIG_TTL_SECONDS` (default 300): how long a trial's definition is trusted.
     pub config_ttl: Duration,
     /// `ANALYZER_CONCURRENCY` (default 8, at least 1).
@@ -35,6 +40,7 @@ impl Config {
         Ok(Self {
             table_name: env.required(TABLE_NAME)?,
             alert_queue_url: env.required(ALERT_QUEUE_URL)?,
+            dead_letter_queue_url: env.required(DLQ_URL_VAR)?,
             config_ttl: env.config_ttl()?,
             concurrency,
         })
@@ -47,7 +53,9 @@ mod tests {
     use trialwatch::settings::CONFIG_TTL_SECONDS;
 
     fn with(extra: &[(&'static str, &'static str)]) -> Env {
-        Env::vars([(TABLE_NAME, "t"), (ALERT_QUEUE_URL, "http://q/a")].into_iter().chain(extra.iter().copied()))
+        Env::vars(
+            [(TABLE_NAME, "t"), (ALERT_QUEUE_URL, "http://q/a"), (DLQ_URL_VAR, "http://q/d.fifo")].into_iter().chain(extra.iter().copied()),
+        )
     }
 
     #[test]
@@ -60,6 +68,12 @@ mod tests {
     fn a_missing_table_is_named() {
         let e = Config::from_vars(&Env::vars([(ALERT_QUEUE_URL, "http://q/a")])).unwrap_err();
         assert!(e.to_string().contains(TABLE_NAME), "{e}");
+    }
+
+    #[test]
+    fn a_missing_dead_letter_queue_is_named() {
+        let e = Config::from_vars(&Env::vars([(TABLE_NAME, "t"), (ALERT_QUEUE_URL, "http://q/a")])).unwrap_err();
+        assert!(e.to_string().contains(DLQ_URL_VAR), "{e}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use trialwatch::alert::{Alert, AlertReason};
 use trialwatch::audit::AuditEntry;
 use trialwatch::clock::FakeClock;
 use trialwatch::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
-use trialwatch::memory::{MemoryQueue, MemoryStore};
+use trialwatch::memory::{MemoryDeadLetters, MemoryQueue, MemoryStore};
 use trialwatch::news2::RiskLevel;
 use trialwatch::ports::*;
 use trialwatch::trial::Trial;
@@ -67,11 +67,11 @@ fn seeded(patients: &[&str], cooldown_minutes: u32) -> MemoryStore {
     store
 }
 
-type TestDeps<S> = Deps<S, MemoryQueue, Arc<FakeClock>>;
+type TestDeps<S> = Deps<S, MemoryQueue, Arc<FakeClock>, MemoryDeadLetters>;
 
 fn deps<S: VitalsStore + EnrolmentStore + TrialStore + 'static>(store: S) -> (TestDeps<S>, Arc<FakeClock>) {
     let clock = Arc::new(FakeClock::at(START));
-    (Deps::new(Arc::new(store), MemoryQueue::new(), clock.clone(), StdDuration::from_secs(300), 8), clock)
+    (Deps::new(Arc::new(store), MemoryQueue::new(), clock.clone(), MemoryDeadLetters::new(), StdDuration::from_secs(300), 8), clock)
 }
 
 /// Readings at `at` whose aggregate NEWS2 gives `level` on scale 1.
@@ -116,6 +116,18 @@ fn sqs_event(records: &[(&str, String)]) -> LambdaEvent<SqsEvent> {
     LambdaEvent::new(event, Context::default())
 }
 
+/// As Lambda delivers from the FIFO vitals queue: each record carries its
+/// `MessageGroupId` attribute, `tw-demo#<group patient>` as epro-api sends
+/// (the group is given, not read from the body, as a producer may get it wrong).
+fn fifo_event(records: &[(&str, &str, String)]) -> LambdaEvent<SqsEvent> {
+    let plain: Vec<(&str, String)> = records.iter().map(|(id, _, body)| (*id, body.clone())).collect();
+    let mut event = sqs_event(&plain);
+    for (m, (_, patient, _)) in event.payload.records.iter_mut().zip(records) {
+        m.attributes.insert("MessageGroupId".into(), format!("tw-demo#{patient}"));
+    }
+    event
+}
+
 fn failed_ids(r: &SqsBatchResponse) -> Vec<String> {
     r.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
 }
@@ -129,25 +141,95 @@ fn levels(alerts: &[Alert]) -> Vec<RiskLevel> {
 }
 
 #[tokio::test]
-async fn a_malformed_record_fails_and_every_later_record_fails_with_it_for_fifo_order() {
-    // GIVEN a batch: P0001 ok, a malformed body, P0002 ok, P0001 again
-    let (d, clock) = deps(seeded(&["P0001", "P0002"], 60));
+async fn a_malformed_record_is_parked_and_four_other_patients_are_scored_in_the_same_invocation() {
+    // GIVEN a device cloud's batch: a broken message first, then four patients' good readings
+    let (d, clock) = deps(seeded(&["P0001", "P0002", "P0003", "P0004"], 60));
     let at = clock.now() - Duration::minutes(1);
+    let broken = "{\"trialId\":\"tw-demo\"".to_owned();
     let batch = [
-        ("m1", body("P0001", readings_for(RiskLevel::Low, at))),
-        ("m2", "{\"trialId\":\"tw-demo\"".to_owned()),
-        ("m3", body("P0002", readings_for(RiskLevel::High, at))),
-        ("m4", body("P0001", readings_for(RiskLevel::High, at + Duration::seconds(30)))),
+        ("m0", "P0009", broken.clone()),
+        ("m1", "P0001", body("P0001", readings_for(RiskLevel::Low, at))),
+        ("m2", "P0002", body("P0002", readings_for(RiskLevel::High, at))),
+        ("m3", "P0003", body("P0003", readings_for(RiskLevel::Medium, at))),
+        ("m4", "P0004", body("P0004", readings_for(RiskLevel::Low, at))),
     ];
     // WHEN handled
-    let response = handle(&d, sqs_event(&batch)).await.unwrap();
-    // THEN the malformed record and everything after it are reported, the first is not
-    assert_eq!(failed_ids(&response), ["m2", "m3", "m4"]);
-    // AND only the first record took effect: P0001 is low from m1's readings, P0002 untouched, no alert
-    assert_eq!(d.store.readings(&trial_id(), &pid("P0001")).len(), 4);
-    assert_eq!(state_of(&*d.store, "P0001").await.unwrap().news2.unwrap().risk_level, RiskLevel::Low);
-    assert!(d.store.readings(&trial_id(), &pid("P0002")).is_empty());
-    assert!(d.alerts.sent_alerts().is_empty());
+    let response = handle(&d, fifo_event(&batch)).await.unwrap();
+    // THEN nothing is reported: every record is either done or parked
+    assert!(response.batch_item_failures.is_empty(), "{:?}", failed_ids(&response));
+    // AND all four patients were scored in this invocation
+    for p in ["P0001", "P0002", "P0003", "P0004"] {
+        assert!(state_of(&*d.store, p).await.and_then(|s| s.news2).is_some(), "{p} not scored");
+    }
+    assert_eq!(levels(&d.alerts.sent_alerts()), [RiskLevel::High, RiskLevel::Medium]);
+    // AND the broken record is in the DLQ, unchanged, with its reason, group and dedup id
+    let parked = d.dead_letters.parked();
+    assert_eq!(parked.len(), 1);
+    assert_eq!((parked[0].body.as_str(), parked[0].reason), (broken.as_str(), "malformed-json"));
+    assert_eq!((parked[0].group_id.as_str(), parked[0].dedup_id.as_str()), ("tw-demo#P0009", "m0"));
+}
+
+#[tokio::test]
+async fn a_parked_record_does_not_hold_back_the_rest_of_its_own_group() {
+    // GIVEN one patient's group: good, implausible, good
+    let (d, clock) = deps(seeded(&["P0001"], 60));
+    let at = clock.now() - Duration::minutes(2);
+    let mut implausible = readings_for(RiskLevel::Low, at);
+    implausible[0].value = VitalValue::Number(400.0);
+    let batch = [
+        ("m1", "P0001", body("P0001", readings_for(RiskLevel::Low, at))),
+        ("m2", "P0001", body("P0001", implausible)),
+        ("m3", "P0001", body("P0001", readings_for(RiskLevel::High, at + Duration::minutes(1)))),
+    ];
+    // WHEN handled
+    let response = handle(&d, fifo_event(&batch)).await.unwrap();
+    // THEN the implausible record is parked with its reason code (never the value) and the later one scored
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(d.dead_letters.parked().iter().map(|p| (p.dedup_id.as_str(), p.reason)).collect::<Vec<_>>(), [("m2", "value-out-of-range")]);
+    assert_eq!(state_of(&*d.store, "P0001").await.unwrap().news2.unwrap().risk_level, RiskLevel::High);
+    assert_eq!(d.store.readings(&trial_id(), &pid("P0001")).len(), 8);
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_parked_is_redelivered_instead_and_holds_back_only_its_group() {
+    // GIVEN the DLQ refuses the next send, and a malformed record in P0001's group before a good one
+    let (d, clock) = deps(seeded(&["P0001", "P0002"], 60));
+    d.dead_letters.fail_next(1);
+    let batch = [
+        ("m1", "P0001", "{not json".to_owned()),
+        ("m2", "P0002", body("P0002", readings_for(RiskLevel::Low, clock.now()))),
+        ("m3", "P0001", body("P0001", readings_for(RiskLevel::Low, clock.now()))),
+    ];
+    // WHEN handled
+    let response = handle(&d, fifo_event(&batch)).await.unwrap();
+    // THEN nothing is lost: the malformed record and its group's later record come back
+    assert_eq!(failed_ids(&response), ["m1", "m3"]);
+    assert!(d.dead_letters.parked().is_empty());
+    // AND the other patient was scored
+    assert!(state_of(&*d.store, "P0002").await.is_some());
+}
+
+#[tokio::test]
+async fn a_transient_failure_for_one_patient_holds_back_only_that_patient_s_later_records() {
+    // GIVEN patient A's state load fails (a dependency), in a batch A, B, A, C
+    let store = Hooked { unavailable_for: Some(pid("P000A")), ..hooked(&["P000A", "P000B", "P000C"]) };
+    let (d, clock) = deps(store);
+    let at = clock.now();
+    let batch = [
+        ("a1", "P000A", body("P000A", readings_for(RiskLevel::High, at))),
+        ("b1", "P000B", body("P000B", readings_for(RiskLevel::High, at))),
+        ("a2", "P000A", body("P000A", readings_for(RiskLevel::Low, at))),
+        ("c1", "P000C", body("P000C", readings_for(RiskLevel::Low, at))),
+    ];
+    // WHEN handled
+    let response = handle(&d, fifo_event(&batch)).await.unwrap();
+    // THEN only A's records come back, and nothing of A is stored or parked
+    assert_eq!(failed_ids(&response), ["a1", "a2"]);
+    assert!(d.store.inner.readings(&trial_id(), &pid("P000A")).is_empty());
+    assert!(d.dead_letters.parked().is_empty(), "a transient failure is retried, never parked");
+    // AND B and C were processed in this invocation
+    assert_eq!(d.alerts.sent_alerts().iter().map(|a| a.patient_id.as_str()).collect::<Vec<_>>(), ["P000B"]);
+    assert!(state_of(&d.store.inner, "P000C").await.is_some());
 }
 
 #[tokio::test]
@@ -177,12 +259,18 @@ async fn a_record_without_a_message_id_that_must_be_redelivered_fails_the_whole_
     // THEN it cannot be reported by id, so the invocation fails and SQS redelivers the batch
     assert!(handle(&d, failed).await.is_err());
 
-    // GIVEN a valid record without a message id after a malformed one (the FIFO rule holds it back)
-    let mut held_back = sqs_event(&[("m1", "{not json".to_owned()), ("m2", body("P0001", readings_for(RiskLevel::Low, clock.now())))]);
+    // GIVEN a record without a message id after a record of the same patient whose enrolment load fails
+    d.store.fail_next("get_enrolment", 1);
+    let mut held_back = sqs_event(&[
+        ("m1", body("P0001", readings_for(RiskLevel::Low, clock.now()))),
+        ("m2", body("P0001", readings_for(RiskLevel::Low, clock.now() + Duration::seconds(1)))),
+    ]);
     held_back.payload.records[1].message_id = None;
-    // THEN the invocation fails too, and the held-back record did not take effect
+    // THEN the unnamed record must come back but cannot be named: the invocation fails
     assert!(handle(&d, held_back).await.is_err());
-    assert!(d.store.readings(&trial_id(), &pid("P0001")).is_empty(), "nothing after the failure is processed");
+    assert!(d.store.readings(&trial_id(), &pid("P0001")).is_empty(), "nothing of the failed patient is processed");
+    // AND a malformed record without an id cannot be deduplicated in the DLQ, so it is not parked
+    assert!(d.dead_letters.parked().is_empty());
 }
 
 #[tokio::test]
@@ -408,7 +496,8 @@ async fn when_the_alert_send_fails_the_state_is_not_written_so_the_retry_alerts(
 }
 
 #[tokio::test]
-async fn an_unknown_trial_or_patient_fails_only_from_its_record_on() {
+async fn an_unknown_trial_or_patient_is_parked_after_a_consistent_read_and_holds_back_nobody() {
+    // GIVEN a batch: P0001 enrolled, P0001 in an unknown trial, P0009 not enrolled, P0001 again
     let (d, clock) = deps(seeded(&["P0001"], 60));
     let mut other_trial: VitalsMessage = serde_json::from_str(&body("P0001", readings_for(RiskLevel::Low, clock.now()))).unwrap();
     other_trial.trial_id = TrialId::parse("tw-unknown").unwrap();
@@ -416,12 +505,71 @@ async fn an_unknown_trial_or_patient_fails_only_from_its_record_on() {
         ("m1", body("P0001", readings_for(RiskLevel::Low, clock.now()))),
         ("m2", serde_json::to_string(&other_trial).unwrap()),
         ("m3", body("P0009", readings_for(RiskLevel::Low, clock.now()))),
+        ("m4", body("P0001", readings_for(RiskLevel::Low, clock.now() + Duration::seconds(1)))),
     ];
+    // WHEN handled (no group ids: even the strict whole-batch rule applies, parking holds nothing back)
     let r = handle(&d, sqs_event(&batch)).await.unwrap();
-    assert_eq!(failed_ids(&r), ["m2", "m3"]);
+    // THEN nothing comes back: the two are parked with their reasons, P0001's records are processed
+    assert!(r.batch_item_failures.is_empty(), "{:?}", failed_ids(&r));
+    let parked: Vec<(String, &str)> = d.dead_letters.parked().into_iter().map(|p| (p.dedup_id, p.reason)).collect();
+    assert_eq!(parked, [("m2".to_owned(), "unknown-trial"), ("m3".to_owned(), "patient-not-enrolled")]);
     assert!(d.store.readings(&TrialId::parse("tw-unknown").unwrap(), &pid("P0001")).is_empty(), "nothing stored for an unknown trial");
     assert!(d.store.readings(&trial_id(), &pid("P0009")).is_empty(), "nothing stored for an unenrolled patient");
-    assert_eq!(d.store.readings(&trial_id(), &pid("P0001")).len(), 4);
+    assert_eq!(d.store.readings(&trial_id(), &pid("P0001")).len(), 8);
+}
+
+#[tokio::test]
+async fn an_enrolment_or_trial_a_stale_read_misses_is_found_by_the_consistent_read_and_scored() {
+    // GIVEN eventually consistent reads that have not yet seen the trial or the enrolment
+    let store = hooked(&["P0001"]);
+    store.stale_trial_reads.store(1, Ordering::SeqCst);
+    store.stale_enrolment_reads.store(1, Ordering::SeqCst);
+    let (d, clock) = deps(store);
+    // WHEN a record of the patient is handled
+    let r = handle(&d, fifo_event(&[("m1", "P0001", body("P0001", readings_for(RiskLevel::High, clock.now())))])).await.unwrap();
+    // THEN it is scored, not parked
+    assert!(r.batch_item_failures.is_empty());
+    assert!(d.dead_letters.parked().is_empty(), "a replication lag never parks a good record");
+    assert_eq!(levels(&d.alerts.sent_alerts()), [RiskLevel::High]);
+    // AND both absences were checked on a consistent read
+    assert_eq!(d.store.consistent_reads.load(Ordering::SeqCst), 2);
+    // AND the cached absence of the trial was dropped: the next batch loads it again (and finds it)
+    clock.advance(Duration::minutes(1));
+    let r = handle(&d, fifo_event(&[("m2", "P0001", body("P0001", readings_for(RiskLevel::High, clock.now())))])).await.unwrap();
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!((d.store.trial_loads.load(Ordering::SeqCst), d.store.consistent_reads.load(Ordering::SeqCst)), (2, 2));
+}
+
+#[tokio::test]
+async fn parking_costs_one_send_message_per_permanent_failure_and_nothing_else() {
+    // GIVEN 10 records: 5 patients' good ones, 3 malformed or implausible, 2 of a patient not enrolled
+    let patients = ["P0001", "P0002", "P0003", "P0004", "P0005"];
+    let (d, clock) = deps(seeded(&patients, 60));
+    let at = clock.now();
+    let mut implausible = readings_for(RiskLevel::Low, at);
+    implausible[1].value = VitalValue::Number(-1.0);
+    let mut records: Vec<(String, String, String)> =
+        patients.iter().map(|p| (format!("ok-{p}"), p.to_string(), body(p, readings_for(RiskLevel::High, at)))).collect();
+    records.push(("bad-1".into(), "P0001".into(), "{not json".into()));
+    records.push(("bad-2".into(), "P0002".into(), "[]".into()));
+    records.push(("bad-3".into(), "P0003".into(), body("P0003", implausible)));
+    records.push(("gone-1".into(), "P0099".into(), body("P0099", readings_for(RiskLevel::Low, at))));
+    records.push(("gone-2".into(), "P0099".into(), body("P0099", readings_for(RiskLevel::Low, at + Duration::seconds(1)))));
+    let event: Vec<(&str, &str, String)> = records.iter().map(|(id, g, b)| (id.as_str(), g.as_str(), b.clone())).collect();
+    // WHEN handled
+    let r = handle(&d, fifo_event(&event)).await.unwrap();
+    assert!(r.batch_item_failures.is_empty());
+    // THEN exactly one SendMessage to the DLQ per parked record (5), no batch send
+    assert_eq!(d.dead_letters.parked().len(), 5);
+    assert_eq!(d.dead_letters.requests.get("sqs.SendMessage"), 5);
+    assert_eq!(d.dead_letters.requests.total(), 5);
+    // AND the good records' budget is unchanged: ceil(20/25) = 1 BatchWriteItem, 5 state writes, 1 alert send
+    assert_eq!(d.store.requests.get("dynamodb.BatchWriteItem"), 1);
+    assert_eq!(d.store.requests.get("dynamodb.PutItem") + d.store.requests.get("dynamodb.TransactWriteItems"), 5);
+    assert_eq!(d.alerts.requests.get("sqs.SendMessageBatch"), 1);
+    // AND reads: the trial once, then per patient (6) enrolment and state, plus ONE consistent
+    // enrolment read confirming P0099's absence
+    assert_eq!(d.store.requests.get("dynamodb.GetItem"), 1 + 6 + 6 + 1);
 }
 
 #[tokio::test]
@@ -445,6 +593,8 @@ async fn a_batch_of_n_readings_from_p_patients_stays_within_the_request_budget()
     assert_eq!(d.store.requests.get("dynamodb.GetItem"), 1 + 7 + 7);
     assert_eq!(d.alerts.requests.get("sqs.SendMessageBatch"), 1);
     assert_eq!(d.alerts.sent_alerts().len(), 7);
+    // AND parking costs nothing when nothing failed for good
+    assert_eq!(d.dead_letters.requests.total(), 0);
 }
 
 #[tokio::test]
@@ -475,13 +625,18 @@ async fn the_normal_fixture_stores_everything_and_alerts_nobody() {
 }
 
 #[tokio::test]
-async fn the_malformed_fixture_reports_the_bad_record_and_the_records_after_it() {
+async fn the_malformed_fixture_parks_the_bad_record_and_processes_the_others() {
     let (d, _clock) = deps(seeded(&["P0001", "P0002", "P0003"], 60));
     let event: SqsEvent = serde_json::from_str(include_str!("../../../events/vitals-malformed.json")).unwrap();
     let r = handle(&d, LambdaEvent::new(event, Context::default())).await.unwrap();
-    assert_eq!(failed_ids(&r), ["3d5f7a9b-1c2e-4d6f-8a0b-c1d2e3f4a502", "3d5f7a9b-1c2e-4d6f-8a0b-c1d2e3f4a503"]);
+    assert!(r.batch_item_failures.is_empty(), "{:?}", failed_ids(&r));
+    let parked = d.dead_letters.parked();
+    assert_eq!(
+        parked.iter().map(|p| (p.dedup_id.as_str(), p.group_id.as_str(), p.reason)).collect::<Vec<_>>(),
+        [("3d5f7a9b-1c2e-4d6f-8a0b-c1d2e3f4a502", "tw-demo#P0002", "not-a-vitals-message")]
+    );
     assert_eq!(d.store.readings(&trial_id(), &pid("P0001")).len(), 8);
-    assert!(d.store.readings(&trial_id(), &pid("P0003")).is_empty());
+    assert_eq!(d.store.readings(&trial_id(), &pid("P0003")).len(), 1, "P0003 is not held back by P0002's broken record");
 }
 
 /// A memory store with hooks: a competing writer, a panicking patient,
@@ -492,6 +647,12 @@ struct Hooked {
     /// This many `put_state` calls find that another writer got there first.
     races: AtomicUsize,
     panic_for: Option<PatientId>,
+    /// `get_state` for this patient fails as a dependency would (transient).
+    unavailable_for: Option<PatientId>,
+    /// This many eventually consistent reads miss an item that exists (replication lag).
+    stale_trial_reads: AtomicUsize,
+    stale_enrolment_reads: AtomicUsize,
+    consistent_reads: AtomicUsize,
     trial_loads: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -503,6 +664,13 @@ struct Hooked {
 impl TrialStore for Hooked {
     async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
         self.trial_loads.fetch_add(1, Ordering::SeqCst);
+        if self.stale_trial_reads.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Ok(None);
+        }
+        self.inner.get_trial(id).await
+    }
+    async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
+        self.consistent_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.get_trial(id).await
     }
     async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error> {
@@ -516,6 +684,13 @@ impl TrialStore for Hooked {
 #[async_trait]
 impl EnrolmentStore for Hooked {
     async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+        if self.stale_enrolment_reads.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Ok(None);
+        }
+        self.inner.get_enrolment(trial, patient).await
+    }
+    async fn get_enrolment_consistent(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+        self.consistent_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.get_enrolment(trial, patient).await
     }
     async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
@@ -537,6 +712,9 @@ impl VitalsStore for Hooked {
     async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
         if self.panic_for.as_ref() == Some(patient) {
             panic!("injected panic in get_state");
+        }
+        if self.unavailable_for.as_ref() == Some(patient) {
+            return Err(Error::Unavailable("injected".into()));
         }
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -631,7 +809,7 @@ async fn patients_are_processed_concurrently_up_to_the_limit_and_no_further() {
     let names: Vec<&str> = patients.iter().map(String::as_str).collect();
     let store = Hooked { load_delay: Some(StdDuration::from_millis(20)), ..hooked(&names) };
     let clock = Arc::new(FakeClock::at(START));
-    let d = Deps::new(Arc::new(store), MemoryQueue::new(), clock.clone(), StdDuration::from_secs(300), 3);
+    let d = Deps::new(Arc::new(store), MemoryQueue::new(), clock.clone(), MemoryDeadLetters::new(), StdDuration::from_secs(300), 3);
     let records: Vec<(String, String)> =
         patients.iter().map(|p| (format!("m-{p}"), body(p, readings_for(RiskLevel::Low, clock.now())))).collect();
     let batch: Vec<(&str, String)> = records.iter().map(|(id, b)| (id.as_str(), b.clone())).collect();
@@ -654,4 +832,56 @@ async fn the_trial_is_loaded_once_per_ttl_not_per_message() {
         handle(&d, sqs_event(&batch)).await.unwrap();
     }
     assert_eq!(d.store.trial_loads.load(Ordering::SeqCst), 1);
+}
+
+mod hostile_bodies {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Bodies a device cloud or an attacker could write straight to the queue:
+    /// arbitrary text, and a valid body cut short or with a stretch overwritten.
+    fn hostile_body() -> impl Strategy<Value = String> {
+        let valid = body("P0001", readings_for(RiskLevel::High, START.parse().unwrap()));
+        let len = valid.len();
+        let cut = valid.clone();
+        prop_oneof![
+            any::<String>(),
+            "\\PC{0,300}",
+            (0..len).prop_map(move |n| cut[..n].to_owned()),
+            (0..len, 1..8usize, "\\PC{0,8}").prop_map(move |(at, span, with)| {
+                let mut b = valid.clone().into_bytes();
+                let end = (at + span).min(b.len());
+                b.splice(at..end, with.into_bytes());
+                String::from_utf8_lossy(&b).into_owned()
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn a_hostile_body_never_panics_and_never_holds_back_another_group(hostile in hostile_body(), first in any::<bool>()) {
+            // GIVEN a hostile record in one group and a good record of another patient in another,
+            // in either order
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let (d, clock) = deps(seeded(&["P0001", "P0002"], 60));
+            let good = ("good", "P0002", body("P0002", readings_for(RiskLevel::Medium, clock.now())));
+            let empty = hostile.is_empty();
+            let bad = ("hostile", "P0001", hostile);
+            let batch = if first { [bad, good] } else { [good, bad] };
+            // WHEN handled
+            let response = rt.block_on(handle(&d, fifo_event(&batch)));
+            // THEN the invocation succeeds, and the good record is never reported and was scored
+            let response = response.expect("the invocation survives any body");
+            prop_assert!(!failed_ids(&response).contains(&"good".to_owned()));
+            prop_assert!(rt.block_on(state_of(&*d.store, "P0002")).and_then(|s| s.news2).is_some());
+            // AND the hostile record is processed (it happened to be valid) or parked, never retried;
+            // except an empty body, which SQS cannot carry (so no real record has one) and so
+            // refuses to park: that one comes back itself, holding back only its own group
+            let expected: &[&str] = if empty { &["hostile"] } else { &[] };
+            prop_assert_eq!(failed_ids(&response), expected);
+        }
+    }
 }

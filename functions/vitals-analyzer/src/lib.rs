@@ -3,27 +3,44 @@
 //!
 //! # One batch, step by step
 //! 1. The batch goes through the shared runner ([`trialwatch::edge::sqs`])
-//!    under its FIFO rule: it owns the panic boundaries, the message-id
-//!    policy and the response.
-//! 2. Each body is parsed and re-validated inside its own boundary. Parsing
-//!    stops at the first bad record: it and every later record are reported
-//!    as failed (FIFO order per patient), so later records are not processed.
+//!    under its per-group FIFO rule ([`FailurePolicy::FifoGroup`]): it owns
+//!    the panic boundaries, the message-id policy, parking and the response.
+//! 2. Each body is parsed and re-validated inside its own boundary. A bad
+//!    body (malformed, not a vitals message, implausible) is a permanent
+//!    failure: it holds back nothing, and is parked in step 7.
 //! 3. The valid records are grouped by patient, in batch order.
 //! 4. **Plan** (per patient, at most `concurrency` at once): trial from the
 //!    config cache, enrolment and state loaded concurrently; readings merged,
 //!    NEWS2 scored, escalation decided ([`escalation`]). Nothing is written.
+//!    A trial or enrolment that is not found is read again with a consistent
+//!    read before the patient's records fail as unknown-trial/not-enrolled
+//!    (permanent): a replica that has not yet seen a new enrolment must not
+//!    park good readings.
 //! 5. **Send** (batch-wide): all readings in ONE `put_readings_batch` (25 per
 //!    BatchWriteItem across patients) and, concurrently, all alerts in ONE
 //!    `enqueue` (10 per SendMessageBatch).
 //! 6. **Record** (per patient, bounded): the state item with `version + 1`;
 //!    a stale version reloads, re-assesses and retries ([`patient::STATE_RETRIES`]).
-//! 7. `batchItemFailures`: the first failed record and every later one. A
+//! 7. **Park**: each permanently failed record is sent to the vitals DLQ
+//!    (one SendMessage each, reason code as the `trialwatch.reason`
+//!    attribute, its group id, its message id as the dedup id) and
+//!    acknowledged. If that send fails, the record is reported instead.
+//! 8. `batchItemFailures`: each transient failure (a dependency, a contended
+//!    state item, a panic) and the later records of *its own message group*;
+//!    every other patient's records were processed in this invocation. A
 //!    record without a message id fails the invocation only if it must be
 //!    reported (see [`trialwatch::edge::sqs::Batch::respond`]).
 //!
+//! | `RecordFailure`                                  | disposition | what happens            |
+//! |--------------------------------------------------|-------------|-------------------------|
+//! | missing body, malformed JSON, not a vitals message, implausible reading | permanent | parked, acknowledged |
+//! | unknown trial, not enrolled (after a consistent read) | permanent | parked, acknowledged |
+//! | dependency, state contention, panic               | transient   | reported with its group's later records |
+//!
 //! # Why phases with barriers
 //! The budget per batch of N readings from P patients is ceil(N/25)
-//! BatchWriteItem + P state writes + ceil(alerts/10) SendMessageBatch. Readings
+//! BatchWriteItem + P state writes + ceil(alerts/10) SendMessageBatch, plus
+//! one SendMessage per parked record. Readings
 //! and alerts can meet it only if they are written for the whole batch at
 //! once, which needs every patient's plan first. The price: a patient's state
 //! write waits for the slowest patient's loads, and one failed readings write
@@ -58,34 +75,38 @@ use lambda_runtime::LambdaEvent;
 use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::edge::sqs::{guarded, Batch, FailurePolicy, Outcomes};
-use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
+use trialwatch::ports::{AlertQueue, Clock, DeadLetters, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
 use trialwatch::trial::Trial;
 use trialwatch::vitals::VitalsMessage;
 use trialwatch::{PatientId, TrialId};
 
-pub use crate::config::{Config, CONCURRENCY_VAR, DEFAULT_CONCURRENCY};
+pub use crate::config::{Config, CONCURRENCY_VAR, DEFAULT_CONCURRENCY, DLQ_URL_VAR};
 use crate::patient::{bounded, PatientBatch, Plan};
 use crate::record::RecordFailure;
 
 /// Everything the handler needs, built once per execution environment.
-pub struct Deps<S, Q, C> {
+pub struct Deps<S, Q, C, D> {
     pub store: Arc<S>,
     pub alerts: Q,
     pub clock: C,
+    /// The vitals DLQ, for records that failed for good.
+    pub dead_letters: D,
     trials: Arc<ConfigCache<TrialId, Trial>>,
     concurrency: usize,
 }
 
-pub type AwsDeps = Deps<trialwatch::aws::DynamoStore, trialwatch::aws::SqsAlertQueue, trialwatch::clock::SystemClock>;
+pub type AwsDeps =
+    Deps<trialwatch::aws::DynamoStore, trialwatch::aws::SqsAlertQueue, trialwatch::clock::SystemClock, trialwatch::aws::SqsDeadLetters>;
 
-impl<S, Q, C> Deps<S, Q, C>
+impl<S, Q, C, D> Deps<S, Q, C, D>
 where
     S: VitalsStore + EnrolmentStore + TrialStore + 'static,
     Q: AlertQueue,
     C: Clock,
+    D: DeadLetters,
 {
-    pub fn new(store: Arc<S>, alerts: Q, clock: C, config_ttl: std::time::Duration, concurrency: usize) -> Self {
-        Self { store, alerts, clock, trials: Arc::new(ConfigCache::new(config_ttl)), concurrency: concurrency.max(1) }
+    pub fn new(store: Arc<S>, alerts: Q, clock: C, dead_letters: D, config_ttl: std::time::Duration, concurrency: usize) -> Self {
+        Self { store, alerts, clock, dead_letters, trials: Arc::new(ConfigCache::new(config_ttl)), concurrency: concurrency.max(1) }
     }
 
     pub fn concurrency(&self) -> usize {
@@ -98,6 +119,17 @@ where
         let key = id.clone();
         self.trials.get(id, move || async move { store.get_trial(&key).await }).await
     }
+
+    /// The trial on a consistent read, past the cache: called only when the
+    /// cached read found none, before that absence parks a record for good.
+    /// A trial found here replaces the cached absence at the next read.
+    async fn trial_confirmed(&self, id: &TrialId) -> Result<Option<Trial>, trialwatch::Error> {
+        let trial = self.store.get_trial_consistent(id).await?;
+        if trial.is_some() {
+            self.trials.invalidate(id);
+        }
+        Ok(trial)
+    }
 }
 
 impl AwsDeps {
@@ -108,6 +140,7 @@ impl AwsDeps {
             Arc::new(trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone())),
             trialwatch::aws::SqsAlertQueue::new(sdk, config.alert_queue_url.clone()),
             trialwatch::clock::SystemClock,
+            trialwatch::aws::SqsDeadLetters::new(sdk, config.dead_letter_queue_url.clone()),
             config.config_ttl,
             config.concurrency,
         )
@@ -115,26 +148,29 @@ impl AwsDeps {
 }
 
 /// Handles one SQS batch; see the crate doc for the steps.
-pub async fn handle<S, Q, C>(deps: &Deps<S, Q, C>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
+pub async fn handle<S, Q, C, D>(deps: &Deps<S, Q, C, D>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
     S: VitalsStore + EnrolmentStore + TrialStore + 'static,
     Q: AlertQueue,
     C: Clock,
+    D: DeadLetters,
 {
     let now = deps.clock.now();
-    // FIFO queue (group trial#patient): a failure holds back every later record.
-    let batch = Batch::new(event.payload, FailurePolicy::FifoBatch);
+    // FIFO queue (group trial#patient): a failure holds back only its own group.
+    let batch = Batch::new(event.payload, FailurePolicy::FifoGroup);
     let (messages, mut outcomes) = batch.decode(|body| record::parse_body(body, now));
 
     let batches = group_by_patient(messages);
     let alerts_recorded = process(deps, &batches, now, &mut outcomes).await;
 
+    batch.park(&mut outcomes, &deps.dead_letters).await;
     let response = batch.respond(&outcomes)?;
     tracing::info!(
         records = batch.len(),
         patients = batches.len(),
         readings = batches.iter().map(|b| b.readings.len()).sum::<usize>(),
         alerts = alerts_recorded,
+        parked = (0..batch.len()).filter(|&i| outcomes.is_parked(i)).count(),
         failed = response.batch_item_failures.len(),
         "vitals batch handled"
     );
@@ -165,8 +201,8 @@ fn group_by_patient(messages: Vec<(usize, VitalsMessage)>) -> Vec<PatientBatch> 
 
 /// Runs the three phases and records each patient's failure on its records.
 /// Returns how many alerts were recorded in state.
-async fn process<S, Q, C>(
-    deps: &Deps<S, Q, C>,
+async fn process<S, Q, C, D>(
+    deps: &Deps<S, Q, C, D>,
     batches: &[PatientBatch],
     now: chrono::DateTime<chrono::Utc>,
     outcomes: &mut Outcomes<RecordFailure>,
@@ -175,6 +211,7 @@ where
     S: VitalsStore + EnrolmentStore + TrialStore + 'static,
     Q: AlertQueue,
     C: Clock,
+    D: DeadLetters,
 {
     let mut fail = |b: &PatientBatch, f: &RecordFailure| {
         for &r in &b.records {

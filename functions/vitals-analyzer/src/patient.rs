@@ -3,13 +3,14 @@
 //! batch-wide readings write and alert send, then the state writes.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use trialwatch::alert::{Alert, AlertReason};
 use trialwatch::edge::sqs::guarded;
 use trialwatch::news2::Spo2Scale;
-use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, StateWrite, TrialStore, VitalsStore};
+use trialwatch::ports::{AlertQueue, Clock, DeadLetters, EnrolmentStore, StateWrite, TrialStore, VitalsStore};
 use trialwatch::trial::News2Settings;
 use trialwatch::vitals::{VitalReading, VitalsState};
 use trialwatch::{PatientId, SiteId, TrialId};
@@ -96,19 +97,31 @@ where
 /// not lost silently: a warning with the reason code
 /// [`SKIPPED_AFTER_WITHDRAWAL`] and the count is logged per patient, and the
 /// enrolment's `withdrawnAt` and audit trail say why.
-pub async fn plan<S, Q, C>(deps: &Deps<S, Q, C>, batch: &PatientBatch, now: DateTime<Utc>) -> Result<Option<Plan>, RecordFailure>
+pub async fn plan<S, Q, C, D>(deps: &Deps<S, Q, C, D>, batch: &PatientBatch, now: DateTime<Utc>) -> Result<Option<Plan>, RecordFailure>
 where
     S: VitalsStore + EnrolmentStore + TrialStore + 'static,
     Q: AlertQueue,
     C: Clock,
+    D: DeadLetters,
 {
     let (trial, enrolment, state) = tokio::try_join!(
         deps.trial(&batch.trial),
         deps.store.get_enrolment(&batch.trial, &batch.patient),
         deps.store.get_state(&batch.trial, &batch.patient),
     )?;
+    // An absence parks the records for good, so it is confirmed on a
+    // consistent read first (one extra GetItem, only on this path): the
+    // eventually consistent reads (and a cached absence) may predate a trial
+    // or enrolment written a moment ago.
+    let trial = match trial.as_ref() {
+        Some(_) => trial,
+        None => Arc::new(deps.trial_confirmed(&batch.trial).await?),
+    };
     let trial = trial.as_ref().as_ref().ok_or(RecordFailure::UnknownTrial)?;
-    let enrolment = enrolment.ok_or(RecordFailure::NotEnrolled)?;
+    let enrolment = match enrolment {
+        Some(e) => e,
+        None => deps.store.get_enrolment_consistent(&batch.trial, &batch.patient).await?.ok_or(RecordFailure::NotEnrolled)?,
+    };
     let settings = trial.definition.alerting.news2;
     let scale = enrolment.spo2_scale();
     let readings: Vec<VitalReading> =
@@ -139,8 +152,8 @@ where
 /// on a stale version the state is reloaded and re-assessed, and an alert that
 /// only the fresh state calls for is sent before the write that records it
 /// (reliability rule: send, then record).
-pub async fn commit<S, Q, C>(
-    deps: &Deps<S, Q, C>,
+pub async fn commit<S, Q, C, D>(
+    deps: &Deps<S, Q, C, D>,
     batch: &PatientBatch,
     plan: Plan,
     now: DateTime<Utc>,
@@ -149,6 +162,7 @@ where
     S: VitalsStore + EnrolmentStore + TrialStore + 'static,
     Q: AlertQueue,
     C: Clock,
+    D: DeadLetters,
 {
     let Plan { scale, site, settings, mut prev, readings, mut assessment } = plan;
     let mut sent = assessment.escalation.as_ref().map(|e| e.alert_id.clone());

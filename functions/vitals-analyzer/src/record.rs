@@ -1,7 +1,9 @@
 //! One SQS record: its body parsed and re-checked, and why it failed. The
-//! shared runner turns these failures into `batchItemFailures`.
+//! shared runner parks the permanent failures in the vitals DLQ and turns the
+//! transient ones into `batchItemFailures`.
 
 use chrono::{DateTime, Utc};
+use trialwatch::edge::sqs::Disposition;
 use trialwatch::timestamp::MAX_FUTURE_SKEW_SECONDS;
 use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsMessage, MAX_READINGS_PER_REQUEST};
 
@@ -22,8 +24,10 @@ pub enum RecordFailure {
     /// may write to the queue directly, so the analyzer never trusts the sender.
     #[error("reading {index} is not plausible: {reason}")]
     Implausible { index: usize, reason: &'static str },
+    /// Absent even on a consistent read (never parked on a stale one).
     #[error("the trial is not configured")]
     UnknownTrial,
+    /// Absent even on a consistent read (never parked on a stale one).
     #[error("the patient is not enrolled in the trial")]
     NotEnrolled,
     /// A store or queue failed; `code` is `trialwatch::Error::code()`.
@@ -58,6 +62,22 @@ impl trialwatch::edge::sqs::Failure for RecordFailure {
     }
     fn code(&self) -> &'static str {
         RecordFailure::code(self)
+    }
+    /// Permanent: the record itself is wrong, so no redelivery can fix it; it
+    /// is parked at once rather than waiting out the visibility timeout five
+    /// times. Transient: the record may be good and something around it was
+    /// not. A panic is a bug of ours, not proof the record is bad: a fixed
+    /// deploy processes it, and the queue's redrive policy parks it if not.
+    fn disposition(&self) -> Disposition {
+        match self {
+            RecordFailure::MissingBody
+            | RecordFailure::MalformedJson
+            | RecordFailure::NotAVitalsMessage
+            | RecordFailure::Implausible { .. }
+            | RecordFailure::UnknownTrial
+            | RecordFailure::NotEnrolled => Disposition::Permanent,
+            RecordFailure::Dependency { .. } | RecordFailure::StateContention | RecordFailure::Panicked => Disposition::Transient,
+        }
     }
 }
 
@@ -167,5 +187,25 @@ mod tests {
                 .unwrap_err();
         assert!(!e.to_string().contains("987654") && !e.code().contains("987654"));
         assert_eq!(e, RecordFailure::Implausible { index: 1, reason: "value-out-of-range" });
+    }
+
+    #[test]
+    fn the_record_s_own_faults_are_permanent_and_everything_around_it_is_transient() {
+        use trialwatch::edge::sqs::Failure;
+        let permanent = [
+            RecordFailure::MissingBody,
+            RecordFailure::MalformedJson,
+            RecordFailure::NotAVitalsMessage,
+            RecordFailure::Implausible { index: 0, reason: "value-out-of-range" },
+            RecordFailure::UnknownTrial,
+            RecordFailure::NotEnrolled,
+        ];
+        let transient = [RecordFailure::Dependency { code: "unavailable" }, RecordFailure::StateContention, RecordFailure::Panicked];
+        for f in permanent {
+            assert_eq!(f.disposition(), Disposition::Permanent, "{f:?}");
+        }
+        for f in transient {
+            assert_eq!(f.disposition(), Disposition::Transient, "{f:?}");
+        }
     }
 }

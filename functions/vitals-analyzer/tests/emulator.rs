@@ -20,7 +20,8 @@ use trialwatch::aws::{DynamoStore, SqsVitalsQueue};
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
 use trialwatch::news2::RiskLevel;
 use trialwatch::ports::{EnrolmentStore, TrialStore, VitalsQueue, VitalsStore};
-use trialwatch::provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned};
+use trialwatch::provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned, Template};
+use trialwatch::settings::Env;
 use trialwatch::trial::Trial;
 use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsMessage};
 use trialwatch::{PatientId, ReadingId, SiteId, TrialId};
@@ -43,7 +44,12 @@ impl Stack {
         let provisioned = provision_all(&sdk, &template_path(), &unique_prefix(label))
             .await
             .unwrap_or_else(|e| panic!("provisioning the emulator failed (is it running? `make test` starts it): {e}"));
-        let config = Config::from_vars(&provisioned.resources.env()).expect("analyzer config");
+        // The analyzer's environment as SAM would give it: the template's own
+        // variables (VITALS_DLQ_URL: !Ref VitalsDLQ) resolved to what was provisioned.
+        let template = Template::load(&template_path()).expect("template");
+        let function = template.function("VitalsAnalyzerFunction").expect("VitalsAnalyzerFunction in the template");
+        let config = Config::from_vars(&Env::vars(provisioned.environment_for(function))).expect("analyzer config");
+        assert_eq!(Some(config.dead_letter_queue_url.as_str()), provisioned.vitals_dlq_url(), "the analyzer parks in the vitals DLQ");
         let deps = AwsDeps::from_config(&config, &sdk);
         Self { sqs: aws_sdk_sqs::Client::new(&sdk), sdk, provisioned, deps }
     }
@@ -140,6 +146,19 @@ impl Stack {
         }
     }
 
+    /// Receives from the vitals DLQ until something arrives (or a few tries pass).
+    async fn receive_dead_letters(&self) -> Vec<Message> {
+        let dlq = self.provisioned.vitals_dlq_url().expect("VitalsQueue has a DLQ").to_owned();
+        for _ in 0..5 {
+            let dead = self.receive(&dlq, None).await;
+            if !dead.is_empty() {
+                return dead;
+            }
+            tokio::time::sleep(StdDuration::from_millis(200)).await;
+        }
+        Vec::new()
+    }
+
     async fn stored_reading_count(&self, trial: &TrialId, patient: &PatientId) -> usize {
         aws_sdk_dynamodb::Client::new(&self.sdk)
             .query()
@@ -214,7 +233,7 @@ async fn readings_sent_to_the_fifo_queue_are_stored_scored_and_escalated() {
 }
 
 #[tokio::test]
-async fn a_poison_message_reaches_the_dlq_after_max_receive_count() {
+async fn a_poison_message_is_parked_in_the_dlq_on_its_first_receive() {
     // GIVEN a body that is not a vitals message, sent straight to the FIFO queue
     let stack = Stack::provision("analyzer-poison").await;
     let poison = r#"{"trialId":"tw-int","patientId":"P-int-2","readings":[{"code":"heart_rate","value":"fast"}]}"#;
@@ -228,6 +247,39 @@ async fn a_poison_message_reaches_the_dlq_after_max_receive_count() {
         .send()
         .await
         .expect("send poison");
+
+    // WHEN it is received once and handled
+    let mut received = Vec::new();
+    for _ in 0..5 {
+        received = stack.receive(stack.vitals_url(), None).await;
+        if !received.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(received.len(), 1);
+    let response = handle(&stack.deps, stack.sqs_event(&received)).await.expect("the invocation itself succeeds");
+    // THEN it is acknowledged, not retried maxReceiveCount times
+    assert!(response.batch_item_failures.is_empty());
+    stack.delete_succeeded(&received, &response).await;
+    // AND it is in the vitals DLQ, unchanged, with its reason
+    let dead = stack.receive_dead_letters().await;
+    assert_eq!(dead.iter().map(|m| m.body().unwrap_or_default()).collect::<Vec<_>>(), [poison]);
+    let reason = dead[0].message_attributes().and_then(|a| a.get(trialwatch::aws::sqs::REASON_ATTRIBUTE)).and_then(|v| v.string_value());
+    assert_eq!(reason, Some("not-a-vitals-message"));
+    assert!(stack.receive(stack.vitals_url(), Some(0)).await.is_empty(), "the source queue is drained");
+}
+
+#[tokio::test]
+async fn a_record_that_keeps_failing_transiently_reaches_the_dlq_after_max_receive_count() {
+    // GIVEN a good message, and an analyzer whose table does not exist (every load fails: transient)
+    let stack = Stack::provision("analyzer-transient").await;
+    let mut env = stack.provisioned.environment.clone();
+    env.insert("TABLE_NAME".into(), format!("{}-missing-table", stack.provisioned.prefix));
+    env.insert(vitals_analyzer::DLQ_URL_VAR.into(), stack.provisioned.vitals_dlq_url().expect("vitals DLQ").to_owned());
+    let broken = AwsDeps::from_config(&Config::from_vars(&Env::vars(env)).expect("config"), &stack.sdk);
+    let (trial, patient) = (TrialId::parse("tw-int").unwrap(), PatientId::parse("P-int-5").unwrap());
+    let message = VitalsMessage { trial_id: trial, patient_id: patient, readings: high_readings(Utc::now(), "t") };
+    SqsVitalsQueue::new(&stack.sdk, stack.vitals_url()).send_vitals(std::slice::from_ref(&message)).await.expect("send vitals");
     let max_receives = stack.provisioned.dead_letters["VitalsQueue"].max_receive_count as usize;
 
     // WHEN it is received, handled and left undeleted until SQS gives up on it
@@ -240,23 +292,114 @@ async fn a_poison_message_reaches_the_dlq_after_max_receive_count() {
             }
             continue;
         }
-        let response = handle(&stack.deps, stack.sqs_event(&received)).await.expect("the invocation itself succeeds");
-        // THEN every attempt reports it as a batch item failure
+        let response = handle(&broken, stack.sqs_event(&received)).await.expect("the invocation itself succeeds");
+        // THEN every attempt reports it as a batch item failure (a transient failure is never parked)
         assert_eq!(response.batch_item_failures.len(), 1);
         stack.delete_succeeded(&received, &response).await;
         failures += 1;
     }
     assert_eq!(failures, max_receives, "received exactly maxReceiveCount times");
 
-    // AND it is now in the vitals DLQ, unchanged
-    let dlq = stack.provisioned.vitals_dlq_url().expect("VitalsQueue has a DLQ").to_owned();
-    let mut dead = Vec::new();
-    for _ in 0..5 {
-        dead = stack.receive(&dlq, None).await;
-        if !dead.is_empty() {
+    // AND the queue's redrive policy moved it to the vitals DLQ, unchanged and without a reason attribute
+    let dead = stack.receive_dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body().map(|b| serde_json::from_str::<VitalsMessage>(b).expect("vitals JSON")), Some(message));
+    assert!(dead[0].message_attributes().and_then(|a| a.get(trialwatch::aws::sqs::REASON_ATTRIBUTE)).is_none());
+}
+
+#[tokio::test]
+async fn a_record_that_fails_for_good_is_parked_in_the_real_dlq_and_a_redrive_reprocesses_it() {
+    // GIVEN a trial where P-int-4 is enrolled and P-int-3 is not (yet), and one message of each
+    let stack = Stack::provision("analyzer-park").await;
+    let trial = TrialId::parse("tw-int").unwrap();
+    let (late, enrolled) = (PatientId::parse("P-int-3").unwrap(), PatientId::parse("P-int-4").unwrap());
+    stack.seed(&trial, &[&enrolled]).await;
+    let now = Utc::now();
+    let messages = [
+        VitalsMessage { trial_id: trial.clone(), patient_id: late.clone(), readings: high_readings(now - Duration::minutes(2), "late") },
+        VitalsMessage { trial_id: trial.clone(), patient_id: enrolled.clone(), readings: high_readings(now - Duration::minutes(2), "ok") },
+    ];
+    SqsVitalsQueue::new(&stack.sdk, stack.vitals_url()).send_vitals(&messages).await.expect("send vitals");
+
+    // WHEN they are received and handled with the production adapters
+    let mut handled = Vec::new();
+    for _ in 0..10 {
+        let received = stack.receive(stack.vitals_url(), None).await;
+        if received.is_empty() {
+            continue;
+        }
+        let response = handle(&stack.deps, stack.sqs_event(&received)).await.expect("handler");
+        // THEN nothing comes back from the queue: one is scored, the other parked
+        assert!(response.batch_item_failures.is_empty(), "unexpected failures: {:?}", response.batch_item_failures);
+        stack.delete_succeeded(&received, &response).await;
+        handled.extend(received);
+        if handled.len() == messages.len() {
             break;
         }
-        tokio::time::sleep(StdDuration::from_millis(200)).await;
     }
-    assert_eq!(dead.iter().map(|m| m.body().unwrap_or_default()).collect::<Vec<_>>(), [poison]);
+    assert_eq!(handled.len(), 2);
+    assert_eq!(stack.stored_reading_count(&trial, &enrolled).await, 3, "the enrolled patient is scored in the same invocation");
+    assert_eq!(stack.stored_reading_count(&trial, &late).await, 0);
+
+    // AND the not-enrolled record is in the real vitals DLQ: body unchanged, reason code, group and dedup ids
+    let original = handled.iter().find(|m| m.body().unwrap_or_default().contains("P-int-3")).expect("the late patient's message");
+    let dead = stack.receive_dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    let parked = &dead[0];
+    assert_eq!(parked.body(), original.body());
+    let reason = parked.message_attributes().and_then(|a| a.get(trialwatch::aws::sqs::REASON_ATTRIBUTE)).and_then(|v| v.string_value());
+    assert_eq!(reason, Some("patient-not-enrolled"));
+    let system = parked.attributes().cloned().unwrap_or_default();
+    assert_eq!(system.get(&MessageSystemAttributeName::MessageGroupId).map(String::as_str), Some("tw-int#P-int-3"));
+    assert_eq!(system.get(&MessageSystemAttributeName::MessageDeduplicationId).map(String::as_str), original.message_id());
+
+    // WHEN the patient is enrolled and an operator redrives the DLQ: read back, re-sent to the
+    // source queue with its group, deleted from the DLQ
+    stack.seed(&trial, &[&late]).await;
+    let dlq = stack.provisioned.vitals_dlq_url().expect("vitals DLQ").to_owned();
+    for redriven in 0..2 {
+        // (sent twice, as an at-least-once redrive may: the handler is idempotent)
+        stack
+            .sqs
+            .send_message()
+            .queue_url(stack.vitals_url())
+            .message_body(parked.body().unwrap_or_default())
+            .message_group_id("tw-int#P-int-3")
+            .message_deduplication_id(format!("redrive-{redriven}-{}", parked.message_id().unwrap_or_default()))
+            .send()
+            .await
+            .expect("redrive to the source queue");
+    }
+    stack
+        .sqs
+        .delete_message()
+        .queue_url(&dlq)
+        .receipt_handle(parked.receipt_handle().unwrap_or_default())
+        .send()
+        .await
+        .expect("delete from DLQ");
+    let mut redelivered = 0;
+    for _ in 0..10 {
+        let received = stack.receive(stack.vitals_url(), None).await;
+        if received.is_empty() {
+            continue;
+        }
+        let response = handle(&stack.deps, stack.sqs_event(&received)).await.expect("handler");
+        assert!(response.batch_item_failures.is_empty());
+        stack.delete_succeeded(&received, &response).await;
+        redelivered += received.len();
+        if redelivered == 2 {
+            break;
+        }
+    }
+    // THEN the same handler scores it, once: three readings stored, one high alert for the patient
+    assert_eq!(redelivered, 2);
+    assert_eq!(stack.stored_reading_count(&trial, &late).await, 3);
+    let state = stack.store().get_state(&trial, &late).await.unwrap().expect("scored after the redrive");
+    assert_eq!(state.news2.map(|n| n.risk_level), Some(RiskLevel::High));
+    let alerts = stack.receive(&stack.provisioned.resources.alert_queue_url, None).await;
+    let late_alerts = alerts.iter().filter(|m| m.body().unwrap_or_default().contains("P-int-3")).count();
+    assert_eq!(late_alerts, 1);
+    // AND the DLQ is empty, and the redriven record was not parked again
+    assert!(stack.receive(&dlq, None).await.is_empty());
 }

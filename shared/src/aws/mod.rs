@@ -11,7 +11,7 @@ pub mod sqs;
 pub use dynamo::{DynamoStore, COUNTER_SHARDS, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};
 pub use s3::S3ReportStore;
 pub use sns::SnsNotifier;
-pub use sqs::{SqsAlertQueue, SqsQueue, SqsVitalsQueue};
+pub use sqs::{SqsAlertQueue, SqsDeadLetters, SqsQueue, SqsVitalsQueue};
 
 /// Loads the AWS configuration from the environment. The SDK itself honours
 /// `AWS_ENDPOINT_URL`, which points every client at a local emulator.

@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use super::errors::from_sdk;
 use crate::alert::Alert;
 use crate::error::Error;
-use crate::ports::{AlertQueue, VitalsQueue};
+use crate::ports::{AlertQueue, DeadLetter, DeadLetters, VitalsQueue};
 use crate::vitals::VitalsMessage;
 
 /// AWS quota, not configurable: at most 10 entries per SendMessageBatch.
@@ -90,6 +90,45 @@ impl AlertQueue for SqsQueue<Alert> {
             entries.push(entry.build().map_err(|_| Error::Internal(format!("{OP}: request-build")))?);
         }
         send_batches(&self.client, &self.url, OP, entries).await
+    }
+}
+
+/// Message attribute naming why a record was parked (a failure code).
+pub const REASON_ATTRIBUTE: &str = "trialwatch.reason";
+
+/// A dead-letter queue the consumer parks records in itself (FIFO or
+/// standard, told by the URL as AWS names FIFO queues).
+#[derive(Clone, Debug)]
+pub struct SqsDeadLetters {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsDeadLetters {
+    pub fn new(config: &SdkConfig, url: impl Into<String>) -> Self {
+        Self::with_client(aws_sdk_sqs::Client::new(config), url)
+    }
+    pub fn with_client(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+}
+
+#[async_trait]
+impl DeadLetters for SqsDeadLetters {
+    async fn park(&self, letter: &DeadLetter<'_>) -> Result<(), Error> {
+        const OP: &str = "sqs.SendMessage(dead-letter)";
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(letter.body)
+            .message_attributes(REASON_ATTRIBUTE, string_attribute(OP, letter.reason)?);
+        // A FIFO queue requires both ids; a standard one refuses them.
+        if self.url.ends_with(".fifo") {
+            request = request.message_group_id(letter.group_id).message_deduplication_id(letter.dedup_id);
+        }
+        request.send().await.map_err(|e| from_sdk(OP, &e))?;
+        Ok(())
     }
 }
 

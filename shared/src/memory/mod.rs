@@ -23,6 +23,7 @@ use crate::vitals::{VitalReading, VitalsState};
 mod alerts;
 mod audit;
 mod clock;
+mod dead_letters;
 mod enrolments;
 mod notifier;
 mod queues;
@@ -34,6 +35,7 @@ mod trials;
 mod vitals;
 
 pub use clock::FakeClock;
+pub use dead_letters::{MemoryDeadLetters, ParkedLetter};
 pub use notifier::MemoryNotifier;
 pub use queues::MemoryQueue;
 pub use reports::MemoryReportStore;

@@ -38,6 +38,11 @@ impl TrialStore for DynamoStore {
         self.get(OP, trial_pk(id), "META".into(), false).await?.map(|i| from_record(OP, "trial", i)).transpose()
     }
 
+    async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
+        const OP: &str = "dynamodb.GetItem(trial, consistent)";
+        self.get(OP, trial_pk(id), "META".into(), true).await?.map(|i| from_record(OP, "trial", i)).transpose()
+    }
+
     async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error> {
         const OP: &str = "dynamodb.TransactWriteItems(trial)";
         let keys = || {
@@ -99,6 +104,11 @@ impl EnrolmentStore for DynamoStore {
     async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
         const OP: &str = "dynamodb.GetItem(enrolment)";
         self.get(OP, trial_pk(trial), enrolment_sk(patient), false).await?.map(|i| from_record(OP, "enrolment", i)).transpose()
+    }
+
+    async fn get_enrolment_consistent(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+        const OP: &str = "dynamodb.GetItem(enrolment, consistent)";
+        self.get(OP, trial_pk(trial), enrolment_sk(patient), true).await?.map(|i| from_record(OP, "enrolment", i)).transpose()
     }
 
     async fn put_enrolment(&self, e: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {

@@ -57,10 +57,12 @@ impl TrialWatchFunctions {
                     let config = alert_dispatcher::Config::from_vars(&env).map_err(init)?;
                     Function::AlertDispatcher(std::sync::Arc::new(alert_dispatcher::Deps::from_config(&config, sdk)))
                 }
-                other => return Err(StackError::Functions(format!(
+                other => {
+                    return Err(StackError::Functions(format!(
                     "template function {} (binary {other}) has no in-process handler in trialwatch-local; add it to local/src/functions.rs",
                     spec.logical_id
-                ))),
+                )))
+                }
             };
             by_logical_id.insert(spec.logical_id.clone(), f);
         }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::alerts::{alert_pk, index_sk};
-use super::{from_record, s, to_record, DynamoStore, Item};
+use super::{s, to_record, DynamoStore, Item};
 use crate::alert::{Alert, AlertRecord, AlertStatus};
 use crate::aws::errors::from_sdk;
 use crate::error::Error;
@@ -84,8 +84,10 @@ impl AlertOutbox for DynamoStore {
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc))
                 .ok_or_else(|| Error::Internal(format!("{OP}: malformed outbox key")))?;
-            let record: AlertRecord = from_record(OP, "alert", item)?;
-            due.push(DueAlert { alert: record.alert, due_at });
+            // The index projects the alert only: the record's other fields are not read here.
+            let alert = item.get("alert").cloned().ok_or_else(|| Error::Internal(format!("{OP}: outbox item without its alert")))?;
+            let alert: Alert = serde_dynamo::from_attribute_value(alert).map_err(crate::aws::errors::codec(OP, "alert"))?;
+            due.push(DueAlert { alert, due_at });
         }
         Ok(due)
     }
@@ -115,6 +117,7 @@ impl AlertOutbox for DynamoStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::from_record;
     use super::*;
     use crate::ids::{AlertId, PatientId, SiteId, TrialId};
 

@@ -135,6 +135,7 @@ impl Functions for TrialWatchFunctions {
     async fn schedule(&self, function: &str, event: LambdaEvent<Value>) -> Result<Value, InvokeError> {
         match self.get(function)? {
             Function::ReportGenerator(deps) => report_generator::handle_schedule(deps, event).await.map_err(|e| failed(function, e)),
+            Function::AlertDispatcher(deps) => alert_dispatcher::handle_sweep(deps, event).await.map_err(|e| failed(function, e)),
             _ => Err(InvokeError::UnknownFunction(format!("{function} (not a scheduled function)"))),
         }
     }

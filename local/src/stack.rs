@@ -84,7 +84,8 @@ pub enum StackError {
     Queue { queue: String, message: String },
 }
 
-/// A schedule of the template, fired on demand.
+/// A schedule of the template, fired on demand; one of `rate(...)` up to an
+/// hour (the outbox sweeper's minute) also fires on its own, as EventBridge would.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleTarget {
     pub name: String,
@@ -265,6 +266,11 @@ impl Stack {
                 poller_stats.insert(source.queue_logical_id.clone(), stats.clone());
                 pollers.spawn(crate::poller::run(sqs.clone(), functions.clone(), source.clone(), stats, stopped.clone()));
             }
+            for target in &plan.schedules {
+                if let Some(period) = rate_period(&target.expression).filter(|p| *p <= Duration::from_secs(3600)) {
+                    pollers.spawn(run_schedule(functions.clone(), target.clone(), period, stopped.clone()));
+                }
+            }
         }
         Ok(Stack { base_url: format!("http://{addr}"), addr, provisioned, sdk, plan, poller_stats, functions, stop, server, pollers })
     }
@@ -287,6 +293,33 @@ impl Stack {
             tracing::warn!("in-flight work did not finish within the drain limit; abandoning it (SQS will redeliver)");
             self.server.abort();
             self.pollers.abort_all();
+        }
+    }
+}
+
+/// The period of a `rate(N unit)` schedule expression; `None` for a cron.
+pub fn rate_period(expression: &str) -> Option<Duration> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: u64 = n.parse().ok()?;
+    let seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(n.checked_mul(seconds)?)).filter(|d| !d.is_zero())
+}
+
+/// Fires `target` every `period` until the stack stops.
+async fn run_schedule(functions: Arc<dyn Functions>, target: ScheduleTarget, period: Duration, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stopped.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        if let Err(e) = fire(functions.as_ref(), &target).await {
+            tracing::warn!(schedule = %target.name, error = %e, "scheduled run failed");
         }
     }
 }
@@ -324,4 +357,18 @@ fn json_reply(status: StatusCode, body: Value) -> axum::response::Response {
     *r.status_mut() = status;
     r.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_schedules_have_a_period_and_crons_fire_only_on_demand() {
+        assert_eq!(rate_period("rate(1 minute)"), Some(Duration::from_secs(60)));
+        assert_eq!(rate_period("rate(5 minutes)"), Some(Duration::from_secs(300)));
+        assert_eq!(rate_period("rate(7 days)"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(rate_period("cron(0 6 ? * MON *)"), None);
+        assert_eq!(rate_period("rate(0 minutes)"), None);
+    }
 }

@@ -14,6 +14,7 @@ pub mod ids;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod news2;
+pub mod outbox;
 pub mod page;
 pub mod ports;
 #[cfg(feature = "provision")]

@@ -9,6 +9,7 @@ use crate::audit::{Actor, AuditEntry};
 use crate::enrolment::{Enrolment, EnrolmentCount};
 use crate::error::Error;
 use crate::ids::{AlertId, PatientId, ReportId, SubmissionId, TrialId};
+use crate::outbox::DueAlert;
 use crate::page::{Page, PageRequest};
 use crate::report::ReportMeta;
 use crate::submission::{DailySiteCount, StoredSubmission};
@@ -71,9 +72,18 @@ pub trait SubmissionStore: Send + Sync {
     /// ONE atomic write of: the submission, its idempotency guard, the audit
     /// entry, the per-day/per-site counter, and the patient's submission
     /// summary, conditional on the patient being enrolled. `day` is the
-    /// counter bucket in the trial's zone.
+    /// counter bucket in the trial's zone. `alerts` (the PRO alerts the
+    /// submission raises) are written in the same transaction as pending
+    /// alert items in the outbox ([`crate::outbox`]), so no alert is lost
+    /// once the submission is stored.
     /// A patient not enrolled gives `Error::Conflict{kind: "patient-not-enrolled"}`.
-    async fn record_submission(&self, submission: &StoredSubmission, day: &str, audit: &AuditEntry) -> Result<RecordOutcome, Error>;
+    async fn record_submission(
+        &self,
+        submission: &StoredSubmission,
+        day: &str,
+        audit: &AuditEntry,
+        alerts: &[Alert],
+    ) -> Result<RecordOutcome, Error>;
     async fn get_submission(&self, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error>;
     /// Newest first (by completedAt).
     async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error>;
@@ -164,6 +174,18 @@ pub trait DeadLetters: Send + Sync {
     /// One SendMessage per record. An error means the record was not parked
     /// and must be redelivered instead.
     async fn park(&self, letter: &DeadLetter<'_>) -> Result<(), Error>;
+}
+
+/// The outbox of pending PRO alerts, read by the sweeper ([`crate::outbox`]).
+#[async_trait]
+pub trait AlertOutbox: Send + Sync {
+    /// Alerts of one index shard that no dispatcher has claimed and whose
+    /// due time is at or before `now`, oldest first, at most `limit`.
+    async fn due_alerts(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueAlert>, Error>;
+    /// Moves a swept alert's due time to `until`, if it is still unclaimed and
+    /// still due at `due.due_at` (else another sweep or a claim came first,
+    /// which is not an error).
+    async fn defer(&self, due: &DueAlert, until: DateTime<Utc>) -> Result<(), Error>;
 }
 
 #[async_trait]

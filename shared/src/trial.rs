@@ -250,6 +250,16 @@ impl TrialDefinition {
             );
             v.check(r.level != RiskLevel::Low, format!("alerting.proRules[{i}].level"), "must be low-medium, medium or high");
         }
+        // One alert per rule item, each a pending item in the submission's transaction.
+        for q in &self.questionnaires {
+            let items: std::collections::BTreeSet<&str> =
+                a.pro_rules.iter().filter(|r| r.questionnaire_id == q.id).map(|r| r.link_id.as_str()).collect();
+            v.check(
+                items.len() <= crate::outbox::MAX_PRO_ALERTS_PER_SUBMISSION,
+                "alerting.proRules",
+                "at most 25 items of one questionnaire may carry rules",
+            );
+        }
         v.finish(())
     }
 

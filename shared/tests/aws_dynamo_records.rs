@@ -105,7 +105,7 @@ async fn an_enrolment_change_moves_the_counters_and_keeps_the_submission_summary
     assert_eq!(created, Upsert::Created);
     enrol(&store, &p2, "s1", EnrolmentStatus::Enrolled).await;
     let sub = submission(&p1, "2026-11-26T20:00:00Z");
-    store.record_submission(&sub, "2026-11-26", &audit("submission/x", "submission.created", "2026-11-26T20:00:01Z")).await.unwrap();
+    store.record_submission(&sub, "2026-11-26", &audit("submission/x", "submission.created", "2026-11-26T20:00:01Z"), &[]).await.unwrap();
     // WHEN P-1 moves to s2 and P-2 withdraws
     let moved = store
         .put_enrolment(&enrolment(&p1, "s2", EnrolmentStatus::Enrolled), &audit("patient/P-1", "enrolment.updated", "2026-11-26T22:00:00Z"))
@@ -143,11 +143,15 @@ async fn recording_the_same_submission_twice_is_a_duplicate_holding_the_first() 
     let sub = submission(&p, "2026-11-26T20:15:00Z");
     requests.reset();
     // WHEN the submission is recorded, then recorded again (a client retry)
-    let first =
-        store.record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:00Z")).await.unwrap();
+    let first = store
+        .record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:00Z"), &[])
+        .await
+        .unwrap();
     let writes_for_one = requests.get("TransactWriteItems");
-    let second =
-        store.record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:05Z")).await.unwrap();
+    let second = store
+        .record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:05Z"), &[])
+        .await
+        .unwrap();
     // THEN the first is one write request, the second is refused by the guard and returns what is stored
     assert_eq!(first, RecordOutcome::Recorded);
     assert_eq!(writes_for_one, 1);
@@ -173,6 +177,7 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
             &submission(&p, "2026-11-25T20:00:00Z"),
             "2026-11-25",
             &audit("submission/a", "submission.created", "2026-11-25T20:00:00Z"),
+            &[],
         )
         .await
         .unwrap();
@@ -181,7 +186,7 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
     // WHEN another submission arrives
     let late = submission(&p, "2026-11-26T20:00:00Z");
     let err = store
-        .record_submission(&late, "2026-11-26", &audit("submission/b", "submission.created", "2026-11-26T20:00:00Z"))
+        .record_submission(&late, "2026-11-26", &audit("submission/b", "submission.created", "2026-11-26T20:00:00Z"), &[])
         .await
         .unwrap_err();
     // THEN it is refused as not enrolled
@@ -195,7 +200,7 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
     // AND a patient never enrolled is refused the same way
     let stranger = submission(&patient("P-404"), "2026-11-26T20:00:00Z");
     let err = store
-        .record_submission(&stranger, "2026-11-26", &audit("submission/c", "submission.created", "2026-11-26T20:00:00Z"))
+        .record_submission(&stranger, "2026-11-26", &audit("submission/c", "submission.created", "2026-11-26T20:00:00Z"), &[])
         .await
         .unwrap_err();
     assert_eq!(err.code(), "patient-not-enrolled");
@@ -211,7 +216,7 @@ async fn an_out_of_order_submission_is_counted_but_keeps_the_latest_time() {
     // WHEN both are recorded
     for (i, when) in ["2026-11-26T20:00:00Z", "2026-11-24T20:00:00Z"].into_iter().enumerate() {
         let outcome = store
-            .record_submission(&submission(&p, when), &when[..10], &audit(&format!("submission/{i}"), "submission.created", when))
+            .record_submission(&submission(&p, when), &when[..10], &audit(&format!("submission/{i}"), "submission.created", when), &[])
             .await;
         assert_eq!(outcome.unwrap(), RecordOutcome::Recorded);
     }
@@ -237,13 +242,14 @@ async fn submissions_list_newest_first_across_pages_and_refuse_a_foreign_cursor(
                 &s,
                 &format!("2026-11-{day}"),
                 &audit(&format!("submission/{day}"), "submission.created", "2026-11-26T20:00:00Z"),
+                &[],
             )
             .await
             .unwrap();
         expected.insert(0, s.submission_id);
     }
     let other = submission(&p2, "2026-11-26T20:00:00Z");
-    store.record_submission(&other, "2026-11-26", &audit("submission/o", "submission.created", "2026-11-26T20:00:00Z")).await.unwrap();
+    store.record_submission(&other, "2026-11-26", &audit("submission/o", "submission.created", "2026-11-26T20:00:00Z"), &[]).await.unwrap();
     // WHEN P-1's list is read two at a time, following the cursors
     let mut seen = Vec::new();
     let mut page = PageRequest::first(2);
@@ -284,6 +290,7 @@ async fn daily_counts_sum_every_shard_within_the_day_range() {
                 &s,
                 &format!("2026-11-{day}"),
                 &audit(&format!("submission/{i}"), "submission.created", "2026-11-26T20:00:00Z"),
+                &[],
             )
             .await
             .unwrap();

@@ -4,5 +4,6 @@
 
 mod alerts;
 mod gateway;
+mod outbox;
 mod reports;
 mod submissions;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use trialwatch::aws::{DynamoStore, SnsNotifier};
+use trialwatch::aws::{DynamoStore, SnsNotifier, SqsAlertQueue};
 use trialwatch::clock::SystemClock;
 
 use crate::visibility::SqsVisibility;
@@ -24,5 +24,6 @@ impl AwsDeps {
             Arc::new(SqsVisibility::new(sdk, config.alert_queue_url.clone())),
             config.dispatch.clone(),
         )
+        .with_outbox_queue(Arc::new(SqsAlertQueue::new(sdk, config.alert_queue_url.clone())))
     }
 }

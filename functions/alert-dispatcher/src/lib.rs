@@ -1,6 +1,8 @@
 //! alert-dispatcher: consumes the alert queue and delivers each alert exactly
 //! once per channel (a signed webhook to the trial's site, and SNS), records
 //! every attempt, and leaves retryable failures to SQS with a growing backoff.
+//! Its second trigger, a one-minute schedule, runs the outbox sweeper
+//! ([`outbox`]): stored PRO alerts that never reached the queue are sent to it.
 //!
 //! Logic is generic over ports: the stores, the notifier, the webhook sender,
 //! the clock and the queue's visibility control. `main.rs` wires AWS adapters
@@ -13,7 +15,7 @@ use lambda_runtime::LambdaEvent;
 use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::edge::sqs::{Batch, FailurePolicy};
-use trialwatch::ports::{AlertStore, Clock, Notifier, TrialStore};
+use trialwatch::ports::{AlertOutbox, AlertQueue, AlertStore, Clock, Notifier, TrialStore};
 use trialwatch::trial::Trial;
 use trialwatch::TrialId;
 
@@ -21,6 +23,7 @@ pub mod aws;
 pub mod breaker;
 mod config;
 mod delivery;
+pub mod outbox;
 pub mod settings;
 pub mod signature;
 pub mod visibility;
@@ -51,6 +54,8 @@ where
     pub webhook: W,
     pub clock: C,
     pub visibility: Arc<dyn VisibilityControl>,
+    /// Where the outbox sweeper sends stored alerts: this function's own queue.
+    pub outbox_queue: Option<Arc<dyn AlertQueue>>,
     settings: DispatchSettings,
     /// Trials' webhook and topic, per execution environment with a TTL.
     trials: Arc<ConfigCache<TrialId, Trial>>,
@@ -78,6 +83,7 @@ where
             webhook,
             clock,
             visibility,
+            outbox_queue: None,
             trials: Arc::new(ConfigCache::new(settings.config_ttl)),
             breaker: CircuitBreaker::new(settings.breaker),
             settings,
@@ -87,6 +93,55 @@ where
     pub fn settings(&self) -> &DispatchSettings {
         &self.settings
     }
+
+    /// Enables the outbox sweeper, sending to `queue` (the alert queue).
+    pub fn with_outbox_queue(mut self, queue: Arc<dyn AlertQueue>) -> Self {
+        self.outbox_queue = Some(queue);
+        self
+    }
+}
+
+/// One entry point for both triggers: an SQS batch has `Records`; anything
+/// else is the outbox schedule.
+pub async fn handle_event<S, N, W, C>(
+    deps: &Deps<S, N, W, C>,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, lambda_runtime::Error>
+where
+    S: AlertStore + TrialStore + AlertOutbox + 'static,
+    N: Notifier,
+    W: WebhookSender,
+    C: Clock,
+{
+    let (payload, context) = event.into_parts();
+    if payload.get("Records").is_some() {
+        // A batch that is not an SQS event at all fails the invocation: SQS
+        // redelivers it and, after maxReceiveCount, parks it in the DLQ.
+        let batch: SqsEvent = serde_json::from_value(payload)?;
+        let response = handle(deps, LambdaEvent::new(batch, context)).await?;
+        return Ok(serde_json::to_value(response)?);
+    }
+    handle_sweep(deps, LambdaEvent::new(payload, context)).await
+}
+
+/// The scheduled run of the outbox sweeper, for the alerts due at the
+/// event's time.
+pub async fn handle_sweep<S, N, W, C>(
+    deps: &Deps<S, N, W, C>,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, lambda_runtime::Error>
+where
+    S: AlertStore + TrialStore + AlertOutbox + 'static,
+    N: Notifier,
+    W: WebhookSender,
+    C: Clock,
+{
+    let now = deps.clock.now();
+    trialwatch::edge::schedule::run("outbox-sweep", event, now, |scheduled| async move {
+        let queue = deps.outbox_queue.as_deref().ok_or_else(|| trialwatch::Error::Internal("outbox: no alert queue wired".into()))?;
+        outbox::sweep(deps.store.as_ref(), queue, scheduled.time).await
+    })
+    .await
 }
 
 /// Why a record is left for SQS to redeliver; logged by code only.

@@ -2,12 +2,14 @@
 //! the newest-first list.
 //!
 //! A submission is ONE TransactWriteItems (submission, idempotency guard,
-//! audit entry, day/site counter), then at most one SendMessageBatch of PRO
-//! alerts. Those are two steps, so the replay path re-drives the second: a
-//! client retrying an identical body gets 200 with the original receipt and
-//! its alerts are enqueued again (their ids are deterministic, so the
-//! dispatcher never notifies twice). If the enqueue fails, the response is
-//! 503 with Retry-After, and the retry completes it.
+//! audit entry, day/site counter, enrolment summary, and its PRO alerts as
+//! pending outbox items), then at most one SendMessageBatch of those alerts
+//! as the fast path. If the send fails, or the function dies before it, the
+//! outbox sweeper in alert-dispatcher sends the stored alerts within two
+//! minutes, so the response is 201 either way and no client retry is needed.
+//! A client retrying an identical body gets 200 with the original receipt and
+//! its alerts are sent again (their ids are deterministic, so the dispatcher
+//! never notifies twice).
 
 use chrono::{DateTime, Utc};
 use lambda_http::Request;
@@ -69,14 +71,19 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
     };
     let day = trial_day(trial, stored.completed_at);
     let audit = audit_entry(&stored, p.actor(), on_behalf, now);
-    let (status, recorded) = match deps.store.record_submission(&stored, &day, &audit).await {
-        Ok(RecordOutcome::Recorded) => (201, stored),
+    // The alerts are part of the record: stored in its transaction as pending
+    // outbox items, they survive a failed send below or a function that dies
+    // before it; the outbox sweeper delivers them (crate docs of `trialwatch::outbox`).
+    let alerts = pro_alerts(trial, &stored);
+    let (status, recorded, alerts) = match deps.store.record_submission(&stored, &day, &audit, &alerts).await {
+        Ok(RecordOutcome::Recorded) => (201, stored, alerts),
         Ok(RecordOutcome::Duplicate(existing)) => {
             let same = existing.body_hash == stored.body_hash && existing.trial_id == trial_id && existing.patient_id == patient_id;
             if !same {
                 return Err(Error::conflict("submission-conflict", "this submissionId was already used with a different body"));
             }
-            (200, existing)
+            let alerts = pro_alerts(trial, &existing);
+            (200, existing, alerts)
         }
         Err(e @ Error::Conflict { kind: "patient-not-enrolled", .. }) => {
             deps.forget_enrolment(&trial_id, &patient_id);
@@ -84,17 +91,29 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
         }
         Err(e) => return Err(e),
     };
-    let alerts = pro_alerts(trial, &recorded);
+    // The fast path: queued now, the alert reaches the site in seconds. A
+    // failure here is not the client's to retry any more: the stored item is
+    // the source of truth, and the sweeper sends it within two minutes. A
+    // replay sends again (ids are deterministic: the dispatcher claims once).
+    let mut queued = alerts.is_empty();
     if !alerts.is_empty() {
-        // Stored but not yet alerted: 503 makes the client retry, and the
-        // retry's replay re-drives this enqueue.
-        deps.queue.enqueue(&alerts).await?;
+        match deps.queue.enqueue(&alerts).await {
+            Ok(()) => queued = true,
+            Err(e) => tracing::warn!(
+                trial_id = %trial_id,
+                submission_id = %recorded.submission_id,
+                alerts = alerts.len(),
+                error = e.code(),
+                "PRO alerts stored but not queued; the outbox sweeper sends them"
+            ),
+        }
     }
     tracing::info!(
         trial_id = %trial_id,
         submission_id = %recorded.submission_id,
         status,
         alerts = alerts.len(),
+        queued,
         on_behalf,
         "submission"
     );

@@ -171,7 +171,7 @@ async fn seed(store: &DynamoStore) -> Expected {
     let recorded: Vec<RecordOutcome> = stream::iter(subs.iter())
         .map(|(s, day)| async move {
             let entry = audit(format!("submission/{}", s.submission_id), "submission.created", s.received_at);
-            retrying(|| store.record_submission(s, day, &entry)).await
+            retrying(|| store.record_submission(s, day, &entry, &[])).await
         })
         .buffer_unordered(IN_FLIGHT)
         .try_collect()

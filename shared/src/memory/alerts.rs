@@ -8,8 +8,39 @@ use crate::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
 use crate::audit::{Actor, AuditEntry};
 use crate::error::Error;
 use crate::ids::{AlertId, PatientId, TrialId};
+use crate::outbox::{shard_of, DueAlert};
 use crate::page::{Page, PageRequest};
-use crate::ports::AlertStore;
+use crate::ports::{AlertOutbox, AlertStore};
+
+#[async_trait]
+impl AlertOutbox for MemoryStore {
+    async fn due_alerts(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueAlert>, Error> {
+        self.faults.check("due_alerts")?;
+        self.requests.add("dynamodb.Query", 1);
+        let t = lock(&self.t);
+        let mut due: Vec<DueAlert> = t
+            .outbox
+            .iter()
+            .filter(|((_, id), at)| shard_of(id) == shard && **at <= now)
+            .filter_map(|(key, at)| t.alerts.get(key).map(|r| DueAlert { alert: r.alert.clone(), due_at: *at }))
+            .collect();
+        due.sort_by_key(|d| (d.due_at, d.alert.alert_id.clone()));
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn defer(&self, due: &DueAlert, until: DateTime<Utc>) -> Result<(), Error> {
+        self.faults.check("defer")?;
+        self.requests.add("dynamodb.UpdateItem", 1);
+        let mut t = lock(&self.t);
+        if let Some(at) = t.outbox.get_mut(&(due.alert.trial_id.clone(), due.alert.alert_id.clone())) {
+            if *at == due.due_at {
+                *at = until;
+            }
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl AlertStore for MemoryStore {
@@ -18,6 +49,10 @@ impl AlertStore for MemoryStore {
         self.requests.add("dynamodb.UpdateItem", 1);
         let mut t = lock(&self.t);
         let key = (alert.trial_id.clone(), alert.alert_id.clone());
+        let claimable = t.alerts.get(&key).is_none_or(|r| r.status == AlertStatus::Pending && r.lease_until.is_none_or(|u| u < now));
+        if claimable {
+            t.outbox.remove(&key);
+        }
         match t.alerts.get_mut(&key) {
             None => {
                 let r = AlertRecord {

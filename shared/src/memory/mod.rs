@@ -98,6 +98,8 @@ struct Tables {
     states: BTreeMap<(TrialId, PatientId), VitalsState>,
     risk_counts: BTreeMap<(TrialId, RiskLevel), i64>,
     alerts: BTreeMap<(TrialId, AlertId), AlertRecord>,
+    /// Unclaimed PRO alerts and their due time: the sparse outbox index.
+    outbox: BTreeMap<(TrialId, AlertId), chrono::DateTime<chrono::Utc>>,
     audit: Vec<AuditEntry>,
 }
 

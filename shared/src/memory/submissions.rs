@@ -4,17 +4,25 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use super::{lock, page_of, MemoryStore};
+use crate::alert::{Alert, AlertRecord, AlertStatus};
 use crate::audit::AuditEntry;
 use crate::enrolment::EnrolmentStatus;
 use crate::error::Error;
 use crate::ids::{PatientId, SubmissionId, TrialId};
+use crate::outbox::first_due;
 use crate::page::{Page, PageRequest};
 use crate::ports::{RecordOutcome, SubmissionStore};
 use crate::submission::{DailySiteCount, StoredSubmission};
 
 #[async_trait]
 impl SubmissionStore for MemoryStore {
-    async fn record_submission(&self, s: &StoredSubmission, day: &str, audit: &AuditEntry) -> Result<RecordOutcome, Error> {
+    async fn record_submission(
+        &self,
+        s: &StoredSubmission,
+        day: &str,
+        audit: &AuditEntry,
+        alerts: &[Alert],
+    ) -> Result<RecordOutcome, Error> {
         self.faults.check("record_submission")?;
         self.requests.add("dynamodb.TransactWriteItems", 1);
         let mut t = lock(&self.t);
@@ -37,6 +45,23 @@ impl SubmissionStore for MemoryStore {
         t.submissions.insert(s.submission_id, s.clone());
         *t.daily.entry((s.trial_id.clone(), day.to_owned(), s.site_id.clone(), s.questionnaire_id.to_string())).or_default() += 1;
         t.audit.push(audit.clone());
+        for alert in alerts {
+            let key = (alert.trial_id.clone(), alert.alert_id.clone());
+            t.alerts.insert(
+                key.clone(),
+                AlertRecord {
+                    alert: alert.clone(),
+                    status: AlertStatus::Pending,
+                    attempts: vec![],
+                    lease_until: None,
+                    delivered_at: None,
+                    acknowledged_at: None,
+                    acknowledged_by: None,
+                    ack_note: None,
+                },
+            );
+            t.outbox.insert(key, first_due(alert));
+        }
         Ok(RecordOutcome::Recorded)
     }
 

@@ -61,8 +61,8 @@ fn audit() -> AuditEntry {
 async fn a_second_record_of_the_same_id_is_a_duplicate_and_counts_once() {
     let m = MemoryStore::new();
     m.seed_enrolment(enrolment(EnrolmentStatus::Enrolled));
-    assert_eq!(m.record_submission(&submission(), "2026-11-26", &audit()).await.unwrap(), RecordOutcome::Recorded);
-    assert!(matches!(m.record_submission(&submission(), "2026-11-26", &audit()).await.unwrap(), RecordOutcome::Duplicate(_)));
+    assert_eq!(m.record_submission(&submission(), "2026-11-26", &audit(), &[]).await.unwrap(), RecordOutcome::Recorded);
+    assert!(matches!(m.record_submission(&submission(), "2026-11-26", &audit(), &[]).await.unwrap(), RecordOutcome::Duplicate(_)));
     let (t, p, _) = ids();
     assert_eq!(m.get_enrolment(&t, &p).await.unwrap().unwrap().submission_count, 1);
     let day: NaiveDate = "2026-11-26".parse().unwrap();
@@ -73,7 +73,7 @@ async fn a_second_record_of_the_same_id_is_a_duplicate_and_counts_once() {
 async fn a_withdrawn_patient_records_nothing() {
     let m = MemoryStore::new();
     m.seed_enrolment(enrolment(EnrolmentStatus::Withdrawn));
-    let err = m.record_submission(&submission(), "2026-11-26", &audit()).await.unwrap_err();
+    let err = m.record_submission(&submission(), "2026-11-26", &audit(), &[]).await.unwrap_err();
     assert_eq!(err.code(), "patient-not-enrolled");
     assert_eq!(m.submission_count(), 0);
     assert!(m.audit_entries().is_empty());
@@ -86,7 +86,7 @@ async fn pages_follow_cursors_and_reject_foreign_ones() {
     for _ in 0..5 {
         let mut s = submission();
         s.submission_id = SubmissionId::new_random();
-        m.record_submission(&s, "2026-11-26", &audit()).await.unwrap();
+        m.record_submission(&s, "2026-11-26", &audit(), &[]).await.unwrap();
     }
     let (t, p, _) = ids();
     let first = m.list_submissions(&t, &p, &PageRequest::first(2)).await.unwrap();

@@ -2,10 +2,10 @@
 //! alerts, FHIR input, failure ordering and the request budget.
 
 use serde_json::json;
-use trialwatch::alert::AlertReason;
+use trialwatch::alert::{AlertReason, AlertStatus};
 use trialwatch::news2::RiskLevel;
 use trialwatch::page::PageRequest;
-use trialwatch::ports::SubmissionStore;
+use trialwatch::ports::{AlertOutbox, Clock, SubmissionStore};
 
 use trialwatch::enrolment::EnrolmentStatus;
 use trialwatch::trial::Trial;
@@ -170,22 +170,40 @@ async fn a_replay_re_drives_the_alert_with_the_same_id() {
 }
 
 #[tokio::test]
-async fn a_failed_enqueue_is_503_and_the_retry_completes_it() {
-    // GIVEN the alert queue fails once
+async fn a_failed_enqueue_is_still_201_because_the_alert_is_stored_with_the_submission() {
+    // GIVEN the alert queue fails
     let w = world();
     w.queue.fail_next("enqueue", 1);
     let id = new_id();
     // WHEN a submission that fires a rule is sent
     let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 10))).await;
-    // THEN the client is told to retry, though the submission is stored
-    assert_eq!(r.status, 503);
-    assert_eq!(r.headers.get("retry-after").unwrap(), "1");
+    // THEN it is recorded, and the client has nothing to retry
+    assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(w.store.submission_count(), 1);
     assert!(w.queue.sent_alerts().is_empty());
-    // AND the retry gets the stored receipt and enqueues the alert
+    // AND its alert is a pending, unleased record, written by the same transaction
+    let sub = trialwatch::SubmissionId::parse(&id).unwrap();
+    let expected = AlertId::for_pro_rule(&tid("tw-demo"), &pid("P0001"), &sub, "breathless");
+    let records = w.store.alert_records();
+    assert_eq!(records.len(), 1);
+    assert_eq!((&records[0].alert.alert_id, records[0].status, records[0].lease_until), (&expected, AlertStatus::Pending, None));
+    // AND the outbox hands it to the sweeper once the inline send's grace has passed
+    let later = w.clock.now() + trialwatch::outbox::grace();
+    let shard = trialwatch::outbox::shard_of(&expected);
+    let due = w.store.due_alerts(shard, later, 10).await.unwrap();
+    assert_eq!(due.iter().map(|d| &d.alert.alert_id).collect::<Vec<_>>(), vec![&expected]);
+}
+
+#[tokio::test]
+async fn a_replay_after_a_failed_enqueue_sends_the_stored_alert_again() {
+    let w = world();
+    w.queue.fail_next("enqueue", 1);
+    let id = new_id();
+    w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 10))).await;
     let retry = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 10))).await;
     assert_eq!(retry.status, 200);
     assert_eq!(w.queue.sent_alerts().len(), 1);
+    assert_eq!(w.store.alert_records().len(), 1, "the replay writes no second alert");
 }
 
 #[tokio::test]

@@ -70,8 +70,14 @@ impl<S: EnrolmentStore> EnrolmentStore for Serial<S> {
 
 #[async_trait]
 impl<S: SubmissionStore> SubmissionStore for Serial<S> {
-    async fn record_submission(&self, submission: &StoredSubmission, day: &str, audit: &AuditEntry) -> Result<RecordOutcome, Error> {
-        serial!(self, self.inner.record_submission(submission, day, audit))
+    async fn record_submission(
+        &self,
+        submission: &StoredSubmission,
+        day: &str,
+        audit: &AuditEntry,
+        alerts: &[trialwatch::alert::Alert],
+    ) -> Result<RecordOutcome, Error> {
+        serial!(self, self.inner.record_submission(submission, day, audit, alerts))
     }
     async fn get_submission(&self, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
         serial!(self, self.inner.get_submission(id))

@@ -21,11 +21,11 @@ use crate::timestamp;
 /// Claims re-read and retry when a lease expired between the failed write and the read.
 const CLAIM_RETRIES: usize = 3;
 
-fn alert_pk(trial: &TrialId) -> String {
+pub(super) fn alert_pk(trial: &TrialId) -> String {
     format!("ALERT#{trial}")
 }
 
-fn index_sk(alert: &Alert) -> String {
+pub(super) fn index_sk(alert: &Alert) -> String {
     format!("{}#{}", timestamp::format(alert.created_at), alert.alert_id)
 }
 
@@ -69,12 +69,15 @@ impl AlertStore for DynamoStore {
             .value(":g2pk", s(format!("ALERTS#{}", alert.trial_id)))
             .value(":gsk", s(sk));
         // Creates the record on first sight, or takes over a lapsed (or
-        // released) lease. Fields set once keep their first value, so a
-        // redelivered message cannot rewrite history.
+        // released) lease, or an outbox item the submission wrote. Fields set
+        // once keep their first value, so a redelivered message cannot rewrite
+        // history. Removing the outbox keys takes the alert out of the
+        // sweeper's index: a dispatcher has it now, and SQS redelivers it.
         let update = "SET alert = if_not_exists(alert, :alert), #status = if_not_exists(#status, :pending), \
                       attempts = if_not_exists(attempts, :none), leaseUntil = :lease, \
                       gsi1pk = if_not_exists(gsi1pk, :g1pk), gsi1sk = if_not_exists(gsi1sk, :gsk), \
-                      gsi2pk = if_not_exists(gsi2pk, :g2pk), gsi2sk = if_not_exists(gsi2sk, :gsk)";
+                      gsi2pk = if_not_exists(gsi2pk, :g2pk), gsi2sk = if_not_exists(gsi2sk, :gsk) \
+                      REMOVE outboxpk, outboxsk";
         // Lease times are fixed-width UTC strings, so `<` is time order.
         let condition = "attribute_not_exists(pk) OR (#status = :pending AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now))";
         for _ in 0..CLAIM_RETRIES {

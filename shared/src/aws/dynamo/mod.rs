@@ -26,6 +26,7 @@
 
 mod alerts;
 mod batch;
+mod outbox;
 mod submissions;
 mod trials;
 mod vitals;
@@ -57,7 +58,7 @@ pub(crate) const GSI2: &str = "gsi2";
 
 /// Attributes the adapter adds around a domain record; removed before decoding
 /// (some domain types deny unknown fields).
-const STORAGE_ATTRS: &[&str] = &["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "expiresAt", "riskLevel"];
+const STORAGE_ATTRS: &[&str] = &["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "outboxpk", "outboxsk", "expiresAt", "riskLevel"];
 
 /// The single-table store. Cheap to clone: the SDK client is an `Arc` inside.
 #[derive(Clone, Debug)]

@@ -7,16 +7,19 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 
+use super::outbox::pending_alert_item;
 use super::trials::{enrolment_sk, trial_pk};
 use super::{
     attr_str, attr_u64, condition_failed, decode_position, encode_position, from_record, n, old_item, page_limit, s, to_record,
     DynamoStore, Expr, Transacted, TABLE_KEY,
 };
+use crate::alert::Alert;
 use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
 use crate::enrolment::EnrolmentStatus;
 use crate::error::Error;
 use crate::ids::{PatientId, QuestionnaireId, SiteId, SubmissionId, TrialId};
+use crate::outbox::MAX_PRO_ALERTS_PER_SUBMISSION;
 use crate::page::{Page, PageRequest};
 use crate::ports::{RecordOutcome, SubmissionStore};
 use crate::submission::{DailySiteCount, StoredSubmission};
@@ -31,6 +34,7 @@ pub const COUNTER_SHARDS: u32 = 32;
 const TX_SUBMISSION: usize = 0;
 const TX_GUARD: usize = 1;
 const TX_ENROLMENT: usize = 4;
+const TX_ALERTS: usize = 5;
 
 pub(crate) fn patient_pk(trial: &TrialId, patient: &PatientId) -> String {
     format!("PATIENT#{trial}#{patient}")
@@ -57,13 +61,19 @@ fn day_pk(trial: &TrialId, shard: u32) -> String {
 
 #[async_trait]
 impl SubmissionStore for DynamoStore {
-    async fn record_submission(&self, sub: &StoredSubmission, day: &str, audit: &AuditEntry) -> Result<RecordOutcome, Error> {
+    async fn record_submission(
+        &self,
+        sub: &StoredSubmission,
+        day: &str,
+        audit: &AuditEntry,
+        alerts: &[Alert],
+    ) -> Result<RecordOutcome, Error> {
         const OP: &str = "dynamodb.TransactWriteItems(submission)";
         // First try also moves lastSubmissionAt; if a later submission was
         // recorded first (an offline phone syncing out of order), the second
         // try only counts, so lastSubmissionAt keeps the maximum.
         for move_last in [true, false] {
-            let tx = self.submission_transaction(OP, sub, day, audit, move_last)?;
+            let tx = self.submission_transaction(OP, sub, day, audit, alerts, move_last)?;
             let reasons = match self.transact(OP, tx).await? {
                 Transacted::Committed => return Ok(RecordOutcome::Recorded),
                 Transacted::Cancelled(reasons) => reasons,
@@ -86,6 +96,9 @@ impl SubmissionStore for DynamoStore {
             }
             if condition_failed(&reasons, TX_SUBMISSION) {
                 return Err(Error::Internal(format!("{OP}: submission item exists without its guard")));
+            }
+            if (TX_ALERTS..TX_ALERTS + alerts.len()).any(|i| condition_failed(&reasons, i)) {
+                return Err(Error::Internal(format!("{OP}: PRO alert item exists without its submission's guard")));
             }
             return Err(Error::Internal(format!("{OP}: audit entry id reused")));
         }
@@ -138,15 +151,22 @@ impl SubmissionStore for DynamoStore {
 type DayTotals = BTreeMap<(String, SiteId, QuestionnaireId), u64>;
 
 impl DynamoStore {
-    /// [submission, guard, audit, day counter, enrolment summary], all or nothing.
+    /// [submission, guard, audit, day counter, enrolment summary, PRO alerts
+    /// as pending outbox items], all or nothing: a stored submission always
+    /// has its alerts.
     fn submission_transaction(
         &self,
         op: &'static str,
         sub: &StoredSubmission,
         day: &str,
         audit: &AuditEntry,
+        alerts: &[Alert],
         move_last: bool,
     ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error> {
+        // TransactWriteItems takes 100 items; trial validation keeps rule items below this.
+        if alerts.len() > MAX_PRO_ALERTS_PER_SUBMISSION {
+            return Err(Error::Internal(format!("{op}: {} PRO alerts exceed the per-submission limit", alerts.len())));
+        }
         let completed_at = timestamp::format(sub.completed_at);
         let record_keys = [("pk", patient_pk(&sub.trial_id, &sub.patient_id)), ("sk", format!("SUB#{completed_at}#{}", sub.submission_id))];
         let submission = to_record(op, "submission", sub, record_keys)?;
@@ -174,7 +194,7 @@ impl DynamoStore {
         };
 
         let shard = counter_shard(&sub.trial_id, &sub.patient_id);
-        Ok(vec![
+        let mut tx = vec![
             self.tx_put(op, submission, "attribute_not_exists(pk)", Expr::default())?,
             self.tx_put(op, guard, "attribute_not_exists(pk)", Expr::default())?,
             self.tx_audit(op, audit)?,
@@ -187,7 +207,11 @@ impl DynamoStore {
                 counter_expr,
             )?,
             self.tx_update(op, trial_pk(&sub.trial_id), enrolment_sk(&sub.patient_id), enrol_update, Some(enrol_condition), enrol_expr)?,
-        ])
+        ];
+        for alert in alerts {
+            tx.push(self.tx_put(op, pending_alert_item(op, alert)?, "attribute_not_exists(pk)", Expr::default())?);
+        }
+        Ok(tx)
     }
 
     /// Adds one shard's counters for the period to `totals`, page by page as

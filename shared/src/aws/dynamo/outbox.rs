@@ -1,0 +1,141 @@
+//! The PRO-alert outbox on DynamoDB: pending alert items written by the
+//! submission transaction, found again through the sparse `outbox` index
+//! (`outboxpk = OUTBOX#<shard>`, `outboxsk = <due>#<alertId>`). Only items
+//! carrying both keys are in the index, and the dispatcher's claim removes
+//! them, so a Query reads only alerts no dispatcher has seen: never a Scan,
+//! never the alerts already delivered.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::alerts::{alert_pk, index_sk};
+use super::{s, to_record, DynamoStore, Item};
+use crate::alert::{Alert, AlertRecord, AlertStatus};
+use crate::aws::errors::from_sdk;
+use crate::error::Error;
+use crate::outbox::{first_due, shard_of, DueAlert};
+use crate::ports::AlertOutbox;
+use crate::timestamp;
+
+pub(crate) const OUTBOX_INDEX: &str = "outbox";
+
+fn outbox_pk(shard: u32) -> String {
+    format!("OUTBOX#{shard}")
+}
+
+fn outbox_sk(due: DateTime<Utc>, alert: &Alert) -> String {
+    format!("{}#{}", timestamp::format(due), alert.alert_id)
+}
+
+/// The alert as the dispatcher's claim expects to find it: pending, no lease,
+/// no attempts, listed on both alert indexes, and due in the outbox.
+pub(crate) fn pending_alert_item(op: &'static str, alert: &Alert) -> Result<Item, Error> {
+    let record = AlertRecord {
+        alert: alert.clone(),
+        status: AlertStatus::Pending,
+        attempts: vec![],
+        lease_until: None,
+        delivered_at: None,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        ack_note: None,
+    };
+    let listed = index_sk(alert);
+    to_record(
+        op,
+        "alert",
+        &record,
+        [
+            ("pk", alert_pk(&alert.trial_id)),
+            ("sk", alert.alert_id.to_string()),
+            ("gsi1pk", format!("ALERTS#{}#{}", alert.trial_id, alert.patient_id)),
+            ("gsi1sk", listed.clone()),
+            ("gsi2pk", format!("ALERTS#{}", alert.trial_id)),
+            ("gsi2sk", listed),
+            ("outboxpk", outbox_pk(shard_of(&alert.alert_id))),
+            ("outboxsk", outbox_sk(first_due(alert), alert)),
+        ],
+    )
+}
+
+#[async_trait]
+impl AlertOutbox for DynamoStore {
+    async fn due_alerts(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueAlert>, Error> {
+        const OP: &str = "dynamodb.Query(outbox)";
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(OUTBOX_INDEX)
+            // Keys are `<due>#<id>`, fixed-width UTC first: `<= now` is "due by now".
+            .key_condition_expression("outboxpk = :p AND outboxsk <= :now")
+            .expression_attribute_values(":p", s(outbox_pk(shard)))
+            .expression_attribute_values(":now", s(timestamp::format(now)))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e))?;
+        let mut due = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let due_at = item
+                .get("outboxsk")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|k| k.split('#').next())
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| Error::Internal(format!("{OP}: malformed outbox key")))?;
+            // The index projects the alert only: the record's other fields are not read here.
+            let alert = item.get("alert").cloned().ok_or_else(|| Error::Internal(format!("{OP}: outbox item without its alert")))?;
+            let alert: Alert = serde_dynamo::from_attribute_value(alert).map_err(crate::aws::errors::codec(OP, "alert"))?;
+            due.push(DueAlert { alert, due_at });
+        }
+        Ok(due)
+    }
+
+    async fn defer(&self, due: &DueAlert, until: DateTime<Utc>) -> Result<(), Error> {
+        const OP: &str = "dynamodb.UpdateItem(outbox defer)";
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(alert_pk(&due.alert.trial_id)))
+            .key("sk", s(due.alert.alert_id.as_str()))
+            .update_expression("SET outboxsk = :next")
+            // A claim removed the key, or another sweep moved it: leave it.
+            .condition_expression("outboxsk = :seen")
+            .expression_attribute_values(":seen", s(outbox_sk(due.due_at, &due.alert)))
+            .expression_attribute_values(":next", s(outbox_sk(until, &due.alert)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e) == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(from_sdk(OP, &e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::from_record;
+    use super::*;
+    use crate::ids::{AlertId, PatientId, SiteId, TrialId};
+
+    #[test]
+    fn a_pending_alert_item_is_due_after_the_grace_and_decodes_as_a_pending_record() {
+        let alert = Alert {
+            alert_id: AlertId::parse("al-1").unwrap(),
+            trial_id: TrialId::parse("t").unwrap(),
+            patient_id: PatientId::parse("p").unwrap(),
+            site_id: SiteId::parse("s").unwrap(),
+            level: crate::news2::RiskLevel::High,
+            reason: crate::alert::AlertReason::News2 { score: 7, components: vec![] },
+            created_at: "2026-11-27T10:00:00Z".parse().unwrap(),
+        };
+        let item = pending_alert_item("op", &alert).unwrap();
+        assert_eq!(item["outboxsk"].as_s().unwrap(), &format!("{}#al-1", timestamp::format("2026-11-27T10:00:30Z".parse().unwrap())));
+        assert!(!item.contains_key("leaseUntil"), "an unleased item is claimable at once");
+        let record: AlertRecord = from_record("op", "alert", item).unwrap();
+        assert_eq!((record.status, record.alert), (AlertStatus::Pending, alert));
+    }
+}

@@ -85,6 +85,22 @@ if "custom:trial_ids" in claims:
 json.dump(event, open(target, "w"))
 PY
 }
+# The submission event's completedAt is a fixed date, and answers completed before the patient's
+# enrolment (made a moment ago, above) are refused with a 422: the copy sent is dated now, with a
+# new submission id so that a re-run against the same emulator is a new submission, not a 409.
+redate_submission() { # source-event target-file
+  python3 - "$@" <<'PY'
+import datetime, json, sys, uuid
+source, target = sys.argv[1:3]
+event = json.load(open(source))
+body = json.loads(event["body"])
+body["submissionId"] = str(uuid.uuid4())
+body["completedAt"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+event["body"] = json.dumps(body)
+json.dump(event, open(target, "w"))
+PY
+}
+redate_submission events/epro-post-submission.json "$work/post-submission-now.json"
 seed events/epro-put-trial.json "$work/put-trial-heart.json" tw-heart-01
 seed events/epro-put-patient.json "$work/put-patient-p0002.json" tw-demo P0002
 seed events/epro-put-patient.json "$work/put-patient-heart.json" tw-heart-01 P-0042
@@ -129,7 +145,7 @@ invoke epro-api "$work/put-trial-heart.json" "http:201|200"
 invoke epro-api events/epro-put-patient.json "http:201|200"
 invoke epro-api "$work/put-patient-p0002.json" "http:201|200"
 invoke epro-api "$work/put-patient-heart.json" "http:201|200"
-invoke epro-api events/epro-post-submission.json "http:201|200"
+invoke epro-api "$work/post-submission-now.json" http:201
 
 invoke epro-api events/epro-post-vitals.json http:202
 invoke epro-api events/epro-get-patient.json http:200

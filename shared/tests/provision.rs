@@ -179,6 +179,8 @@ async fn the_table_has_the_template_key_schema_gsis_and_ttl() {
         vec![
             ("gsi1".into(), vec![("gsi1pk".into(), "HASH".into()), ("gsi1sk".into(), "RANGE".into())], "ALL".into()),
             ("gsi2".into(), vec![("gsi2pk".into(), "HASH".into()), ("gsi2sk".into(), "RANGE".into())], "ALL".into()),
+            // The sparse outbox of unclaimed PRO alerts: only the alert projected.
+            ("outbox".into(), vec![("outboxpk".into(), "HASH".into()), ("outboxsk".into(), "RANGE".into())], "INCLUDE".into()),
         ]
     );
     // AND expired items are removed by TTL on expiresAt

@@ -102,12 +102,7 @@ mod tests {
         let sink = out.clone();
         let _default = tracing::subscriber::set_default(build(move || sink.clone(), EnvFilter::new("debug"), false));
         let gateway = Gateway {
-            routes: route_table(&[Route {
-                method: "GET".into(),
-                path: "/v1/ping".into(),
-                function: "Chatty".into(),
-                authorized: false,
-            }]),
+            routes: route_table(&[Route { method: "GET".into(), path: "/v1/ping".into(), function: "Chatty".into(), authorized: false }]),
             authorizer: Authorizer::new("secret"),
             functions: Arc::new(Chatty),
             timeouts: HashMap::new(),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, TABLE_NAME};
+use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, AUDIT_TABLE_NAME, TABLE_NAME};
 
 /// Patients of one batch processed at once (loads and writes in flight).
 pub const CONCURRENCY_VAR: &str = "ANALYZER_CONCURRENCY";
@@ -12,6 +12,8 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 pub struct Config {
     /// `TABLE_NAME` (required).
     pub table_name: String,
+    /// `AUDIT_TABLE_NAME` (required): the audit trail, appended to only.
+    pub audit_table_name: String,
     /// `ALERT_QUEUE_URL` (required): where escalations go.
     pub alert_queue_url: String,
     /// `CONFIG_TTL_SECONDS` (default 300): how long a trial's definition is trusted.
@@ -34,6 +36,7 @@ impl Config {
         };
         Ok(Self {
             table_name: env.required(TABLE_NAME)?,
+            audit_table_name: env.required(AUDIT_TABLE_NAME)?,
             alert_queue_url: env.required(ALERT_QUEUE_URL)?,
             config_ttl: env.config_ttl()?,
             concurrency,
@@ -47,7 +50,9 @@ mod tests {
     use trialwatch::settings::CONFIG_TTL_SECONDS;
 
     fn with(extra: &[(&'static str, &'static str)]) -> Env {
-        Env::vars([(TABLE_NAME, "t"), (ALERT_QUEUE_URL, "http://q/a")].into_iter().chain(extra.iter().copied()))
+        Env::vars(
+            [(TABLE_NAME, "t"), (AUDIT_TABLE_NAME, "audit"), (ALERT_QUEUE_URL, "http://q/a")].into_iter().chain(extra.iter().copied()),
+        )
     }
 
     #[test]

@@ -146,7 +146,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use trialwatch::provision::PhysicalResource;
-    use trialwatch::settings::{Resources, ALERT_QUEUE_URL, CONFIG_TTL_SECONDS, TABLE_NAME, VITALS_QUEUE_URL};
+    use trialwatch::settings::{Resources, ALERT_QUEUE_URL, AUDIT_TABLE_NAME, CONFIG_TTL_SECONDS, TABLE_NAME, VITALS_QUEUE_URL};
 
     use super::*;
 
@@ -162,10 +162,15 @@ mod tests {
             sqs_sources: vec![],
             schedules: vec![],
             environment: literals.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
-            environment_refs: [(TABLE_NAME, "TrialTable"), (VITALS_QUEUE_URL, "VitalsQueue"), (ALERT_QUEUE_URL, "AlertQueue")]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
+            environment_refs: [
+                (TABLE_NAME, "TrialTable"),
+                (AUDIT_TABLE_NAME, "AuditTable"),
+                (VITALS_QUEUE_URL, "VitalsQueue"),
+                (ALERT_QUEUE_URL, "AlertQueue"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
             timeout_seconds: 10,
             memory_mb: 128,
         }
@@ -178,6 +183,7 @@ mod tests {
             prefix: "t".into(),
             resources: Resources {
                 table_name: "t-trial-table".into(),
+                audit_table_name: "t-audit-table".into(),
                 vitals_queue_url: "http://q/t-vitals.fifo".into(),
                 alert_queue_url: "http://q/t-alerts".into(),
                 reports_bucket: "t-reports".into(),
@@ -186,6 +192,7 @@ mod tests {
             environment: BTreeMap::new(),
             physical: [
                 ("TrialTable".to_owned(), physical("AWS::DynamoDB::Table", "t-trial-table")),
+                ("AuditTable".to_owned(), physical("AWS::DynamoDB::Table", "t-audit-table")),
                 ("VitalsQueue".to_owned(), physical("AWS::SQS::Queue", "http://q/t-vitals.fifo")),
                 ("AlertQueue".to_owned(), physical("AWS::SQS::Queue", "http://q/t-alerts")),
             ]

@@ -27,6 +27,8 @@ impl SettingsError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resources {
     pub table_name: String,
+    /// The audit trail's own table (appends only).
+    pub audit_table_name: String,
     pub vitals_queue_url: String,
     pub alert_queue_url: String,
     pub reports_bucket: String,
@@ -34,6 +36,7 @@ pub struct Resources {
 }
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
+pub const AUDIT_TABLE_NAME: &str = "AUDIT_TABLE_NAME";
 pub const VITALS_QUEUE_URL: &str = "VITALS_QUEUE_URL";
 pub const ALERT_QUEUE_URL: &str = "ALERT_QUEUE_URL";
 pub const REPORTS_BUCKET: &str = "REPORTS_BUCKET";
@@ -50,6 +53,7 @@ impl Resources {
     pub fn env(&self) -> Env {
         Env::vars([
             (TABLE_NAME, self.table_name.as_str()),
+            (AUDIT_TABLE_NAME, self.audit_table_name.as_str()),
             (VITALS_QUEUE_URL, self.vitals_queue_url.as_str()),
             (ALERT_QUEUE_URL, self.alert_queue_url.as_str()),
             (REPORTS_BUCKET, self.reports_bucket.as_str()),

@@ -59,7 +59,7 @@ async fn a_claim_is_exclusive_until_its_lease_lapses_and_final_once_finished() {
         .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &audit("alert/x", "alert.delivered", "2026-11-26T20:31:00Z"))
         .await
         .unwrap();
-    assert_eq!(env.partition(&format!("AUDIT#{}#alert/x", trial())).await.len(), 1);
+    assert_eq!(env.audit_partition(&format!("AUDIT#{}#alert/x", trial())).await.len(), 1);
 }
 
 #[tokio::test]
@@ -131,7 +131,7 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
     );
     assert_eq!(record.ack_note.as_deref(), Some("called patient"));
     assert_eq!(again.unwrap_err().code(), "alert-already-acknowledged");
-    assert_eq!(env.partition(&format!("AUDIT#{}#alert/a", trial())).await.len(), 2, "delivery + one acknowledgement");
+    assert_eq!(env.audit_partition(&format!("AUDIT#{}#alert/a", trial())).await.len(), 2, "delivery + one acknowledgement");
     // AND an acknowledged alert is done for the dispatcher
     assert_eq!(store.claim(&a, now(), now()).await.unwrap(), Claim::AlreadyDone(AlertStatus::Acknowledged));
     // AND acknowledging an alert that does not exist is NotFound
@@ -209,10 +209,32 @@ async fn an_audit_entry_is_appended_once_and_never_overwritten() {
     store.append(&entry).await.unwrap();
     store.append(&audit("patient/P-1", "enrolment.updated", "2026-11-26T09:00:00Z")).await.unwrap();
     // THEN the trail holds exactly the two distinct entries
-    let items = env.partition(&format!("AUDIT#{}#patient/P-1", trial())).await;
+    let items = env.audit_partition(&format!("AUDIT#{}#patient/P-1", trial())).await;
     let mut actions: Vec<String> = items.iter().map(|i| i["action"].as_s().unwrap().clone()).collect();
     actions.sort();
     assert_eq!(actions, vec!["enrolment.created", "enrolment.updated"]);
+    // AND they live in the audit table, none in the data table that every role may write
+    assert!(env.partition(&format!("AUDIT#{}#patient/P-1", trial())).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_audit_append_in_a_transaction_never_overwrites_and_cancels_the_change_it_records() {
+    // GIVEN an acknowledgement whose audit entry id is already in the trail (a forged or reused entry)
+    let env = Emulator::provision("audit-tx").await;
+    let store = env.store();
+    let a = alert(&patient("P-1"), 3);
+    store.claim(&a, now(), now() + Duration::seconds(60)).await.unwrap();
+    let entry = audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z");
+    store.append(&entry).await.unwrap();
+    let before = env.audit_partition(&format!("AUDIT#{}#alert/a", trial())).await;
+    // WHEN the acknowledgement is recorded with that same entry
+    let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
+    let result = store.acknowledge(&trial(), &a.alert_id, &nurse, Some("seen"), now(), &entry, None).await;
+    // THEN the transaction is refused as a whole: the stored entry is unchanged, the alert not acknowledged
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(env.audit_partition(&format!("AUDIT#{}#alert/a", trial())).await, before);
+    let stored = store.get_alert(&trial(), &a.alert_id).await.unwrap().unwrap();
+    assert!(stored.acknowledged_at.is_none(), "{stored:?}");
 }
 
 /// A stored vitals state whose last alert is `last`.
@@ -285,7 +307,7 @@ async fn acknowledging_an_alert_that_is_not_the_patients_last_is_recorded_withou
     // THEN it is acknowledged (the cancelled attempt with the mark is retried without it) and audited once
     assert_eq!(record.status, AlertStatus::Acknowledged);
     assert_eq!(requests.get("TransactWriteItems"), 2);
-    assert_eq!(env.partition(&format!("AUDIT#{}#alert/o", trial())).await.len(), 1);
+    assert_eq!(env.audit_partition(&format!("AUDIT#{}#alert/o", trial())).await.len(), 1);
     // AND the state is unchanged
     let state = store.get_state(&trial(), &p).await.unwrap().unwrap();
     assert_eq!((state.last_alert_acked_at, state.version), (None, 1));

@@ -91,7 +91,7 @@ async fn a_trial_is_created_then_updated_and_listed_by_id() {
     assert_eq!(store.get_trial(&trial()).await.unwrap(), Some(t));
     assert_eq!(store.list_trial_ids().await.unwrap(), vec![trial()]);
     // AND both writes left an audit entry
-    assert_eq!(env.partition(&format!("AUDIT#{}#trial", trial())).await.len(), 2);
+    assert_eq!(env.audit_partition(&format!("AUDIT#{}#trial", trial())).await.len(), 2);
 }
 
 #[tokio::test]
@@ -194,7 +194,7 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
     // AND none of the transaction's five writes happened: no submission, no guard, no audit, no counter, no summary change
     assert_eq!(env.partition(&format!("PATIENT#{}#{p}", trial())).await.len(), 1);
     assert!(env.partition(&format!("SUBID#{}", late.submission_id)).await.is_empty());
-    assert!(env.partition(&format!("AUDIT#{}#submission/b", trial())).await.is_empty());
+    assert!(env.audit_partition(&format!("AUDIT#{}#submission/b", trial())).await.is_empty());
     assert_eq!(store.daily_counts(&trial(), NaiveDate::MIN, NaiveDate::MAX).await.unwrap(), day_counts_before);
     assert_eq!(store.get_enrolment(&trial(), &p).await.unwrap().unwrap().submission_count, 1);
     // AND a patient never enrolled is refused the same way

@@ -14,7 +14,7 @@ async fn an_unreachable_endpoint_is_a_retryable_unavailable() {
     let env = Emulator::provision("unreachable").await;
     let config = env.sdk.to_builder().endpoint_url("http://127.0.0.1:9").build();
     // WHEN a store and a queue are used
-    let read = DynamoStore::new(&config, env.table()).get_trial(&trial()).await;
+    let read = DynamoStore::new(&config, env.table(), env.audit_table()).get_trial(&trial()).await;
     let send = SqsAlertQueue::new(&config, "http://127.0.0.1:9/000000000000/q").enqueue(&[]).await;
     // THEN the read is Unavailable (the caller answers 503 with Retry-After), and an empty send makes no call at all
     let err = read.unwrap_err();
@@ -27,7 +27,7 @@ async fn an_unreachable_endpoint_is_a_retryable_unavailable() {
 async fn a_missing_table_is_an_internal_error_naming_the_operation_and_code_only() {
     // GIVEN a store whose table does not exist (a deployment mistake)
     let env = Emulator::provision("notable").await;
-    let store = DynamoStore::new(&env.sdk, format!("{}-missing", env.table()));
+    let store = DynamoStore::new(&env.sdk, format!("{}-missing", env.table()), env.audit_table());
     // WHEN read
     let err = store.get_trial(&trial()).await.unwrap_err();
     // THEN it is a 500 whose detail names the call and the AWS code, and nothing of the request

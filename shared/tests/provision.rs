@@ -190,6 +190,32 @@ async fn the_table_has_the_template_key_schema_gsis_and_ttl() {
     assert_eq!(ttl.time_to_live_status().map(|s| s.as_str()), Some("ENABLED"));
 }
 
+#[tokio::test]
+async fn the_audit_table_is_provisioned_without_ttl_with_pitr_and_deletion_protection() {
+    // GIVEN a fresh copy of the template's resources
+    let (sdk, p) = provisioned("audit-table").await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    // WHEN the audit table is described
+    let name = &p.resources.audit_table_name;
+    assert_ne!(name, &p.resources.table_name, "the audit trail needs a table of its own");
+    let table = dynamodb.describe_table().table_name(name).send().await.expect("audit table exists");
+    let table = table.table().expect("description");
+    // THEN nothing can delete it, and its write-sharded time index is there
+    assert_eq!(table.deletion_protection_enabled(), Some(true));
+    let indexes: Vec<&str> = table.global_secondary_indexes().iter().filter_map(|g| g.index_name()).collect();
+    assert_eq!(indexes, vec!["gsi1"]);
+    let refused = dynamodb.delete_table().table_name(name).send().await;
+    assert!(refused.is_err(), "a protected table must refuse DeleteTable");
+    // AND no entry can expire: TTL is off
+    let ttl = dynamodb.describe_time_to_live().table_name(name).send().await.expect("ttl");
+    let status = ttl.time_to_live_description().and_then(|d| d.time_to_live_status()).map(|s| s.as_str().to_owned());
+    assert_eq!(status.as_deref().unwrap_or("DISABLED"), "DISABLED");
+    // AND point-in-time recovery is on
+    let backups = dynamodb.describe_continuous_backups().table_name(name).send().await.expect("backups");
+    let pitr = backups.continuous_backups_description().and_then(|d| d.point_in_time_recovery_description());
+    assert_eq!(pitr.and_then(|d| d.point_in_time_recovery_status()).map(|s| s.as_str()), Some("ENABLED"));
+}
+
 async fn queue_attributes(sqs: &aws_sdk_sqs::Client, url: &str) -> BTreeMap<String, String> {
     let out = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::All).send().await.expect("queue exists");
     out.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect()).unwrap_or_default()

@@ -235,3 +235,203 @@ fn the_analyzer_may_send_to_the_vitals_dlq_and_its_alert_queue_only() {
     let env = &template.as_json()["Resources"]["VitalsAnalyzerFunction"]["Properties"]["Environment"]["Variables"];
     assert_eq!(env["VITALS_DLQ_URL"]["Ref"].as_str(), Some("VitalsDLQ"));
 }
+
+// ------------------------------------------------------------------ the audit trail
+
+/// The audit trail's table in template.yaml.
+const AUDIT_TABLE: &str = "AuditTable";
+
+/// Actions that would let a role edit an audit entry (UpdateItem), remove one (DeleteItem,
+/// BatchWriteItem's deletes), make entries expire (UpdateTimeToLive) or drop the table.
+const AUDIT_FORBIDDEN: &[&str] =
+    &["dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateTimeToLive", "dynamodb:DeleteTable"];
+
+/// Whether `resource` names the template resource `logical_id` (or something beneath it).
+fn names_resource(resource: &Value, logical_id: &str) -> bool {
+    match resource {
+        Value::Object(o) => {
+            if let Some(r) = o.get("Ref").and_then(Value::as_str) {
+                return r == logical_id;
+            }
+            if let Some(att) = o.get("Fn::GetAtt") {
+                let target = match att {
+                    Value::String(s) => s.split('.').next().unwrap_or(""),
+                    Value::Array(parts) => parts.first().and_then(Value::as_str).unwrap_or(""),
+                    _ => "",
+                };
+                return target == logical_id;
+            }
+            if let Some(sub) = o.get("Fn::Sub") {
+                let text = match sub {
+                    Value::String(s) => s.as_str(),
+                    Value::Array(parts) => parts.first().and_then(Value::as_str).unwrap_or(""),
+                    _ => "",
+                };
+                return text.contains(&format!("${{{logical_id}}}")) || text.contains(&format!("${{{logical_id}."));
+            }
+            // Fn::If, Fn::Join...: could name anything; treat as naming it (fail closed).
+            true
+        }
+        // A literal ARN or "*" may be the audit table.
+        Value::String(s) => s.contains('*') || s.contains(":table/"),
+        _ => false,
+    }
+}
+
+/// Whether `action` (as written, wildcards allowed) covers `wanted`.
+fn action_covers(action: &str, wanted: &str) -> bool {
+    let (a, w) = (action.to_ascii_lowercase(), wanted.to_ascii_lowercase());
+    match a.find('*') {
+        None => a == w,
+        Some(star) => w.starts_with(&a[..star]),
+    }
+}
+
+/// Every way a function role could change or remove entries of `table`.
+fn audit_tamper_findings(template: &Template, table: &str) -> Vec<String> {
+    let mut findings = Vec::new();
+    let resources = template.as_json()["Resources"].as_object().cloned().unwrap_or_default();
+    for (id, body) in &resources {
+        let properties = &body["Properties"];
+        let documents: Vec<Value> = match body["Type"].as_str().unwrap_or_default() {
+            "AWS::Serverless::Function" => {
+                let mut documents = Vec::new();
+                for policy in one_or_many(properties.get("Policies")) {
+                    match policy {
+                        Value::Object(o) if o.contains_key("Statement") => documents.push(policy.clone()),
+                        Value::Object(o) => {
+                            // SAM policy templates: only the read-only one may name the audit table.
+                            for (template_name, args) in o {
+                                let on_audit = args.as_object().into_iter().flat_map(|a| a.values()).any(|v| names_resource(v, table));
+                                if on_audit && template_name != "DynamoDBReadPolicy" {
+                                    findings.push(format!("{id}: SAM policy template {template_name} on {table}"));
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                documents
+            }
+            "AWS::IAM::Role" => properties["Policies"].as_array().into_iter().flatten().map(|p| p["PolicyDocument"].clone()).collect(),
+            "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => vec![properties["PolicyDocument"].clone()],
+            _ => Vec::new(),
+        };
+        for statement in documents.iter().flat_map(|d| one_or_many(d.get("Statement"))) {
+            if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                continue;
+            }
+            let sid = statement.get("Sid").and_then(Value::as_str).unwrap_or("(no Sid)");
+            if !one_or_many(statement.get("Resource")).into_iter().any(|r| names_resource(r, table)) {
+                continue;
+            }
+            for action in one_or_many(statement.get("Action")).into_iter().filter_map(Value::as_str) {
+                for forbidden in AUDIT_FORBIDDEN.iter().filter(|f| action_covers(action, f)) {
+                    findings.push(format!("{id} {sid}: {action} allows {forbidden} on {table}"));
+                }
+            }
+        }
+    }
+    findings
+}
+
+#[test]
+fn no_function_role_can_edit_expire_or_delete_audit_entries() {
+    // GIVEN the template that is deployed
+    let template = Template::load(&template_path()).expect("template.yaml parses");
+    // WHEN every role statement that names the audit table is checked
+    let findings = audit_tamper_findings(&template, AUDIT_TABLE);
+    // THEN none allows UpdateItem, DeleteItem, BatchWriteItem, UpdateTimeToLive or DeleteTable
+    assert!(findings.is_empty(), "audit trail findings:\n{}", findings.join("\n"));
+    // AND the check is not vacuous: the functions that audit do append (PutItem) to that table
+    let appenders: Vec<String> = template
+        .resources_of_type("AWS::Serverless::Function")
+        .iter()
+        .filter(|f| {
+            one_or_many(f.properties.get("Policies")).into_iter().flat_map(|p| one_or_many(p.get("Statement"))).any(|s| {
+                one_or_many(s.get("Resource")).into_iter().any(|r| names_resource(r, AUDIT_TABLE))
+                    && one_or_many(s.get("Action")).into_iter().filter_map(Value::as_str).any(|a| a == "dynamodb:PutItem")
+            })
+        })
+        .map(|f| f.logical_id.to_string())
+        .collect();
+    for function in ["EproApiFunction", "AlertDispatcherFunction", "ReportGeneratorFunction"] {
+        assert!(appenders.iter().any(|a| a == function), "{function} must append to {AUDIT_TABLE}; appenders: {appenders:?}");
+    }
+}
+
+#[test]
+fn the_audit_table_keeps_entries_no_ttl_pitr_deletion_protection_and_the_data_key() {
+    // GIVEN the deployed template's audit table
+    let template = Template::load(&template_path()).expect("template.yaml parses");
+    let json = template.as_json();
+    let table = &json["Resources"][AUDIT_TABLE];
+    assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+    // THEN nothing can expire its entries, and it survives deletes and bad writes
+    assert!(table["Properties"].get("TimeToLiveSpecification").is_none(), "an audit table must have no TTL");
+    assert_eq!(table["Properties"]["DeletionProtectionEnabled"], true);
+    assert_eq!(table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    assert_eq!(table["UpdateReplacePolicy"], "Retain");
+    // AND it is encrypted with the stack's customer key, like the data table
+    assert_eq!(table["Properties"]["SSESpecification"], json["Resources"]["TrialTable"]["Properties"]["SSESpecification"]);
+    // AND every function is told its name
+    assert_eq!(template.global_environment()["AUDIT_TABLE_NAME"], serde_json::json!({"Ref": AUDIT_TABLE}));
+}
+
+#[test]
+fn update_delete_and_batch_writes_on_the_audit_table_are_found() {
+    // GIVEN roles that could rewrite the trail in each of the ways a role can
+    let t = parse(
+        r#"
+Resources:
+  AuditTable:
+    Type: AWS::DynamoDB::Table
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: fn
+    Properties:
+      Policies:
+        - Statement:
+            - Sid: Edit
+              Effect: Allow
+              Action: [dynamodb:PutItem, dynamodb:UpdateItem]
+              Resource: !GetAtt AuditTable.Arn
+            - Sid: Purge
+              Effect: Allow
+              Action: dynamodb:BatchWriteItem
+              Resource: !Sub ${AuditTable.Arn}
+            - Sid: ReadOnly
+              Effect: Allow
+              Action: [dynamodb:GetItem, dynamodb:Query]
+              Resource: !GetAtt AuditTable.Arn
+        - DynamoDBCrudPolicy:
+            TableName: !Ref AuditTable
+  Other:
+    Type: AWS::IAM::Role
+    Properties:
+      Policies:
+        - PolicyDocument:
+            Statement:
+              - Sid: Expire
+                Effect: Allow
+                Action: dynamodb:Update*
+                Resource: !GetAtt AuditTable.Arn
+"#,
+    );
+    // WHEN checked
+    let findings = audit_tamper_findings(&t, AUDIT_TABLE);
+    // THEN each is reported, and the read-only statement is not
+    for expected in [
+        "Fn Edit: dynamodb:UpdateItem allows dynamodb:UpdateItem on AuditTable",
+        "Fn Purge: dynamodb:BatchWriteItem allows dynamodb:BatchWriteItem on AuditTable",
+        "Fn: SAM policy template DynamoDBCrudPolicy on AuditTable",
+        "Other Expire: dynamodb:Update* allows dynamodb:UpdateItem on AuditTable",
+        "Other Expire: dynamodb:Update* allows dynamodb:UpdateTimeToLive on AuditTable",
+    ] {
+        assert!(findings.iter().any(|f| f == expected), "missing {expected:?} in {findings:#?}");
+    }
+    assert!(!findings.iter().any(|f| f.contains("ReadOnly")), "{findings:#?}");
+}

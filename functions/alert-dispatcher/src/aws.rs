@@ -17,7 +17,7 @@ impl AwsDeps {
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &SdkConfig) -> Self {
         Deps::new(
-            Arc::new(DynamoStore::new(sdk, config.table_name.clone())),
+            Arc::new(DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone())),
             SnsNotifier::new(sdk, config.alert_topic_arn.clone()),
             HttpWebhookSender::new(),
             SystemClock,

@@ -1,6 +1,6 @@
 //! What alert-dispatcher reads from its environment, once, in init.
 
-use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, ALERT_TOPIC_ARN, TABLE_NAME};
+use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, ALERT_TOPIC_ARN, AUDIT_TABLE_NAME, TABLE_NAME};
 
 use crate::settings::DispatchSettings;
 
@@ -8,6 +8,8 @@ use crate::settings::DispatchSettings;
 pub struct Config {
     /// `TABLE_NAME` (required): alerts, claims, attempts, trials.
     pub table_name: String,
+    /// `AUDIT_TABLE_NAME` (required): the audit trail, appended to only.
+    pub audit_table_name: String,
     /// `ALERT_QUEUE_URL` (required): the queue this function consumes (visibility backoff).
     pub alert_queue_url: String,
     /// `ALERT_TOPIC_ARN` (required): the SNS topic for trials without their own.
@@ -26,6 +28,7 @@ impl Config {
     pub fn from_vars(env: &Env) -> Result<Self, SettingsError> {
         Ok(Self {
             table_name: env.required(TABLE_NAME)?,
+            audit_table_name: env.required(AUDIT_TABLE_NAME)?,
             alert_queue_url: env.required(ALERT_QUEUE_URL)?,
             alert_topic_arn: env.required(ALERT_TOPIC_ARN)?,
             dispatch: DispatchSettings::from_vars(env)?,
@@ -40,9 +43,14 @@ mod tests {
 
     fn with(extra: &[(&'static str, &'static str)]) -> Env {
         Env::vars(
-            [(TABLE_NAME, "t"), (ALERT_QUEUE_URL, "http://q/a"), (ALERT_TOPIC_ARN, "arn:aws:sns:us-east-1:1:t")]
-                .into_iter()
-                .chain(extra.iter().copied()),
+            [
+                (TABLE_NAME, "t"),
+                (AUDIT_TABLE_NAME, "audit"),
+                (ALERT_QUEUE_URL, "http://q/a"),
+                (ALERT_TOPIC_ARN, "arn:aws:sns:us-east-1:1:t"),
+            ]
+            .into_iter()
+            .chain(extra.iter().copied()),
         )
     }
 
@@ -53,7 +61,7 @@ mod tests {
 
     #[test]
     fn a_missing_topic_is_named() {
-        let e = Config::from_vars(&Env::vars([(TABLE_NAME, "t"), (ALERT_QUEUE_URL, "u")])).unwrap_err();
+        let e = Config::from_vars(&Env::vars([(TABLE_NAME, "t"), (AUDIT_TABLE_NAME, "audit"), (ALERT_QUEUE_URL, "u")])).unwrap_err();
         assert!(e.to_string().contains(ALERT_TOPIC_ARN), "{e}");
     }
 

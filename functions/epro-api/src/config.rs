@@ -2,12 +2,14 @@
 
 use std::time::Duration;
 
-use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, TABLE_NAME, VITALS_QUEUE_URL};
+use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, AUDIT_TABLE_NAME, TABLE_NAME, VITALS_QUEUE_URL};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// `TABLE_NAME` (required): the single table.
     pub table_name: String,
+    /// `AUDIT_TABLE_NAME` (required): the audit trail, appended to only.
+    pub audit_table_name: String,
     /// `VITALS_QUEUE_URL` (required): the FIFO queue vitals ingest feeds.
     pub vitals_queue_url: String,
     /// `ALERT_QUEUE_URL` (required): where PRO-rule alerts go.
@@ -26,6 +28,7 @@ impl Config {
     pub fn from_vars(env: &Env) -> Result<Self, SettingsError> {
         Ok(Self {
             table_name: env.required(TABLE_NAME)?,
+            audit_table_name: env.required(AUDIT_TABLE_NAME)?,
             vitals_queue_url: env.required(VITALS_QUEUE_URL)?,
             alert_queue_url: env.required(ALERT_QUEUE_URL)?,
             config_ttl: env.config_ttl()?,
@@ -39,7 +42,7 @@ mod tests {
     use trialwatch::settings::CONFIG_TTL_SECONDS;
 
     fn complete() -> Vec<(&'static str, &'static str)> {
-        vec![(TABLE_NAME, "t"), (VITALS_QUEUE_URL, "http://q/v.fifo"), (ALERT_QUEUE_URL, "http://q/a")]
+        vec![(TABLE_NAME, "t"), (AUDIT_TABLE_NAME, "audit"), (VITALS_QUEUE_URL, "http://q/v.fifo"), (ALERT_QUEUE_URL, "http://q/a")]
     }
 
     #[test]
@@ -51,7 +54,7 @@ mod tests {
 
     #[test]
     fn each_missing_required_variable_is_named() {
-        for missing in [TABLE_NAME, VITALS_QUEUE_URL, ALERT_QUEUE_URL] {
+        for missing in [TABLE_NAME, AUDIT_TABLE_NAME, VITALS_QUEUE_URL, ALERT_QUEUE_URL] {
             let env = Env::vars(complete().into_iter().filter(|(k, _)| *k != missing));
             let e = Config::from_vars(&env).unwrap_err();
             assert!(e.to_string().contains(missing), "{e}");

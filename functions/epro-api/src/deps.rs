@@ -139,7 +139,7 @@ impl AwsDeps {
     /// The production adapters, built once in init from the function's
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
-        let store = trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone());
+        let store = trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone());
         let queues = AwsQueues {
             vitals: trialwatch::aws::SqsVitalsQueue::new(sdk, config.vitals_queue_url.clone()),
             alerts: trialwatch::aws::SqsAlertQueue::new(sdk, config.alert_queue_url.clone()),

@@ -39,7 +39,7 @@ async fn stack(label: &str) -> Stack {
     let resources = trialwatch::provision::provision(&sdk, &trialwatch::provision::template_path(), &prefix)
         .await
         .unwrap_or_else(|e| panic!("provisioning {prefix} on the emulator failed: {e} (run `make test`)"));
-    let store = Serial::new(trialwatch::aws::DynamoStore::new(&sdk, resources.table_name.clone()));
+    let store = Serial::new(trialwatch::aws::DynamoStore::new(&sdk, resources.table_name.clone(), resources.audit_table_name.clone()));
     let queues = epro_api::AwsQueues {
         vitals: trialwatch::aws::SqsVitalsQueue::new(&sdk, resources.vitals_queue_url.clone()),
         alerts: trialwatch::aws::SqsAlertQueue::new(&sdk, resources.alert_queue_url.clone()),
@@ -118,7 +118,7 @@ async fn audit_entries(s: &Stack, entity: &str) -> usize {
     let client = aws_sdk_dynamodb::Client::new(&s.sdk);
     let out = client
         .query()
-        .table_name(&s.resources.table_name)
+        .table_name(&s.resources.audit_table_name)
         .key_condition_expression("pk = :pk")
         .expression_attribute_values(":pk", AttributeValue::S(format!("AUDIT#tw-demo#{entity}")))
         .send()

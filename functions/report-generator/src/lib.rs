@@ -41,7 +41,7 @@ impl AwsDeps {
     /// The production adapters, built once in init from the function's
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
-        let store = DynamoStore::new(sdk, config.table_name.clone());
+        let store = DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone());
         let reports = S3ReportStore::new(sdk, config.reports_bucket.clone(), config.reports_kms_key_id.clone(), store.clone());
         Deps { store, reports, clock: SystemClock }
     }

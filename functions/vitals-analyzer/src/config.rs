@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, TABLE_NAME};
+use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, AUDIT_TABLE_NAME, TABLE_NAME};
 
 /// Patients of one batch processed at once (loads and writes in flight).
 pub const CONCURRENCY_VAR: &str = "ANALYZER_CONCURRENCY";
@@ -15,6 +15,8 @@ pub const DLQ_URL_VAR: &str = "VITALS_DLQ_URL";
 pub struct Config {
     /// `TABLE_NAME` (required).
     pub table_name: String,
+    /// `AUDIT_TABLE_NAME` (required): the audit trail, appended to only.
+    pub audit_table_name: String,
     /// `ALERT_QUEUE_URL` (required): where escalations go.
     pub alert_queue_url: String,
     /// `VITALS_DLQ_URL` (required): where permanently failed records are parked.
@@ -39,6 +41,7 @@ impl Config {
         };
         Ok(Self {
             table_name: env.required(TABLE_NAME)?,
+            audit_table_name: env.required(AUDIT_TABLE_NAME)?,
             alert_queue_url: env.required(ALERT_QUEUE_URL)?,
             dead_letter_queue_url: env.required(DLQ_URL_VAR)?,
             config_ttl: env.config_ttl()?,
@@ -54,7 +57,9 @@ mod tests {
 
     fn with(extra: &[(&'static str, &'static str)]) -> Env {
         Env::vars(
-            [(TABLE_NAME, "t"), (ALERT_QUEUE_URL, "http://q/a"), (DLQ_URL_VAR, "http://q/d.fifo")].into_iter().chain(extra.iter().copied()),
+            [(TABLE_NAME, "t"), (AUDIT_TABLE_NAME, "audit"), (ALERT_QUEUE_URL, "http://q/a"), (DLQ_URL_VAR, "http://q/d.fifo")]
+                .into_iter()
+                .chain(extra.iter().copied()),
         )
     }
 

@@ -137,7 +137,7 @@ impl AwsDeps {
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         Deps::new(
-            Arc::new(trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone())),
+            Arc::new(trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone())),
             trialwatch::aws::SqsAlertQueue::new(sdk, config.alert_queue_url.clone()),
             trialwatch::clock::SystemClock,
             trialwatch::aws::SqsDeadLetters::new(sdk, config.dead_letter_queue_url.clone()),

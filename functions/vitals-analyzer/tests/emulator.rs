@@ -55,7 +55,7 @@ impl Stack {
     }
 
     fn store(&self) -> DynamoStore {
-        DynamoStore::new(&self.sdk, &self.provisioned.resources.table_name)
+        DynamoStore::new(&self.sdk, &self.provisioned.resources.table_name, &self.provisioned.resources.audit_table_name)
     }
 
     fn vitals_url(&self) -> &str {

@@ -241,6 +241,7 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, r: &Resource<'_>, name:
         .set_key_schema(Some(key_schema.clone()))
         .set_global_secondary_indexes(indexes)
         .billing_mode(BillingMode::PayPerRequest)
+        .set_deletion_protection_enabled(p.get("DeletionProtectionEnabled").map(is_true))
         .send()
         .await;
     if let Err(create_error) = created {

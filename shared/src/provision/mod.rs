@@ -153,6 +153,7 @@ pub(crate) fn resources_from(environment: &BTreeMap<String, String>) -> Result<R
     };
     Ok(Resources {
         table_name: get(settings::TABLE_NAME)?,
+        audit_table_name: get(settings::AUDIT_TABLE_NAME)?,
         vitals_queue_url: get(settings::VITALS_QUEUE_URL)?,
         alert_queue_url: get(settings::ALERT_QUEUE_URL)?,
         reports_bucket: get(settings::REPORTS_BUCKET)?,
@@ -206,6 +207,7 @@ mod tests {
         // GIVEN an environment lacking ALERT_TOPIC_ARN
         let mut env: BTreeMap<String, String> = [
             (settings::TABLE_NAME, "t"),
+            (settings::AUDIT_TABLE_NAME, "audit"),
             (settings::VITALS_QUEUE_URL, "v"),
             (settings::ALERT_QUEUE_URL, "a"),
             (settings::REPORTS_BUCKET, "b"),

@@ -41,19 +41,23 @@ impl Emulator {
         &self.provisioned.resources.table_name
     }
 
+    pub fn audit_table(&self) -> &str {
+        &self.provisioned.resources.audit_table_name
+    }
+
     pub fn raw_dynamo(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.sdk)
     }
 
     pub fn store(&self) -> DynamoStore {
-        DynamoStore::new(&self.sdk, self.table())
+        DynamoStore::new(&self.sdk, self.table(), self.audit_table())
     }
 
     /// A store whose client counts every HTTP request it sends, by operation.
     pub fn counted_store(&self) -> (DynamoStore, RequestCounter) {
         let counter = RequestCounter::default();
         let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk).interceptor(counter.clone()).build();
-        (DynamoStore::with_client(aws_sdk_dynamodb::Client::from_conf(config), self.table()), counter)
+        (DynamoStore::with_client(aws_sdk_dynamodb::Client::from_conf(config), self.table(), self.audit_table()), counter)
     }
 
     pub fn counted_sqs(&self) -> (aws_sdk_sqs::Client, RequestCounter) {
@@ -62,15 +66,24 @@ impl Emulator {
         (aws_sdk_sqs::Client::from_conf(config), counter)
     }
 
-    /// Every item of one partition, straight from the table.
+    /// Every item of one partition, straight from the data table.
     pub async fn partition(&self, pk: &str) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.partition_of(self.table(), pk).await
+    }
+
+    /// Every item of one partition of the audit table.
+    pub async fn audit_partition(&self, pk: &str) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.partition_of(self.audit_table(), pk).await
+    }
+
+    async fn partition_of(&self, table: &str, pk: &str) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
             let out = self
                 .raw_dynamo()
                 .query()
-                .table_name(self.table())
+                .table_name(table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.to_owned()))
                 .set_exclusive_start_key(start)

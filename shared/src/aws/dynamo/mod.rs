@@ -1,6 +1,9 @@
-//! DynamoDB single-table adapter of every store port and of the audit log.
+//! DynamoDB adapter of every store port and of the audit log.
 //!
-//! One table, attributes `pk`/`sk`, two GSIs (`gsi1`, `gsi2`, projection ALL)
+//! Clinical data lives in one table; the audit trail in a second one
+//! (`AuditTable`), to which function roles may only PutItem (see below).
+//!
+//! The data table: attributes `pk`/`sk`, two GSIs (`gsi1`, `gsi2`, projection ALL)
 //! and the TTL attribute `expiresAt`. Domain records are stored as their serde
 //! form (camelCase attributes) plus the key attributes, which are stripped
 //! again before decoding.
@@ -14,11 +17,17 @@
 //! | vital reading       | `PATIENT#t#p`             | `VITAL#<observedAt>#<code>#<readingId>`  |                                               |
 //! | vitals state        | `PATIENT#t#p`             | `STATE#VITALS`                           |                                               |
 //! | alert               | `ALERT#t`                 | `<alertId>`                              | `ALERTS#t#p` / `<createdAt>#<id>`; `ALERTS#t` |
-//! | audit entry         | `AUDIT#t#<entity>`        | `<at>#<entryId>`                         |                                               |
 //! | day counter         | `STATS#t#<shard>`         | `DAY#<day>#<site>#<questionnaire>`       |                                               |
 //! | enrolment counter   | `STATS#t`                 | `ENROL#<site>#<status>`                  |                                               |
 //! | risk-level counter  | `STATS#t`                 | `RISK#<level>`                           |                                               |
 //! | report metadata     | `REPORT#t`                | `<reportId>`                             |                                               |
+//!
+//! The audit table holds only audit entries, each put once, conditional on
+//! absence (inside the transaction of the change it records, where there is one):
+//!
+//! | item        | pk                 | sk               | gsi1                                             |
+//! |-------------|--------------------|------------------|--------------------------------------------------|
+//! | audit entry | `AUDIT#t#<entity>` | `<at>#<entryId>` | `AUDIT#t#<shard>` / `<at>#<entryId>` (trial time) |
 //!
 //! Ids are validated to `[A-Za-z0-9._-]`, so `#` can never be smuggled into a key.
 //! Timestamps in keys use [`crate::timestamp::format`] (fixed-width millis, `Z`),
@@ -60,26 +69,32 @@ pub(crate) const GSI2: &str = "gsi2";
 /// (some domain types deny unknown fields).
 const STORAGE_ATTRS: &[&str] = &["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "outboxpk", "outboxsk", "expiresAt", "riskLevel"];
 
-/// The single-table store. Cheap to clone: the SDK client is an `Arc` inside.
+/// The store over the data table and the audit table. Cheap to clone: the SDK
+/// client is an `Arc` inside.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    audit_table: String,
 }
 
 impl DynamoStore {
-    pub fn new(config: &SdkConfig, table: impl Into<String>) -> Self {
-        Self::with_client(aws_sdk_dynamodb::Client::new(config), table)
+    pub fn new(config: &SdkConfig, table: impl Into<String>, audit_table: impl Into<String>) -> Self {
+        Self::with_client(aws_sdk_dynamodb::Client::new(config), table, audit_table)
     }
 
     /// For a client built with extra configuration (e.g. a request-counting
     /// interceptor in tests and benchmarks).
-    pub fn with_client(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+    pub fn with_client(client: aws_sdk_dynamodb::Client, table: impl Into<String>, audit_table: impl Into<String>) -> Self {
+        Self { client, table: table.into(), audit_table: audit_table.into() }
     }
 
     pub fn table_name(&self) -> &str {
         &self.table
+    }
+
+    pub fn audit_table_name(&self) -> &str {
+        &self.audit_table
     }
 
     pub(crate) async fn get(&self, op: &'static str, pk: String, sk: String, consistent: bool) -> Result<Option<Item>, Error> {
@@ -161,9 +176,16 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// The audit entry as a transactional Put that never overwrites.
+    /// The audit entry as a transactional Put into the audit table that never
+    /// overwrites (a transaction may span tables).
     pub(crate) fn tx_audit(&self, op: &'static str, entry: &AuditEntry) -> Result<TransactWriteItem, Error> {
-        self.tx_put(op, audit_item(op, entry)?, "attribute_not_exists(pk)", Expr::default())
+        let put = Put::builder()
+            .table_name(&self.audit_table)
+            .set_item(Some(audit_item(op, entry)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error(op))?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     pub(crate) async fn put_report_meta(&self, meta: &ReportMeta) -> Result<(), Error> {
@@ -200,10 +222,30 @@ fn report_pk(trial: &TrialId) -> String {
     format!("REPORT#{trial}")
 }
 
-fn audit_item(op: &'static str, entry: &AuditEntry) -> Result<Item, Error> {
-    let pk = format!("AUDIT#{}#{}", entry.trial_id, entry.entity);
-    let sk = format!("{}#{}", entry.at, entry.entry_id);
-    to_record(op, "audit entry", entry, [("pk", pk), ("sk", sk)])
+/// The audit table's time index is spread over this many partitions per trial,
+/// so a burst of one trial's submissions never meets one partition's 1,000
+/// WCU/s; a newest-first read queries every shard and merges.
+pub const AUDIT_SHARDS: u32 = 16;
+
+/// A stable shard for the entry (FNV-1a over its id: the same on every build).
+pub(crate) fn audit_shard(entry_id: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in entry_id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % AUDIT_SHARDS
+}
+
+pub(crate) fn audit_item(op: &'static str, entry: &AuditEntry) -> Result<Item, Error> {
+    let time_key = format!("{}#{}", entry.at, entry.entry_id);
+    let keys = [
+        ("pk", format!("AUDIT#{}#{}", entry.trial_id, entry.entity)),
+        ("sk", time_key.clone()),
+        ("gsi1pk", format!("AUDIT#{}#{}", entry.trial_id, audit_shard(&entry.entry_id))),
+        ("gsi1sk", time_key),
+    ];
+    to_record(op, "audit entry", entry, keys)
 }
 
 #[async_trait]
@@ -213,7 +255,7 @@ impl AuditLog for DynamoStore {
         let res = self
             .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.audit_table)
             .set_item(Some(audit_item(OP, entry)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()

@@ -68,7 +68,7 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
         submitted_by: p.actor(),
     };
     let day = trial_day(trial, stored.completed_at);
-    let audit = audit_entry(&stored, p.actor(), on_behalf, now);
+    let audit = audit_entry(&stored, p.author()?, on_behalf, now);
     let (status, recorded) = match deps.store.record_submission(&stored, &day, &audit).await {
         Ok(RecordOutcome::Recorded) => (201, stored),
         Ok(RecordOutcome::Duplicate(existing)) => {

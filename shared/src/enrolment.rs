@@ -33,6 +33,10 @@ pub struct EnrolmentRequest {
     pub status: EnrolmentStatus,
     #[serde(default)]
     pub hypercapnic: bool,
+    /// Why: required to withdraw a patient or to change a recorded enrolment
+    /// (kept in the audit entry, not on the enrolment).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

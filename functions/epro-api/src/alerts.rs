@@ -61,7 +61,7 @@ pub async fn ack<S: Stores, Q: Queues, C: Clock>(
     }
     let record = record.ok_or(Error::NotFound("alert"))?;
     let now = deps.clock.now();
-    let actor = p.actor();
+    let actor = p.author()?;
     let audit = AuditEntry::new(trial.clone(), format!("alert/{alert}"), "alert.acknowledged", actor.clone(), now)
         .with_detail("patientId", record.alert.patient_id.as_str())
         .with_detail("level", record.alert.level.as_str())

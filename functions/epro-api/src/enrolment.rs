@@ -4,7 +4,7 @@
 
 use lambda_http::Request;
 use serde::Serialize;
-use trialwatch::audit::AuditEntry;
+use trialwatch::audit::{self, AuditEntry};
 use trialwatch::enrolment::{Enrolment, EnrolmentRequest, EnrolmentStatus};
 use trialwatch::ports::{Clock, Upsert};
 use trialwatch::{Error, PatientId, SiteId, TrialId};
@@ -58,7 +58,14 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
         updated_at: at,
     };
     let action = if existing.is_some() { "enrolment.updated" } else { "enrolment.created" };
-    let mut audit = AuditEntry::new(trial_id.clone(), format!("patient/{patient_id}"), action, p.actor(), now)
+    let changes = audit::changes(existing.as_ref().map(Recorded::of).as_ref(), &Recorded::of(&enrolment));
+    // A withdrawal, and any change to a recorded enrolment, must say why.
+    let withdrawing = body.status == EnrolmentStatus::Withdrawn && existing.as_ref().is_none_or(|e| e.status != body.status);
+    let changing = existing.is_some() && !changes.is_empty();
+    let reason = audit::reason(body.reason.as_deref(), withdrawing || changing, "to withdraw a patient or change a recorded enrolment")?;
+    let mut audit = AuditEntry::new(trial_id.clone(), format!("patient/{patient_id}"), action, p.author()?, now)
+        .with_reason(reason)
+        .with_changes(changes)
         .with_detail("siteId", body.site_id.as_str())
         .with_detail("status", body.status.as_str())
         .with_detail("hypercapnic", body.hypercapnic);
@@ -76,6 +83,23 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
     let outcome = deps.store.put_enrolment(&enrolment, &audit).await?;
     deps.forget_enrolment(&trial_id, &patient_id);
     Ok(respond::json(if outcome == Upsert::Created { 201 } else { 200 }, &EnrolmentView::of(&enrolment)))
+}
+
+/// The recorded fields of an enrolment, as its audit entries compare them
+/// (bookkeeping such as `updatedAt` and the submission summary left out).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Recorded<'a> {
+    site_id: &'a SiteId,
+    status: EnrolmentStatus,
+    hypercapnic: bool,
+    withdrawn_at: Option<&'a str>,
+}
+
+impl<'a> Recorded<'a> {
+    fn of(e: &'a Enrolment) -> Self {
+        Self { site_id: &e.site_id, status: e.status, hypercapnic: e.hypercapnic, withdrawn_at: e.withdrawn_at.as_deref() }
+    }
 }
 
 /// The enrolment as the API shows it.

@@ -54,6 +54,12 @@ pub fn routes() -> &'static Routes<Route> {
 }
 
 impl Route {
+    /// Whether the route changes records, and so leaves an audit entry that
+    /// must name the caller's `sub`.
+    pub fn writes(&self) -> bool {
+        matches!(self, Route::PutTrial | Route::PutPatient | Route::PostSubmission | Route::PostVitals | Route::AckAlert)
+    }
+
     /// A stable name for logs (no ids).
     pub fn name(&self) -> &'static str {
         match self {
@@ -97,6 +103,9 @@ async fn dispatch<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: &Re
     }
     // Identity first (401), then the path (400), then scope (403) and body.
     let principal = Principal::from_request(req)?;
+    if route.writes() {
+        principal.author()?;
+    }
     let trial = path_param(req, "trialId")?;
     let patient = || path_param(req, "patientId");
     match route {

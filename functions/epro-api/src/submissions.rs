@@ -70,7 +70,7 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
         submitted_by: p.actor(),
     };
     let day = trial_day(trial, stored.completed_at);
-    let audit = audit_entry(&stored, p.actor(), on_behalf, now);
+    let audit = audit_entry(&stored, p.author()?, on_behalf, now);
     // The alerts are part of the record: stored in its transaction as pending
     // outbox items, they survive a failed send below or a function that dies
     // before it; the outbox sweeper delivers them (crate docs of `trialwatch::outbox`).

@@ -4,7 +4,7 @@
 //! sites and no alerting at all.
 
 use lambda_http::Request;
-use trialwatch::audit::AuditEntry;
+use trialwatch::audit::{self, AuditEntry};
 use trialwatch::ports::{Clock, Upsert};
 use trialwatch::trial::{Trial, TrialDefinition};
 use trialwatch::{Error, TrialId};
@@ -23,12 +23,16 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
     let definition: TrialDefinition = crate::body::json(req)?;
     definition.validate()?;
     let now = deps.clock.now();
-    // Read first so the audit says created or updated; admin writes are rare
-    // and a concurrent create of the same trial would only mislabel one entry.
-    let existed = deps.store.get_trial(&trial_id).await?.is_some();
-    let action = if existed { "trial.updated" } else { "trial.created" };
+    // Read first so the audit says created or updated and what changed; admin
+    // writes are rare and a concurrent write of the same trial would only
+    // mislabel one entry.
+    let previous = deps.store.get_trial(&trial_id).await?;
+    let action = if previous.is_some() { "trial.updated" } else { "trial.created" };
     let trial = Trial { trial_id: trial_id.clone(), definition, updated_at: trialwatch::timestamp::format(now) };
-    let audit = AuditEntry::new(trial_id.clone(), "trial", action, p.actor(), now)
+    // The definition's fields old -> new; the webhook secret only as "changed".
+    let changes = audit::changes(previous.as_ref().map(|t| &t.definition), &trial.definition);
+    let audit = AuditEntry::new(trial_id.clone(), "trial", action, p.author()?, now)
+        .with_changes(changes)
         .with_detail("sites", trial.definition.sites.len())
         .with_detail("questionnaires", trial.definition.questionnaires.len())
         .with_detail("proRules", trial.definition.alerting.pro_rules.len());

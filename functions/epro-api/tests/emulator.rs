@@ -97,7 +97,7 @@ async fn seeded(label: &str) -> Stack {
     assert_eq!(status, 201, "{body}");
     for (p, site, status) in [("P0001", "site-leeds", "enrolled"), ("P0002", "site-york", "enrolled"), ("P0003", "site-leeds", "withdrawn")]
     {
-        let (code, body) = call(&s, event("put-patient", p, Some(json!({"siteId": site, "status": status})))).await;
+        let (code, body) = call(&s, event("put-patient", p, Some(json!({"siteId": site, "status": status, "reason": "seeded"})))).await;
         assert_eq!(code, 201, "{p}: {body}");
     }
     s

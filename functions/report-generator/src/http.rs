@@ -77,6 +77,8 @@ async fn create<S: ReportSources, R: ReportStore, C: Clock>(
     trial: &TrialId,
     req: &Request,
 ) -> Result<Response<Body>, Error> {
+    // The report's audit entry must name who asked for it.
+    let author = caller.author()?;
     let now = deps.clock.now();
     let body: PeriodRequest = body::json(req, MAX_BODY_BYTES)?;
     // The trial's zone is not known until it is read, which happens alongside
@@ -86,7 +88,7 @@ async fn create<S: ReportSources, R: ReportStore, C: Clock>(
     let gathered = generate::gather(&deps.store, trial, period).await?;
     Period::from_request(&body, now.with_timezone(&gathered.trial.definition.tz()).date_naive())?;
     let report_id = generate::new_report_id(now)?;
-    let g = generate::publish(deps, gathered, period, report_id, caller.actor()).await?;
+    let g = generate::publish(deps, gathered, period, report_id, author).await?;
     let location = format!("/v1/trials/{trial}/reports/{}", g.meta.report_id);
     let body = json!({
         "reportId": g.meta.report_id,

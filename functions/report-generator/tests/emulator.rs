@@ -363,7 +363,7 @@ async fn a_sponsor_downloads_the_report_of_30_days_of_real_writes_through_its_pr
     assert_eq!(again, pdf);
 
     // AND a trial id never seen is a 404, not an empty report
-    let admin_claims = [("custom:role", "admin")];
+    let admin_claims = [("custom:role", "admin"), ("sub", "admin-1")];
     let resp = handle_http(&deps, common::request(common::post_event("tw-nothing", &body, &admin_claims))).await;
     assert_eq!(resp.status().as_u16(), 404);
 }

@@ -145,7 +145,7 @@ async fn an_unknown_report_is_404_and_an_unknown_trial_is_404() {
     seed(&deps.store, 3, 10, week()).await;
     let (status, body, _) = call(&deps, get_event(TRIAL, "rpt-20261126-000000000000", SPONSOR)).await;
     assert_eq!(status, 404, "{body}");
-    let admin = &[("role", "admin")];
+    let admin = &[("role", "admin"), ("sub", "admin-1")];
     let (status, body, _) = call(&deps, post_event("no-such-trial", WEEK, admin)).await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["type"], "https://trialwatch.dev/problems/not-found");
@@ -167,8 +167,11 @@ async fn only_the_trials_sponsors_and_admins_may_have_reports() {
     event["requestContext"].as_object_mut().unwrap().remove("authorizer");
     let (status, _, _) = call(&deps, event).await;
     assert_eq!(status, 401);
-    // an admin: 201
+    // an admin whose token has no sub: 401, since the report's audit entry must name who asked
     let (status, _, _) = call(&deps, post_event(TRIAL, WEEK, &[("custom:role", "admin")])).await;
+    assert_eq!(status, 401);
+    // an admin: 201
+    let (status, _, _) = call(&deps, post_event(TRIAL, WEEK, &[("custom:role", "admin"), ("sub", "admin-1")])).await;
     assert_eq!(status, 201);
     // nothing was stored for the refused ones: one report, one audit entry
     assert_eq!(deps.store.audit_entries().iter().filter(|a| a.action == "report.generated").count(), 1);

@@ -62,13 +62,13 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     use Expect::*;
-    let in_trial_patient = |p: &str| json!({"role": "patient", "patient_id": p, "trial_ids": "tw-demo"});
-    let out_of_trial_patient = json!({"role": "patient", "patient_id": "P0001", "trial_ids": "tw-other"});
+    let in_trial_patient = |p: &str| json!({"sub": "u-1", "role": "patient", "patient_id": p, "trial_ids": "tw-demo"});
+    let out_of_trial_patient = json!({"sub": "u-1", "role": "patient", "patient_id": "P0001", "trial_ids": "tw-other"});
     let leeds = json!({"role": "site_staff", "site_ids": "site-leeds", "trial_ids": "tw-demo", "sub": "s1"});
-    let leeds_other_trial = json!({"role": "site_staff", "site_ids": "site-leeds", "trial_ids": "tw-other"});
-    let both_sites = json!({"role": "site_staff", "site_ids": "[site-leeds site-york]", "trial_ids": "[tw-demo tw-other]"});
-    let sponsor_in = json!({"role": "sponsor", "trial_ids": "tw-demo"});
-    let admin = json!({"role": "admin"});
+    let leeds_other_trial = json!({"sub": "u-1", "role": "site_staff", "site_ids": "site-leeds", "trial_ids": "tw-other"});
+    let both_sites = json!({"sub": "u-1", "role": "site_staff", "site_ids": "[site-leeds site-york]", "trial_ids": "[tw-demo tw-other]"});
+    let sponsor_in = json!({"sub": "u-1", "role": "sponsor", "trial_ids": "tw-demo"});
+    let admin = json!({"sub": "u-1", "role": "admin"});
     let c = |who, claims: &Value, patient, data, alerts| Case { who, claims: claims.clone(), patient, data, record: data, alerts };
     vec![
         // patient: own record, in trial
@@ -121,7 +121,7 @@ async fn the_authorization_matrix_holds_on_every_patient_route() {
 async fn a_403_is_identical_for_an_absent_patient_and_one_at_another_site() {
     let w = world();
     for op in Op::ALL {
-        let claims = json!({"role": "site_staff", "site_ids": "site-leeds", "trial_ids": "tw-demo"});
+        let claims = json!({"sub": "u-1", "role": "site_staff", "site_ids": "site-leeds", "trial_ids": "tw-demo"});
         let elsewhere = op.run(&w, &claims, "P0002").await;
         let absent = op.run(&w, &claims, "P9999").await;
         assert_eq!((elsewhere.status, absent.status), (403, 403), "{op:?}");
@@ -132,7 +132,7 @@ async fn a_403_is_identical_for_an_absent_patient_and_one_at_another_site() {
 #[tokio::test]
 async fn an_admin_asking_for_an_absent_patient_gets_404_and_may_not_record_for_it() {
     let w = world();
-    let admin = json!({"role": "admin"});
+    let admin = json!({"sub": "u-1", "role": "admin"});
     for op in Op::ALL {
         let r = op.run(&w, &admin, "P9999").await;
         let want = match op {

@@ -24,11 +24,13 @@ async fn a_valid_submission_is_201_with_a_receipt_and_stored_once() {
     assert_eq!(r.body["submissionId"], json!(id));
     assert_eq!(r.body["receivedAt"], json!("2026-11-26T20:00:00Z"));
     assert_eq!(r.body["score"], json!(3.0 + 1.0 + 81.4));
-    // AND it is stored with its audit entry, attributed to the patient
+    // AND it is stored with its audit entry, attributed to the token's sub and role
     assert_eq!(w.store.submission_count(), 1);
     let audit = w.store.audit_entries();
     let entry = audit.iter().find(|a| a.action == "submission.created").unwrap();
-    assert_eq!(entry.actor.subject.as_deref(), Some("P0001"));
+    assert_eq!(entry.actor.subject.as_deref(), Some("u-patient"));
+    assert_eq!(entry.actor.role, "patient");
+    assert_eq!(entry.details.get("patientId"), Some(&json!("P0001")));
     assert!(!entry.details.contains_key("onBehalf"));
     // AND no rule fired, so nothing was queued
     assert!(w.queue.sent_alerts().is_empty());

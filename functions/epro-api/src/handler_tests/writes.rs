@@ -88,7 +88,7 @@ async fn a_withdrawal_records_its_time_which_later_writes_keep_until_re_enrolmen
     // GIVEN P0001 enrolled; WHEN staff withdraw it
     let w = world();
     let path = "/v1/trials/tw-demo/patients/P0001";
-    let withdraw = json!({"siteId": "site-leeds", "status": "withdrawn"});
+    let withdraw = json!({"siteId": "site-leeds", "status": "withdrawn", "reason": "consent withdrawn"});
     let r = w.call("PUT", path, Some(staff("site-leeds")), Some(withdraw.clone())).await;
     // THEN the response, the stored enrolment and the audit entry carry the withdrawal time
     assert_eq!(r.status, 200, "{}", r.text);
@@ -103,7 +103,8 @@ async fn a_withdrawal_records_its_time_which_later_writes_keep_until_re_enrolmen
     let stored = w.store.get_enrolment(&tid("tw-demo"), &pid("P0001")).await.unwrap().unwrap();
     assert_eq!(stored.withdrawn_at.as_deref(), Some("2026-11-26T20:00:00.000Z"));
     // WHEN the patient is re-enrolled THEN no withdrawal time remains
-    let r = w.call("PUT", path, Some(staff("site-leeds")), Some(json!({"siteId": "site-leeds", "status": "enrolled"}))).await;
+    let re_enrol = json!({"siteId": "site-leeds", "status": "enrolled", "reason": "consent given again"});
+    let r = w.call("PUT", path, Some(staff("site-leeds")), Some(re_enrol)).await;
     assert!(r.body.get("withdrawnAt").is_none(), "{}", r.text);
     assert_eq!(w.store.get_enrolment(&tid("tw-demo"), &pid("P0001")).await.unwrap().unwrap().withdrawn_at, None);
 }
@@ -117,7 +118,8 @@ async fn staff_enrol_at_their_site_201_then_200_and_it_is_audited() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["hypercapnic"], true);
     assert_eq!(r.body["enrolledAt"], "2026-11-26T20:00:00.000Z");
-    let r = w.call("PUT", path, Some(staff("site-leeds")), Some(json!({"siteId": "site-leeds", "status": "withdrawn"}))).await;
+    let withdraw = json!({"siteId": "site-leeds", "status": "withdrawn", "reason": "lost to follow-up"});
+    let r = w.call("PUT", path, Some(staff("site-leeds")), Some(withdraw)).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["status"], "withdrawn");
     let audit = w.store.audit_entries();
@@ -142,7 +144,7 @@ async fn a_site_outside_the_trial_is_422_and_outside_the_token_is_403() {
 async fn moving_a_patient_between_sites_needs_staff_of_both() {
     let w = world();
     let path = "/v1/trials/tw-demo/patients/P0002"; // at site-york
-    let body = json!({"siteId": "site-leeds", "status": "enrolled"});
+    let body = json!({"siteId": "site-leeds", "status": "enrolled", "reason": "patient moved"});
     assert_eq!(w.call("PUT", path, Some(staff("site-leeds")), Some(body.clone())).await.status, 403);
     let r = w.call("PUT", path, Some(staff("site-leeds,site-york")), Some(body)).await;
     assert_eq!(r.status, 200);
@@ -263,4 +265,86 @@ async fn an_over_long_note_is_422() {
     let r = w.call("POST", "/v1/trials/tw-demo/alerts/al-1/ack", Some(admin()), Some(json!({"note": "n".repeat(1001)}))).await;
     assert_eq!(r.status, 422);
     assert_eq!(r.body["errors"][0]["field"], "note");
+}
+
+#[tokio::test]
+async fn a_trial_update_is_audited_old_to_new_with_the_webhook_secret_only_as_changed() {
+    // GIVEN trial tw-demo with its webhook secret
+    let w = world();
+    // WHEN an admin renames it and rotates the secret
+    let mut def = definition_json();
+    def["name"] = json!("Renamed");
+    def["alerting"]["webhook"]["secret"] = json!("whsec_rotated_9876543210fedcba");
+    assert_eq!(w.call("PUT", "/v1/trials/tw-demo", Some(admin()), Some(def)).await.status, 200);
+    // THEN the entry names the admin's sub and role, and each changed field old -> new
+    let entry = w.store.audit_entries().pop().expect("an entry");
+    assert_eq!(entry.actor, trialwatch::audit::Actor { role: "admin".into(), subject: Some("u-admin".into()) });
+    let old_name = trial_definition().name;
+    assert_eq!(entry.changes["name"], trialwatch::audit::Change::Values { old: json!(old_name), new: json!("Renamed") });
+    // AND the secret only as "changed": neither value is anywhere in the entry
+    assert_eq!(entry.changes["alerting.webhook.secret"], trialwatch::audit::Change::Redacted("changed".into()));
+    let text = serde_json::to_string(&entry).unwrap();
+    assert!(!text.contains(WEBHOOK_SECRET) && !text.contains("whsec_rotated"), "{text}");
+    // AND nothing else is listed as changed
+    assert_eq!(entry.changes.len(), 2, "{:?}", entry.changes);
+}
+
+#[tokio::test]
+async fn a_withdrawal_or_a_change_to_an_enrolment_without_a_reason_is_422_and_changes_nothing() {
+    let w = world();
+    let path = "/v1/trials/tw-demo/patients/P0001"; // enrolled at site-leeds
+    for body in [
+        json!({"siteId": "site-leeds", "status": "withdrawn"}),
+        json!({"siteId": "site-leeds", "status": "withdrawn", "reason": "  "}),
+        json!({"siteId": "site-leeds", "status": "enrolled", "hypercapnic": true}),
+    ] {
+        // WHEN staff send it without a reason
+        let r = w.call("PUT", path, Some(staff("site-leeds")), Some(body.clone())).await;
+        // THEN 422 naming `reason`, and nothing was written or audited
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["field"], "reason");
+    }
+    assert!(w.store.audit_entries().is_empty());
+    // WHEN the withdrawal says why THEN it is recorded, old -> new, with the reason
+    let body = json!({"siteId": "site-leeds", "status": "withdrawn", "reason": "consent withdrawn"});
+    assert_eq!(w.call("PUT", path, Some(staff("site-leeds")), Some(body)).await.status, 200);
+    let entry = w.store.audit_entries().pop().expect("an entry");
+    assert_eq!(entry.reason.as_deref(), Some("consent withdrawn"));
+    assert_eq!(entry.changes["status"], trialwatch::audit::Change::Values { old: json!("enrolled"), new: json!("withdrawn") });
+    assert_eq!(entry.actor.subject.as_deref(), Some("u-staff"));
+    // AND a write that changes nothing needs no reason
+    let same = json!({"siteId": "site-leeds", "status": "withdrawn"});
+    assert_eq!(w.call("PUT", path, Some(staff("site-leeds")), Some(same)).await.status, 200);
+    // AND a first enrolment needs none either
+    let new = json!({"siteId": "site-leeds", "status": "enrolled"});
+    assert_eq!(w.call("PUT", "/v1/trials/tw-demo/patients/P0200", Some(staff("site-leeds")), Some(new)).await.status, 201);
+}
+
+#[tokio::test]
+async fn every_audited_write_without_a_sub_is_401_and_reads_still_work() {
+    let w = world();
+    let no_sub = |claims: Value| {
+        let mut c = claims;
+        c.as_object_mut().unwrap().remove("sub");
+        c
+    };
+    let cases = [
+        ("PUT", "/v1/trials/tw-demo", no_sub(admin()), Some(definition_json())),
+        (
+            "PUT",
+            "/v1/trials/tw-demo/patients/P0001",
+            no_sub(staff("site-leeds")),
+            Some(json!({"siteId": "site-leeds", "status": "enrolled"})),
+        ),
+        ("POST", SUBS, no_sub(patient("P0001")), Some(submission(&new_id(), 1))),
+        ("POST", "/v1/trials/tw-demo/alerts/tw-demo.P0001.x/ack", no_sub(staff("site-leeds")), None),
+    ];
+    for (method, path, claims, body) in cases {
+        // WHEN a token without `sub` writes THEN 401, and nothing is recorded
+        let r = w.call(method, path, Some(claims), body).await;
+        assert_eq!(r.status, 401, "{method} {path}: {}", r.text);
+    }
+    assert!(w.store.audit_entries().is_empty());
+    // AND the same token may still read
+    assert_eq!(w.call("GET", "/v1/trials/tw-demo", Some(no_sub(admin())), None).await.status, 200);
 }

@@ -78,6 +78,21 @@ impl Principal {
         Actor { role: self.role().to_owned(), subject }
     }
 
+    /// The audit actor of a write: the token's `sub` and role. A write that
+    /// would leave an entry without a `sub` is refused (401): the trail must
+    /// name who acted (21 CFR 11.10(e)), and a patient id alone names a
+    /// record, not the person who held the token.
+    pub fn author(&self) -> Result<Actor, Error> {
+        let subject = match self {
+            Principal::Patient { subject, .. }
+            | Principal::SiteStaff { subject, .. }
+            | Principal::Sponsor { subject, .. }
+            | Principal::Admin { subject } => subject.clone(),
+        };
+        let subject = subject.ok_or(Error::Unauthorized)?;
+        Ok(Actor { role: self.role().to_owned(), subject: Some(subject) })
+    }
+
     /// Whether the token names `trial` (admins hold every trial). An exact id
     /// match: `t1` does not cover `t1x`.
     pub fn has_trial(&self, trial: &TrialId) -> bool {
@@ -200,6 +215,30 @@ mod tests {
         // Cognito pool unless locked down) as the subject
         assert_eq!(subject(&[("role", "sponsor"), ("custom:sub", "someone-else")]), None);
         assert_eq!(subject(&[("role", "admin"), ("sub", "   ")]), None);
+    }
+
+    #[test]
+    fn a_writer_without_a_sub_is_401_and_with_one_is_recorded_by_sub_and_role() {
+        for role in [
+            vec![("role", "patient"), ("patient_id", "P0001")],
+            vec![("role", "site_staff")],
+            vec![("role", "sponsor")],
+            vec![("role", "admin")],
+        ] {
+            // GIVEN a usable identity without `sub` (or a blank one)
+            for sub in [None, Some("  ")] {
+                let mut c = role.clone();
+                c.extend(sub.map(|s| ("sub", s)));
+                let p = Principal::from_claims(&claims(&c)).unwrap();
+                // THEN it may read, but not author an audited write
+                assert!(matches!(p.author(), Err(Error::Unauthorized)), "{c:?}");
+            }
+            // AND with a sub the author is that sub and the role
+            let mut c = role.clone();
+            c.push(("sub", "u-42"));
+            let p = Principal::from_claims(&claims(&c)).unwrap();
+            assert_eq!(p.author().unwrap(), Actor { role: p.role().to_owned(), subject: Some("u-42".into()) });
+        }
     }
 
     #[test]

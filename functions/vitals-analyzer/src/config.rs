@@ -77,7 +77,8 @@ mod tests {
 
     #[test]
     fn a_missing_dead_letter_queue_is_named() {
-        let e = Config::from_vars(&Env::vars([(TABLE_NAME, "t"), (AUDIT_TABLE_NAME, "audit"), (ALERT_QUEUE_URL, "http://q/a")])).unwrap_err();
+        let e =
+            Config::from_vars(&Env::vars([(TABLE_NAME, "t"), (AUDIT_TABLE_NAME, "audit"), (ALERT_QUEUE_URL, "http://q/a")])).unwrap_err();
         assert!(e.to_string().contains(DLQ_URL_VAR), "{e}");
     }
 

@@ -1,5 +1,10 @@
 //! Append-only audit trail (21 CFR 11.10(e), ICH E6(R3)): who, when, what, why.
 //! Entries are never overwritten; a correction is a new entry.
+//!
+//! Entries are linked into hash chains ([`chain`]) so that an overwrite, which
+//! IAM cannot prevent, is detected.
+
+pub mod chain;
 
 use std::collections::BTreeMap;
 
@@ -53,6 +58,19 @@ pub struct AuditEntry {
     /// What changed, by field path (`alerting.webhook.url`): old -> new.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub changes: BTreeMap<String, Change>,
+    /// The chain this entry belongs to ([`chain::ChainId`]): absent until
+    /// [`AuditEntry::link`]ed, as are `seq`, `prevHash` and `hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// 1 for a chain's first entry, then +1 per entry: a gap is a deletion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The previous entry's `hash` ([`chain::GENESIS`] before the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
+    /// SHA-256 (hex) of this entry's RFC 8785 form without `hash` ([`chain::digest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 /// One field's change. A secret's is only [`REDACTED`].
@@ -136,6 +154,10 @@ impl AuditEntry {
             reason: None,
             details: serde_json::Map::new(),
             changes: BTreeMap::new(),
+            chain: None,
+            seq: None,
+            prev_hash: None,
+            hash: None,
         }
     }
 

@@ -1,0 +1,271 @@
+//! Hash chains over audit entries: tamper evidence for a store whose writers
+//! IAM cannot stop from overwriting.
+//!
+//! An entry's `hash` is SHA-256 over its RFC 8785 (JCS) JSON form without
+//! the `hash` member. That form includes `chain`, `seq` and `prevHash`, so an
+//! entry can be neither edited, renumbered, moved to another chain nor
+//! relinked without its hash changing, and every later entry names the hash
+//! it had. A chain's head, the (seq, hash) of its last entry, lives on an
+//! item the recorded change already writes (the enrolment for a patient's
+//! chain, the trial item for the trial's), and each append is conditional on
+//! it, so two writers can never both extend the same head. Heads are anchored
+//! to S3 Object Lock: whoever rewrites a whole chain and its head still cannot
+//! rewrite an anchor.
+//!
+//! Why JCS rather than the stored form: an entry travels through DynamoDB's
+//! number and map encodings, which do not keep member order or `1.0` vs `1`;
+//! JCS gives the same bytes for the same JSON value on both sides.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::AuditEntry;
+use crate::PatientId;
+
+/// The `prevHash` of a chain's first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Which chain an entry belongs to. A patient's chain covers their enrolment,
+/// submissions, alerts and acknowledgements; the trial's covers its
+/// configuration and its reports. A per-trial chain for alerts would
+/// serialise every alert of a burst on one item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChainId {
+    Trial,
+    Patient(PatientId),
+}
+
+impl ChainId {
+    const PATIENT: &'static str = "patient/";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "trial" => Some(ChainId::Trial),
+            _ => s.strip_prefix(Self::PATIENT).and_then(|p| PatientId::parse(p).ok()).map(ChainId::Patient),
+        }
+    }
+}
+
+impl fmt::Display for ChainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainId::Trial => f.write_str("trial"),
+            ChainId::Patient(p) => write!(f, "{}{p}", Self::PATIENT),
+        }
+    }
+}
+
+/// Where a chain ends: the last entry's `seq` and `hash`; `seq` 0 and
+/// [`GENESIS`] for a chain with no entries yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl ChainHead {
+    pub fn genesis() -> Self {
+        Self { seq: 0, hash: GENESIS.to_owned() }
+    }
+}
+
+impl Default for ChainHead {
+    fn default() -> Self {
+        Self::genesis()
+    }
+}
+
+/// SHA-256 (lower-case hex) of the entry's RFC 8785 form, `hash` left out.
+pub fn digest(entry: &AuditEntry) -> String {
+    // An AuditEntry is strings, string-keyed maps and JSON values: neither
+    // step below has an input it can fail on.
+    let mut value = serde_json::to_value(entry).expect("an audit entry serializes to JSON");
+    if let serde_json::Value::Object(members) = &mut value {
+        members.remove("hash");
+    }
+    let canonical = serde_json_canonicalizer::to_vec(&value).expect("a JSON value has an RFC 8785 form");
+    hex::encode(Sha256::digest(canonical))
+}
+
+impl AuditEntry {
+    /// Places the entry right after `head` in `chain` and seals it; returns
+    /// the chain's new head.
+    pub fn link(&mut self, chain: &ChainId, head: &ChainHead) -> ChainHead {
+        self.chain = Some(chain.to_string());
+        self.seq = Some(head.seq + 1);
+        self.prev_hash = Some(head.hash.clone());
+        self.hash = None;
+        let hash = digest(self);
+        self.hash = Some(hash.clone());
+        ChainHead { seq: head.seq + 1, hash }
+    }
+
+    /// This entry as a head: what the chain's head is once it is the last.
+    pub fn as_head(&self) -> Option<ChainHead> {
+        Some(ChainHead { seq: self.seq?, hash: self.hash.clone()? })
+    }
+}
+
+/// Links the entries of one change, in order, after `head`; returns the new head.
+pub fn link_all<'a>(entries: impl IntoIterator<Item = &'a mut AuditEntry>, chain: &ChainId, head: &ChainHead) -> ChainHead {
+    entries.into_iter().fold(head.clone(), |head, entry| entry.link(chain, &head))
+}
+
+/// The first place a chain fails to verify. `seq` and `entry_id` name the
+/// entry an investigator should look at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Break {
+    #[error("entry {seq} ({entry_id}) was altered: its hash does not match its contents")]
+    Altered { seq: u64, entry_id: String },
+    #[error("entry {seq} ({entry_id}) does not follow entry {previous}: its prevHash names another entry")]
+    Unlinked { seq: u64, entry_id: String, previous: u64 },
+    #[error("entry {expected} is missing (the next entry found is {found}, {entry_id})")]
+    Missing { expected: u64, found: u64, entry_id: String },
+    #[error("entry {entry_id} is not linked into chain {chain}")]
+    Misplaced { chain: String, entry_id: String },
+    #[error("the chain ends at entry {found} but its recorded head is entry {recorded_seq} ({recorded_hash})")]
+    HeadMismatch { found: u64, recorded_seq: u64, recorded_hash: String },
+}
+
+/// Recomputes a chain from its first entry; `entries` in `seq` order.
+/// Returns the head it ends at, or the first break.
+pub fn verify<'a>(chain: &ChainId, entries: impl IntoIterator<Item = &'a AuditEntry>) -> Result<ChainHead, Break> {
+    let name = chain.to_string();
+    let mut head = ChainHead::genesis();
+    for entry in entries {
+        let (Some(seq), Some(prev), Some(hash)) = (entry.seq, entry.prev_hash.as_deref(), entry.hash.as_deref()) else {
+            return Err(Break::Misplaced { chain: name, entry_id: entry.entry_id.clone() });
+        };
+        if entry.chain.as_deref() != Some(name.as_str()) {
+            return Err(Break::Misplaced { chain: name, entry_id: entry.entry_id.clone() });
+        }
+        if seq != head.seq + 1 {
+            return Err(Break::Missing { expected: head.seq + 1, found: seq, entry_id: entry.entry_id.clone() });
+        }
+        if digest(entry) != hash {
+            return Err(Break::Altered { seq, entry_id: entry.entry_id.clone() });
+        }
+        if prev != head.hash {
+            return Err(Break::Unlinked { seq, entry_id: entry.entry_id.clone(), previous: head.seq });
+        }
+        head = ChainHead { seq, hash: hash.to_owned() };
+    }
+    Ok(head)
+}
+
+/// Checks a verified chain's end against its recorded head (on the
+/// enrolment or trial item) or an anchor: a head further on than the
+/// entries found means the chain's tail was deleted; a different hash at the
+/// same place means the chain was rewritten.
+pub fn check_head(found: &ChainHead, recorded: &ChainHead) -> Result<(), Break> {
+    if found == recorded {
+        Ok(())
+    } else {
+        Err(Break::HeadMismatch { found: found.seq, recorded_seq: recorded.seq, recorded_hash: recorded.hash.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{changes, Actor};
+    use crate::TrialId;
+    use serde_json::json;
+
+    fn entry(action: &str, minute: u32) -> AuditEntry {
+        let at = chrono::DateTime::parse_from_rfc3339(&format!("2026-11-27T10:{minute:02}:00Z")).unwrap().to_utc();
+        AuditEntry::new(TrialId::parse("t1").unwrap(), "patient/P1", action, Actor::system("test"), at)
+            .with_detail("score", 7)
+            .with_detail("ratio", 0.5)
+            .with_changes(changes(Some(&json!({"status": "enrolled"})), &json!({"status": "withdrawn"})))
+    }
+
+    fn chain_of(n: u32) -> (ChainId, Vec<AuditEntry>) {
+        let chain = ChainId::Patient(PatientId::parse("P1").unwrap());
+        let mut entries: Vec<AuditEntry> = (0..n).map(|i| entry("submission.recorded", i)).collect();
+        link_all(entries.iter_mut(), &chain, &ChainHead::genesis());
+        (chain, entries)
+    }
+
+    #[test]
+    fn a_linked_chain_verifies_to_its_head() {
+        let (chain, entries) = chain_of(3);
+        let head = verify(&chain, &entries).unwrap();
+        assert_eq!(head.seq, 3);
+        assert_eq!(Some(head), entries[2].as_head());
+        assert_eq!(entries[0].prev_hash.as_deref(), Some(GENESIS));
+        assert_eq!(entries[1].prev_hash, entries[0].hash);
+    }
+
+    #[test]
+    fn the_hash_is_sha256_of_the_rfc8785_form_without_hash() {
+        let (_, entries) = chain_of(1);
+        let mut value = serde_json::to_value(&entries[0]).unwrap();
+        value.as_object_mut().unwrap().remove("hash");
+        // RFC 8785: members sorted by key, no whitespace
+        let canonical = serde_json_canonicalizer::to_string(&value).unwrap();
+        assert!(canonical.starts_with(r#"{"action":"submission.recorded","actor":{"#), "{canonical}");
+        assert_eq!(entries[0].hash.as_deref(), Some(hex::encode(Sha256::digest(canonical.as_bytes())).as_str()));
+    }
+
+    #[test]
+    fn an_edited_entry_is_named() {
+        let (chain, mut entries) = chain_of(4);
+        entries[1].details.insert("score".into(), json!(3));
+        assert_eq!(verify(&chain, &entries), Err(Break::Altered { seq: 2, entry_id: entries[1].entry_id.clone() }));
+    }
+
+    #[test]
+    fn an_edit_with_its_hash_recomputed_breaks_the_next_link() {
+        let (chain, mut entries) = chain_of(4);
+        entries[1].reason = Some("rewritten".into());
+        entries[1].hash = None;
+        entries[1].hash = Some(digest(&entries[1]));
+        assert_eq!(verify(&chain, &entries), Err(Break::Unlinked { seq: 3, entry_id: entries[2].entry_id.clone(), previous: 2 }));
+    }
+
+    #[test]
+    fn a_deleted_entry_is_a_gap_and_a_deleted_tail_misses_the_head() {
+        let (chain, entries) = chain_of(4);
+        let without_second: Vec<_> = entries.iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, e)| e).collect();
+        assert_eq!(verify(&chain, without_second), Err(Break::Missing { expected: 2, found: 3, entry_id: entries[2].entry_id.clone() }));
+        let recorded = entries[3].as_head().unwrap();
+        let found = verify(&chain, &entries[..3]).unwrap();
+        assert!(matches!(check_head(&found, &recorded), Err(Break::HeadMismatch { found: 3, recorded_seq: 4, .. })));
+        assert_eq!(check_head(&verify(&chain, &entries).unwrap(), &recorded), Ok(()));
+    }
+
+    #[test]
+    fn an_entry_moved_to_another_chain_is_misplaced() {
+        let (_, entries) = chain_of(2);
+        let other = ChainId::Patient(PatientId::parse("P2").unwrap());
+        assert!(matches!(verify(&other, &entries), Err(Break::Misplaced { .. })));
+        assert!(matches!(verify(&ChainId::Trial, &entries), Err(Break::Misplaced { .. })));
+    }
+
+    #[test]
+    fn an_entry_stored_in_dynamodb_form_still_verifies() {
+        // The item goes through DynamoDB's number and map encodings and comes back.
+        let (chain, entries) = chain_of(3);
+        let back: Vec<AuditEntry> = entries
+            .iter()
+            .map(|e| {
+                let item: serde_dynamo::Item = serde_dynamo::to_item(e).unwrap();
+                serde_dynamo::from_item(item).unwrap()
+            })
+            .collect();
+        assert_eq!(verify(&chain, &back).unwrap().seq, 3);
+    }
+
+    #[test]
+    fn chain_ids_round_trip() {
+        for chain in [ChainId::Trial, ChainId::Patient(PatientId::parse("P-0042").unwrap())] {
+            assert_eq!(ChainId::parse(&chain.to_string()), Some(chain));
+        }
+        assert_eq!(ChainId::parse("patient/"), None);
+        assert_eq!(ChainId::parse("site/s1"), None);
+    }
+}

@@ -107,6 +107,7 @@ seed events/epro-put-patient.json "$work/put-patient-heart.json" tw-heart-01 P-0
 
 # invoke FUNCTION EVENT_FILE CHECK: prints the response and fails unless CHECK holds.
 # CHECK: http:<status>[|<status>]  |  batch:none (no batchItemFailures)  |  schedule (no failed report)
+#        |  audit (200, at least one entry, newest first)
 invoke() {
   local function="$1" event="$2" check="$3" response
   echo "--> cargo lambda invoke $function --data-file $event" >&2
@@ -127,6 +128,11 @@ if kind == "http":
 elif kind == "batch":
     shown = response
     ok = response.get("batchItemFailures") == []
+elif kind == "audit":
+    body = response.get("body", "")
+    items = json.loads(body).get("items", []) if response.get("statusCode") == 200 else []
+    shown = {"statusCode": response.get("statusCode"), "entries": [(e["at"], e["action"]) for e in items][:5]}
+    ok = bool(items) and [e["at"] for e in items] == sorted((e["at"] for e in items), reverse=True)
 elif kind == "schedule":
     shown = response
     ok = response.get("failed") == 0
@@ -149,6 +155,8 @@ invoke epro-api "$work/post-submission-now.json" http:201
 
 invoke epro-api events/epro-post-vitals.json http:202
 invoke epro-api events/epro-get-patient.json http:200
+# An auditor's read of P0001's trail: the enrolment above left at least one entry.
+invoke epro-api events/epro-get-audit.json audit
 invoke vitals-analyzer events/vitals-normal.json batch:none
 invoke vitals-analyzer events/vitals-escalating.json batch:none
 invoke alert-dispatcher events/alert-sqs.json batch:none

@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 if [ -z "${ROLE:-}" ]; then
-  echo "usage: make token ROLE=patient|site_staff|sponsor|admin [TRIAL=t1[,t2]] [PATIENT=p1] [SITES=s1,s2] [TTL=3600] [SUB=name]" >&2
+  echo "usage: make token ROLE=patient|site_staff|sponsor|auditor|admin [TRIAL=t1[,t2]] [PATIENT=p1] [SITES=s1,s2] [TTL=3600] [SUB=name]" >&2
   exit 2
 fi
 

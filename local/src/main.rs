@@ -20,7 +20,7 @@ enum Command {
     Serve,
     /// Print a dev JWT signed with TRIALWATCH_DEV_JWT_SECRET.
     Token {
-        /// patient, site_staff, sponsor or admin.
+        /// patient, site_staff, sponsor, auditor (with --trial) or admin.
         #[arg(long)]
         role: String,
         /// Trial id(s), comma-separated.

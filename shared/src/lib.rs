@@ -24,6 +24,7 @@ pub mod settings;
 pub mod submission;
 pub mod telemetry;
 pub mod timestamp;
+pub mod trail;
 pub mod trial;
 pub mod validation;
 pub mod vitals;

@@ -13,6 +13,7 @@ use crate::outbox::DueAlert;
 use crate::page::{Page, PageRequest};
 use crate::report::ReportMeta;
 use crate::submission::{DailySiteCount, StoredSubmission};
+use crate::trail::AuditFilter;
 use crate::trial::Trial;
 use crate::vitals::{VitalReading, VitalsMessage, VitalsState};
 
@@ -227,6 +228,18 @@ pub trait AlertStore: Send + Sync {
 pub trait AuditLog: Send + Sync {
     /// Appends one entry; never overwrites (conditional on absence).
     async fn append(&self, entry: &AuditEntry) -> Result<(), Error>;
+}
+
+/// Reading a trial's audit trail (the `auditor`'s and admins' route).
+#[async_trait]
+pub trait AuditTrail: Send + Sync {
+    /// A page of the trial's entries matching `filter`, newest first (by
+    /// `at`, then entry id), read through the write-sharded time index only
+    /// (one Query per shard, merged; never a Scan, never the table's own
+    /// key). A page may come back short, even empty, with a `next_cursor`
+    /// when a filter matches little ([`crate::trail::merge`]): follow it until
+    /// it is `None`. A cursor this adapter did not issue is a 422 naming `cursor`.
+    async fn audit_page(&self, trial: &TrialId, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>, Error>;
 }
 
 #[async_trait]

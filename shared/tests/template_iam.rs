@@ -435,3 +435,32 @@ Resources:
     }
     assert!(!findings.iter().any(|f| f.contains("ReadOnly")), "{findings:#?}");
 }
+
+#[test]
+fn the_audit_trail_is_read_only_by_epro_api_and_only_by_query_on_its_time_index() {
+    // GIVEN the deployed template's function roles
+    let template = Template::load(&template_path()).expect("template.yaml parses");
+    let reads = ["dynamodb:Query", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PartiQLSelect"];
+    let mut grants = Vec::new();
+    for (id, body) in template.as_json()["Resources"].as_object().cloned().unwrap_or_default() {
+        if body["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let statements: Vec<Value> =
+            one_or_many(body["Properties"].get("Policies")).into_iter().flat_map(|p| one_or_many(p.get("Statement"))).cloned().collect();
+        for statement in &statements {
+            let on_audit: Vec<&Value> =
+                one_or_many(statement.get("Resource")).into_iter().filter(|r| names_resource(r, AUDIT_TABLE)).collect();
+            for action in one_or_many(statement.get("Action")).into_iter().filter_map(Value::as_str) {
+                for read in reads.iter().filter(|r| action_covers(action, r)) {
+                    for resource in &on_audit {
+                        grants.push(format!("{id} {read} {}", resource.get("Fn::Sub").and_then(Value::as_str).unwrap_or("(the table)")));
+                    }
+                }
+            }
+        }
+    }
+    // THEN the one read grant is epro-api's Query on the time index (the audit route), never
+    // the table itself (whose key may change), never Scan
+    assert_eq!(grants, ["EproApiFunction dynamodb:Query ${AuditTable.Arn}/index/gsi1"]);
+}

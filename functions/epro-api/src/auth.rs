@@ -61,6 +61,26 @@ pub fn alert_access(p: &Principal, trial: &TrialId) -> Result<PatientAccess, Err
     }
 }
 
+/// Any write (the routes that leave an audit entry): an auditor's token is
+/// read-only, whatever else a route would allow. Checked before the route's
+/// own policy, so no future route can forget it.
+pub fn may_write(p: &Principal) -> Result<(), Error> {
+    match p {
+        Principal::Auditor { .. } => Err(Error::Forbidden),
+        _ => Ok(()),
+    }
+}
+
+/// Reading a trial's audit trail: admins, and auditors of the trial. Patients,
+/// site staff and sponsors never: the trail names every patient and actor.
+pub fn read_audit(p: &Principal, trial: &TrialId) -> Result<(), Error> {
+    match p {
+        Principal::Admin { .. } => Ok(()),
+        Principal::Auditor { .. } if p.has_trial(trial) => Ok(()),
+        _ => Err(Error::Forbidden),
+    }
+}
+
 /// Writing a trial definition is for admins only.
 pub fn configure_trial(p: &Principal) -> Result<(), Error> {
     match p {
@@ -109,6 +129,25 @@ mod tests {
 
     fn claims(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_audit_trail_is_for_admins_and_auditors_of_the_trial_and_auditors_write_nothing() {
+        let t = TrialId::parse("tw-demo").unwrap();
+        let p = |c: &[(&str, &str)]| Principal::from_claims(&claims(c)).unwrap();
+        let auditor = p(&[("role", "auditor"), ("trial_ids", "tw-demo")]);
+        assert!(read_audit(&auditor, &t).is_ok());
+        assert!(read_audit(&p(&[("role", "admin")]), &t).is_ok());
+        assert!(read_audit(&p(&[("role", "auditor"), ("trial_ids", "tw-other")]), &t).is_err());
+        for other in [
+            p(&[("role", "sponsor"), ("trial_ids", "tw-demo")]),
+            p(&[("role", "site_staff"), ("trial_ids", "tw-demo"), ("site_ids", "site-leeds")]),
+            p(&[("role", "patient"), ("patient_id", "P0001"), ("trial_ids", "tw-demo")]),
+        ] {
+            assert_eq!(read_audit(&other, &t).unwrap_err().status(), 403, "{other:?}");
+            assert!(may_write(&other).is_ok());
+        }
+        assert_eq!(may_write(&auditor).unwrap_err().status(), 403);
     }
 
     #[test]

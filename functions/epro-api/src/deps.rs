@@ -155,6 +155,7 @@ pub trait Stores:
     + trialwatch::ports::SubmissionStore
     + trialwatch::ports::VitalsStore
     + trialwatch::ports::AlertStore
+    + trialwatch::ports::AuditTrail
     + 'static
 {
 }
@@ -164,6 +165,7 @@ impl<T> Stores for T where
         + trialwatch::ports::SubmissionStore
         + trialwatch::ports::VitalsStore
         + trialwatch::ports::AlertStore
+        + trialwatch::ports::AuditTrail
         + 'static
 {
 }

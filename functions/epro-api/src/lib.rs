@@ -7,6 +7,7 @@
 //! through the edge kit's one response, `trialwatch::edge::http::problem`.
 
 mod alerts;
+mod audit;
 pub mod auth;
 pub mod body;
 mod config;

@@ -13,6 +13,7 @@ use trialwatch::edge::http::respond::{self, HttpResponse};
 use trialwatch::edge::http::{path_param, RouteKey, Routes};
 use trialwatch::page::{PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 use trialwatch::ports::Clock;
+use trialwatch::validation::FieldError;
 use trialwatch::Error;
 
 use crate::auth::Principal;
@@ -31,10 +32,11 @@ pub enum Route {
     PostVitals,
     ListAlerts,
     AckAlert,
+    ReadAudit,
 }
 
 /// The route keys, as the template declares them (a test holds the two equal).
-pub const ROUTE_KEYS: [(&str, &str, Route); 10] = [
+pub const ROUTE_KEYS: [(&str, &str, Route); 11] = [
     ("GET", "/health", Route::Health),
     ("GET", "/v1/trials/{trialId}", Route::GetTrial),
     ("PUT", "/v1/trials/{trialId}", Route::PutTrial),
@@ -45,6 +47,7 @@ pub const ROUTE_KEYS: [(&str, &str, Route); 10] = [
     ("POST", "/v1/trials/{trialId}/patients/{patientId}/vitals", Route::PostVitals),
     ("GET", "/v1/trials/{trialId}/patients/{patientId}/alerts", Route::ListAlerts),
     ("POST", "/v1/trials/{trialId}/alerts/{alertId}/ack", Route::AckAlert),
+    ("GET", "/v1/trials/{trialId}/audit", Route::ReadAudit),
 ];
 
 /// [`ROUTE_KEYS`] as the edge kit's route table.
@@ -70,6 +73,7 @@ impl Route {
             Route::PostVitals => "vitals",
             Route::ListAlerts => "alerts",
             Route::AckAlert => "alert-ack",
+            Route::ReadAudit => "audit",
         }
     }
 }
@@ -104,6 +108,7 @@ async fn dispatch<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: &Re
     // Identity first (401), then the path (400), then scope (403) and body.
     let principal = Principal::from_request(req)?;
     if route.writes() {
+        crate::auth::may_write(&principal)?;
         principal.author()?;
     }
     let trial = path_param(req, "trialId")?;
@@ -125,6 +130,7 @@ async fn dispatch<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: &Re
             crate::alerts::list(deps, &principal, trial, patient, page_request(req)?).await
         }
         Route::AckAlert => crate::alerts::ack(deps, req, &principal, trial, path_param(req, "alertId")?).await,
+        Route::ReadAudit => crate::audit::list(deps, req, &principal, trial).await,
     }
 }
 
@@ -135,24 +141,29 @@ struct Health {
 }
 
 /// `limit` (1-200, default 50) and the opaque `cursor` from the query string,
-/// as `lambda_http` decodes it.
-fn page_request(req: &Request) -> Result<PageRequest, Error> {
+/// as `lambda_http` decodes it; both named when both are wrong.
+pub(crate) fn page_request(req: &Request) -> Result<PageRequest, Error> {
     let mut page = PageRequest::first(DEFAULT_LIMIT);
+    let mut errors = Vec::new();
     let query = req.query_string_parameters();
     if let Some(limit) = query.first("limit") {
-        page.limit = limit
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| Error::field("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))?;
+        match limit.parse::<u32>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)) {
+            Some(n) => page.limit = n,
+            None => errors.push(FieldError::new("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))),
+        }
     }
     if let Some(cursor) = query.first("cursor") {
         if cursor.is_empty() || cursor.len() > 2048 {
-            return Err(Error::field("cursor", "is not a cursor this API issued"));
+            errors.push(FieldError::new("cursor", "is not a cursor this API issued"));
+        } else {
+            page.cursor = Some(cursor.to_owned());
         }
-        page.cursor = Some(cursor.to_owned());
     }
-    Ok(page)
+    if errors.is_empty() {
+        Ok(page)
+    } else {
+        Err(Error::Validation(errors))
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +187,7 @@ mod tests {
     fn every_sample_event_carries_the_route_key_and_path_parameters_api_gateway_sends() {
         let samples = [
             include_str!("../../../events/epro-ack-alert.json"),
+            include_str!("../../../events/epro-get-audit.json"),
             include_str!("../../../events/epro-get-patient.json"),
             include_str!("../../../events/epro-health.json"),
             include_str!("../../../events/epro-list-alerts.json"),

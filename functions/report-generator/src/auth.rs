@@ -51,10 +51,12 @@ mod tests {
     }
 
     #[test]
-    fn site_staff_and_patients_are_forbidden_even_for_their_own_trial() {
+    fn site_staff_patients_and_auditors_are_forbidden_even_for_their_own_trial() {
         for c in [
             caller(&[("role", "site_staff"), ("trial_ids", "t1")]),
             caller(&[("role", "patient"), ("patient_id", "P1"), ("trial_ids", "t1")]),
+            // an auditor reads the audit trail (epro-api), never reports: generating one is a write
+            caller(&[("role", "auditor"), ("trial_ids", "t1"), ("sub", "qa-1")]),
         ] {
             assert_eq!(may_read_reports(&c, &t("t1")).unwrap_err().status(), 403, "{c:?}");
         }

@@ -8,7 +8,9 @@ mod s3;
 mod sns;
 pub mod sqs;
 
-pub use dynamo::{DynamoStore, COUNTER_SHARDS, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) use dynamo::audit_shard;
+pub use dynamo::{DynamoStore, AUDIT_SHARDS, COUNTER_SHARDS, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};
 pub use s3::S3ReportStore;
 pub use sns::SnsNotifier;
 pub use sqs::{SqsAlertQueue, SqsDeadLetters, SqsQueue, SqsVitalsQueue};

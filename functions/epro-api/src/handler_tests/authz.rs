@@ -69,6 +69,7 @@ fn cases() -> Vec<Case> {
     let both_sites = json!({"sub": "u-1", "role": "site_staff", "site_ids": "[site-leeds site-york]", "trial_ids": "[tw-demo tw-other]"});
     let sponsor_in = json!({"sub": "u-1", "role": "sponsor", "trial_ids": "tw-demo"});
     let admin = json!({"sub": "u-1", "role": "admin"});
+    let auditor_in = json!({"sub": "u-1", "role": "auditor", "trial_ids": "tw-demo"});
     let c = |who, claims: &Value, patient, data, alerts| Case { who, claims: claims.clone(), patient, data, record: data, alerts };
     vec![
         // patient: own record, in trial
@@ -88,6 +89,8 @@ fn cases() -> Vec<Case> {
         c("staff of both sites", &both_sites, "P0002", Allowed, Allowed),
         // sponsors never read rows
         c("sponsor in trial", &sponsor_in, "P0001", Forbidden, Forbidden),
+        // auditors read the audit trail only (handler_tests::audit), and write nothing
+        c("auditor in trial", &auditor_in, "P0001", Forbidden, Forbidden),
         // admin: reads everything (an absent patient: see the next test), records nothing
         Case { record: Forbidden, ..c("admin", &admin, "P0002", Allowed, Allowed) },
     ]

@@ -2,6 +2,7 @@
 //! in-memory adapters and a fake clock. Requests are real API Gateway v2
 //! events (the same shape as `events/`), converted by lambda_http.
 
+mod audit;
 mod authz;
 mod fuzz;
 mod reads;

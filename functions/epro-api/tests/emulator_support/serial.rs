@@ -142,3 +142,15 @@ impl<S: AlertStore> AlertStore for Serial<S> {
         serial!(self, self.inner.acknowledge(trial, id, by, note, at, audit, news2_patient))
     }
 }
+
+#[async_trait]
+impl<S: AuditTrail> AuditTrail for Serial<S> {
+    async fn audit_page(
+        &self,
+        trial: &TrialId,
+        filter: &trialwatch::trail::AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, Error> {
+        serial!(self, self.inner.audit_page(trial, filter, page))
+    }
+}

@@ -34,6 +34,7 @@
 //! so text order is time order.
 
 mod alerts;
+mod audit;
 mod batch;
 mod outbox;
 mod submissions;

@@ -20,10 +20,28 @@ pub const MAX_SUBJECT_LEN: usize = 128;
 /// claim grants nothing rather than failing the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    Patient { patient_id: PatientId, trial_ids: Vec<TrialId>, subject: Option<String> },
-    SiteStaff { site_ids: Vec<SiteId>, trial_ids: Vec<TrialId>, subject: Option<String> },
-    Sponsor { trial_ids: Vec<TrialId>, subject: Option<String> },
-    Admin { subject: Option<String> },
+    Patient {
+        patient_id: PatientId,
+        trial_ids: Vec<TrialId>,
+        subject: Option<String>,
+    },
+    SiteStaff {
+        site_ids: Vec<SiteId>,
+        trial_ids: Vec<TrialId>,
+        subject: Option<String>,
+    },
+    Sponsor {
+        trial_ids: Vec<TrialId>,
+        subject: Option<String>,
+    },
+    /// Reads the audit trail of the trials in its token, and writes nothing.
+    Auditor {
+        trial_ids: Vec<TrialId>,
+        subject: Option<String>,
+    },
+    Admin {
+        subject: Option<String>,
+    },
 }
 
 impl Principal {
@@ -54,6 +72,7 @@ impl Principal {
             }
             "site_staff" => Ok(Principal::SiteStaff { site_ids: ids::<SiteId>(claim("site_ids")), trial_ids: trial_ids(), subject }),
             "sponsor" => Ok(Principal::Sponsor { trial_ids: trial_ids(), subject }),
+            "auditor" => Ok(Principal::Auditor { trial_ids: trial_ids(), subject }),
             "admin" => Ok(Principal::Admin { subject }),
             _ => Err(Error::Unauthorized),
         }
@@ -64,6 +83,7 @@ impl Principal {
             Principal::Patient { .. } => "patient",
             Principal::SiteStaff { .. } => "site_staff",
             Principal::Sponsor { .. } => "sponsor",
+            Principal::Auditor { .. } => "auditor",
             Principal::Admin { .. } => "admin",
         }
     }
@@ -73,7 +93,10 @@ impl Principal {
     pub fn actor(&self) -> Actor {
         let subject = match self {
             Principal::Patient { patient_id, .. } => Some(patient_id.to_string()),
-            Principal::SiteStaff { subject, .. } | Principal::Sponsor { subject, .. } | Principal::Admin { subject } => subject.clone(),
+            Principal::SiteStaff { subject, .. }
+            | Principal::Sponsor { subject, .. }
+            | Principal::Auditor { subject, .. }
+            | Principal::Admin { subject } => subject.clone(),
         };
         Actor { role: self.role().to_owned(), subject }
     }
@@ -87,6 +110,7 @@ impl Principal {
             Principal::Patient { subject, .. }
             | Principal::SiteStaff { subject, .. }
             | Principal::Sponsor { subject, .. }
+            | Principal::Auditor { subject, .. }
             | Principal::Admin { subject } => subject.clone(),
         };
         let subject = subject.ok_or(Error::Unauthorized)?;
@@ -97,9 +121,10 @@ impl Principal {
     /// match: `t1` does not cover `t1x`.
     pub fn has_trial(&self, trial: &TrialId) -> bool {
         match self {
-            Principal::Patient { trial_ids, .. } | Principal::SiteStaff { trial_ids, .. } | Principal::Sponsor { trial_ids, .. } => {
-                trial_ids.contains(trial)
-            }
+            Principal::Patient { trial_ids, .. }
+            | Principal::SiteStaff { trial_ids, .. }
+            | Principal::Sponsor { trial_ids, .. }
+            | Principal::Auditor { trial_ids, .. } => trial_ids.contains(trial),
             Principal::Admin { .. } => true,
         }
     }
@@ -181,6 +206,16 @@ mod tests {
         let p = Principal::from_claims(&claims(&[("role", "site_staff"), ("site_ids", "ok-site,bad#site"), ("trial_ids", "")])).unwrap();
         assert!(p.has_site(&SiteId::parse("ok-site").unwrap()));
         assert!(!p.has_trial(&t("t")));
+    }
+
+    #[test]
+    fn an_auditor_holds_exactly_the_trials_of_its_token_and_no_site() {
+        let p = Principal::from_claims(&claims(&[("role", "auditor"), ("trial_ids", "t1,t2"), ("sub", "qa-1")])).unwrap();
+        assert_eq!(p.role(), "auditor");
+        assert!(p.has_trial(&t("t1")) && p.has_trial(&t("t2")));
+        assert!(!p.has_trial(&t("t3")));
+        assert!(!p.has_site(&SiteId::parse("s1").unwrap()));
+        assert_eq!(p.actor(), Actor { role: "auditor".into(), subject: Some("qa-1".into()) });
     }
 
     #[test]

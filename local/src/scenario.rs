@@ -177,7 +177,9 @@ mod tests {
     fn the_trial_definition_is_valid() {
         let d: trialwatch::trial::TrialDefinition =
             serde_json::from_value(trial_definition("http://127.0.0.1:9/hook", "whsec-0123456789abcdef")).unwrap();
-        d.validate().unwrap();
+        // The demo's receiver is on loopback: valid under the local stack's egress rules only.
+        d.validate_for(trialwatch::egress::EgressPolicy::LOCAL).unwrap();
+        assert!(d.validate().is_err(), "a deployed function refuses an http:// loopback webhook");
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub fn site_ids() -> Vec<&'static str> {
     SITES.iter().map(|(id, _)| *id).collect()
 }
 
+/// The sites as a staff token's `site_ids` names them: `trialId/siteId`.
+pub fn site_pairs(trial: &str) -> Vec<String> {
+    SITES.iter().map(|(id, _)| format!("{trial}/{id}")).collect()
+}
+
 /// `PUT /v1/trials/{t}` body.
 pub fn trial_definition(webhook_url: &str, webhook_secret: &str) -> Value {
     json!({

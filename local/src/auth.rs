@@ -44,6 +44,8 @@ impl DevIdentity {
         self.patient_id = Some(patient.to_owned());
         self
     }
+    /// Staff sites as the `site_ids` claim carries them: `trialId/siteId`
+    /// pairs (a bare site id is read only when the token names one trial).
     pub fn sites(mut self, sites: &[&str]) -> Self {
         self.site_ids.extend(sites.iter().map(|s| (*s).to_owned()));
         self

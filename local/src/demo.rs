@@ -206,7 +206,11 @@ async fn drive_with(stack: &Stack, opts: &DemoOptions, receiver: &WebhookReceive
     let mut checks = Checks(vec![]);
     let retries = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let admin = api.token(&DevIdentity::new("admin").subject("demo-admin"))?;
-    let staff = api.token(&DevIdentity::new("site_staff").trial(TRIAL).sites(&scenario::site_ids()).subject("demo-nurse"))?;
+    // Staff sites are (trial, site) pairs: `trialId/siteId`.
+    let pairs = scenario::site_pairs(TRIAL);
+    let staff = api.token(
+        &DevIdentity::new("site_staff").trial(TRIAL).sites(&pairs.iter().map(String::as_str).collect::<Vec<_>>()).subject("demo-nurse"),
+    )?;
     let sponsor = api.token(&DevIdentity::new("sponsor").trial(TRIAL).subject("demo-sponsor"))?;
 
     // ---------------------------------------------------------------- 1. trial

@@ -8,6 +8,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tracing::Instrument;
+use trialwatch::egress::LOCAL_ALLOW_LOOPBACK_WEBHOOK;
 use trialwatch::provision::{FunctionSpec, Provisioned};
 use trialwatch::settings::{Env, SettingsError};
 
@@ -78,11 +79,14 @@ impl TrialWatchFunctions {
 /// this stack's provisioned resources first (a shell's `TABLE_NAME` must not
 /// point a test's stack at another prefix), then `shell` (so a developer can
 /// try, say, `CONFIG_TTL_SECONDS=5`), then the template's literal values, as
-/// SAM would set them in Lambda.
+/// SAM would set them in Lambda, and last the local stack's own settings:
+/// [`LOCAL_ALLOW_LOOPBACK_WEBHOOK`] lets trials name the loopback webhook
+/// receiver (`http://127.0.0.1:<port>`). The template never sets it, so no
+/// deployed function is relaxed.
 pub fn function_env(provisioned: &Provisioned, spec: &FunctionSpec, shell: Env) -> Env {
     let resolved = provisioned.environment_for(spec);
     let resources = resolved.into_iter().filter(|(name, _)| spec.environment_refs.contains_key(name));
-    Env::vars(resources).or(shell).or(Env::vars(spec.environment.clone()))
+    Env::vars(resources).or(shell).or(Env::vars(spec.environment.clone())).or(Env::vars([(LOCAL_ALLOW_LOOPBACK_WEBHOOK, "1")]))
 }
 
 /// Runs a handler whose future the compiler cannot prove `Send` (a known

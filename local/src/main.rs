@@ -28,7 +28,7 @@ enum Command {
         trial: String,
         #[arg(long, default_value = "")]
         patient: String,
-        /// Site ids, comma-separated.
+        /// Staff sites, comma-separated `trialId/siteId` pairs (a bare site id counts only with exactly one --trial).
         #[arg(long, default_value = "")]
         sites: String,
         /// Validity in seconds.

@@ -20,6 +20,11 @@ pub fn site_ids() -> Vec<&'static str> {
     SITES.iter().map(|(id, _)| *id).collect()
 }
 
+/// The sites as a staff token's `site_ids` names them: `trialId/siteId`.
+pub fn site_pairs(trial: &str) -> Vec<String> {
+    SITES.iter().map(|(id, _)| format!("{trial}/{id}")).collect()
+}
+
 /// `PUT /v1/trials/{t}` body.
 pub fn trial_definition(webhook_url: &str, webhook_secret: &str) -> Value {
     json!({
@@ -177,7 +182,9 @@ mod tests {
     fn the_trial_definition_is_valid() {
         let d: trialwatch::trial::TrialDefinition =
             serde_json::from_value(trial_definition("http://127.0.0.1:9/hook", "whsec-0123456789abcdef")).unwrap();
-        d.validate().unwrap();
+        // The demo's receiver is on loopback: valid under the local stack's egress rules only.
+        d.validate_for(trialwatch::egress::EgressPolicy::LOCAL).unwrap();
+        assert!(d.validate().is_err(), "a deployed function refuses an http:// loopback webhook");
     }
 
     #[test]

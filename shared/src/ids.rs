@@ -20,6 +20,8 @@ pub enum IdError {
     Charset,
     #[error("must be a UUID")]
     NotUuid,
+    #[error("must not be the nil UUID")]
+    NilUuid,
 }
 
 /// The safe id charset: `[A-Za-z0-9._-]{1,64}`, not starting with '.'.
@@ -104,14 +106,20 @@ safe_id!(
     ReportId
 );
 
-/// A client-generated UUID naming one ePRO submission; the idempotency key.
+/// A client-generated UUID naming one ePRO submission; the idempotency key
+/// (per trial and patient). Never the nil UUID: a client that sends it has
+/// not generated an id, and every such client would collide on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct SubmissionId(uuid::Uuid);
 
 impl SubmissionId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        uuid::Uuid::try_parse(s).map(Self).map_err(|_| IdError::NotUuid)
+        match uuid::Uuid::try_parse(s) {
+            Ok(id) if id.is_nil() => Err(IdError::NilUuid),
+            Ok(id) => Ok(Self(id)),
+            Err(_) => Err(IdError::NotUuid),
+        }
     }
     pub fn new_random() -> Self {
         Self(uuid::Uuid::new_v4())
@@ -153,5 +161,6 @@ mod tests {
     fn submission_ids_must_be_uuids() {
         assert!(SubmissionId::parse("0f8fad5b-d9cb-469f-a165-70867728950e").is_ok());
         assert_eq!(SubmissionId::parse("not-a-uuid"), Err(IdError::NotUuid));
+        assert_eq!(SubmissionId::parse("00000000-0000-0000-0000-000000000000"), Err(IdError::NilUuid));
     }
 }

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod clock;
 pub mod config_cache;
 pub mod edge;
+pub mod egress;
 pub mod enrolment;
 pub mod error;
 pub mod ids;

@@ -85,7 +85,8 @@ pub trait SubmissionStore: Send + Sync {
         audit: &AuditEntry,
         alerts: &[Alert],
     ) -> Result<RecordOutcome, Error>;
-    async fn get_submission(&self, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error>;
+    /// The submission `id` of this patient; another patient's use of the same id is not seen.
+    async fn get_submission(&self, trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error>;
     /// Newest first (by completedAt).
     async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error>;
     /// Counters for days `from..=to` (trial-zone days, `YYYY-MM-DD`).

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::egress::EgressPolicy;
 use crate::ids::{QuestionnaireId, SiteId, TrialId};
 use crate::news2::RiskLevel;
 use crate::validation::Validator;
@@ -192,7 +193,14 @@ pub struct ProRule {
 
 impl TrialDefinition {
     /// Every structural problem at once, with JSON paths as field names.
+    /// Validates for a deployed function: [`EgressPolicy::DEPLOYED`].
     pub fn validate(&self) -> Result<(), crate::Error> {
+        self.validate_for(EgressPolicy::DEPLOYED)
+    }
+
+    /// Validates every field; the webhook URL under `egress` (only the local
+    /// stack passes anything but [`EgressPolicy::DEPLOYED`]).
+    pub fn validate_for(&self, egress: EgressPolicy) -> Result<(), crate::Error> {
         let mut v = Validator::new();
         v.check(!self.name.trim().is_empty() && self.name.chars().count() <= MAX_NAME_LEN, "name", "must be 1-200 characters");
         v.check(!self.sites.is_empty() && self.sites.len() <= MAX_SITES, "sites", "must hold 1-500 sites");
@@ -228,7 +236,10 @@ impl TrialDefinition {
         }
         let a = &self.alerting;
         if let Some(w) = &a.webhook {
-            v.check(w.url.starts_with("https://") || w.url.starts_with("http://"), "alerting.webhook.url", "must be an http(s) URL");
+            // Syntactic only (no DNS): alert-dispatcher checks the resolved address at connect time.
+            if let Err(why) = egress.check_url(&w.url) {
+                v.error("alerting.webhook.url", why.to_string());
+            }
             v.check(w.url.len() <= 2048, "alerting.webhook.url", "at most 2048 characters");
             v.check(w.secret.len() >= 16 && w.secret.len() <= 256, "alerting.webhook.secret", "must be 16-256 characters");
         }

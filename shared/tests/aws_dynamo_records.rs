@@ -134,6 +134,59 @@ async fn an_enrolment_change_moves_the_counters_and_keeps_the_submission_summary
 }
 
 #[tokio::test]
+async fn a_submission_id_is_guarded_per_trial_and_patient() {
+    // GIVEN two enrolled patients
+    let env = Emulator::provision("guard").await;
+    let store = env.store();
+    let (p1, p2) = (patient("P-1"), patient("P-2"));
+    enrol(&store, &p1, "s1", EnrolmentStatus::Enrolled).await;
+    enrol(&store, &p2, "s1", EnrolmentStatus::Enrolled).await;
+    let first = submission(&p1, "2026-11-26T20:15:00Z");
+    let second = StoredSubmission { submission_id: first.submission_id, ..submission(&p2, "2026-11-26T20:16:00Z") };
+    // WHEN P-2 reuses P-1's submission id
+    let a = store.record_submission(&first, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:00Z"), &[]).await;
+    let b = store.record_submission(&second, "2026-11-26", &audit("submission/b", "submission.created", "2026-11-26T21:00:01Z"), &[]).await;
+    // THEN both are recorded: the guard does not reveal that P-1 used the id
+    assert_eq!((a.unwrap(), b.unwrap()), (RecordOutcome::Recorded, RecordOutcome::Recorded));
+    assert_eq!(store.get_submission(&trial(), &p1, &first.submission_id).await.unwrap(), Some(first.clone()));
+    assert_eq!(store.get_submission(&trial(), &p2, &first.submission_id).await.unwrap(), Some(second));
+    // AND the guard item is keyed by trial, patient and id
+    let guard = env.partition(&format!("SUBID#{}#{p1}#{}", trial(), first.submission_id)).await;
+    assert_eq!(guard.len(), 1);
+    assert!(env.partition(&format!("SUBID#{}", first.submission_id)).await.is_empty(), "no guard keyed by the bare id");
+}
+
+#[tokio::test]
+async fn a_replay_of_a_submission_recorded_under_the_old_bare_id_guard_is_still_a_duplicate() {
+    // GIVEN a submission recorded before guards were per patient: its item
+    // exists, its guard is `SUBID#{id}` (simulated: the new guard deleted, an old one written)
+    let env = Emulator::provision("legacy").await;
+    let store = env.store();
+    let p = patient("P-1");
+    enrol(&store, &p, "s1", EnrolmentStatus::Enrolled).await;
+    let sub = submission(&p, "2026-11-26T20:15:00Z");
+    store.record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:00Z"), &[]).await.unwrap();
+    let raw = env.raw_dynamo();
+    let guard_pk = format!("SUBID#{}#{p}#{}", trial(), sub.submission_id);
+    let mut legacy = env.partition(&guard_pk).await.remove(0);
+    raw.delete_item()
+        .table_name(env.table())
+        .key("pk", AttributeValue::S(guard_pk))
+        .key("sk", AttributeValue::S("SUBID".into()))
+        .send()
+        .await
+        .unwrap();
+    legacy.insert("pk".into(), AttributeValue::S(format!("SUBID#{}", sub.submission_id)));
+    raw.put_item().table_name(env.table()).set_item(Some(legacy)).send().await.unwrap();
+    // WHEN the client replays it after the change
+    let again =
+        store.record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:05Z"), &[]).await;
+    // THEN it is the duplicate of what is stored, not a 500, and nothing is counted twice
+    assert_eq!(again.unwrap(), RecordOutcome::Duplicate(sub.clone()));
+    assert_eq!(store.get_enrolment(&trial(), &p).await.unwrap().unwrap().submission_count, 1);
+}
+
+#[tokio::test]
 async fn recording_the_same_submission_twice_is_a_duplicate_holding_the_first() {
     // GIVEN an enrolled patient and a store that counts its requests
     let env = Emulator::provision("dup").await;
@@ -156,7 +209,7 @@ async fn recording_the_same_submission_twice_is_a_duplicate_holding_the_first() 
     assert_eq!(first, RecordOutcome::Recorded);
     assert_eq!(writes_for_one, 1);
     assert_eq!(second, RecordOutcome::Duplicate(sub.clone()));
-    assert_eq!(store.get_submission(&sub.submission_id).await.unwrap(), Some(sub));
+    assert_eq!(store.get_submission(&trial(), &p, &sub.submission_id).await.unwrap(), Some(sub));
     // AND nothing was counted twice
     let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
     let counts = store.daily_counts(&trial(), day, day).await.unwrap();

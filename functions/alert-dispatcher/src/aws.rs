@@ -19,7 +19,7 @@ impl AwsDeps {
         Deps::new(
             Arc::new(DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone())),
             SnsNotifier::new(sdk, config.alert_topic_arn.clone()),
-            HttpWebhookSender::new(),
+            HttpWebhookSender::with_policy(config.egress),
             SystemClock,
             Arc::new(SqsVisibility::new(sdk, config.alert_queue_url.clone())),
             config.dispatch.clone(),

@@ -1,5 +1,6 @@
 //! What alert-dispatcher reads from its environment, once, in init.
 
+use trialwatch::egress::EgressPolicy;
 use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, ALERT_TOPIC_ARN, AUDIT_TABLE_NAME, TABLE_NAME};
 
 use crate::settings::DispatchSettings;
@@ -16,6 +17,11 @@ pub struct Config {
     pub alert_topic_arn: String,
     /// Timeouts, lease, breaker and config TTL; see [`DispatchSettings::from_vars`].
     pub dispatch: DispatchSettings,
+    /// Where webhooks may connect. `TRIALWATCH_LOCAL_ALLOW_LOOPBACK_WEBHOOK=1`
+    /// relaxes it to allow loopback; only the local runner sets it, and a test
+    /// holds that `template.yaml` never does, so in Lambda this is always
+    /// [`EgressPolicy::DEPLOYED`].
+    pub egress: EgressPolicy,
 }
 
 impl Config {
@@ -32,6 +38,7 @@ impl Config {
             alert_queue_url: env.required(ALERT_QUEUE_URL)?,
             alert_topic_arn: env.required(ALERT_TOPIC_ARN)?,
             dispatch: DispatchSettings::from_vars(env)?,
+            egress: EgressPolicy::from_vars(env),
         })
     }
 }
@@ -57,6 +64,20 @@ mod tests {
     #[test]
     fn absent_settings_take_the_documented_defaults() {
         assert_eq!(Config::from_vars(&with(&[])).unwrap().dispatch, DispatchSettings::default());
+    }
+
+    #[test]
+    fn the_deployed_template_never_relaxes_webhook_egress() {
+        // GIVEN every function's environment as template.yaml declares it
+        let template = trialwatch::provision::Template::load(&trialwatch::provision::template_path()).unwrap();
+        let text = std::fs::read_to_string(trialwatch::provision::template_path()).unwrap();
+        // THEN none sets the local stack's loopback allowance (nor mentions it at all)
+        assert!(!text.contains(trialwatch::egress::LOCAL_ALLOW_LOOPBACK_WEBHOOK));
+        let dispatcher = template.function("AlertDispatcherFunction").expect("AlertDispatcherFunction");
+        let env = Env::vars(dispatcher.environment.clone()).or(with(&[]));
+        assert_eq!(Config::from_vars(&env).unwrap().egress, EgressPolicy::DEPLOYED);
+        // AND absent, the policy is the deployed one
+        assert_eq!(Config::from_vars(&with(&[])).unwrap().egress, EgressPolicy::DEPLOYED);
     }
 
     #[test]

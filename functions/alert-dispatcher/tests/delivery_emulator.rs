@@ -139,7 +139,12 @@ impl Stack {
         let sdk = emulator_sdk_config().await;
         let provisioned =
             provision_all(&sdk, &template_path(), &unique_prefix(label)).await.expect("provisioning the template on the emulator");
-        let config = Config { dispatch: fast_settings(), ..Config::from_vars(&provisioned.resources.env()).expect("dispatcher config") };
+        // The receiver is on http://127.0.0.1: the local stack's egress allowance, as the local runner sets it.
+        let config = Config {
+            dispatch: fast_settings(),
+            egress: trialwatch::egress::EgressPolicy::LOCAL,
+            ..Config::from_vars(&provisioned.resources.env()).expect("dispatcher config")
+        };
         let deps = AwsDeps::from_config(&config, &sdk);
         Stack { deps, sqs: aws_sdk_sqs::Client::new(&sdk), sns: aws_sdk_sns::Client::new(&sdk), provisioned }
     }

@@ -27,7 +27,7 @@ pub async fn list<S: Stores, Q: Queues, C: Clock>(
     let access = auth::alert_access(p, &trial)?;
     let enrolment = deps.store.get_enrolment(&trial, &patient).await?;
     if access == PatientAccess::IfSiteMatches {
-        auth::staff_site_check(p, enrolment.as_ref().map(|e| &e.site_id))?;
+        auth::staff_site_check(p, &trial, enrolment.as_ref().map(|e| &e.site_id))?;
     }
     enrolment.ok_or(Error::NotFound("patient"))?;
     let page = deps.store.list_alerts(&trial, &patient, &page).await?;
@@ -57,7 +57,7 @@ pub async fn ack<S: Stores, Q: Queues, C: Clock>(
     let record = deps.store.get_alert(&trial, &alert).await?;
     // Staff learn nothing about alerts outside their sites, not even existence.
     if access == PatientAccess::IfSiteMatches {
-        auth::staff_site_check(p, record.as_ref().map(|r| &r.alert.site_id))?;
+        auth::staff_site_check(p, &trial, record.as_ref().map(|r| &r.alert.site_id))?;
     }
     let record = record.ok_or(Error::NotFound("alert"))?;
     let now = deps.clock.now();

@@ -25,7 +25,7 @@ pub enum PatientAccess {
 /// Row-level access to a patient (read, submit, vitals). Sponsors never get it.
 pub fn patient_access(p: &Principal, trial: &TrialId, patient: &PatientId) -> Result<PatientAccess, Error> {
     match p {
-        Principal::Admin { .. } => Ok(PatientAccess::Admin),
+        Principal::Admin { .. } if p.has_trial(trial) => Ok(PatientAccess::Admin),
         Principal::Patient { patient_id, .. } if patient_id == patient && p.has_trial(trial) => Ok(PatientAccess::Own),
         Principal::SiteStaff { .. } if p.has_trial(trial) => Ok(PatientAccess::IfSiteMatches),
         _ => Err(Error::Forbidden),
@@ -43,19 +43,20 @@ pub fn record_access(p: &Principal, trial: &TrialId, patient: &PatientId) -> Res
     }
 }
 
-/// Completes an `IfSiteMatches` decision once the patient's site is known;
-/// an absent patient is the same 403 as a patient of another site.
-pub fn staff_site_check(p: &Principal, patient_site: Option<&SiteId>) -> Result<(), Error> {
+/// Completes an `IfSiteMatches` decision once the patient's site is known:
+/// staff must hold that `(trial, site)` pair. An absent patient is the same
+/// 403 as a patient of another site.
+pub fn staff_site_check(p: &Principal, trial: &TrialId, patient_site: Option<&SiteId>) -> Result<(), Error> {
     match patient_site {
-        Some(site) if p.has_site(site) => Ok(()),
+        Some(site) if p.has_site(trial, site) => Ok(()),
         _ => Err(Error::Forbidden),
     }
 }
 
-/// Alerts: site staff of the trial (then of the alert's site) and admins.
+/// Alerts: site staff of the trial (then of the alert's site) and admins of it.
 pub fn alert_access(p: &Principal, trial: &TrialId) -> Result<PatientAccess, Error> {
     match p {
-        Principal::Admin { .. } => Ok(PatientAccess::Admin),
+        Principal::Admin { .. } if p.has_trial(trial) => Ok(PatientAccess::Admin),
         Principal::SiteStaff { .. } if p.has_trial(trial) => Ok(PatientAccess::IfSiteMatches),
         _ => Err(Error::Forbidden),
     }
@@ -71,20 +72,21 @@ pub fn may_write(p: &Principal) -> Result<(), Error> {
     }
 }
 
-/// Reading a trial's audit trail: admins, and auditors of the trial. Patients,
-/// site staff and sponsors never: the trail names every patient and actor.
+/// Reading a trial's audit trail: admins of the trial, and its auditors.
+/// Patients, site staff and sponsors never: the trail names every patient and actor.
 pub fn read_audit(p: &Principal, trial: &TrialId) -> Result<(), Error> {
     match p {
-        Principal::Admin { .. } => Ok(()),
-        Principal::Auditor { .. } if p.has_trial(trial) => Ok(()),
+        Principal::Admin { .. } | Principal::Auditor { .. } if p.has_trial(trial) => Ok(()),
         _ => Err(Error::Forbidden),
     }
 }
 
-/// Writing a trial definition is for admins only.
-pub fn configure_trial(p: &Principal) -> Result<(), Error> {
+/// Writing a trial definition is for admins only: a platform admin, or an
+/// admin whose `trial_ids` names the trial (creating it included, so a scoped
+/// admin cannot mint trials outside its list).
+pub fn configure_trial(p: &Principal, trial: &TrialId) -> Result<(), Error> {
     match p {
-        Principal::Admin { .. } => Ok(()),
+        Principal::Admin { .. } if p.has_trial(trial) => Ok(()),
         _ => Err(Error::Forbidden),
     }
 }
@@ -102,18 +104,18 @@ pub enum TrialReadScope {
 /// full; its patients the part their app needs.
 pub fn read_trial(p: &Principal, trial: &TrialId) -> Result<TrialReadScope, Error> {
     match p {
-        Principal::Admin { .. } => Ok(TrialReadScope::Full),
+        Principal::Admin { .. } if p.has_trial(trial) => Ok(TrialReadScope::Full),
         Principal::Sponsor { .. } | Principal::SiteStaff { .. } if p.has_trial(trial) => Ok(TrialReadScope::Full),
         Principal::Patient { .. } if p.has_trial(trial) => Ok(TrialReadScope::Patient),
         _ => Err(Error::Forbidden),
     }
 }
 
-/// Enrolling: admins, or site staff of the trial (sites are checked against
-/// the body and any existing enrolment by [`staff_site_check`]).
+/// Enrolling: admins of the trial, or site staff of the trial (sites are
+/// checked against the body and any existing enrolment by [`staff_site_check`]).
 pub fn enrol(p: &Principal, trial: &TrialId) -> Result<PatientAccess, Error> {
     match p {
-        Principal::Admin { .. } => Ok(PatientAccess::Admin),
+        Principal::Admin { .. } if p.has_trial(trial) => Ok(PatientAccess::Admin),
         Principal::SiteStaff { .. } if p.has_trial(trial) => Ok(PatientAccess::IfSiteMatches),
         _ => Err(Error::Forbidden),
     }
@@ -152,8 +154,10 @@ mod tests {
 
     #[test]
     fn malformed_list_entries_grant_nothing() {
-        let p = Principal::from_claims(&claims(&[("role", "site_staff"), ("site_ids", "ok-site,bad#site"), ("trial_ids", "")])).unwrap();
-        assert!(p.has_site(&SiteId::parse("ok-site").unwrap()));
+        let p =
+            Principal::from_claims(&claims(&[("role", "site_staff"), ("site_ids", "t/ok-site,t/bad#site"), ("trial_ids", "")])).unwrap();
+        // no trial in the token: the pair's trial is not held, so neither is its site
+        assert!(!p.has_site(&TrialId::parse("t").unwrap(), &SiteId::parse("ok-site").unwrap()));
         assert!(patient_access(&p, &TrialId::parse("t").unwrap(), &PatientId::parse("p").unwrap()).is_err());
     }
 }

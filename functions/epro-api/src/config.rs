@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use trialwatch::egress::EgressPolicy;
 use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, AUDIT_TABLE_NAME, TABLE_NAME, VITALS_QUEUE_URL};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,10 @@ pub struct Config {
     pub alert_queue_url: String,
     /// `CONFIG_TTL_SECONDS` (default 300): how long a trial's definition is trusted.
     pub config_ttl: Duration,
+    /// Which webhook URLs a trial may name: always [`EgressPolicy::DEPLOYED`]
+    /// in Lambda, since the template never sets `TRIALWATCH_LOCAL_ALLOW_LOOPBACK_WEBHOOK`
+    /// (only the local runner does, for its `http://127.0.0.1` receiver).
+    pub egress: EgressPolicy,
 }
 
 impl Config {
@@ -32,6 +37,7 @@ impl Config {
             vitals_queue_url: env.required(VITALS_QUEUE_URL)?,
             alert_queue_url: env.required(ALERT_QUEUE_URL)?,
             config_ttl: env.config_ttl()?,
+            egress: EgressPolicy::from_vars(env),
         })
     }
 }

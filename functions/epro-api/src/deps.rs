@@ -35,6 +35,7 @@ pub struct Deps<S, Q, C> {
     pub(crate) clock: C,
     trials: Arc<ConfigCache<TrialId, Trial>>,
     enrolments: Arc<ConfigCache<(TrialId, PatientId), Enrolment>>,
+    pub(crate) egress: trialwatch::egress::EgressPolicy,
 }
 
 impl<S, Q, C> Deps<S, Q, C>
@@ -55,7 +56,15 @@ where
             clock,
             trials: Arc::new(ConfigCache::new(config_ttl)),
             enrolments: Arc::new(ConfigCache::new(ENROLMENT_TTL.min(config_ttl))),
+            egress: trialwatch::egress::EgressPolicy::DEPLOYED,
         }
+    }
+
+    /// The webhook egress rules trial writes are checked against (default
+    /// [`EgressPolicy::DEPLOYED`](trialwatch::egress::EgressPolicy::DEPLOYED)).
+    pub fn with_egress(mut self, egress: trialwatch::egress::EgressPolicy) -> Self {
+        self.egress = egress;
+        self
     }
 
     pub fn store(&self) -> &S {
@@ -144,7 +153,7 @@ impl AwsDeps {
             vitals: trialwatch::aws::SqsVitalsQueue::new(sdk, config.vitals_queue_url.clone()),
             alerts: trialwatch::aws::SqsAlertQueue::new(sdk, config.alert_queue_url.clone()),
         };
-        Deps::new(store, queues, trialwatch::clock::SystemClock, config.config_ttl)
+        Deps::new(store, queues, trialwatch::clock::SystemClock, config.config_ttl).with_egress(config.egress)
     }
 }
 

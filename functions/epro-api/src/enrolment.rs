@@ -23,7 +23,7 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
     let access = auth::enrol(p, &trial_id)?;
     let body: EnrolmentRequest = crate::body::json(req)?;
     if access == PatientAccess::IfSiteMatches {
-        auth::staff_site_check(p, Some(&body.site_id))?;
+        auth::staff_site_check(p, &trial_id, Some(&body.site_id))?;
     }
     let trial = deps.trial(&trial_id).await?;
     let trial = trial.as_ref().as_ref().ok_or(Error::NotFound("trial"))?;
@@ -33,7 +33,7 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
     let existing = deps.store.get_enrolment(&trial_id, &patient_id).await?;
     // Moving a patient between sites needs staff of both.
     if let (PatientAccess::IfSiteMatches, Some(e)) = (access, &existing) {
-        auth::staff_site_check(p, Some(&e.site_id))?;
+        auth::staff_site_check(p, &trial_id, Some(&e.site_id))?;
     }
     let now = deps.clock.now();
     let at = trialwatch::timestamp::format(now);

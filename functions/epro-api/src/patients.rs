@@ -44,7 +44,7 @@ pub async fn authorize<S: Stores, Q: Queues, C: Clock>(
         _ => deps.store.get_enrolment(trial, patient).await?,
     };
     if access == PatientAccess::IfSiteMatches {
-        auth::staff_site_check(p, enrolment.as_ref().map(|e| &e.site_id))?;
+        auth::staff_site_check(p, trial, enrolment.as_ref().map(|e| &e.site_id))?;
     }
     Ok(enrolment)
 }

@@ -19,9 +19,9 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
     p: &Principal,
     trial_id: TrialId,
 ) -> Result<HttpResponse, Error> {
-    auth::configure_trial(p)?;
+    auth::configure_trial(p, &trial_id)?;
     let definition: TrialDefinition = crate::body::json(req)?;
-    definition.validate()?;
+    definition.validate_for(deps.egress)?;
     let now = deps.clock.now();
     // Read first so the audit says created or updated and what changed; admin
     // writes are rare and a concurrent write of the same trial would only

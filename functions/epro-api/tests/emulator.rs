@@ -149,7 +149,8 @@ async fn the_submission_transaction_writes_its_four_parts_or_none() {
     assert_eq!(status, 409, "{body}");
     assert!(body["type"].as_str().unwrap().ends_with("/patient-not-enrolled"));
     let refused_id = SubmissionId::parse(&refused).unwrap();
-    assert_eq!(s.deps.store().get_submission(&refused_id).await.unwrap(), None, "submission");
+    let (tw, p1, p3) = (TrialId::parse("tw-demo").unwrap(), PatientId::parse("P0001").unwrap(), PatientId::parse("P0003").unwrap());
+    assert_eq!(s.deps.store().get_submission(&tw, &p3, &refused_id).await.unwrap(), None, "submission");
     assert_eq!(audit_entries(&s, &format!("submission/{refused}")).await, 0, "audit entry");
     assert_eq!(day_count(&s, day).await, 0, "counter");
     // AND the guard was not written: the same id is still free for an enrolled patient
@@ -157,7 +158,7 @@ async fn the_submission_transaction_writes_its_four_parts_or_none() {
     assert_eq!(status, 201, "the idempotency guard of a refused submission must not exist: {body}");
 
     // THEN all four parts of that accepted submission exist
-    assert!(s.deps.store().get_submission(&refused_id).await.unwrap().is_some(), "submission");
+    assert!(s.deps.store().get_submission(&tw, &p1, &refused_id).await.unwrap().is_some(), "submission");
     assert_eq!(audit_entries(&s, &format!("submission/{refused}")).await, 1, "audit entry");
     assert_eq!(day_count(&s, day).await, 1, "counter");
     let (status, again) = call(&s, event("post-submission", "P0001", Some(submission_body(&refused, &at)))).await;
@@ -280,5 +281,6 @@ async fn a_decimal_answer_beyond_dynamodbs_number_range_is_422_not_500() {
     // THEN 422 naming the answer, and nothing is stored
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["field"], "answers[2].value", "{body}");
-    assert_eq!(s.deps.store().get_submission(&SubmissionId::parse(&id).unwrap()).await.unwrap(), None);
+    let (tw, p1) = (TrialId::parse("tw-demo").unwrap(), PatientId::parse("P0001").unwrap());
+    assert_eq!(s.deps.store().get_submission(&tw, &p1, &SubmissionId::parse(&id).unwrap()).await.unwrap(), None);
 }

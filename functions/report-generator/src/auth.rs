@@ -5,12 +5,12 @@
 use trialwatch::edge::http::Principal;
 use trialwatch::{Error, TrialId};
 
-/// Sponsors of the trial and admins may create and read its reports.
+/// Sponsors of the trial and admins of it (a platform admin, or one whose
+/// `trial_ids` names it) may create and read its reports.
 /// Everyone else gets 403, whether or not the trial exists.
 pub fn may_read_reports(caller: &Principal, trial: &TrialId) -> Result<(), Error> {
     match caller {
-        Principal::Admin { .. } => Ok(()),
-        Principal::Sponsor { .. } if caller.has_trial(trial) => Ok(()),
+        Principal::Admin { .. } | Principal::Sponsor { .. } if caller.has_trial(trial) => Ok(()),
         _ => Err(Error::Forbidden),
     }
 }
@@ -46,8 +46,17 @@ mod tests {
     }
 
     #[test]
-    fn an_admin_may_read_any_trials_reports() {
+    fn a_platform_admin_may_read_any_trials_reports() {
         assert!(may_read_reports(&caller(&[("custom:role", "admin")]), &t("anything")).is_ok());
+    }
+
+    #[test]
+    fn an_admin_scoped_by_trial_ids_may_read_only_those_trials_reports() {
+        // GIVEN an admin token that names trial t1
+        let c = caller(&[("role", "admin"), ("trial_ids", "t1"), ("sub", "a1")]);
+        // THEN t1's reports are theirs and t2's are not
+        assert!(may_read_reports(&c, &t("t1")).is_ok());
+        assert_eq!(may_read_reports(&c, &t("t2")).unwrap_err().status(), 403);
     }
 
     #[test]

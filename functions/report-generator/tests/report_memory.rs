@@ -155,8 +155,12 @@ async fn an_unknown_report_is_404_and_an_unknown_trial_is_404() {
 async fn only_the_trials_sponsors_and_admins_may_have_reports() {
     let deps = deps();
     seed(&deps.store, 3, 10, week()).await;
-    // a sponsor of another trial, site staff of this one: 403
-    for claims in [&[("role", "sponsor"), ("trial_ids", "other-trial")][..], &[("role", "site_staff"), ("trial_ids", TRIAL)][..]] {
+    // a sponsor of another trial, site staff of this one, an admin scoped to another trial: 403
+    for claims in [
+        &[("role", "sponsor"), ("trial_ids", "other-trial")][..],
+        &[("role", "site_staff"), ("trial_ids", TRIAL)][..],
+        &[("role", "admin"), ("trial_ids", "other-trial"), ("sub", "admin-2")][..],
+    ] {
         let (status, body, headers) = call(&deps, post_event(TRIAL, WEEK, claims)).await;
         assert_eq!(status, 403, "{claims:?}");
         assert_eq!(headers["content-type"], "application/problem+json");

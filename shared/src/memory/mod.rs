@@ -92,7 +92,8 @@ struct Tables {
     trials: BTreeMap<TrialId, Trial>,
     enrolments: BTreeMap<(TrialId, PatientId), Enrolment>,
     enrolment_counts: BTreeMap<(TrialId, SiteId, EnrolmentStatus), i64>,
-    submissions: BTreeMap<SubmissionId, StoredSubmission>,
+    /// By (trial, patient, id): the guard's key in DynamoDB.
+    submissions: BTreeMap<(TrialId, PatientId, SubmissionId), StoredSubmission>,
     daily: BTreeMap<(TrialId, String, SiteId, String), u64>,
     readings: BTreeMap<(TrialId, PatientId), BTreeMap<String, VitalReading>>,
     states: BTreeMap<(TrialId, PatientId), VitalsState>,

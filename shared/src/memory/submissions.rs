@@ -26,7 +26,8 @@ impl SubmissionStore for MemoryStore {
         self.faults.check("record_submission")?;
         self.requests.add("dynamodb.TransactWriteItems", 1);
         let mut t = lock(&self.t);
-        if let Some(existing) = t.submissions.get(&s.submission_id) {
+        let guard = (s.trial_id.clone(), s.patient_id.clone(), s.submission_id);
+        if let Some(existing) = t.submissions.get(&guard) {
             let existing = existing.clone();
             self.requests.add("dynamodb.GetItem", 1);
             return Ok(RecordOutcome::Duplicate(existing));
@@ -42,7 +43,7 @@ impl SubmissionStore for MemoryStore {
             }
             _ => return Err(Error::conflict("patient-not-enrolled", "the patient is not enrolled in this trial")),
         }
-        t.submissions.insert(s.submission_id, s.clone());
+        t.submissions.insert(guard, s.clone());
         *t.daily.entry((s.trial_id.clone(), day.to_owned(), s.site_id.clone(), s.questionnaire_id.to_string())).or_default() += 1;
         t.audit.push(audit.clone());
         for alert in alerts {
@@ -65,10 +66,10 @@ impl SubmissionStore for MemoryStore {
         Ok(RecordOutcome::Recorded)
     }
 
-    async fn get_submission(&self, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
+    async fn get_submission(&self, trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
         self.faults.check("get_submission")?;
         self.requests.add("dynamodb.GetItem", 1);
-        Ok(lock(&self.t).submissions.get(id).cloned())
+        Ok(lock(&self.t).submissions.get(&(trial.clone(), patient.clone(), *id)).cloned())
     }
 
     async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error> {

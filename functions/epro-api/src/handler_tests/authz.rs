@@ -1,5 +1,6 @@
 //! The authorization matrix: role x own/other patient x own/other site x
-//! trial in/out of the token, over every patient route. A 403 is identical
+//! trial in/out of the token (sites as (trial, site) pairs, admins platform-wide
+//! or scoped by `trial_ids`), over every patient route. A 403 is identical
 //! whether or not the patient exists.
 
 use serde_json::json;
@@ -66,10 +67,17 @@ fn cases() -> Vec<Case> {
     let out_of_trial_patient = json!({"sub": "u-1", "role": "patient", "patient_id": "P0001", "trial_ids": "tw-other"});
     let leeds = json!({"role": "site_staff", "site_ids": "site-leeds", "trial_ids": "tw-demo", "sub": "s1"});
     let leeds_other_trial = json!({"sub": "u-1", "role": "site_staff", "site_ids": "site-leeds", "trial_ids": "tw-other"});
-    let both_sites = json!({"sub": "u-1", "role": "site_staff", "site_ids": "[site-leeds site-york]", "trial_ids": "[tw-demo tw-other]"});
+    let both_sites = json!({"sub": "u-1", "role": "site_staff", "site_ids": "[tw-demo/site-leeds tw-demo/site-york]", "trial_ids": "[tw-demo tw-other]"});
+    // Leeds in tw-demo and York in tw-other: never York in tw-demo (scope is pairs, not a cross product)
+    let crossed =
+        json!({"sub": "u-1", "role": "site_staff", "site_ids": "tw-demo/site-leeds,tw-other/site-york", "trial_ids": "tw-demo,tw-other"});
+    // bare site ids with two trials: which trial they meant is unknown, so they grant nothing
+    let bare_two_trials = json!({"sub": "u-1", "role": "site_staff", "site_ids": "site-leeds,site-york", "trial_ids": "tw-demo,tw-other"});
     let sponsor_in = json!({"sub": "u-1", "role": "sponsor", "trial_ids": "tw-demo"});
     let admin = json!({"sub": "u-1", "role": "admin"});
     let auditor_in = json!({"sub": "u-1", "role": "auditor", "trial_ids": "tw-demo"});
+    let admin_of_this = json!({"sub": "u-1", "role": "admin", "trial_ids": "tw-other,tw-demo"});
+    let admin_of_other = json!({"sub": "u-1", "role": "admin", "trial_ids": "tw-other"});
     let c = |who, claims: &Value, patient, data, alerts| Case { who, claims: claims.clone(), patient, data, record: data, alerts };
     vec![
         // patient: own record, in trial
@@ -87,12 +95,18 @@ fn cases() -> Vec<Case> {
         c("staff absent patient", &leeds, "P9999", Forbidden, Forbidden),
         c("staff own site, trial out", &leeds_other_trial, "P0001", Forbidden, Forbidden),
         c("staff of both sites", &both_sites, "P0002", Allowed, Allowed),
+        c("staff of (demo, leeds) and (other, york): leeds", &crossed, "P0001", Allowed, Allowed),
+        c("staff of (demo, leeds) and (other, york): york of demo", &crossed, "P0002", Forbidden, Forbidden),
+        c("staff with bare sites and two trials", &bare_two_trials, "P0001", Forbidden, Forbidden),
         // sponsors never read rows
         c("sponsor in trial", &sponsor_in, "P0001", Forbidden, Forbidden),
         // auditors read the audit trail only (handler_tests::audit), and write nothing
         c("auditor in trial", &auditor_in, "P0001", Forbidden, Forbidden),
         // admin: reads everything (an absent patient: see the next test), records nothing
         Case { record: Forbidden, ..c("admin", &admin, "P0002", Allowed, Allowed) },
+        // scoped admins: as an admin inside their trial_ids, nothing outside
+        Case { record: Forbidden, ..c("admin scoped to this trial", &admin_of_this, "P0002", Allowed, Allowed) },
+        c("admin scoped to another trial", &admin_of_other, "P0002", Forbidden, Forbidden),
     ]
 }
 
@@ -170,4 +184,25 @@ async fn scope_is_checked_before_any_read() {
     // THEN the answer is 403 without touching the store (no 503)
     assert_eq!(r.status, 403);
     assert_eq!(w.store.requests.total(), 0);
+}
+
+#[tokio::test]
+async fn a_scoped_admin_configures_and_reads_only_the_trials_it_names() {
+    let w = world();
+    let scoped = json!({"sub": "u-admin", "role": "admin", "trial_ids": "tw-demo"});
+    let body = serde_json::to_value(trial_definition()).unwrap();
+    // GIVEN an admin whose token names tw-demo only
+    // WHEN it updates tw-demo: allowed
+    assert_eq!(w.call("PUT", "/v1/trials/tw-demo", Some(scoped.clone()), Some(body.clone())).await.status, 200);
+    assert_eq!(w.call("GET", "/v1/trials/tw-demo", Some(scoped.clone()), None).await.status, 200);
+    // WHEN it creates a trial outside its list: 403, and nothing is written
+    let r = w.call("PUT", "/v1/trials/tw-new", Some(scoped.clone()), Some(body.clone())).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(w.call("GET", "/v1/trials/tw-new", Some(admin()), None).await.status, 404);
+    // AND it may not enrol, or acknowledge alerts, in another trial
+    let enrol = json!({"siteId": "site-leeds", "status": "enrolled"});
+    assert_eq!(w.call("PUT", "/v1/trials/tw-other/patients/P0001", Some(scoped.clone()), Some(enrol)).await.status, 403);
+    assert_eq!(w.call("POST", "/v1/trials/tw-other/alerts/al-1/ack", Some(scoped), None).await.status, 403);
+    // WHILE a platform admin (no trial_ids) may create it
+    assert_eq!(w.call("PUT", "/v1/trials/tw-new", Some(admin()), Some(body)).await.status, 201);
 }

@@ -65,12 +65,27 @@ async fn the_same_id_with_a_different_body_is_409_submission_conflict() {
 }
 
 #[tokio::test]
-async fn the_same_id_for_another_patient_is_a_conflict_not_a_replay() {
+async fn the_same_id_for_another_patient_is_their_own_new_submission_and_reveals_nothing() {
+    // GIVEN P0001 recorded a submission with some id
     let w = world();
     let id = new_id();
-    w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 3))).await;
-    let r = w.call("POST", "/v1/trials/tw-demo/patients/P0002/submissions", Some(patient("P0002")), Some(submission(&id, 3))).await;
-    assert_eq!(r.status, 409);
+    assert_eq!(w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 3))).await.status, 201);
+    // WHEN P0002 sends that id (a 409 would tell them it exists elsewhere)
+    let r = w.call("POST", "/v1/trials/tw-demo/patients/P0002/submissions", Some(patient("P0002")), Some(submission(&id, 5))).await;
+    // THEN it is recorded as P0002's own, and P0001's is untouched
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(w.store.submission_count(), 2);
+    let replay = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 3))).await;
+    assert_eq!(replay.status, 200, "P0001's replay still finds their own receipt");
+}
+
+#[tokio::test]
+async fn the_nil_uuid_is_422_naming_submission_id() {
+    let w = world();
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission("00000000-0000-0000-0000-000000000000", 3))).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["field"], "submissionId");
+    assert_eq!(w.store.submission_count(), 0);
 }
 
 #[tokio::test]

@@ -66,6 +66,48 @@ async fn an_invalid_trial_is_422_with_every_field_and_unknown_fields_are_named()
 }
 
 #[tokio::test]
+async fn a_webhook_in_clear_text_or_to_an_internal_host_is_422_naming_the_field_and_nothing_is_written() {
+    for url in [
+        "http://169.254.169.254/",
+        "http://alerts.site-leeds.example/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[fd00:ec2::254]/",
+        "https://localhost/hook",
+        "https://127.0.0.1/hook",
+        "https://[::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://10.0.0.7/hook",
+        "https://100.64.1.1/hook",
+        "https://0.0.0.0/hook",
+        "https://intranet/hook",
+    ] {
+        // GIVEN an admin and a trial whose webhook points at `url`
+        let w = world();
+        let mut def = definition_json();
+        def["alerting"]["webhook"]["url"] = json!(url);
+        // WHEN it is written
+        let r = w.call("PUT", "/v1/trials/tw-x", Some(admin()), Some(def)).await;
+        // THEN 422 names the field, before any read or write
+        assert_eq!(r.status, 422, "{url}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["field"], "alerting.webhook.url", "{url}");
+        assert_eq!(w.store.requests.total(), 0, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn only_the_local_stack_accepts_an_http_loopback_webhook() {
+    let mut def = definition_json();
+    def["alerting"]["webhook"]["url"] = json!("http://127.0.0.1:8123/hook");
+    // GIVEN the deployed rules: refused
+    let r = world().call("PUT", "/v1/trials/tw-x", Some(admin()), Some(def.clone())).await;
+    assert_eq!((r.status, &r.body["errors"][0]["field"]), (422, &json!("alerting.webhook.url")));
+    // GIVEN the local stack's rules: accepted
+    let mut w = world();
+    w.deps = w.deps.with_egress(trialwatch::egress::EgressPolicy::LOCAL);
+    assert_eq!(w.call("PUT", "/v1/trials/tw-x", Some(admin()), Some(def)).await.status, 201);
+}
+
+#[tokio::test]
 async fn a_trial_bound_dynamodb_cannot_store_is_422_naming_it() {
     // GIVEN an item range up to 1e130: DynamoDB refuses the number, so the PUT would be a 500
     let w = world();

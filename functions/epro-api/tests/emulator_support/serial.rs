@@ -79,8 +79,8 @@ impl<S: SubmissionStore> SubmissionStore for Serial<S> {
     ) -> Result<RecordOutcome, Error> {
         serial!(self, self.inner.record_submission(submission, day, audit, alerts))
     }
-    async fn get_submission(&self, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
-        serial!(self, self.inner.get_submission(id))
+    async fn get_submission(&self, trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
+        serial!(self, self.inner.get_submission(trial, patient, id))
     }
     async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error> {
         serial!(self, self.inner.list_submissions(trial, patient, page))

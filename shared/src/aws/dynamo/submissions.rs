@@ -40,8 +40,14 @@ pub(crate) fn patient_pk(trial: &TrialId, patient: &PatientId) -> String {
     format!("PATIENT#{trial}#{patient}")
 }
 
-fn guard_pk(id: &SubmissionId) -> String {
-    format!("SUBID#{id}")
+/// The idempotency guard of a submission id, per trial and patient: a
+/// client-chosen id reused by another patient is a new submission, not a 409
+/// that would tell its sender the id exists elsewhere. Guards written before
+/// this key (`SUBID#{id}`) are never read again; a replay of such a
+/// submission is still recognised, by its submission item (see
+/// `record_submission`), so none needs migrating.
+fn guard_pk(trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> String {
+    format!("SUBID#{trial}#{patient}#{id}")
 }
 
 /// A stable shard for the patient (FNV-1a: the same on every build and
@@ -53,6 +59,12 @@ pub(crate) fn counter_shard(trial: &TrialId, patient: &PatientId) -> u32 {
         h = h.wrapping_mul(0x0100_0193);
     }
     h % COUNTER_SHARDS
+}
+
+/// The submission item's key: the patient's partition, newest-first by completedAt.
+fn submission_key(sub: &StoredSubmission) -> (String, String) {
+    let completed_at = timestamp::format(sub.completed_at);
+    (patient_pk(&sub.trial_id, &sub.patient_id), format!("SUB#{completed_at}#{}", sub.submission_id))
 }
 
 fn day_pk(trial: &TrialId, shard: u32) -> String {
@@ -72,6 +84,7 @@ impl SubmissionStore for DynamoStore {
         // First try also moves lastSubmissionAt; if a later submission was
         // recorded first (an offline phone syncing out of order), the second
         // try only counts, so lastSubmissionAt keeps the maximum.
+        let (submission_pk, submission_sk) = submission_key(sub);
         for move_last in [true, false] {
             let tx = self.submission_transaction(OP, sub, day, audit, alerts, move_last)?;
             let reasons = match self.transact(OP, tx).await? {
@@ -81,7 +94,15 @@ impl SubmissionStore for DynamoStore {
             if condition_failed(&reasons, TX_GUARD) {
                 let stored = match old_item(&reasons, TX_GUARD) {
                     Some(item) => Some(item),
-                    None => self.get("dynamodb.GetItem(guard)", guard_pk(&sub.submission_id), "SUBID".into(), true).await?,
+                    None => {
+                        self.get(
+                            "dynamodb.GetItem(guard)",
+                            guard_pk(&sub.trial_id, &sub.patient_id, &sub.submission_id),
+                            "SUBID".into(),
+                            true,
+                        )
+                        .await?
+                    }
                 };
                 let stored = stored.ok_or_else(|| Error::Unavailable(format!("{OP}: guard not yet readable")))?;
                 return Ok(RecordOutcome::Duplicate(from_record(OP, "submission", stored)?));
@@ -95,7 +116,16 @@ impl SubmissionStore for DynamoStore {
                 return Err(Error::conflict("patient-not-enrolled", "the patient is not enrolled in this trial"));
             }
             if condition_failed(&reasons, TX_SUBMISSION) {
-                return Err(Error::Internal(format!("{OP}: submission item exists without its guard")));
+                // The patient's submission item exists but its guard does not:
+                // recorded before guards were keyed per patient (the old guard
+                // is keyed by the id alone). It is this patient's own record,
+                // with the same completedAt and id, so this is a replay of it.
+                let stored = match old_item(&reasons, TX_SUBMISSION) {
+                    Some(item) => Some(item),
+                    None => self.get("dynamodb.GetItem(submission)", submission_pk.clone(), submission_sk.clone(), true).await?,
+                };
+                let stored = stored.ok_or_else(|| Error::Unavailable(format!("{OP}: submission not yet readable")))?;
+                return Ok(RecordOutcome::Duplicate(from_record(OP, "submission", stored)?));
             }
             if (TX_ALERTS..TX_ALERTS + alerts.len()).any(|i| condition_failed(&reasons, i)) {
                 return Err(Error::Internal(format!("{OP}: PRO alert item exists without its submission's guard")));
@@ -105,9 +135,9 @@ impl SubmissionStore for DynamoStore {
         Err(Error::Unavailable(format!("{OP}: concurrent writers")))
     }
 
-    async fn get_submission(&self, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
+    async fn get_submission(&self, trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
         const OP: &str = "dynamodb.GetItem(guard)";
-        self.get(OP, guard_pk(id), "SUBID".into(), false).await?.map(|i| from_record(OP, "submission", i)).transpose()
+        self.get(OP, guard_pk(trial, patient, id), "SUBID".into(), false).await?.map(|i| from_record(OP, "submission", i)).transpose()
     }
 
     async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error> {
@@ -168,9 +198,10 @@ impl DynamoStore {
             return Err(Error::Internal(format!("{op}: {} PRO alerts exceed the per-submission limit", alerts.len())));
         }
         let completed_at = timestamp::format(sub.completed_at);
-        let record_keys = [("pk", patient_pk(&sub.trial_id, &sub.patient_id)), ("sk", format!("SUB#{completed_at}#{}", sub.submission_id))];
-        let submission = to_record(op, "submission", sub, record_keys)?;
-        let guard = to_record(op, "submission", sub, [("pk", guard_pk(&sub.submission_id)), ("sk", "SUBID".to_owned())])?;
+        let (pk, sk) = submission_key(sub);
+        let submission = to_record(op, "submission", sub, [("pk", pk), ("sk", sk)])?;
+        let guard_key = guard_pk(&sub.trial_id, &sub.patient_id, &sub.submission_id);
+        let guard = to_record(op, "submission", sub, [("pk", guard_key), ("sk", "SUBID".to_owned())])?;
 
         let counter_expr = Expr::default()
             .name("#n", "submissions")

@@ -25,8 +25,11 @@ pub enum Principal {
         trial_ids: Vec<TrialId>,
         subject: Option<String>,
     },
+    /// Staff hold sites per trial: `site_ids` entries are `trialId/siteId`
+    /// (see [`site_pairs`]), so Leeds in trial A and York in trial B never
+    /// add up to York in trial A.
     SiteStaff {
-        site_ids: Vec<SiteId>,
+        site_ids: Vec<(TrialId, SiteId)>,
         trial_ids: Vec<TrialId>,
         subject: Option<String>,
     },
@@ -39,7 +42,10 @@ pub enum Principal {
         trial_ids: Vec<TrialId>,
         subject: Option<String>,
     },
+    /// `trial_ids: None` is a platform admin (the token has no `trial_ids`
+    /// claim); `Some` limits the admin to those trials, creating one included.
     Admin {
+        trial_ids: Option<Vec<TrialId>>,
         subject: Option<String>,
     },
 }
@@ -70,10 +76,15 @@ impl Principal {
                 let patient_id = claim("patient_id").and_then(|p| PatientId::parse(p).ok()).ok_or(Error::Unauthorized)?;
                 Ok(Principal::Patient { patient_id, trial_ids: trial_ids(), subject })
             }
-            "site_staff" => Ok(Principal::SiteStaff { site_ids: ids::<SiteId>(claim("site_ids")), trial_ids: trial_ids(), subject }),
+            "site_staff" => {
+                let trial_ids = trial_ids();
+                Ok(Principal::SiteStaff { site_ids: site_pairs(claim("site_ids"), &trial_ids), trial_ids, subject })
+            }
             "sponsor" => Ok(Principal::Sponsor { trial_ids: trial_ids(), subject }),
             "auditor" => Ok(Principal::Auditor { trial_ids: trial_ids(), subject }),
-            "admin" => Ok(Principal::Admin { subject }),
+            // The claim's presence, not its content, makes a scoped admin: an
+            // empty list is an admin of no trial, never of every trial.
+            "admin" => Ok(Principal::Admin { trial_ids: claim("trial_ids").is_some().then(trial_ids), subject }),
             _ => Err(Error::Unauthorized),
         }
     }
@@ -96,7 +107,7 @@ impl Principal {
             Principal::SiteStaff { subject, .. }
             | Principal::Sponsor { subject, .. }
             | Principal::Auditor { subject, .. }
-            | Principal::Admin { subject } => subject.clone(),
+            | Principal::Admin { subject, .. } => subject.clone(),
         };
         Actor { role: self.role().to_owned(), subject }
     }
@@ -111,44 +122,68 @@ impl Principal {
             | Principal::SiteStaff { subject, .. }
             | Principal::Sponsor { subject, .. }
             | Principal::Auditor { subject, .. }
-            | Principal::Admin { subject } => subject.clone(),
+            | Principal::Admin { subject, .. } => subject.clone(),
         };
         let subject = subject.ok_or(Error::Unauthorized)?;
         Ok(Actor { role: self.role().to_owned(), subject: Some(subject) })
     }
 
-    /// Whether the token names `trial` (admins hold every trial). An exact id
-    /// match: `t1` does not cover `t1x`.
+    /// Whether the token names `trial` (a platform admin holds every trial,
+    /// a scoped admin those of its `trial_ids`). An exact id match: `t1` does
+    /// not cover `t1x`.
     pub fn has_trial(&self, trial: &TrialId) -> bool {
         match self {
             Principal::Patient { trial_ids, .. }
             | Principal::SiteStaff { trial_ids, .. }
             | Principal::Sponsor { trial_ids, .. }
             | Principal::Auditor { trial_ids, .. } => trial_ids.contains(trial),
-            Principal::Admin { .. } => true,
+            Principal::Admin { trial_ids, .. } => trial_ids.as_ref().is_none_or(|t| t.contains(trial)),
         }
     }
 
-    /// Whether site staff hold `site` (admins hold every site).
-    pub fn has_site(&self, site: &SiteId) -> bool {
+    /// Whether the caller holds `site` of `trial`: site staff by a
+    /// `(trial, site)` pair of their token, admins by holding the trial.
+    pub fn has_site(&self, trial: &TrialId, site: &SiteId) -> bool {
         match self {
-            Principal::SiteStaff { site_ids, .. } => site_ids.contains(site),
-            Principal::Admin { .. } => true,
+            Principal::SiteStaff { site_ids, .. } => self.has_trial(trial) && site_ids.iter().any(|(t, s)| t == trial && s == site),
+            Principal::Admin { .. } => self.has_trial(trial),
             _ => false,
         }
     }
+}
+
+/// The `(trial, site)` pairs of a `site_ids` claim. An entry is
+/// `trialId/siteId`; a bare `siteId` is read as a site of the token's only
+/// trial, and grants nothing when `trial_ids` holds more or fewer than one
+/// (which trial it meant cannot be known). A pair for a trial the token does
+/// not name grants nothing either.
+fn site_pairs(raw: Option<&str>, trials: &[TrialId]) -> Vec<(TrialId, SiteId)> {
+    let pair = |entry: &str| -> Option<(TrialId, SiteId)> {
+        let (trial, site) = match (entry.split_once('/'), trials) {
+            (Some((t, s)), _) => (TrialId::parse(t).ok()?, s),
+            (None, [only]) => (only.clone(), entry),
+            (None, _) => return None,
+        };
+        Some((trial, SiteId::parse(site).ok()?))
+    };
+    entries(raw).iter().filter_map(|e| pair(e)).filter(|(t, _)| trials.contains(t)).collect()
 }
 
 /// Parses a list claim in any shape it arrives in: API Gateway's JWT
 /// authorizer flattens an array claim to `[a b c]`; tokens may also carry a
 /// JSON array string, or `a,b,c` as Cognito custom attributes (always strings) do.
 fn ids<T: std::str::FromStr>(raw: Option<&str>) -> Vec<T> {
+    entries(raw).iter().filter_map(|s| s.parse().ok()).collect()
+}
+
+/// The trimmed, non-empty entries of a list claim (see [`ids`]).
+fn entries(raw: Option<&str>) -> Vec<String> {
     let Some(raw) = raw else { return vec![] };
     if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
-        return list.iter().filter_map(|s| s.trim().parse().ok()).collect();
+        return list.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
     }
     let inner = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(raw);
-    inner.split([',', ' ']).map(|s| s.trim().trim_matches('"')).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()).collect()
+    inner.split([',', ' ']).map(|s| s.trim().trim_matches('"')).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 #[cfg(test)]
@@ -160,6 +195,9 @@ mod tests {
     }
     fn t(s: &str) -> TrialId {
         TrialId::parse(s).unwrap()
+    }
+    fn site(s: &str) -> SiteId {
+        SiteId::parse(s).unwrap()
     }
 
     #[test]
@@ -173,7 +211,7 @@ mod tests {
         ] {
             let p = Principal::from_claims(&claims(&[("role", "site_staff"), ("site_ids", raw), ("trial_ids", "tw-demo")])).unwrap();
             let Principal::SiteStaff { site_ids, trial_ids, .. } = p else { panic!("expected staff for {raw}") };
-            assert_eq!(site_ids, vec![SiteId::parse("site-leeds").unwrap(), SiteId::parse("site-york").unwrap()], "{raw}");
+            assert_eq!(site_ids, vec![(t("tw-demo"), site("site-leeds")), (t("tw-demo"), site("site-york"))], "{raw}");
             assert_eq!(trial_ids, vec![t("tw-demo")]);
         }
     }
@@ -203,9 +241,63 @@ mod tests {
 
     #[test]
     fn malformed_list_entries_grant_nothing() {
-        let p = Principal::from_claims(&claims(&[("role", "site_staff"), ("site_ids", "ok-site,bad#site"), ("trial_ids", "")])).unwrap();
-        assert!(p.has_site(&SiteId::parse("ok-site").unwrap()));
-        assert!(!p.has_trial(&t("t")));
+        let p = Principal::from_claims(&claims(&[
+            ("role", "site_staff"),
+            ("site_ids", "ok-site,bad#site,t/bad#site,bad#t/x"),
+            ("trial_ids", "t,bad#t"),
+        ]))
+        .unwrap();
+        let Principal::SiteStaff { site_ids, trial_ids, .. } = &p else { panic!("expected staff") };
+        assert_eq!(trial_ids, &vec![t("t")]);
+        assert_eq!(site_ids, &vec![(t("t"), site("ok-site"))]);
+        assert!(p.has_site(&t("t"), &site("ok-site")));
+        assert!(!p.has_trial(&t("u")));
+    }
+
+    #[test]
+    fn staff_site_scope_is_trial_site_pairs_not_a_cross_product() {
+        // GIVEN staff at Leeds in trial A and at York in trial B
+        let p = Principal::from_claims(&claims(&[
+            ("role", "site_staff"),
+            ("site_ids", "trial-a/leeds,trial-b/york"),
+            ("trial_ids", "trial-a,trial-b"),
+        ]))
+        .unwrap();
+        // THEN they hold exactly those two pairs
+        assert!(p.has_site(&t("trial-a"), &site("leeds")));
+        assert!(p.has_site(&t("trial-b"), &site("york")));
+        // AND not York in trial A, nor Leeds in trial B
+        assert!(!p.has_site(&t("trial-a"), &site("york")));
+        assert!(!p.has_site(&t("trial-b"), &site("leeds")));
+    }
+
+    #[test]
+    fn a_bare_site_id_is_read_only_when_the_token_names_exactly_one_trial() {
+        let staff = |sites: &str, trials: &str| {
+            Principal::from_claims(&claims(&[("role", "site_staff"), ("site_ids", sites), ("trial_ids", trials)])).unwrap()
+        };
+        // one trial: the bare id is a site of it
+        assert!(staff("leeds", "trial-a").has_site(&t("trial-a"), &site("leeds")));
+        // two trials, or none: which trial was meant cannot be known, so it grants nothing
+        let two = staff("leeds", "trial-a,trial-b");
+        assert!(!two.has_site(&t("trial-a"), &site("leeds")) && !two.has_site(&t("trial-b"), &site("leeds")));
+        assert_eq!(staff("leeds", ""), Principal::SiteStaff { site_ids: vec![], trial_ids: vec![], subject: None });
+        // a pair for a trial the token does not name grants nothing
+        assert!(!staff("trial-b/york", "trial-a").has_site(&t("trial-b"), &site("york")));
+    }
+
+    #[test]
+    fn an_admin_with_trial_ids_holds_only_those_and_one_without_is_a_platform_admin() {
+        let admin = |c: &[(&str, &str)]| Principal::from_claims(&claims(c)).unwrap();
+        let platform = admin(&[("role", "admin")]);
+        assert!(platform.has_trial(&t("any-trial")) && platform.has_site(&t("any-trial"), &site("any-site")));
+        let scoped = admin(&[("role", "admin"), ("trial_ids", "trial-a")]);
+        assert!(scoped.has_trial(&t("trial-a")) && scoped.has_site(&t("trial-a"), &site("leeds")));
+        assert!(!scoped.has_trial(&t("trial-b")) && !scoped.has_site(&t("trial-b"), &site("leeds")));
+        // an empty (or all-malformed) list is an admin of no trial, not of every trial
+        for empty in ["", "[]", "bad#id"] {
+            assert!(!admin(&[("role", "admin"), ("trial_ids", empty)]).has_trial(&t("trial-a")), "{empty:?}");
+        }
     }
 
     #[test]
@@ -214,7 +306,7 @@ mod tests {
         assert_eq!(p.role(), "auditor");
         assert!(p.has_trial(&t("t1")) && p.has_trial(&t("t2")));
         assert!(!p.has_trial(&t("t3")));
-        assert!(!p.has_site(&SiteId::parse("s1").unwrap()));
+        assert!(!p.has_site(&t("t1"), &SiteId::parse("s1").unwrap()));
         assert_eq!(p.actor(), Actor { role: "auditor".into(), subject: Some("qa-1".into()) });
     }
 

@@ -12,10 +12,13 @@ use crate::error::Error;
 use crate::ids::TrialId;
 use crate::ports::{AnchorReader, AnchorStore, StoredAnchor};
 
+/// (key, body, retain-until; none for a raw put): one object version.
+type Version = (String, Vec<u8>, Option<DateTime<Utc>>);
+
 #[derive(Default)]
 pub struct MemoryAnchors {
-    /// (key, body, retain-until), in put order: each put is a new version.
-    objects: Mutex<Vec<(String, Vec<u8>, Option<DateTime<Utc>>)>>,
+    /// In put order: each put is a new version.
+    objects: Mutex<Vec<Version>>,
     failures: Mutex<u32>,
 }
 

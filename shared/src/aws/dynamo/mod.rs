@@ -35,6 +35,7 @@
 
 mod alerts;
 mod batch;
+mod chains;
 mod outbox;
 mod submissions;
 mod trials;

@@ -57,8 +57,8 @@ impl Anchor {
 
 /// Anchors every chain head of `trial`, locked for `retention_days` from `at`.
 pub async fn anchor_trial(
-    heads: &impl ChainHeads,
-    store: &impl AnchorStore,
+    heads: &(impl ChainHeads + ?Sized),
+    store: &(impl AnchorStore + ?Sized),
     trial: &TrialId,
     at: DateTime<Utc>,
     retention_days: u32,
@@ -91,9 +91,9 @@ impl crate::edge::schedule::Outcome for AnchorOutcome {
 /// edge fails the invocation and Lambda's retry anchors it (a second anchor
 /// of a trial that did succeed is harmless: anchors only add evidence).
 pub async fn anchor_all(
-    trials: &impl TrialStore,
-    heads: &impl ChainHeads,
-    store: &impl AnchorStore,
+    trials: &(impl TrialStore + ?Sized),
+    heads: &(impl ChainHeads + ?Sized),
+    store: &(impl AnchorStore + ?Sized),
     at: DateTime<Utc>,
     retention_days: u32,
 ) -> Result<AnchorOutcome, Error> {

@@ -31,7 +31,9 @@ fn chain_of_partition(trial: &TrialId, pk: &str) -> Option<ChainId> {
 fn recorded_head(op: &'static str, item: &Item) -> Result<ChainHead, Error> {
     match (attr_u64(item, "auditSeq"), attr_str(item, "auditHash")) {
         (Some(seq), Some(hash)) => Ok(ChainHead { seq, hash: hash.to_owned() }),
-        (None, None) if !item.contains_key("auditSeq") && !item.contains_key("auditHash") => Ok(ChainHead { seq: 0, hash: GENESIS.to_owned() }),
+        (None, None) if !item.contains_key("auditSeq") && !item.contains_key("auditHash") => {
+            Ok(ChainHead { seq: 0, hash: GENESIS.to_owned() })
+        }
         _ => Err(Error::Internal(format!("{op}: malformed chain head"))),
     }
 }

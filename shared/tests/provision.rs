@@ -121,10 +121,17 @@ fn every_consumed_queue_has_a_dead_letter_queue_with_an_alarm() {
 }
 
 #[test]
-fn the_weekly_report_runs_on_monday_mornings() {
+fn the_weekly_report_runs_on_monday_mornings_and_the_audit_anchors_hourly() {
     let t = template();
     let schedules = t.function("ReportGeneratorFunction").map(|f| f.schedules.clone()).unwrap_or_default();
-    assert_eq!(schedules, vec![Schedule { name: "WeeklyReports".into(), expression: "cron(0 6 ? * MON *)".into(), input: None }]);
+    assert_eq!(
+        schedules,
+        vec![
+            // The constant input is how the function tells the anchoring run from the reports.
+            Schedule { name: "AuditAnchors".into(), expression: "rate(1 hour)".into(), input: Some(r#"{"job": "audit-anchors"}"#.into()) },
+            Schedule { name: "WeeklyReports".into(), expression: "cron(0 6 ? * MON *)".into(), input: None },
+        ]
+    );
 }
 
 #[test]

@@ -103,7 +103,11 @@ impl Trail {
     }
 
     async fn verify(&self, stack: &Stack, trial: &str) -> trialwatch::audit::verify::Report {
-        verify_audit::verify(&stack.sdk, &self.target, &TrialId::parse(trial).unwrap()).await.expect("verifier read the trail")
+        let report =
+            verify_audit::verify(&stack.sdk, &self.target, &TrialId::parse(trial).unwrap()).await.expect("verifier read the trail");
+        // What `make verify-audit` prints, for the test log.
+        eprintln!("{report}");
+        report
     }
 
     async fn delete(&self, trial: &str, chain: &ChainId, seq: u64) {

@@ -475,6 +475,14 @@ async fn put_default_retention(
 ) -> Result<(), ProvisionError> {
     use aws_sdk_s3::types::{DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule};
     let Some((mode, days)) = default_retention(template, r)? else { return Ok(()) };
+    // Idempotent without a write: moto refuses to change the lock configuration of a bucket that
+    // holds objects, which a second `make up` after an anchoring run would otherwise hit.
+    if let Ok(current) = client.get_object_lock_configuration().bucket(name).send().await {
+        let retention = current.object_lock_configuration().and_then(|c| c.rule()).and_then(|r| r.default_retention());
+        if retention.is_some_and(|d| d.mode().map(|m| m.as_str()) == Some(mode.as_str()) && d.days() == Some(days)) {
+            return Ok(());
+        }
+    }
     let rule = ObjectLockRule::builder()
         .default_retention(DefaultRetention::builder().mode(ObjectLockRetentionMode::from(mode.as_str())).days(days).build())
         .build();

@@ -5,7 +5,7 @@ SHELL := bash
 # Prefix of the resource names `make provision` creates on the emulator.
 PREFIX ?= trialwatch
 
-.PHONY: help test emulator-start emulator-stop emulator-status provision up demo token tools lint package invoke
+.PHONY: help test emulator-start emulator-stop emulator-status provision up demo token tools lint package invoke verify-audit
 
 # Instruction set `make package` builds for: the template's Architecture parameter.
 ARCH ?= arm64
@@ -21,6 +21,8 @@ help:
 	@echo "make lint            sam validate --lint, cfn-lint and checkov on template.yaml (offline, no credentials)"
 	@echo "make package [ARCH=arm64|x86_64]   sam build with cargo-lambda; zips each bootstrap and prints its size"
 	@echo "make invoke          every function through cargo lambda watch/invoke with events/, on the emulator"
+	@echo "make verify-audit TRIAL=t1 [PREFIX=trialwatch]   recompute a trial's audit chains, check heads and anchors (exit 1 names the break)"
+	@echo "                     deployed: add TABLE_NAME=... AUDIT_TABLE_NAME=... AUDIT_ANCHOR_BUCKET=... with real AWS credentials"
 
 test:
 	scripts/test.sh
@@ -62,3 +64,7 @@ package:
 
 invoke:
 	scripts/invoke.sh
+
+verify-audit:
+	@test -n "$(TRIAL)" || { echo "usage: make verify-audit TRIAL=<trialId> [PREFIX=trialwatch]" >&2; exit 2; }
+	@scripts/verify-audit.sh "$(TRIAL)" "$(PREFIX)"

@@ -162,4 +162,5 @@ invoke vitals-analyzer events/vitals-escalating.json batch:none
 invoke alert-dispatcher events/alert-sqs.json batch:none
 invoke report-generator events/report-post.json http:201
 invoke report-generator events/report-schedule.json schedule
+invoke report-generator events/audit-anchors.json schedule
 echo "invoke: 4 functions, every response as expected" >&2

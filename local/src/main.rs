@@ -41,6 +41,14 @@ enum Command {
     Demo(trialwatch_local::demo::DemoOptions),
     /// Fire a schedule of the template now (e.g. WeeklyReports) against the local stack's resources.
     Fire { name: String },
+    /// Recompute every audit chain of a trial, check heads and anchors; exit 1 naming the first broken entry.
+    /// Emulator stack by default; a deployed one when TABLE_NAME, AUDIT_TABLE_NAME and AUDIT_ANCHOR_BUCKET are set.
+    VerifyAudit {
+        trial: String,
+        /// Resource prefix of the emulator stack (ignored for a deployed one).
+        #[arg(long, default_value = trialwatch_local::stack::DEFAULT_PREFIX)]
+        prefix: String,
+    },
 }
 
 fn split(list: &str) -> Vec<&str> {
@@ -87,6 +95,15 @@ async fn main() -> ExitCode {
                 Err(e) => fail(&e.to_string()),
             }
         }
+        // 1: the trail is broken; 2: it could not be checked.
+        Command::VerifyAudit { trial, prefix } => match trialwatch_local::verify_audit::run(&trial, &prefix).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("trialwatch-local: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Fire { name } => {
             trialwatch_local::logs::init(std::io::stdout, LevelFilter::INFO);
             match fire(&name).await {

@@ -4,7 +4,9 @@
 //! Entries are linked into hash chains ([`chain`]) so that an overwrite, which
 //! IAM cannot prevent, is detected.
 
+pub mod anchor;
 pub mod chain;
+pub mod verify;
 
 use std::collections::BTreeMap;
 

@@ -1,10 +1,14 @@
 //! Ports: one trait per capability, so a handler asks only for what it uses.
 //! Each has an AWS adapter (`crate::aws`) and an in-memory one (`crate::memory`).
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
+use crate::audit::anchor::Anchor;
+use crate::audit::chain::{ChainHead, ChainId};
 use crate::audit::{Actor, AuditEntry};
 use crate::enrolment::{Enrolment, EnrolmentCount};
 use crate::error::Error;
@@ -242,6 +246,61 @@ pub trait AuditTrail: Send + Sync {
     /// it is `None`. A cursor this adapter did not issue is a 422 naming `cursor`.
     async fn audit_page(&self, trial: &TrialId, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>, Error>;
 }
+
+// ---- audit chains: the reads the verifier and the anchoring schedule use ----
+
+/// The heads the data table records for a trial's chains: `auditSeq` and
+/// `auditHash` on the trial item (the trial chain) and on each enrolment (the
+/// patient's chain); absent attributes are the genesis head.
+#[async_trait]
+pub trait ChainHeads: Send + Sync {
+    /// Every chain the data table names for the trial, with its recorded head
+    /// (strongly consistent: a verifier must not see an older head than the
+    /// entries it reads next). The trial chain is present when the trial item is.
+    async fn chain_heads(&self, trial: &TrialId) -> Result<BTreeMap<ChainId, ChainHead>, Error>;
+}
+
+/// Where the time index places an entry: its chain (from its key), `None` when
+/// its key is not a chain's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedEntry {
+    pub chain: Option<ChainId>,
+    pub entry_id: String,
+}
+
+/// The audit table, read chain by chain.
+#[async_trait]
+pub trait AuditChains: Send + Sync {
+    /// One chain's stored entries in key (`seq`) order, strongly consistent.
+    async fn chain_entries(&self, trial: &TrialId, chain: &ChainId) -> Result<Vec<AuditEntry>, Error>;
+    /// Every entry of the trial in the write-sharded time index, so a chain
+    /// that no head names is found too.
+    async fn indexed_entries(&self, trial: &TrialId) -> Result<Vec<IndexedEntry>, Error>;
+}
+
+/// Write-once storage of anchors (S3 Object Lock, compliance mode).
+#[async_trait]
+pub trait AnchorStore: Send + Sync {
+    /// Stores the anchor under [`Anchor::object_key`], locked until `retain_until`.
+    async fn put_anchor(&self, anchor: &Anchor, retain_until: DateTime<Utc>) -> Result<(), Error>;
+}
+
+/// One stored version of an anchor object, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnchor {
+    /// `<key>` or `<key>?versionId=<v>`: what an investigator fetches.
+    pub name: String,
+    pub body: Vec<u8>,
+}
+
+#[async_trait]
+pub trait AnchorReader: Send + Sync {
+    /// Every version of every anchor object of the trial: an anchor
+    /// overwritten by a later PutObject is still checked in its locked form.
+    async fn anchors(&self, trial: &TrialId) -> Result<Vec<StoredAnchor>, Error>;
+}
+
+// ---- end of audit chains ----
 
 #[async_trait]
 pub trait Notifier: Send + Sync {

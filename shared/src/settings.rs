@@ -43,6 +43,10 @@ pub const REPORTS_BUCKET: &str = "REPORTS_BUCKET";
 pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
 pub const CONFIG_TTL_SECONDS: &str = "CONFIG_TTL_SECONDS";
 pub const REPORTS_KMS_KEY_ID: &str = "REPORTS_KMS_KEY_ID";
+/// The Object Lock bucket audit chain heads are anchored to (report-generator's schedule).
+pub const AUDIT_ANCHOR_BUCKET: &str = "AUDIT_ANCHOR_BUCKET";
+/// Days each anchor stays locked ([`crate::audit::anchor::DEFAULT_RETENTION_DAYS`] when unset).
+pub const AUDIT_ANCHOR_RETENTION_DAYS: &str = "AUDIT_ANCHOR_RETENTION_DAYS";
 
 /// Default of `CONFIG_TTL_SECONDS`: how long per-trial configuration is trusted.
 pub const DEFAULT_CONFIG_TTL: Duration = Duration::from_secs(300);

@@ -121,10 +121,17 @@ fn every_consumed_queue_has_a_dead_letter_queue_with_an_alarm() {
 }
 
 #[test]
-fn the_weekly_report_runs_on_monday_mornings() {
+fn the_weekly_report_runs_on_monday_mornings_and_the_audit_anchors_hourly() {
     let t = template();
     let schedules = t.function("ReportGeneratorFunction").map(|f| f.schedules.clone()).unwrap_or_default();
-    assert_eq!(schedules, vec![Schedule { name: "WeeklyReports".into(), expression: "cron(0 6 ? * MON *)".into(), input: None }]);
+    assert_eq!(
+        schedules,
+        vec![
+            // The constant input is how the function tells the anchoring run from the reports.
+            Schedule { name: "AuditAnchors".into(), expression: "rate(1 hour)".into(), input: Some(r#"{"job": "audit-anchors"}"#.into()) },
+            Schedule { name: "WeeklyReports".into(), expression: "cron(0 6 ? * MON *)".into(), input: None },
+        ]
+    );
 }
 
 #[test]
@@ -302,6 +309,31 @@ async fn provisioning_twice_with_the_same_prefix_converges_on_the_same_resources
     let second = provision(&sdk, &template_path(), &prefix).await.expect("second run succeeds");
     // THEN it returns the same names
     assert_eq!(second, first.resources);
+}
+
+#[tokio::test]
+async fn the_anchor_bucket_is_locked_and_provisioning_again_after_an_anchor_still_converges() {
+    // GIVEN the anchor bucket provisioned, with an anchor stored in it (Object Lock, compliance mode)
+    let sdk = emulator_sdk_config().await;
+    let prefix = unique_prefix("anchor-rerun");
+    let first = provision_all(&sdk, &template_path(), &prefix).await.expect("first run");
+    let bucket = first.anchor_bucket().expect("AuditAnchorBucket provisioned").to_owned();
+    let anchors = trialwatch::aws::S3Anchors::new(&sdk, bucket.clone());
+    let anchor = trialwatch::audit::anchor::Anchor {
+        trial_id: trialwatch::TrialId::parse("t1").unwrap(),
+        at: "2026-11-27T20:00:00.000Z".into(),
+        chains: BTreeMap::new(),
+    };
+    let until = chrono::Utc::now() + chrono::Duration::days(1);
+    trialwatch::ports::AnchorStore::put_anchor(&anchors, &anchor, until).await.expect("anchor stored");
+    // WHEN provisioning runs again (moto refuses to change a non-empty bucket's lock configuration)
+    let second = provision_all(&sdk, &template_path(), &prefix).await.expect("second run succeeds");
+    // THEN it converges on the same bucket, still locked in COMPLIANCE mode by default
+    assert_eq!(second.anchor_bucket(), Some(bucket.as_str()));
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let lock = s3.get_object_lock_configuration().bucket(&bucket).send().await.expect("lock configuration");
+    let retention = lock.object_lock_configuration().and_then(|c| c.rule()).and_then(|r| r.default_retention()).expect("default retention");
+    assert_eq!((retention.mode().map(|m| m.as_str()), retention.days()), (Some("COMPLIANCE"), Some(3653)));
 }
 
 #[tokio::test]

@@ -464,3 +464,47 @@ fn the_audit_trail_is_read_only_by_epro_api_and_only_by_query_on_its_time_index(
     // the table itself (whose key may change), never Scan
     assert_eq!(grants, ["EproApiFunction dynamodb:Query ${AuditTable.Arn}/index/gsi1"]);
 }
+
+// ---------------------------------------------------------------- the audit anchors
+
+#[test]
+fn anchors_are_locked_in_compliance_mode_and_only_report_generator_may_put_them_never_delete() {
+    // GIVEN the deployed template's anchor bucket
+    let template = Template::load(&template_path()).expect("template.yaml parses");
+    let json = template.as_json();
+    let bucket = &json["Resources"]["AuditAnchorBucket"]["Properties"];
+    // THEN Object Lock is on with a COMPLIANCE default retention, on a versioned bucket under the stack key
+    assert_eq!(bucket["ObjectLockEnabled"], true);
+    assert_eq!(bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"], "COMPLIANCE");
+    assert_eq!(bucket["VersioningConfiguration"]["Status"], "Enabled");
+    assert_eq!(
+        bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["KMSMasterKeyID"],
+        serde_json::json!({"Fn::GetAtt": ["DataKey", "Arn"]})
+    );
+    // WHEN every function statement naming the bucket is collected
+    let mut grants = Vec::new();
+    for f in template.resources_of_type("AWS::Serverless::Function") {
+        for s in one_or_many(f.properties.get("Policies")).into_iter().flat_map(|p| one_or_many(p.get("Statement"))) {
+            if s.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                continue;
+            }
+            for r in one_or_many(s.get("Resource")).into_iter().filter(|r| names_resource(r, "AuditAnchorBucket") && r.is_object()) {
+                let actions: Vec<&str> = one_or_many(s.get("Action")).into_iter().filter_map(Value::as_str).collect();
+                grants.push((f.logical_id.to_string(), r["Fn::Sub"].as_str().unwrap_or("(not a Sub)").to_owned(), actions.join(",")));
+            }
+        }
+    }
+    // THEN only report-generator may put anchors, and lock them, under anchors/ only: no delete, read or bypass
+    assert_eq!(
+        grants,
+        [(
+            "ReportGeneratorFunction".to_owned(),
+            "${AuditAnchorBucket.Arn}/anchors/*".to_owned(),
+            "s3:PutObject,s3:PutObjectRetention".to_owned()
+        )]
+    );
+    // AND it is told the bucket and the retention, and anchors hourly
+    let function = &json["Resources"]["ReportGeneratorFunction"]["Properties"];
+    assert_eq!(function["Environment"]["Variables"]["AUDIT_ANCHOR_BUCKET"], serde_json::json!({"Ref": "AuditAnchorBucket"}));
+    assert_eq!(function["Events"]["AuditAnchors"]["Properties"]["Schedule"], "rate(1 hour)");
+}

@@ -5,6 +5,7 @@
 //! weekly EventBridge schedule. [`handle_event`] tells them apart.
 
 mod aggregate;
+mod anchors;
 mod auth;
 mod config;
 mod generate;
@@ -15,12 +16,13 @@ mod schedule;
 
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
-use trialwatch::aws::{DynamoStore, S3ReportStore};
+use trialwatch::aws::{DynamoStore, S3Anchors, S3ReportStore};
 use trialwatch::clock::SystemClock;
 use trialwatch::edge;
 use trialwatch::ports::{Clock, ReportStore};
 
 pub use aggregate::{figures, percentile, AlertFigures, DayCell, Figures, Gathered, Outcome, SiteFigures};
+pub use anchors::{handle_anchors, is_anchor_run, Anchoring, ANCHOR_JOB};
 pub use auth::may_read_reports;
 pub use config::Config;
 pub use generate::{gather, new_report_id, publish, weekly_report_id, Generated, ReportSources, LINK_TTL};
@@ -28,11 +30,13 @@ pub use http::{handle_http, routes, Route, MAX_BODY_BYTES, ROUTE_KEYS};
 pub use period::{day_start_utc, local_day, Period, PeriodRequest, MAX_PERIOD_DAYS};
 pub use schedule::{handle_schedule, run_weekly, ScheduleOutcome};
 
-/// What the handlers talk to: the stores, the report store, the clock.
+/// What the handlers talk to: the stores, the report store, the clock, and
+/// where the audit anchoring schedule reads heads and writes anchors.
 pub struct Deps<S: ReportSources, R: ReportStore, C: Clock> {
     pub store: S,
     pub reports: R,
     pub clock: C,
+    pub anchoring: Anchoring,
 }
 
 pub type AwsDeps = Deps<DynamoStore, S3ReportStore, SystemClock>;
@@ -43,12 +47,17 @@ impl AwsDeps {
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         let store = DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone());
         let reports = S3ReportStore::new(sdk, config.reports_bucket.clone(), config.reports_kms_key_id.clone(), store.clone());
-        Deps { store, reports, clock: SystemClock }
+        let anchoring = Anchoring {
+            heads: std::sync::Arc::new(store.clone()),
+            anchors: std::sync::Arc::new(S3Anchors::new(sdk, config.audit_anchor_bucket.clone())),
+            retention_days: config.audit_anchor_retention_days,
+        };
+        Deps { store, reports, clock: SystemClock, anchoring }
     }
 }
 
-/// One entry point for both triggers: an API Gateway v2 (HTTP API) event has
-/// `requestContext.http`; anything else is the schedule.
+/// One entry point for every trigger: an API Gateway v2 (HTTP API) event has
+/// `requestContext.http`; anything else is a schedule ([`handle_schedule`]).
 pub async fn handle_event<S: ReportSources, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     event: LambdaEvent<Value>,

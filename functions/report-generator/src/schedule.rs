@@ -40,12 +40,17 @@ enum One {
     Skipped,
 }
 
-/// The weekly schedule's entry point: the edge kit reads the event's time and
-/// maps the outcome; a run with failed trials fails the invocation.
+/// Every schedule's entry point: the audit anchoring rule's constant input
+/// names its job; any other event is the weekly reports. The edge kit reads
+/// the event's time and maps the outcome; a run with failed trials fails the
+/// invocation.
 pub async fn handle_schedule<S: ReportSources, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
+    if crate::anchors::is_anchor_run(&event.payload) {
+        return crate::anchors::handle_anchors(deps, event).await;
+    }
     schedule::run("weekly reports", event, deps.clock.now(), |run| run_weekly(deps, run.time)).await
 }
 

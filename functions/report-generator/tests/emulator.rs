@@ -281,13 +281,14 @@ async fn a_sponsor_downloads_the_report_of_30_days_of_real_writes_through_its_pr
     // GIVEN fresh resources from template.yaml on the emulator
     let sdk = trialwatch::provision::emulator_sdk_config().await;
     let prefix = trialwatch::provision::unique_prefix("report");
-    let resources = trialwatch::provision::provision(&sdk, &trialwatch::provision::template_path(), &prefix)
+    let provisioned = trialwatch::provision::provision_all(&sdk, &trialwatch::provision::template_path(), &prefix)
         .await
         .unwrap_or_else(|e| panic!("provisioning {prefix} on the emulator failed: {e} (run `make test`)"));
-    let config = report_generator::Config::from_vars(&resources.env()).expect("report config");
+    let config = report_generator::Config::from_vars(&provisioned.function_env()).expect("report config");
     let aws = report_generator::AwsDeps::from_config(&config, &sdk);
     // The production adapters, with the clock of the sample event (26 Nov 2026).
-    let deps: Deps<DynamoStore, S3ReportStore, FakeClock> = Deps { store: aws.store, reports: aws.reports, clock: common::clock() };
+    let deps: Deps<DynamoStore, S3ReportStore, FakeClock> =
+        Deps { store: aws.store, reports: aws.reports, clock: common::clock(), anchoring: aws.anchoring };
 
     // AND 3 sites, 200 patients, 1,500 submissions over 30 days and 60 alerts written through the ports
     let started = std::time::Instant::now();
@@ -348,7 +349,7 @@ async fn a_sponsor_downloads_the_report_of_30_days_of_real_writes_through_its_pr
     // AND the object is encrypted with KMS and carries its metadata
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
     let key = format!("reports/{}/{}.pdf", common::TRIAL, created["reportId"].as_str().unwrap());
-    let head = s3.head_object().bucket(&resources.reports_bucket).key(&key).send().await.unwrap();
+    let head = s3.head_object().bucket(&provisioned.resources.reports_bucket).key(&key).send().await.unwrap();
     assert_eq!(head.server_side_encryption().map(|e| e.as_str()), Some("aws:kms"));
     assert_eq!(head.metadata().and_then(|m| m.get("trial-id")).map(String::as_str), Some(common::TRIAL));
 

@@ -2,12 +2,14 @@
 //! client is built once in init from one `SdkConfig` and cloned cheaply (the
 //! SDK clients are `Arc`s inside).
 
+mod anchors;
 mod dynamo;
 mod errors;
 mod s3;
 mod sns;
 pub mod sqs;
 
+pub use anchors::S3Anchors;
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) use dynamo::audit_shard;
 pub use dynamo::{DynamoStore, AUDIT_SHARDS, COUNTER_SHARDS, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};

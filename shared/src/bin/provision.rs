@@ -40,6 +40,10 @@ fn exports(p: &Provisioned) -> String {
     for (name, value) in &p.environment {
         out.push_str(&format!("export {name}={}\n", shell_quote(value)));
     }
+    // A function-level variable (report-generator's), not in Globals.
+    if let Some(bucket) = p.anchor_bucket() {
+        out.push_str(&format!("export {}={}\n", trialwatch::settings::AUDIT_ANCHOR_BUCKET, shell_quote(bucket)));
+    }
     for dead_letter in p.dead_letters.values() {
         let name = format!("{}_URL", screaming(&dead_letter.queue_logical_id));
         out.push_str(&format!("export {name}={}\n", shell_quote(&dead_letter.url)));

@@ -21,7 +21,9 @@ use crate::trial::Trial;
 use crate::vitals::{VitalReading, VitalsState};
 
 mod alerts;
+mod anchors;
 mod audit;
+mod audit_trail;
 mod clock;
 mod dead_letters;
 mod enrolments;
@@ -34,6 +36,8 @@ mod tests;
 mod trials;
 mod vitals;
 
+pub use anchors::MemoryAnchors;
+pub use audit_trail::MemoryAuditTrail;
 pub use clock::FakeClock;
 pub use dead_letters::{MemoryDeadLetters, ParkedLetter};
 pub use notifier::MemoryNotifier;

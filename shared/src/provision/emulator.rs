@@ -17,6 +17,9 @@ use super::template::{as_u32, get_att_target, Resource, BUCKET_TYPE, QUEUE_TYPE,
 use super::{kebab, resources_from, validate_prefix, FunctionSpec, ProvisionError, Template};
 use crate::settings::Resources;
 
+/// The template's logical id of the audit anchor bucket.
+pub const AUDIT_ANCHOR_BUCKET_ID: &str = "AuditAnchorBucket";
+
 /// What [`provision_all`] made: enough to run any function of the template
 /// against the emulator, and to inspect dead-letter queues in tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +74,18 @@ impl Provisioned {
         self.dead_letter_url("AlertQueue")
     }
 
+    /// The bucket audit chain heads are anchored to (`AuditAnchorBucket`).
+    pub fn anchor_bucket(&self) -> Option<&str> {
+        self.physical.get(AUDIT_ANCHOR_BUCKET_ID).filter(|p| p.kind == BUCKET_TYPE).map(|p| p.reference.as_str())
+    }
+
+    /// [`Resources::env`] plus the function-level resource names a test
+    /// needs (`AUDIT_ANCHOR_BUCKET`), for building any function's `Config`.
+    pub fn function_env(&self) -> crate::settings::Env {
+        let extra = self.anchor_bucket().map(|b| (crate::settings::AUDIT_ANCHOR_BUCKET, b.to_owned()));
+        crate::settings::Env::vars(extra).or(self.resources.env())
+    }
+
     /// The environment `function` would get from SAM: literals as written, and
     /// `!Ref`s resolved to what was provisioned here (unresolvable ones left out).
     pub fn environment_for(&self, function: &FunctionSpec) -> BTreeMap<String, String> {
@@ -107,7 +122,7 @@ pub async fn provision_all(sdk: &SdkConfig, template: &Path, prefix: &str) -> Re
         physical.insert(r.logical_id.to_string(), made);
     }
     for r in template.resources_of_type(BUCKET_TYPE) {
-        let made = create_bucket(&clients.s3, sdk, &r, &physical_name(prefix, &r)).await?;
+        let made = create_bucket(&clients.s3, sdk, &template, &r, &physical_name(prefix, &r)).await?;
         physical.insert(r.logical_id.to_string(), made);
     }
 
@@ -431,16 +446,69 @@ async fn create_queue(
 
 // ---------------------------------------------------------------------------- S3
 
+/// The template's default retention (mode and days, the days possibly a
+/// `!Ref` to a parameter, which takes its `Default` here), when it has one.
+fn default_retention(template: &Template, r: &Resource<'_>) -> Result<Option<(String, i32)>, ProvisionError> {
+    let Some(retention) = r.properties.pointer("/ObjectLockConfiguration/Rule/DefaultRetention") else { return Ok(None) };
+    let mode =
+        retention.get("Mode").and_then(Value::as_str).ok_or_else(|| template_error(r.logical_id, "DefaultRetention needs a Mode"))?;
+    let days = match retention.get("Days") {
+        Some(Value::Object(o)) => o
+            .get("Ref")
+            .and_then(Value::as_str)
+            .and_then(|param| template.as_json().pointer(&format!("/Parameters/{param}/Default")))
+            .and_then(as_u32),
+        Some(v) => as_u32(v),
+        None => None,
+    };
+    let days = days
+        .and_then(|d| i32::try_from(d).ok())
+        .ok_or_else(|| template_error(r.logical_id, "DefaultRetention needs Days as a number or a !Ref to a parameter with a Default"))?;
+    Ok(Some((mode.to_string(), days)))
+}
+
+async fn put_default_retention(
+    client: &aws_sdk_s3::Client,
+    template: &Template,
+    r: &Resource<'_>,
+    name: &str,
+) -> Result<(), ProvisionError> {
+    use aws_sdk_s3::types::{DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule};
+    let Some((mode, days)) = default_retention(template, r)? else { return Ok(()) };
+    // Idempotent without a write: moto refuses to change the lock configuration of a bucket that
+    // holds objects, which a second `make up` after an anchoring run would otherwise hit.
+    if let Ok(current) = client.get_object_lock_configuration().bucket(name).send().await {
+        let retention = current.object_lock_configuration().and_then(|c| c.rule()).and_then(|r| r.default_retention());
+        if retention.is_some_and(|d| d.mode().map(|m| m.as_str()) == Some(mode.as_str()) && d.days() == Some(days)) {
+            return Ok(());
+        }
+    }
+    let rule = ObjectLockRule::builder()
+        .default_retention(DefaultRetention::builder().mode(ObjectLockRetentionMode::from(mode.as_str())).days(days).build())
+        .build();
+    client
+        .put_object_lock_configuration()
+        .bucket(name)
+        .object_lock_configuration(ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled).rule(rule).build())
+        .send()
+        .await
+        .map_err(|e| aws_error(r.logical_id, "PutObjectLockConfiguration", e))?;
+    Ok(())
+}
+
 async fn create_bucket(
     client: &aws_sdk_s3::Client,
     sdk: &SdkConfig,
+    template: &Template,
     r: &Resource<'_>,
     name: &str,
 ) -> Result<PhysicalResource, ProvisionError> {
     use aws_sdk_s3::types::{BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, VersioningConfiguration};
     let id = r.logical_id;
     let region = sdk.region().map(|r| r.as_ref().to_string()).unwrap_or_else(|| "us-east-1".to_string());
-    let mut request = client.create_bucket().bucket(name);
+    // Object Lock can only be switched on when a bucket is created.
+    let object_lock = r.properties.get("ObjectLockEnabled").is_some_and(is_true);
+    let mut request = client.create_bucket().bucket(name).set_object_lock_enabled_for_bucket(object_lock.then_some(true));
     // us-east-1 is the one region that rejects an explicit location constraint.
     if region != "us-east-1" {
         request = request.create_bucket_configuration(
@@ -460,6 +528,9 @@ async fn create_bucket(
             .send()
             .await
             .map_err(|e| aws_error(id, "PutBucketVersioning", e))?;
+    }
+    if object_lock {
+        put_default_retention(client, template, r, name).await?;
     }
     Ok(PhysicalResource {
         kind: BUCKET_TYPE.to_string(),

@@ -71,7 +71,16 @@ pub fn clock() -> FakeClock {
 }
 
 pub fn deps() -> MemoryDeps {
-    Deps { store: MemoryStore::new(), reports: MemoryReportStore::new(), clock: clock() }
+    Deps { store: MemoryStore::new(), reports: MemoryReportStore::new(), clock: clock(), anchoring: anchoring() }
+}
+
+/// Anchoring in memory (the report tests never anchor).
+pub fn anchoring() -> report_generator::Anchoring {
+    report_generator::Anchoring {
+        heads: std::sync::Arc::new(trialwatch::memory::MemoryAuditTrail::default()),
+        anchors: std::sync::Arc::new(trialwatch::memory::MemoryAnchors::default()),
+        retention_days: 1,
+    }
 }
 
 /// What the fixture seeded, to check the report against.

@@ -36,6 +36,7 @@
 mod alerts;
 mod audit;
 mod batch;
+mod chains;
 mod outbox;
 mod submissions;
 mod trials;

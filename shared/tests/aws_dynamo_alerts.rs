@@ -21,6 +21,7 @@ fn alert(p: &PatientId, n: i64) -> Alert {
         level: RiskLevel::High,
         reason: AlertReason::News2 { score: 7, components: vec![] },
         created_at: at("2026-11-26T20:00:00Z") + Duration::minutes(n),
+        correlation_id: None,
     }
 }
 

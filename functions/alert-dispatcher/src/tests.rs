@@ -157,6 +157,7 @@ fn alert(trial: &str, n: u32) -> Alert {
         level: RiskLevel::High,
         reason: AlertReason::News2 { score: 7, components: vec![] },
         created_at: START.parse().unwrap(),
+        correlation_id: None,
     }
 }
 

@@ -959,19 +959,13 @@ async fn an_alert_carries_the_correlation_id_of_the_record_that_raised_it_or_its
     attribute.string_value = Some("req-7f3a".into());
     attribute.data_type = Some("String".into());
     from_api.message_attributes.insert(trialwatch::correlation::MESSAGE_ATTRIBUTE.into(), attribute);
-    let direct = sent_by("0b5e9c1e-1111-4aaa-8bbb-222233334444", "tw-demo#P0002", "AROAACME:c", body("P0002", readings_for(RiskLevel::High, at)));
+    let direct =
+        sent_by("0b5e9c1e-1111-4aaa-8bbb-222233334444", "tw-demo#P0002", "AROAACME:c", body("P0002", readings_for(RiskLevel::High, at)));
     // WHEN handled
     handle(&d, event_of(vec![from_api, direct])).await.unwrap();
     // THEN each alert carries its own record's id: the attribute, else the SQS message id
-    let mut ids: Vec<(String, Option<String>)> = d
-        .alerts
-        .sent_alerts()
-        .iter()
-        .map(|a| (a.patient_id.to_string(), a.correlation_id.as_ref().map(|c| c.to_string())))
-        .collect();
+    let mut ids: Vec<(String, Option<String>)> =
+        d.alerts.sent_alerts().iter().map(|a| (a.patient_id.to_string(), a.correlation_id.as_ref().map(|c| c.to_string()))).collect();
     ids.sort();
-    assert_eq!(
-        ids,
-        [("P0001".into(), Some("req-7f3a".into())), ("P0002".into(), Some("0b5e9c1e-1111-4aaa-8bbb-222233334444".into()))]
-    );
+    assert_eq!(ids, [("P0001".into(), Some("req-7f3a".into())), ("P0002".into(), Some("0b5e9c1e-1111-4aaa-8bbb-222233334444".into()))]);
 }

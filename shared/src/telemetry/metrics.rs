@@ -133,3 +133,78 @@ pub fn alert_delivered(level: RiskLevel, since_raised: Option<Duration>) {
 pub fn alert_failed(level: RiskLevel) {
     counter!(ALERTS_FAILED, "Level" => level.as_str()).increment(1);
 }
+
+/// Checks one EMF document against the keys the EMF specification requires
+/// (CloudWatch drops a document that lacks them), for tests: `_aws.Timestamp`
+/// (epoch milliseconds), `_aws.CloudWatchMetrics[]` each with a `Namespace`,
+/// `Dimensions` (sets of at most 30 names, each a string member of the root)
+/// and `Metrics[]` with a `Name`, and for every metric a root member holding
+/// a number or at most 100 numbers.
+#[cfg(any(test, feature = "test-util"))]
+pub fn check_emf(doc: &serde_json::Value) -> Result<(), String> {
+    let aws = doc.get("_aws").and_then(|a| a.as_object()).ok_or("no _aws object")?;
+    aws.get("Timestamp").and_then(|t| t.as_u64()).ok_or("_aws.Timestamp is not epoch milliseconds")?;
+    let directives = aws.get("CloudWatchMetrics").and_then(|d| d.as_array()).ok_or("no _aws.CloudWatchMetrics array")?;
+    if directives.is_empty() {
+        return Err("_aws.CloudWatchMetrics is empty".into());
+    }
+    for d in directives {
+        let ns = d.get("Namespace").and_then(|n| n.as_str()).ok_or("a directive has no Namespace")?;
+        if ns.is_empty() || ns.len() > 255 {
+            return Err(format!("Namespace {ns:?} is not 1-255 characters"));
+        }
+        for set in d.get("Dimensions").and_then(|s| s.as_array()).ok_or("a directive has no Dimensions array")? {
+            let set = set.as_array().ok_or("a dimension set is not an array")?;
+            if set.len() > 30 {
+                return Err("a dimension set has more than 30 dimensions".into());
+            }
+            for name in set {
+                let name = name.as_str().ok_or("a dimension name is not a string")?;
+                doc.get(name).and_then(|v| v.as_str()).ok_or_else(|| format!("dimension {name} has no string value at the root"))?;
+            }
+        }
+        let metrics = d.get("Metrics").and_then(|m| m.as_array()).ok_or("a directive has no Metrics array")?;
+        for m in metrics {
+            let name = m.get("Name").and_then(|n| n.as_str()).ok_or("a metric has no Name")?;
+            let ok = match doc.get(name) {
+                Some(v) if v.is_number() => true,
+                Some(serde_json::Value::Array(values)) => !values.is_empty() && values.len() <= 100 && values.iter().all(|v| v.is_number()),
+                _ => false,
+            };
+            if !ok {
+                return Err(format!("metric {name} has no number (or 1-100 numbers) at the root"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_emf_check_accepts_a_spec_document_and_names_what_a_broken_one_lacks() {
+        let good = json!({
+            "_aws": {"Timestamp": 1_764_000_000_000_u64, "CloudWatchMetrics": [{
+                "Namespace": "TrialWatch", "Dimensions": [["Function", "Level"]],
+                "Metrics": [{"Name": "AlertsRaised", "Unit": "Count"}, {"Name": "AlertEndToEndLatency", "Unit": "Milliseconds"}]}]},
+            "Function": "vitals-analyzer", "Level": "high", "AlertsRaised": 1, "AlertEndToEndLatency": [61000.0]
+        });
+        assert_eq!(check_emf(&good), Ok(()));
+        let broken = [
+            ("/_aws/Timestamp", "Timestamp"),
+            ("/_aws/CloudWatchMetrics/0/Namespace", "Namespace"),
+            ("/Level", "dimension Level"),
+            ("/AlertsRaised", "metric AlertsRaised"),
+        ];
+        for (pointer, named) in broken {
+            let mut doc = good.clone();
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            doc.pointer_mut(if parent.is_empty() { "" } else { parent }).unwrap().as_object_mut().unwrap().remove(key);
+            let e = check_emf(&doc).unwrap_err();
+            assert!(e.contains(named), "{pointer}: {e}");
+        }
+    }
+}

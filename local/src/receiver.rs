@@ -17,6 +17,7 @@ use sha2::Sha256;
 use tokio::sync::{watch, Notify};
 
 pub const SIGNATURE_HEADER: &str = "x-trialwatch-signature";
+pub const CORRELATION_HEADER: &str = "x-trialwatch-correlation-id";
 /// Deliveries signed longer ago than this are refused as possible replays.
 pub const TOLERANCE_SECONDS: i64 = 300;
 
@@ -72,6 +73,8 @@ pub struct Received {
     pub alert: Value,
     /// Verified deliveries of this alert id (more than 1 is a duplicate).
     pub deliveries: u32,
+    /// The first delivery's `X-TrialWatch-Correlation-Id`: the request that raised the alert.
+    pub correlation_id: Option<String>,
 }
 
 #[derive(Default)]
@@ -157,8 +160,9 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     }
     let Ok(alert) = serde_json::from_slice::<Value>(&body) else { return StatusCode::BAD_REQUEST };
     let Some(id) = alert.get("alertId").and_then(Value::as_str).map(str::to_owned) else { return StatusCode::BAD_REQUEST };
+    let correlation_id = headers.get(CORRELATION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let Ok(mut alerts) = shared.inbox.alerts.lock() {
-        alerts.entry(id).and_modify(|r| r.deliveries += 1).or_insert(Received { alert, deliveries: 1 });
+        alerts.entry(id).and_modify(|r| r.deliveries += 1).or_insert(Received { alert, deliveries: 1, correlation_id });
     }
     shared.inbox.changed.notify_waiters();
     StatusCode::NO_CONTENT

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::audit::Actor;
+use crate::correlation::CorrelationId;
 use crate::ids::{AlertId, PatientId, QuestionnaireId, SiteId, SubmissionId, TrialId};
 use crate::news2::{Component, RiskLevel};
 
@@ -19,6 +20,11 @@ pub struct Alert {
     pub level: RiskLevel,
     pub reason: AlertReason,
     pub created_at: DateTime<Utc>,
+    /// The request that raised it ([`crate::correlation`]). Kept with the
+    /// stored alert from its first write, sent as the webhook's
+    /// `X-TrialWatch-Correlation-Id`. Absent on alerts stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<CorrelationId>,
 }
 
 /// Why the alert fired: the NEWS2 components or the PRO rule.
@@ -169,6 +175,7 @@ mod tests {
             level: RiskLevel::LowMedium,
             reason: AlertReason::News2 { score: 3, components: vec![] },
             created_at: "2026-11-26T20:00:00Z".parse().unwrap(),
+            correlation_id: None,
         };
         let j = serde_json::to_value(&a).unwrap();
         assert_eq!(j["level"], "low-medium");

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod aws;
 pub mod clock;
 pub mod config_cache;
+pub mod correlation;
 pub mod edge;
 pub mod egress;
 pub mod enrolment;

@@ -21,6 +21,7 @@ fn alert(p: &PatientId, n: i64) -> Alert {
         level: RiskLevel::High,
         reason: AlertReason::News2 { score: 7, components: vec![] },
         created_at: at("2026-11-26T20:00:00Z") + Duration::minutes(n),
+        correlation_id: None,
     }
 }
 
@@ -311,4 +312,20 @@ async fn acknowledging_an_alert_that_is_not_the_patients_last_is_recorded_withou
     // AND the state is unchanged
     let state = store.get_state(&trial(), &p).await.unwrap().unwrap();
     assert_eq!((state.last_alert_acked_at, state.version), (None, 1));
+}
+
+#[tokio::test]
+async fn a_replayed_alert_keeps_the_correlation_id_of_its_first_claim() {
+    // GIVEN an alert first claimed for request "req-first", whose lease then lapses
+    let env = Emulator::provision("correlation").await;
+    let store = env.store();
+    let with_id = |id: &str| Alert { correlation_id: trialwatch::correlation::CorrelationId::parse(id), ..alert(&patient("P-1"), 2) };
+    store.claim(&with_id("req-first"), now(), now() + Duration::seconds(30)).await.unwrap();
+    // WHEN the same alert is claimed again from another request's message
+    let again = store.claim(&with_id("req-second"), now() + Duration::minutes(1), now() + Duration::minutes(2)).await.unwrap();
+    // THEN the claim hands back, and the item keeps, the first request's id
+    let Claim::Acquired(record) = again else { panic!("expected Acquired, got {again:?}") };
+    assert_eq!(record.alert.correlation_id.as_ref().map(|c| c.as_str()), Some("req-first"));
+    let stored = store.get_alert(&trial(), &record.alert.alert_id).await.unwrap().unwrap();
+    assert_eq!(stored.alert.correlation_id.map(|c| c.to_string()).as_deref(), Some("req-first"));
 }

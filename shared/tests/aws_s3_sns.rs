@@ -98,6 +98,7 @@ async fn an_alert_is_published_as_json_with_level_and_trial_attributes() {
         level: RiskLevel::Medium,
         reason: AlertReason::News2 { score: 5, components: vec![] },
         created_at: at("2026-11-26T20:00:00Z"),
+        correlation_id: None,
     };
     // WHEN the notifier publishes to the default topic
     SnsNotifier::new(&env.sdk, &topic).publish(None, &alert).await.unwrap();
@@ -138,6 +139,7 @@ async fn publishing_to_a_deleted_topic_is_a_permanent_not_found_not_a_retry() {
         level: RiskLevel::High,
         reason: AlertReason::News2 { score: 8, components: vec![] },
         created_at: at("2026-11-26T20:00:00Z"),
+        correlation_id: None,
     };
     let notifier = SnsNotifier::new(&env.sdk, &env.provisioned.resources.alert_topic_arn);
     // WHEN the notifier publishes to it, and to an ARN that never existed

@@ -34,6 +34,7 @@ fn alert(n: i64, level: RiskLevel) -> Alert {
         level,
         reason: AlertReason::News2 { score: 7, components: vec![] },
         created_at: at("2026-11-26T20:00:00Z"),
+        correlation_id: None,
     }
 }
 

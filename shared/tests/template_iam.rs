@@ -1,6 +1,10 @@
 //! Least privilege, checked on template.yaml itself: no function role may be granted a
-//! wildcard action, or a wildcard resource on a data service. Key and topic policies are
-//! resource policies (they need `Resource: "*"`) and are out of scope.
+//! wildcard action, or a wildcard resource. Key and topic policies are resource policies
+//! (they need `Resource: "*"`) and are out of scope.
+//!
+//! The one exception is X-Ray's: its write API has no resource-level permissions, so
+//! tracing (`Tracing: Active`, which makes SAM attach `AWSXrayWriteOnlyAccess`) needs
+//! `Resource: "*"` for exactly [`XRAY_WRITE_ACTIONS`], and nothing else may have it.
 
 use serde_json::Value;
 use trialwatch::provision::{template_path, Template};
@@ -8,8 +12,17 @@ use trialwatch::provision::{template_path, Template};
 /// Services whose resources hold or move clinical data.
 const DATA_SERVICES: &[&str] = &["dynamodb", "sqs", "s3", "sns", "kms", "logs", "secretsmanager", "ssm"];
 
-/// Managed policies a function role may carry: logging only, no data access.
-const ALLOWED_MANAGED_POLICIES: &[&str] = &["AWSLambdaBasicExecutionRole", "AWSXRayDaemonWriteAccess"];
+/// Managed policies a function role may carry: logging and tracing only, no data access.
+const ALLOWED_MANAGED_POLICIES: &[&str] = &["AWSLambdaBasicExecutionRole", "AWSXRayDaemonWriteAccess", "AWSXrayWriteOnlyAccess"];
+
+/// The documented exception: X-Ray's write actions take only `Resource: "*"`.
+const XRAY_WRITE_ACTIONS: &[&str] = &[
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:GetSamplingStatisticSummaries",
+];
 
 fn one_or_many(value: Option<&Value>) -> Vec<&Value> {
     match value {
@@ -62,11 +75,10 @@ fn statement_findings(owner: &str, statement: &Value) -> Vec<String> {
         }
     }
     let on_data = actions.iter().any(|a| a.split(':').next().is_some_and(|service| DATA_SERVICES.contains(&service)));
-    if on_data {
-        for resource in one_or_many(statement.get("Resource")) {
-            if !resource_is_scoped(resource) {
-                findings.push(format!("{owner} {sid}: wildcard resource {resource} for {actions:?}"));
-            }
+    let xray_only = !actions.is_empty() && actions.iter().all(|a| XRAY_WRITE_ACTIONS.contains(a));
+    for resource in one_or_many(statement.get("Resource")) {
+        if !resource_is_scoped(resource) && (on_data || !xray_only) {
+            findings.push(format!("{owner} {sid}: wildcard resource {resource} for {actions:?}"));
         }
     }
     findings
@@ -203,6 +215,24 @@ fn sam_full_access_templates_and_broad_managed_policies_are_found() {
     assert_eq!(findings.len(), 2, "{findings:?}");
     assert!(findings.iter().any(|f| f.contains("S3FullAccessPolicy")), "{findings:?}");
     assert!(findings.iter().any(|f| f.contains("AmazonDynamoDBFullAccess")), "{findings:?}");
+}
+
+#[test]
+fn a_star_resource_is_found_on_any_service_but_x_ray_s_write_actions() {
+    // GIVEN a star resource on a service that holds no data, and X-Ray mixed with another action
+    let t = function_with_policies(
+        "        - Statement:\n            - Sid: Metrics\n              Effect: Allow\n              Action: cloudwatch:PutMetricData\n              Resource: \"*\"\n            - Sid: Mixed\n              Effect: Allow\n              Action: [xray:PutTraceSegments, events:PutEvents]\n              Resource: \"*\"",
+    );
+    // WHEN checked THEN both are reported: only X-Ray's write actions may have "*"
+    let findings = least_privilege_findings(&t);
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert!(findings.iter().any(|f| f.contains("Metrics")) && findings.iter().any(|f| f.contains("Mixed")), "{findings:?}");
+}
+
+#[test]
+fn template_yaml_traces_every_function_with_x_ray() {
+    let template = Template::load(&template_path()).expect("template.yaml parses");
+    assert_eq!(template.as_json()["Globals"]["Function"]["Tracing"], "Active");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod audit;
+mod correlation;
 mod gateway;
 mod outbox;
 mod reports;

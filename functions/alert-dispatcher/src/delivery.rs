@@ -17,6 +17,7 @@ use serde_json::json;
 use trialwatch::alert::{Alert, AlertRecord, AlertStatus, AttemptOutcome, Channel, Claim, DeliveryAttempt};
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::ports::{AlertStore, Clock, Notifier, TrialStore};
+use trialwatch::telemetry::metrics;
 use trialwatch::trial::{Trial, Webhook};
 use trialwatch::Error;
 
@@ -138,7 +139,11 @@ where
     }
 
     /// Delivers one alert; the disposition says whether SQS should redeliver it.
-    pub(crate) async fn deliver(&self, alert: &Alert) -> Disposition {
+    ///
+    /// `raised_at`: when the alert was queued (SQS `SentTimestamp`), for the
+    /// delivery latency. The alert delivered carries the stored alert's
+    /// correlation id: a replay keeps the id of the request that first raised it.
+    pub(crate) async fn deliver(&self, alert: &Alert, raised_at: Option<DateTime<Utc>>) -> Disposition {
         let trial = match self.trial(alert).await {
             Ok(t) => t,
             Err(e) => {
@@ -178,6 +183,13 @@ where
             }
         };
 
+        let first_id = record.alert.correlation_id.clone().or_else(|| alert.correlation_id.clone());
+        if first_id != alert.correlation_id {
+            if let Some(id) = &first_id {
+                tracing::Span::current().record("correlation_id", id.as_str());
+            }
+        }
+        let alert = &Alert { correlation_id: first_id, ..alert.clone() };
         let webhook_before = webhook.map(|_| state_before(&record, Channel::Webhook));
         let sns_before = state_before(&record, Channel::Sns);
         let (webhook_attempt, sns_attempt) = tokio::join!(
@@ -226,7 +238,7 @@ where
             return self.give_back(alert, if circuit_open { CIRCUIT_OPEN } else { "delivery-retryable" }).await;
         }
         let delivered = states.iter().all(|(_, s)| *s == ChannelState::Delivered);
-        self.settle(alert, &record, &states, attempts.len(), delivered).await
+        self.settle(alert, &record, &states, attempts.len(), delivered, raised_at).await
     }
 
     async fn post_webhook(&self, alert: &Alert, hook: &Webhook) -> DeliveryAttempt {
@@ -248,6 +260,10 @@ where
             (SIGNATURE_HEADER.to_owned(), signature),
             (ALERT_ID_HEADER.to_owned(), alert.alert_id.to_string()),
         ];
+        let headers: Vec<(String, String)> = headers
+            .into_iter()
+            .chain(alert.correlation_id.iter().map(|id| (trialwatch::correlation::WEBHOOK_HEADER.to_owned(), id.to_string())))
+            .collect();
         let classified = classify(self.webhook.post(&hook.url, &headers, body, self.settings.webhook_timeout).await);
         self.breaker.record(&alert.trial_id, &hook.url, self.clock.now(), classified.endpoint_unavailable());
         attempt(now, Channel::Webhook, classified.outcome, classified.http_status, classified.detail)
@@ -296,6 +312,7 @@ where
         states: &[(Channel, ChannelState)],
         new_attempts: usize,
         delivered: bool,
+        raised_at: Option<DateTime<Utc>>,
     ) -> Disposition {
         let now = self.clock.now();
         let (status, action) = if delivered { (AlertStatus::Delivered, "alert.delivered") } else { (AlertStatus::Failed, "alert.failed") };
@@ -310,6 +327,11 @@ where
         if let Err(e) = self.store.finish(&alert.trial_id, &alert.alert_id, status, now, &audit).await {
             // Attempts are recorded, so the retry re-sends nothing and only settles.
             return self.give_back(alert, e.code()).await;
+        }
+        if delivered {
+            metrics::alert_delivered(alert.level, raised_at.map(|t| metrics::since(t, now)));
+        } else {
+            metrics::alert_failed(alert.level);
         }
         tracing::info!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, status = status.as_str(), "alert settled");
         Disposition::Ack

@@ -12,8 +12,10 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
+use tracing::Instrument;
 use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
+use trialwatch::correlation::CorrelationId;
 use trialwatch::edge::sqs::{Batch, FailurePolicy};
 use trialwatch::ports::{AlertOutbox, AlertQueue, AlertStore, Clock, Notifier, TrialStore};
 use trialwatch::trial::Trial;
@@ -201,8 +203,11 @@ where
     W: WebhookSender,
     C: Clock,
 {
-    let alert = decode(message)?;
-    let Disposition::Retry { reason, hide_for } = deps.deliver(&alert).await else {
+    let mut alert = decode(message)?;
+    // The body's id first (the producer's own), else the message attribute.
+    alert.correlation_id = alert.correlation_id.take().or_else(|| message_correlation(message));
+    let span = alert.correlation_id.as_ref().map_or_else(tracing::Span::none, trialwatch::correlation::span);
+    let Disposition::Retry { reason, hide_for } = deps.deliver(&alert, sent_at(message)).instrument(span).await else {
         return Ok(());
     };
     let message_id = message.message_id.as_deref();
@@ -227,6 +232,16 @@ fn decode(message: &SqsMessage) -> Result<Alert, Redelivery> {
     let body = message.body.as_deref().ok_or(Redelivery::MissingBody)?;
     // serde's message may quote the offending value, so only its category is kept.
     serde_json::from_str(body).map_err(|e| if e.is_data() { Redelivery::InvalidAlert } else { Redelivery::MalformedJson })
+}
+
+fn message_correlation(message: &SqsMessage) -> Option<CorrelationId> {
+    message.message_attributes.get(trialwatch::correlation::MESSAGE_ATTRIBUTE)?.string_value.as_deref().and_then(CorrelationId::parse)
+}
+
+/// SQS's `SentTimestamp` (epoch milliseconds): when the alert was queued,
+/// i.e. raised; a redelivery keeps it. The delivery latency is measured from it.
+fn sent_at(message: &SqsMessage) -> Option<chrono::DateTime<chrono::Utc>> {
+    message.attributes.get("SentTimestamp")?.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_millis)
 }
 
 /// SQS's `ApproximateReceiveCount`: 1 on first delivery.

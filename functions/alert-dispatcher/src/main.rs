@@ -1,10 +1,12 @@
 //! alert-dispatcher Lambda: SQS alert queue -> signed webhook + SNS; the
 //! one-minute schedule runs the outbox sweeper.
 
+use trialwatch::telemetry::invocation;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    trialwatch::telemetry::init();
+    trialwatch::telemetry::init("alert-dispatcher");
     let config = alert_dispatcher::Config::from_env()?;
     let deps = alert_dispatcher::Deps::from_config(&config, &trialwatch::aws::sdk_config().await);
-    lambda_runtime::run(lambda_runtime::service_fn(|event| alert_dispatcher::handle_event(&deps, event))).await
+    lambda_runtime::run(lambda_runtime::service_fn(|event| invocation(alert_dispatcher::handle_event(&deps, event)))).await
 }

@@ -106,6 +106,7 @@ mod tests {
                 at_least: 1.0,
             },
             created_at: at(created),
+            correlation_id: None,
         }
     }
 

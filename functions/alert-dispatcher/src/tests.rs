@@ -157,6 +157,7 @@ fn alert(trial: &str, n: u32) -> Alert {
         level: RiskLevel::High,
         reason: AlertReason::News2 { score: 7, components: vec![] },
         created_at: START.parse().unwrap(),
+        correlation_id: None,
     }
 }
 
@@ -632,4 +633,38 @@ async fn log_lines_carry_ids_and_codes_but_never_the_body_secret_or_reason() {
     for forbidden in [SECRET, "\"score\":13", "news2", "987654", "secretish", "p1"] {
         assert!(!text.contains(forbidden), "{forbidden} leaked into logs:\n{text}");
     }
+}
+
+// ------------------------------------------------------------ correlation
+
+fn correlated(a: &Alert, id: &str) -> Alert {
+    Alert { correlation_id: trialwatch::correlation::CorrelationId::parse(id), ..a.clone() }
+}
+
+#[tokio::test]
+async fn the_webhook_carries_the_correlation_id_and_a_replayed_alert_keeps_its_first_one() {
+    // GIVEN an alert raised by request "req-first", whose first POST gets a 503
+    let w = world().with_trial("t1", true);
+    let a = alert("t1", 1);
+    w.deps.webhook.answer(&hook_url("t1"), [WebhookResult::Status(503)]);
+    assert_eq!(failed_ids(&w.deliver(&correlated(&a, "req-first"), "m1", 1).await), vec!["m1"]);
+    // WHEN the same alert comes back from another request ("req-second": a replayed submission)
+    w.advance(120);
+    assert!(w.deliver(&correlated(&a, "req-second"), "m2", 1).await.batch_item_failures.is_empty());
+    // THEN both POSTs carry the first request's id, in the header and in the signed body
+    let posts = w.deps.webhook.posts();
+    assert_eq!(posts.len(), 2);
+    for p in &posts {
+        assert_eq!(p.header(trialwatch::correlation::WEBHOOK_HEADER), Some("req-first"));
+        assert_eq!(serde_json::from_slice::<Alert>(&p.body).unwrap().correlation_id.unwrap().as_str(), "req-first");
+    }
+    // AND the stored alert keeps it
+    assert_eq!(w.record(&a).alert.correlation_id.unwrap().as_str(), "req-first");
+}
+
+#[tokio::test]
+async fn an_alert_without_a_correlation_id_is_posted_without_the_header() {
+    let w = world().with_trial("t1", true);
+    w.deliver(&alert("t1", 1), "m1", 1).await;
+    assert_eq!(w.deps.webhook.posts()[0].header(trialwatch::correlation::WEBHOOK_HEADER), None);
 }

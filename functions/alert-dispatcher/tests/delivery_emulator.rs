@@ -302,6 +302,7 @@ fn alert(trial: &str, patient: &str) -> Alert {
         level: RiskLevel::High,
         reason: AlertReason::News2 { score: 8, components: vec![] },
         created_at: chrono::Utc::now(),
+        correlation_id: None,
     }
 }
 

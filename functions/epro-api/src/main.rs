@@ -1,12 +1,15 @@
 //! The epro-api Lambda: configuration and adapters built once in init, then the HTTP handler.
 
 use lambda_http::{service_fn, Request};
+use trialwatch::telemetry::invocation;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    trialwatch::telemetry::init();
+    trialwatch::telemetry::init("epro-api");
     let config = epro_api::Config::from_env()?;
     let deps = &epro_api::Deps::from_config(&config, &trialwatch::aws::sdk_config().await);
-    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, std::convert::Infallible>(epro_api::handle(deps, req).await) }))
-        .await
+    lambda_http::run(service_fn(move |req: Request| {
+        invocation(async move { Ok::<_, std::convert::Infallible>(epro_api::handle(deps, req).await) })
+    }))
+    .await
 }

@@ -13,6 +13,7 @@ use trialwatch::edge::http::respond::{self, HttpResponse};
 use trialwatch::edge::http::{path_param, RouteKey, Routes};
 use trialwatch::page::{PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 use trialwatch::ports::Clock;
+use trialwatch::telemetry::metrics;
 use trialwatch::validation::FieldError;
 use trialwatch::Error;
 
@@ -80,7 +81,18 @@ impl Route {
 
 /// Serves one request. Infallible: every error, and even a bug that panics,
 /// becomes problem+json.
+///
+/// The request's correlation id ([`trialwatch::correlation`]) is on every line
+/// logged while serving it, on the queue messages it sends, and echoed in the
+/// response's `X-Correlation-Id`.
 pub async fn handle<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: Request) -> HttpResponse {
+    let correlation = trialwatch::edge::http::correlation_id(&req);
+    let response = trialwatch::correlation::scope(correlation.clone(), serve(deps, req)).await;
+    trialwatch::edge::http::with_correlation_id(response, &correlation)
+}
+
+async fn serve<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: Request) -> HttpResponse {
+    let started = std::time::Instant::now();
     let method = req.method().clone();
     let (route, result) = match routes().resolve(req) {
         Ok((route, req)) => (Some(*route), AssertUnwindSafe(dispatch(deps, &req, *route)).catch_unwind().await),
@@ -92,6 +104,12 @@ pub async fn handle<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: R
         Err(_) => (respond::problem(&Error::Internal("handler panicked".into())), Some("panic")),
     };
     let status = response.status().as_u16();
+    if route == Some(Route::PostSubmission) {
+        match code {
+            None => metrics::submission_accepted(started.elapsed()),
+            Some(problem_type) => metrics::submission_rejected(problem_type, started.elapsed()),
+        }
+    }
     let route = route.map_or("none", |r| r.name());
     if status >= 500 {
         tracing::error!(route, method = %method, status, code, "request failed");

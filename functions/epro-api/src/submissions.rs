@@ -19,6 +19,7 @@ use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::page::{Page, PageRequest};
 use trialwatch::ports::{Clock, RecordOutcome};
 use trialwatch::submission::{Answer, StoredSubmission, SubmissionRequest};
+use trialwatch::telemetry::metrics;
 use trialwatch::trial::Trial;
 use trialwatch::{AlertId, Error, PatientId, QuestionnaireId, SiteId, SubmissionId, TrialId};
 
@@ -76,7 +77,13 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
     // before it; the outbox sweeper delivers them (crate docs of `trialwatch::outbox`).
     let alerts = pro_alerts(trial, &stored);
     let (status, recorded, alerts) = match deps.store.record_submission(&stored, &day, &audit, &alerts).await {
-        Ok(RecordOutcome::Recorded) => (201, stored, alerts),
+        Ok(RecordOutcome::Recorded) => {
+            // Raised once, when stored: a replay re-sends but raises nothing new.
+            for a in &alerts {
+                metrics::alert_raised(a.level, metrics::since(stored.completed_at, now));
+            }
+            (201, stored, alerts)
+        }
         Ok(RecordOutcome::Duplicate(existing)) => {
             let same = existing.body_hash == stored.body_hash && existing.trial_id == trial_id && existing.patient_id == patient_id;
             if !same {
@@ -174,6 +181,7 @@ pub fn pro_alerts(trial: &Trial, s: &StoredSubmission) -> Vec<Alert> {
                 at_least: rule.at_least,
             },
             created_at: s.received_at,
+            correlation_id: trialwatch::correlation::current(),
         };
         match alerts.iter_mut().find(|a| a.alert_id == alert.alert_id) {
             Some(existing) if existing.level < alert.level => *existing = alert,

@@ -375,6 +375,7 @@ pub(crate) mod tests {
                 level,
                 reason: AlertReason::News2 { score: 7, components: vec![] },
                 created_at,
+                correlation_id: None,
             },
             status,
             attempts: vec![],

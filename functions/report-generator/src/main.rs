@@ -3,10 +3,12 @@
 
 use lambda_runtime::service_fn;
 
+use trialwatch::telemetry::invocation;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    trialwatch::telemetry::init();
+    trialwatch::telemetry::init("report-generator");
     let config = report_generator::Config::from_env()?;
     let deps = report_generator::Deps::from_config(&config, &trialwatch::aws::sdk_config().await);
-    lambda_runtime::run(service_fn(|event| report_generator::handle_event(&deps, event))).await
+    lambda_runtime::run(service_fn(|event| invocation(report_generator::handle_event(&deps, event)))).await
 }

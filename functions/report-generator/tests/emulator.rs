@@ -205,6 +205,7 @@ async fn seed(store: &DynamoStore) -> Expected {
                 level: levels[i % 3],
                 reason: AlertReason::News2 { score: 7, components: vec![] },
                 created_at,
+                correlation_id: None,
             };
             // 1 in 6 failed, 1 in 6 left pending, the rest delivered; every other delivered one acknowledged.
             let (status, ack) = match i % 6 {

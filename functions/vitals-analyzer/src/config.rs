@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::senders::{Integrators, INTEGRATORS_VAR};
 use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, AUDIT_TABLE_NAME, TABLE_NAME};
 
 /// Patients of one batch processed at once (loads and writes in flight).
@@ -25,6 +26,8 @@ pub struct Config {
     pub config_ttl: Duration,
     /// `ANALYZER_CONCURRENCY` (default 8, at least 1).
     pub concurrency: usize,
+    /// `VITALS_INTEGRATORS` (default none): direct integrators and their trials.
+    pub integrators: Integrators,
 }
 
 impl Config {
@@ -46,6 +49,8 @@ impl Config {
             dead_letter_queue_url: env.required(DLQ_URL_VAR)?,
             config_ttl: env.config_ttl()?,
             concurrency,
+            integrators: Integrators::parse(&env.optional(INTEGRATORS_VAR).unwrap_or_default())
+                .map_err(|e| SettingsError::Invalid(INTEGRATORS_VAR, e))?,
         })
     }
 }
@@ -84,7 +89,7 @@ mod tests {
 
     #[test]
     fn present_but_invalid_tunables_are_named() {
-        for (var, bad) in [(CONCURRENCY_VAR, "0"), (CONCURRENCY_VAR, "eight"), (CONFIG_TTL_SECONDS, "-1")] {
+        for (var, bad) in [(CONCURRENCY_VAR, "0"), (CONCURRENCY_VAR, "eight"), (CONFIG_TTL_SECONDS, "-1"), (INTEGRATORS_VAR, "AROAX")] {
             let e = Config::from_vars(&with(&[(var, bad)])).unwrap_err();
             assert!(e.to_string().contains(var), "{var}={bad}: {e}");
         }

@@ -885,3 +885,87 @@ mod hostile_bodies {
         }
     }
 }
+
+/// A direct integrator's record: the group and SQS's `SenderId` as given.
+fn sent_by(id: &str, group: &str, sender: &str, body: String) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.to_owned());
+    m.body = Some(body);
+    m.attributes.insert("MessageGroupId".into(), group.to_owned());
+    m.attributes.insert("SenderId".into(), sender.to_owned());
+    m
+}
+
+fn event_of(records: Vec<SqsMessage>) -> LambdaEvent<SqsEvent> {
+    let mut event = SqsEvent::default();
+    event.records = records;
+    LambdaEvent::new(event, Context::default())
+}
+
+#[tokio::test]
+async fn a_record_whose_group_is_not_its_body_s_patient_is_parked_with_its_reason_and_nothing_is_written() {
+    // GIVEN an integrator writing P0002's readings into P0001's message group, and a correct record
+    let (d, clock) = deps(seeded(&["P0001", "P0002"], 60));
+    let at = clock.now() - Duration::minutes(1);
+    let wrong = body("P0002", readings_for(RiskLevel::High, at));
+    let batch = vec![
+        sent_by("m1", "tw-demo#P0001", "AROAACME:cloud", wrong.clone()),
+        sent_by("m2", "tw-demo#P0001", "AROAACME:cloud", body("P0001", readings_for(RiskLevel::Low, at))),
+    ];
+    // WHEN handled
+    let response = handle(&d, event_of(batch)).await.unwrap();
+    // THEN the mismatched record is parked (permanent), unchanged, with the reason code
+    assert!(response.batch_item_failures.is_empty(), "{:?}", failed_ids(&response));
+    let parked = d.dead_letters.parked();
+    assert_eq!(parked.iter().map(|p| (p.dedup_id.as_str(), p.reason)).collect::<Vec<_>>(), [("m1", "group-id-mismatch")]);
+    assert_eq!(parked[0].body, wrong);
+    // AND P0002 got nothing (no reading, no state, no alert), while P0001's own record was scored
+    assert!(d.store.readings(&trial_id(), &pid("P0002")).is_empty());
+    assert!(state_of(&*d.store, "P0002").await.is_none());
+    assert!(d.alerts.sent_alerts().is_empty());
+    assert_eq!(state_of(&*d.store, "P0001").await.unwrap().news2.unwrap().risk_level, RiskLevel::Low);
+}
+
+#[tokio::test]
+async fn a_direct_integrator_may_send_only_for_its_own_trials() {
+    // GIVEN integrator AROAACME allowed tw-heart-01 only, and a record of tw-demo from it
+    let (d, clock) = deps(seeded(&["P0001"], 60));
+    let d = d.with_integrators(crate::senders::Integrators::parse("AROAACME=tw-heart-01").unwrap());
+    let at = clock.now() - Duration::minutes(1);
+    let records = vec![
+        sent_by("m1", "tw-demo#P0001", "AROAACME:cloud", body("P0001", readings_for(RiskLevel::High, at))),
+        // AND the same readings from epro-api's role (not an integrator: any trial)
+        sent_by("m2", "tw-demo#P0001", "AROAEPROAPI:epro-api", body("P0001", readings_for(RiskLevel::Low, at))),
+    ];
+    // WHEN handled
+    let response = handle(&d, event_of(records)).await.unwrap();
+    // THEN the integrator's record is parked with its reason, and epro-api's is scored
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        d.dead_letters.parked().iter().map(|p| (p.dedup_id.as_str(), p.reason)).collect::<Vec<_>>(),
+        [("m1", "sender-not-allowed-for-trial")]
+    );
+    assert_eq!(state_of(&*d.store, "P0001").await.unwrap().news2.unwrap().risk_level, RiskLevel::Low);
+    assert!(d.alerts.sent_alerts().is_empty());
+}
+
+#[tokio::test]
+async fn an_alert_carries_the_correlation_id_of_the_record_that_raised_it_or_its_message_id() {
+    // GIVEN two patients' high readings: one sent by epro-api with a correlation id, one direct without
+    let (d, clock) = deps(seeded(&["P0001", "P0002"], 60));
+    let at = clock.now() - Duration::minutes(1);
+    let mut from_api = sent_by("m1", "tw-demo#P0001", "AROAEPROAPI:epro-api", body("P0001", readings_for(RiskLevel::High, at)));
+    let mut attribute = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+    attribute.string_value = Some("req-7f3a".into());
+    attribute.data_type = Some("String".into());
+    from_api.message_attributes.insert(trialwatch::correlation::MESSAGE_ATTRIBUTE.into(), attribute);
+    let direct =
+        sent_by("0b5e9c1e-1111-4aaa-8bbb-222233334444", "tw-demo#P0002", "AROAACME:c", body("P0002", readings_for(RiskLevel::High, at)));
+    // WHEN handled
+    handle(&d, event_of(vec![from_api, direct])).await.unwrap();
+    // THEN each alert carries its own record's id: the attribute, else the SQS message id
+    let mut ids: Vec<(String, Option<String>)> =
+        d.alerts.sent_alerts().iter().map(|a| (a.patient_id.to_string(), a.correlation_id.as_ref().map(|c| c.to_string()))).collect();
+    ids.sort();
+    assert_eq!(ids, [("P0001".into(), Some("req-7f3a".into())), ("P0002".into(), Some("0b5e9c1e-1111-4aaa-8bbb-222233334444".into()))]);
+}

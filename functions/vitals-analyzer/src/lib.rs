@@ -7,7 +7,10 @@
 //!    the panic boundaries, the message-id policy, parking and the response.
 //! 2. Each body is parsed and re-validated inside its own boundary. A bad
 //!    body (malformed, not a vitals message, implausible) is a permanent
-//!    failure: it holds back nothing, and is parked in step 7.
+//!    failure: it holds back nothing, and is parked in step 7. So is a
+//!    record whose `MessageGroupId` is not the body's `trialId#patientId`
+//!    (`group-id-mismatch`), or whose sender is a direct integrator not
+//!    allowed the body's trial (`sender-not-allowed-for-trial`, [`senders`]).
 //! 3. The valid records are grouped by patient, in batch order.
 //! 4. **Plan** (per patient, at most `concurrency` at once): trial from the
 //!    config cache, enrolment and state loaded concurrently; readings merged,
@@ -57,25 +60,33 @@
 //! delivers it once. A redelivery after everything succeeded finds the alert
 //! recorded in the state and sends nothing.
 //!
-//! # Logs
+//! # Logs and metrics
 //! Ids, codes and counts only: trial, patient and message ids, risk level,
-//! reason codes, counts. Never a body or a vital value.
+//! reason codes, counts. Never a body or a vital value. Each patient's work
+//! runs in a span carrying the correlation id of its latest record (the
+//! `trialwatch.correlationId` attribute, or the message id for a direct
+//! integrator's message that has none), and its alert carries the same id.
+//! Metrics: readings scored, risk-level transitions, alerts raised and the
+//! latency from the reading to the alert ([`trialwatch::telemetry::metrics`]).
 
 mod config;
 pub mod escalation;
 pub mod patient;
 pub mod record;
+pub mod senders;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
-use trialwatch::edge::sqs::{guarded, Batch, FailurePolicy, Outcomes};
+use trialwatch::correlation::{self, CorrelationId};
+use trialwatch::edge::sqs::{group_id, guarded, Batch, FailurePolicy, Outcomes};
 use trialwatch::ports::{AlertQueue, Clock, DeadLetters, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
+use trialwatch::telemetry::metrics;
 use trialwatch::trial::Trial;
 use trialwatch::vitals::VitalsMessage;
 use trialwatch::{PatientId, TrialId};
@@ -83,6 +94,8 @@ use trialwatch::{PatientId, TrialId};
 pub use crate::config::{Config, CONCURRENCY_VAR, DEFAULT_CONCURRENCY, DLQ_URL_VAR};
 use crate::patient::{bounded, PatientBatch, Plan};
 use crate::record::RecordFailure;
+use crate::senders::{Integrators, SENDER_ID};
+use tracing::Instrument;
 
 /// Everything the handler needs, built once per execution environment.
 pub struct Deps<S, Q, C, D> {
@@ -93,6 +106,7 @@ pub struct Deps<S, Q, C, D> {
     pub dead_letters: D,
     trials: Arc<ConfigCache<TrialId, Trial>>,
     concurrency: usize,
+    integrators: Integrators,
 }
 
 pub type AwsDeps =
@@ -106,7 +120,21 @@ where
     D: DeadLetters,
 {
     pub fn new(store: Arc<S>, alerts: Q, clock: C, dead_letters: D, config_ttl: std::time::Duration, concurrency: usize) -> Self {
-        Self { store, alerts, clock, dead_letters, trials: Arc::new(ConfigCache::new(config_ttl)), concurrency: concurrency.max(1) }
+        Self {
+            store,
+            alerts,
+            clock,
+            dead_letters,
+            trials: Arc::new(ConfigCache::new(config_ttl)),
+            concurrency: concurrency.max(1),
+            integrators: Integrators::default(),
+        }
+    }
+
+    /// The direct integrators and the trials each may send for ([`senders`]).
+    pub fn with_integrators(mut self, integrators: Integrators) -> Self {
+        self.integrators = integrators;
+        self
     }
 
     pub fn concurrency(&self) -> usize {
@@ -144,6 +172,7 @@ impl AwsDeps {
             config.config_ttl,
             config.concurrency,
         )
+        .with_integrators(config.integrators.clone())
     }
 }
 
@@ -159,6 +188,7 @@ where
     // FIFO queue (group trial#patient): a failure holds back only its own group.
     let batch = Batch::new(event.payload, FailurePolicy::FifoGroup);
     let (messages, mut outcomes) = batch.decode(|body| record::parse_body(body, now));
+    let messages = admit(&deps.integrators, batch.records(), messages, &mut outcomes);
 
     let batches = group_by_patient(messages);
     let alerts_recorded = process(deps, &batches, now, &mut outcomes).await;
@@ -177,18 +207,72 @@ where
     Ok(response)
 }
 
-fn group_by_patient(messages: Vec<(usize, VitalsMessage)>) -> Vec<PatientBatch> {
+/// Checks each decoded record against what SQS says about it, and gives it
+/// its correlation id. The group must be the body's `trialId#patientId` (a
+/// record without one is hand-built: Lambda sets it on every FIFO record), and
+/// a direct integrator must be allowed the body's trial. Both failures are
+/// permanent: parked with their reason, like a bad body.
+fn admit(
+    integrators: &Integrators,
+    records: &[SqsMessage],
+    messages: Vec<(usize, VitalsMessage)>,
+    outcomes: &mut Outcomes<RecordFailure>,
+) -> Vec<(usize, VitalsMessage, CorrelationId)> {
+    let mut admitted = Vec::with_capacity(messages.len());
+    for (index, m) in messages {
+        let record = &records[index];
+        let correlation = record_correlation(record);
+        let refused = if group_id(record).is_some_and(|g| g != m.group_id()) {
+            Some(RecordFailure::GroupMismatch)
+        } else if !integrators.allows(record.attributes.get(SENDER_ID).map(String::as_str), &m.trial_id) {
+            Some(RecordFailure::SenderNotAllowed)
+        } else {
+            None
+        };
+        match refused {
+            Some(f) => {
+                correlation::span(&correlation).in_scope(|| {
+                    tracing::warn!(message_id = record.message_id.as_deref(), trial_id = %m.trial_id, reason = f.code(), "record refused")
+                });
+                outcomes.fail(index, f);
+            }
+            None => admitted.push((index, m, correlation)),
+        }
+    }
+    admitted
+}
+
+/// The sender's correlation id (a message attribute), or else the message id,
+/// so a direct integrator's message (which carries none) can still be followed.
+fn record_correlation(record: &SqsMessage) -> CorrelationId {
+    record
+        .message_attributes
+        .get(correlation::MESSAGE_ATTRIBUTE)
+        .and_then(|a| a.string_value.as_deref())
+        .and_then(CorrelationId::parse)
+        .unwrap_or_else(|| record.message_id.as_deref().map_or_else(CorrelationId::generate, CorrelationId::from_platform_id))
+}
+
+fn group_by_patient(messages: Vec<(usize, VitalsMessage, CorrelationId)>) -> Vec<PatientBatch> {
     let mut batches: Vec<PatientBatch> = Vec::new();
     let mut index: HashMap<(TrialId, PatientId), usize> = HashMap::new();
     let mut seen = HashSet::new();
-    for (record, m) in messages {
+    for (record, m, correlation) in messages {
         let key = (m.trial_id.clone(), m.patient_id.clone());
         let at = *index.entry(key).or_insert_with(|| {
-            batches.push(PatientBatch { trial: m.trial_id, patient: m.patient_id, records: Vec::new(), readings: Vec::new() });
+            batches.push(PatientBatch {
+                trial: m.trial_id,
+                patient: m.patient_id,
+                records: Vec::new(),
+                readings: Vec::new(),
+                correlation: correlation.clone(),
+            });
             batches.len() - 1
         });
         let b = &mut batches[at];
         b.records.push(record);
+        // The latest record's id: its readings are the newest, so it is the one an alert answers.
+        b.correlation = correlation;
         for r in m.readings {
             // The store key of a reading: a resent reading is written once.
             if seen.insert((at, r.observed_at, r.code, r.reading_id.clone())) {
@@ -221,13 +305,16 @@ where
 
     // Phase 1: plan.
     let mut plans: Vec<(usize, Plan)> = Vec::with_capacity(batches.len());
-    for (i, planned) in bounded(deps.concurrency, batches.iter().enumerate(), |b| patient::plan(deps, b, now)).await {
+    let planned = bounded(deps.concurrency, batches.iter().enumerate(), |b| patient::plan(deps, b, now).instrument(b.span())).await;
+    for (i, planned) in planned {
         match planned {
             Ok(Some(p)) => plans.push((i, p)),
             Ok(None) => {}
             Err(f) => {
-                tracing::warn!(trial_id = %batches[i].trial, patient_id = %batches[i].patient, reason = f.code(), "patient not processed");
-                fail(&batches[i], &f);
+                let b = &batches[i];
+                b.span()
+                    .in_scope(|| tracing::warn!(trial_id = %b.trial, patient_id = %b.patient, reason = f.code(), "patient not processed"));
+                fail(b, &f);
             }
         }
     }
@@ -279,16 +366,18 @@ where
 
     // Phase 3: record the state (and with it the alert).
     let committed: Vec<(usize, Result<Option<escalation::Escalation>, RecordFailure>)> = futures::stream::iter(plans)
-        .map(|(i, p)| async move { (i, guarded(patient::commit(deps, &batches[i], p, now)).await) })
+        .map(|(i, p)| async move { (i, guarded(patient::commit(deps, &batches[i], p, now)).instrument(batches[i].span()).await) })
         .buffer_unordered(deps.concurrency)
         .collect()
         .await;
     let mut recorded = 0;
     for (i, c) in committed {
         let b = &batches[i];
+        let _span = b.span().entered();
         match c {
             Ok(Some(e)) => {
                 recorded += 1;
+                metrics::alert_raised(e.level, metrics::since(e.at, now));
                 tracing::info!(trial_id = %b.trial, patient_id = %b.patient, alert_id = %e.alert_id, level = e.level.as_str(), "escalation recorded");
             }
             Ok(None) => {}

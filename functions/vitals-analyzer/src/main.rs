@@ -1,10 +1,12 @@
 //! vitals-analyzer Lambda: configuration and adapters built once in init, then the runtime loop.
 use lambda_runtime::service_fn;
 
+use trialwatch::telemetry::invocation;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    trialwatch::telemetry::init();
+    trialwatch::telemetry::init("vitals-analyzer");
     let config = vitals_analyzer::Config::from_env()?;
     let deps = vitals_analyzer::Deps::from_config(&config, &trialwatch::aws::sdk_config().await);
-    lambda_runtime::run(service_fn(|event| vitals_analyzer::handle(&deps, event))).await
+    lambda_runtime::run(service_fn(|event| invocation(vitals_analyzer::handle(&deps, event)))).await
 }

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use trialwatch::alert::{Alert, AlertReason};
+use trialwatch::correlation::CorrelationId;
 use trialwatch::edge::sqs::guarded;
 use trialwatch::news2::Spo2Scale;
 use trialwatch::ports::{AlertQueue, Clock, DeadLetters, EnrolmentStore, StateWrite, TrialStore, VitalsStore};
+use trialwatch::telemetry::metrics;
 use trialwatch::trial::News2Settings;
 use trialwatch::vitals::{VitalReading, VitalsState};
 use trialwatch::{PatientId, SiteId, TrialId};
@@ -33,6 +35,15 @@ pub struct PatientBatch {
     /// Their readings in batch order, each store key once (BatchWriteItem
     /// refuses a request naming the same key twice).
     pub readings: Vec<VitalReading>,
+    /// The correlation id of the patient's latest record ([`trialwatch::correlation`]).
+    pub correlation: CorrelationId,
+}
+
+impl PatientBatch {
+    /// The span every line logged for this patient's work is in.
+    pub fn span(&self) -> tracing::Span {
+        trialwatch::correlation::span(&self.correlation)
+    }
 }
 
 /// What phase 1 decided for a patient; nothing is written yet.
@@ -70,6 +81,7 @@ fn alert_for(batch: &PatientBatch, site: &SiteId, assessment: &Assessment) -> Op
         reason: AlertReason::News2 { score: result.score, components: result.components.clone() },
         // Observation time, not wall time: a redelivery sends a byte-identical alert.
         created_at: e.at,
+        correlation_id: Some(batch.correlation.clone()),
     })
 }
 
@@ -174,6 +186,11 @@ where
         let previous = Some(&prev).filter(|p| p.version > 0);
         match deps.store.put_state(previous, &assessment.state).await? {
             StateWrite::Written => {
+                metrics::readings_scored(readings.len());
+                let (from, to) = (prev.news2.as_ref().map(|n| n.risk_level), assessment.state.news2.as_ref().map(|n| n.risk_level));
+                if let Some(to) = to.filter(|to| from != Some(*to)) {
+                    metrics::risk_level_changed(from, to);
+                }
                 if let Some((level, how)) = assessment.cleared {
                     tracing::info!(trial_id = %batch.trial, patient_id = %batch.patient, level = level.as_str(), reason = how.code(), "alert level cleared");
                 }

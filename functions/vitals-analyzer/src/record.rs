@@ -24,6 +24,14 @@ pub enum RecordFailure {
     /// may write to the queue directly, so the analyzer never trusts the sender.
     #[error("reading {index} is not plausible: {reason}")]
     Implausible { index: usize, reason: &'static str },
+    /// The record's `MessageGroupId` is not `trialId#patientId` of its body: a
+    /// direct sender's mistake (or an attempt to write into another patient's
+    /// group). The FIFO order and the one-patient-per-group rule rest on it.
+    #[error("the message group is not the body's trial#patient")]
+    GroupMismatch,
+    /// The sender is a direct integrator not allowed to send for the body's trial.
+    #[error("the sender may not send for this trial")]
+    SenderNotAllowed,
     /// Absent even on a consistent read (never parked on a stale one).
     #[error("the trial is not configured")]
     UnknownTrial,
@@ -47,6 +55,8 @@ impl RecordFailure {
             RecordFailure::MalformedJson => "malformed-json",
             RecordFailure::NotAVitalsMessage => "not-a-vitals-message",
             RecordFailure::Implausible { reason, .. } => reason,
+            RecordFailure::GroupMismatch => "group-id-mismatch",
+            RecordFailure::SenderNotAllowed => "sender-not-allowed-for-trial",
             RecordFailure::UnknownTrial => "unknown-trial",
             RecordFailure::NotEnrolled => "patient-not-enrolled",
             RecordFailure::Dependency { code } => code,
@@ -74,6 +84,8 @@ impl trialwatch::edge::sqs::Failure for RecordFailure {
             | RecordFailure::MalformedJson
             | RecordFailure::NotAVitalsMessage
             | RecordFailure::Implausible { .. }
+            | RecordFailure::GroupMismatch
+            | RecordFailure::SenderNotAllowed
             | RecordFailure::UnknownTrial
             | RecordFailure::NotEnrolled => Disposition::Permanent,
             RecordFailure::Dependency { .. } | RecordFailure::StateContention | RecordFailure::Panicked => Disposition::Transient,
@@ -197,6 +209,8 @@ mod tests {
             RecordFailure::MalformedJson,
             RecordFailure::NotAVitalsMessage,
             RecordFailure::Implausible { index: 0, reason: "value-out-of-range" },
+            RecordFailure::GroupMismatch,
+            RecordFailure::SenderNotAllowed,
             RecordFailure::UnknownTrial,
             RecordFailure::NotEnrolled,
         ];

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration as StdDuration;
 
 use aws_config::SdkConfig;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use chrono::{Duration, Utc};
@@ -122,6 +122,19 @@ impl Stack {
                 r.body = m.body.clone();
                 r.md5_of_body = m.md5_of_body.clone();
                 r.attributes = m.attributes.clone().unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+                r.message_attributes = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                let mut attribute = SqsMessageAttribute::default();
+                                attribute.string_value = v.string_value().map(str::to_owned);
+                                attribute.data_type = Some(v.data_type().to_owned());
+                                (k.clone(), attribute)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 r.event_source = Some("aws:sqs".into());
                 r.event_source_arn = Some(arn.clone());
                 r.aws_region = Some("us-east-1".into());
@@ -402,4 +415,73 @@ async fn a_record_that_fails_for_good_is_parked_in_the_real_dlq_and_a_redrive_re
     assert_eq!(late_alerts, 1);
     // AND the DLQ is empty, and the redriven record was not parked again
     assert!(stack.receive(&dlq, None).await.is_empty());
+}
+
+/// The direct-ingestion message of the README ("Integrations"), as a device
+/// cloud sends it with `aws sqs send-message`, its `observedAt` moved to now.
+fn documented_message(trial: &str, patient: &str) -> String {
+    let at = trialwatch::timestamp::format(Utc::now() - Duration::minutes(1));
+    include_str!("../../../docs/vitals-message.json")
+        .replace("2026-11-27T09:58:00Z", &at)
+        .replace("tw-heart-01", trial)
+        .replace("\"P0001\"", &format!("\"{patient}\""))
+}
+
+#[tokio::test]
+async fn the_documented_direct_message_is_scored_and_one_in_another_patient_s_group_is_parked() {
+    // GIVEN a trial with two enrolled patients
+    let stack = Stack::provision("analyzer-direct").await;
+    let trial = TrialId::parse("tw-heart-01").unwrap();
+    let (p1, p2) = (PatientId::parse("P0001").unwrap(), PatientId::parse("P0002").unwrap());
+    stack.seed(&trial, &[&p1, &p2]).await;
+    // WHEN a device cloud sends the README's message exactly as documented: the body,
+    // MessageGroupId trialId#patientId, its own MessageDeduplicationId
+    let body = documented_message("tw-heart-01", "P0001");
+    let send = |body: String, group: &str, dedup: &str| {
+        stack
+            .sqs
+            .send_message()
+            .queue_url(stack.vitals_url())
+            .message_body(body)
+            .message_group_id(group)
+            .message_deduplication_id(dedup)
+            .send()
+    };
+    send(body, "tw-heart-01#P0001", "acme-batch-000042").await.expect("send-message");
+    // AND another message carrying P0002's readings in P0001's group
+    let foreign = documented_message("tw-heart-01", "P0002");
+    send(foreign.clone(), "tw-heart-01#P0001", "acme-batch-000043").await.expect("send-message");
+    let mut handled = 0;
+    for _ in 0..10 {
+        let received = stack.receive(stack.vitals_url(), None).await;
+        if received.is_empty() {
+            continue;
+        }
+        let response = handle(&stack.deps, stack.sqs_event(&received)).await.expect("handler");
+        assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+        stack.delete_succeeded(&received, &response).await;
+        handled += received.len();
+        if handled == 2 {
+            break;
+        }
+    }
+    assert_eq!(handled, 2);
+    // THEN the documented message is stored and scored (heart rate 3 + respiration 3 + temperature 1: high)
+    assert_eq!(stack.stored_reading_count(&trial, &p1).await, 5);
+    let state = stack.store().get_state(&trial, &p1).await.unwrap().expect("scored");
+    assert_eq!(state.news2.map(|n| n.risk_level), Some(RiskLevel::High));
+    // AND its alert is correlated by the SQS message id (a direct message carries no correlation id)
+    let alerts = stack.receive(&stack.provisioned.resources.alert_queue_url, None).await;
+    assert_eq!(alerts.len(), 1);
+    let alert: Alert = serde_json::from_str(alerts[0].body().unwrap_or_default()).expect("alert JSON");
+    assert!(alert.correlation_id.is_some(), "{alert:?}");
+    let attribute =
+        alerts[0].message_attributes().and_then(|a| a.get(trialwatch::correlation::MESSAGE_ATTRIBUTE)).and_then(|v| v.string_value());
+    assert_eq!(attribute, alert.correlation_id.as_ref().map(|c| c.as_str()));
+    // AND the message in the wrong group wrote nothing for P0002 and is parked with its reason
+    assert_eq!(stack.stored_reading_count(&trial, &p2).await, 0);
+    let dead = stack.receive_dead_letters().await;
+    assert_eq!(dead.iter().map(|m| m.body().unwrap_or_default()).collect::<Vec<_>>(), [foreign.as_str()]);
+    let reason = dead[0].message_attributes().and_then(|a| a.get(trialwatch::aws::sqs::REASON_ATTRIBUTE)).and_then(|v| v.string_value());
+    assert_eq!(reason, Some("group-id-mismatch"));
 }

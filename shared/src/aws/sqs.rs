@@ -62,10 +62,9 @@ impl VitalsQueue for SqsQueue<VitalsMessage> {
                 .id(format!("m{i}"))
                 .message_body(body)
                 .message_group_id(m.group_id())
-                .message_deduplication_id(m.dedup_id())
-                .build()
-                .map_err(|_| Error::Internal(format!("{OP}: request-build")))?;
-            entries.push(entry);
+                .message_deduplication_id(m.dedup_id());
+            let entry = traced(OP, entry, crate::correlation::current().as_ref())?;
+            entries.push(entry.build().map_err(|_| Error::Internal(format!("{OP}: request-build")))?);
         }
         send_batches(&self.client, &self.url, OP, entries).await
     }
@@ -87,6 +86,7 @@ impl AlertQueue for SqsQueue<Alert> {
             if fifo {
                 entry = entry.message_group_id(format!("{}#{}", a.trial_id, a.patient_id)).message_deduplication_id(a.alert_id.as_str());
             }
+            let entry = traced(OP, entry, a.correlation_id.as_ref())?;
             entries.push(entry.build().map_err(|_| Error::Internal(format!("{OP}: request-build")))?);
         }
         send_batches(&self.client, &self.url, OP, entries).await
@@ -130,6 +130,29 @@ impl DeadLetters for SqsDeadLetters {
         request.send().await.map_err(|e| from_sdk(OP, &e))?;
         Ok(())
     }
+}
+
+/// The correlation id as a message attribute and this invocation's X-Ray
+/// trace header as the `AWSTraceHeader` system attribute, each when present
+/// ([`crate::correlation`]): the consumer's logs and trace continue the sender's.
+fn traced(
+    op: &'static str,
+    entry: aws_sdk_sqs::types::builders::SendMessageBatchRequestEntryBuilder,
+    correlation: Option<&crate::correlation::CorrelationId>,
+) -> Result<aws_sdk_sqs::types::builders::SendMessageBatchRequestEntryBuilder, Error> {
+    let mut entry = entry;
+    if let Some(id) = correlation {
+        entry = entry.message_attributes(crate::correlation::MESSAGE_ATTRIBUTE, string_attribute(op, id.as_str())?);
+    }
+    if let Some(header) = crate::correlation::trace_header() {
+        let value = aws_sdk_sqs::types::MessageSystemAttributeValue::builder()
+            .data_type("String")
+            .string_value(header)
+            .build()
+            .map_err(|_| Error::Internal(format!("{op}: request-build")))?;
+        entry = entry.message_system_attributes(aws_sdk_sqs::types::MessageSystemAttributeNameForSends::AwsTraceHeader, value);
+    }
+    Ok(entry)
 }
 
 fn string_attribute(op: &'static str, value: &str) -> Result<MessageAttributeValue, Error> {

@@ -31,3 +31,22 @@ pub fn request_from_event(event: Value) -> Result<lambda_http::Request, serde_js
     let lr: lambda_http::request::LambdaRequest = serde_json::from_value(event)?;
     Ok(lambda_http::Request::from(lr))
 }
+
+/// The request's correlation id ([`crate::correlation`]): a valid
+/// `X-Correlation-Id` header, else API Gateway's request id. An invalid
+/// header is ignored, never refused.
+pub fn correlation_id(req: &lambda_http::Request) -> crate::correlation::CorrelationId {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    let header = req.headers().get(crate::correlation::HTTP_HEADER).and_then(|v| v.to_str().ok());
+    let request_id = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.as_deref(),
+        _ => None,
+    };
+    crate::correlation::CorrelationId::for_request(header, request_id)
+}
+
+/// The response with the request's correlation id echoed in `X-Correlation-Id`.
+pub fn with_correlation_id(r: HttpResponse, id: &crate::correlation::CorrelationId) -> HttpResponse {
+    respond::with_header(r, lambda_http::http::header::HeaderName::from_static(crate::correlation::HTTP_HEADER), id.as_str())
+}

@@ -86,6 +86,7 @@ pub fn alert_record(id: &str, patient: &str, site: &str, status: AlertStatus) ->
             level: RiskLevel::Medium,
             reason: AlertReason::News2 { score: 5, components: vec![] },
             created_at: "2026-11-26T19:00:00Z".parse().unwrap(),
+            correlation_id: None,
         },
         status,
         attempts: vec![],

@@ -195,6 +195,7 @@ pub fn alert_record(i: usize, level: RiskLevel, created_at: DateTime<Utc>) -> Al
             level,
             reason: AlertReason::News2 { score: 6, components: vec![] },
             created_at,
+            correlation_id: None,
         },
         status,
         attempts: vec![],

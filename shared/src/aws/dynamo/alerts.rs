@@ -309,6 +309,7 @@ mod tests {
             level: crate::news2::RiskLevel::High,
             reason: crate::alert::AlertReason::News2 { score: 7, components: vec![] },
             created_at: at(t),
+            correlation_id: None,
         };
         // Whole seconds and fractions compare correctly once fixed-width.
         let a = index_sk(&alert("2026-11-26T20:00:00Z", "z"));

@@ -131,6 +131,7 @@ mod tests {
             level: crate::news2::RiskLevel::High,
             reason: crate::alert::AlertReason::News2 { score: 7, components: vec![] },
             created_at: "2026-11-27T10:00:00Z".parse().unwrap(),
+            correlation_id: None,
         };
         let item = pending_alert_item("op", &alert).unwrap();
         assert_eq!(item["outboxsk"].as_s().unwrap(), &format!("{}#al-1", timestamp::format("2026-11-27T10:00:30Z".parse().unwrap())));

@@ -1,4 +1,5 @@
-//! Logs through `tracing`, formatted by the Lambda runtime's own subscriber.
+//! Logs through `tracing`, formatted by the Lambda runtime's own subscriber,
+//! and business metrics in CloudWatch Embedded Metric Format ([`metrics`]).
 //! Log lines carry ids, codes and counts only: never answers, vital values,
 //! tokens, secrets or free text. Handlers log through `tracing` fields of
 //! those kinds; nothing logs a request or message body.
@@ -13,8 +14,16 @@
 ///   `RUST_LOG`, sets the level, default INFO;
 /// - no timestamp: CloudWatch adds one to every line.
 ///
-/// Call once, first thing in `main`. The local runner, which has no
-/// CloudWatch, installs its own with timestamps (`trialwatch_local::logs`).
-pub fn init() {
+/// Call once, first thing in `main`, with the function's short name (the
+/// metrics' `Function` dimension): it also installs the EMF recorder and
+/// counts the cold start. The local runner, which has no CloudWatch,
+/// installs its own subscriber with timestamps (`trialwatch_local::logs`)
+/// and no recorder.
+pub fn init(function: &'static str) {
     lambda_runtime::tracing::init_default_subscriber();
+    metrics::init(function);
 }
+
+pub mod metrics;
+
+pub use metrics::invocation;

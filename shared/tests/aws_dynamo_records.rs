@@ -45,6 +45,7 @@ fn enrolment(p: &PatientId, site_id: &str, status: EnrolmentStatus) -> Enrolment
         submission_count: 0,
         last_submission_at: None,
         withdrawn_at: None,
+        audit_head: Default::default(),
     }
 }
 

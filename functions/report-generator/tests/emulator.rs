@@ -111,6 +111,7 @@ fn enrolment(i: usize, status: EnrolmentStatus) -> Enrolment {
         submission_count: 0,
         last_submission_at: None,
         withdrawn_at: None,
+        audit_head: Default::default(),
     }
 }
 

@@ -54,6 +54,7 @@ fn enrolment(patient: &str) -> Enrolment {
         submission_count: 0,
         last_submission_at: None,
         withdrawn_at: None,
+        audit_head: Default::default(),
     }
 }
 

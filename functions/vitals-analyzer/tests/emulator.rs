@@ -86,6 +86,7 @@ impl Stack {
                 submission_count: 0,
                 last_submission_at: None,
                 withdrawn_at: None,
+                audit_head: Default::default(),
             };
             store.put_enrolment(&e, &audit(format!("patient/{p}"))).await.expect("seed enrolment");
         }

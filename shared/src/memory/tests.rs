@@ -32,6 +32,7 @@ fn enrolment(status: EnrolmentStatus) -> Enrolment {
         submission_count: 0,
         last_submission_at: None,
         withdrawn_at: None,
+        audit_head: Default::default(),
     }
 }
 

@@ -118,6 +118,7 @@ pub async fn seed(store: &MemoryStore, sites: usize, patients: usize, period: Pe
             submission_count: 0,
             last_submission_at: None,
             withdrawn_at: None,
+            audit_head: Default::default(),
         });
     }
     for (di, d) in period.each_day().enumerate() {

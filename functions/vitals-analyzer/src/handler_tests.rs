@@ -725,7 +725,7 @@ impl VitalsStore for Hooked {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.inner.get_state(trial, patient).await
     }
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error> {
         let raced = self.races.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         if raced {
             // Another invocation writes a newer version with its own reading first.
@@ -743,9 +743,9 @@ impl VitalsStore for Hooked {
                 }],
             );
             self.competitor_versions.lock().unwrap().push(theirs.version);
-            assert_eq!(self.inner.put_state(stored.as_ref(), &theirs).await?, StateWrite::Written);
+            assert_eq!(self.inner.put_state(stored.as_ref(), &theirs, &[]).await?, StateWrite::Written);
         }
-        self.inner.put_state(previous, state).await
+        self.inner.put_state(previous, state, raised).await
     }
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
         self.inner.risk_level_counts(trial).await

@@ -8,7 +8,7 @@ mod s3;
 mod sns;
 pub mod sqs;
 
-pub use dynamo::{DynamoStore, COUNTER_SHARDS, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};
+pub use dynamo::{chain_pk, chain_sk, DynamoStore, COUNTER_SHARDS, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};
 pub use s3::S3ReportStore;
 pub use sns::SnsNotifier;
 pub use sqs::{SqsAlertQueue, SqsDeadLetters, SqsQueue, SqsVitalsQueue};

@@ -4,9 +4,9 @@
 mod aws_support;
 
 use aws_support::{alert_audit, at, audit, enrol_patient, patient, site, trial, Emulator};
-use trialwatch::audit::chain::{self, ChainId};
 use chrono::{DateTime, Duration, Utc};
 use trialwatch::alert::{Alert, AlertReason, AlertStatus, AttemptOutcome, Channel, Claim, DeliveryAttempt};
+use trialwatch::audit::chain::{self, ChainId};
 use trialwatch::audit::Actor;
 use trialwatch::news2::RiskLevel;
 use trialwatch::page::PageRequest;
@@ -125,7 +125,15 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
         .await
         .unwrap();
     let again = store
-        .acknowledge(&trial(), &a.alert_id, &nurse, None, ack_at, &alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z"), None)
+        .acknowledge(
+            &trial(),
+            &a.alert_id,
+            &nurse,
+            None,
+            ack_at,
+            &alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z"),
+            None,
+        )
         .await;
     // THEN the first is recorded with who, when and the note, the second is a conflict that changed nothing
     assert_eq!(
@@ -287,7 +295,15 @@ async fn acknowledging_a_patients_last_news2_alert_marks_its_state_in_the_same_t
     let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
     let ack_at = now() + Duration::minutes(12);
     store
-        .acknowledge(&trial(), &a.alert_id, &nurse, None, ack_at, &alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"), Some(&p))
+        .acknowledge(
+            &trial(),
+            &a.alert_id,
+            &nurse,
+            None,
+            ack_at,
+            &alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"),
+            Some(&p),
+        )
         .await
         .unwrap();
     // THEN one transaction recorded the acknowledgement and marked the state under the next version

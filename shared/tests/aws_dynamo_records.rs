@@ -5,8 +5,8 @@ mod aws_support;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_support::{at, audit, linked_to, patient, site, trial, Emulator};
-use trialwatch::audit::chain::{self, ChainId};
 use chrono::NaiveDate;
+use trialwatch::audit::chain::{self, ChainId};
 use trialwatch::audit::Actor;
 use trialwatch::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
 use trialwatch::news2::{News2Result, RiskLevel};
@@ -111,7 +111,15 @@ async fn an_enrolment_change_moves_the_counters_and_keeps_the_submission_summary
     assert_eq!(created, Upsert::Created);
     enrol(&store, &p2, "s1", EnrolmentStatus::Enrolled).await;
     let sub = submission(&p1, "2026-11-26T20:00:00Z");
-    store.record_submission(&sub, "2026-11-26", &linked_to(&store, &sub, audit("submission/x", "submission.created", "2026-11-26T20:00:01Z")).await, &[]).await.unwrap();
+    store
+        .record_submission(
+            &sub,
+            "2026-11-26",
+            &linked_to(&store, &sub, audit("submission/x", "submission.created", "2026-11-26T20:00:01Z")).await,
+            &[],
+        )
+        .await
+        .unwrap();
     // WHEN P-1 moves to s2 and P-2 withdraws
     let moved = store
         .put_enrolment(&enrolment(&p1, "s2", EnrolmentStatus::Enrolled), &audit("patient/P-1", "enrolment.updated", "2026-11-26T22:00:00Z"))
@@ -150,12 +158,22 @@ async fn recording_the_same_submission_twice_is_a_duplicate_holding_the_first() 
     requests.reset();
     // WHEN the submission is recorded, then recorded again (a client retry)
     let first = store
-        .record_submission(&sub, "2026-11-26", &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:00Z")).await, &[])
+        .record_submission(
+            &sub,
+            "2026-11-26",
+            &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:00Z")).await,
+            &[],
+        )
         .await
         .unwrap();
     let writes_for_one = requests.get("TransactWriteItems");
     let second = store
-        .record_submission(&sub, "2026-11-26", &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:05Z")).await, &[])
+        .record_submission(
+            &sub,
+            "2026-11-26",
+            &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:05Z")).await,
+            &[],
+        )
         .await
         .unwrap();
     // THEN the first is one write request, the second is refused by the guard and returns what is stored
@@ -182,7 +200,12 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
         .record_submission(
             &submission(&p, "2026-11-25T20:00:00Z"),
             "2026-11-25",
-            &linked_to(&store, &submission(&p, "2026-11-25T20:00:00Z"), audit("submission/a", "submission.created", "2026-11-25T20:00:00Z")).await,
+            &linked_to(
+                &store,
+                &submission(&p, "2026-11-25T20:00:00Z"),
+                audit("submission/a", "submission.created", "2026-11-25T20:00:00Z"),
+            )
+            .await,
             &[],
         )
         .await
@@ -192,7 +215,12 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
     // WHEN another submission arrives
     let late = submission(&p, "2026-11-26T20:00:00Z");
     let err = store
-        .record_submission(&late, "2026-11-26", &linked_to(&store, &late, audit("submission/b", "submission.created", "2026-11-26T20:00:00Z")).await, &[])
+        .record_submission(
+            &late,
+            "2026-11-26",
+            &linked_to(&store, &late, audit("submission/b", "submission.created", "2026-11-26T20:00:00Z")).await,
+            &[],
+        )
         .await
         .unwrap_err();
     // THEN it is refused as not enrolled
@@ -206,7 +234,12 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
     // AND a patient never enrolled is refused the same way
     let stranger = submission(&patient("P-404"), "2026-11-26T20:00:00Z");
     let err = store
-        .record_submission(&stranger, "2026-11-26", &linked_to(&store, &stranger, audit("submission/c", "submission.created", "2026-11-26T20:00:00Z")).await, &[])
+        .record_submission(
+            &stranger,
+            "2026-11-26",
+            &linked_to(&store, &stranger, audit("submission/c", "submission.created", "2026-11-26T20:00:00Z")).await,
+            &[],
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), "patient-not-enrolled");
@@ -249,7 +282,10 @@ async fn submissions_list_newest_first_across_pages_and_refuse_a_foreign_cursor(
     for day in 20..25 {
         let s = submission(&p1, &format!("2026-11-{day}T20:00:00Z"));
         store
-            .record_submission(&s, &format!("2026-11-{day}"), &linked_to(&store, &s, audit(&format!("submission/{day}"), "submission.created", "2026-11-26T20:00:00Z")).await,
+            .record_submission(
+                &s,
+                &format!("2026-11-{day}"),
+                &linked_to(&store, &s, audit(&format!("submission/{day}"), "submission.created", "2026-11-26T20:00:00Z")).await,
                 &[],
             )
             .await
@@ -257,7 +293,15 @@ async fn submissions_list_newest_first_across_pages_and_refuse_a_foreign_cursor(
         expected.insert(0, s.submission_id);
     }
     let other = submission(&p2, "2026-11-26T20:00:00Z");
-    store.record_submission(&other, "2026-11-26", &linked_to(&store, &other, audit("submission/o", "submission.created", "2026-11-26T20:00:00Z")).await, &[]).await.unwrap();
+    store
+        .record_submission(
+            &other,
+            "2026-11-26",
+            &linked_to(&store, &other, audit("submission/o", "submission.created", "2026-11-26T20:00:00Z")).await,
+            &[],
+        )
+        .await
+        .unwrap();
     // WHEN P-1's list is read two at a time, following the cursors
     let mut seen = Vec::new();
     let mut page = PageRequest::first(2);
@@ -294,7 +338,10 @@ async fn daily_counts_sum_every_shard_within_the_day_range() {
         let mut s = submission(&p, &format!("2026-11-{day}T20:00:00Z"));
         s.site_id = site(site_id);
         store
-            .record_submission(&s, &format!("2026-11-{day}"), &linked_to(&store, &s, audit(&format!("submission/{i}"), "submission.created", "2026-11-26T20:00:00Z")).await,
+            .record_submission(
+                &s,
+                &format!("2026-11-{day}"),
+                &linked_to(&store, &s, audit(&format!("submission/{i}"), "submission.created", "2026-11-26T20:00:00Z")).await,
                 &[],
             )
             .await

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use trialwatch::alert::Alert;
-use trialwatch::config_cache::ConfigCache;
 use trialwatch::audit::chain::ChainHead;
+use trialwatch::config_cache::ConfigCache;
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
 use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, TrialStore, VitalsQueue};
 use trialwatch::trial::Trial;

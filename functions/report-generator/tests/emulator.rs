@@ -245,13 +245,15 @@ async fn seed(store: &DynamoStore) -> Expected {
             let t = common::trial_id();
             if *status != AlertStatus::Pending {
                 let done_at = alert.created_at + Duration::seconds(2);
-                let entry = audit(format!("alert/{}", alert.alert_id), "alert.delivered", done_at).with_detail("patientId", alert.patient_id.as_str());
+                let entry = audit(format!("alert/{}", alert.alert_id), "alert.delivered", done_at)
+                    .with_detail("patientId", alert.patient_id.as_str());
                 retrying(|| store.finish(&t, &alert.alert_id, *status, done_at, &entry)).await?;
             }
             if let Some(m) = ack {
                 let at = alert.created_at + Duration::minutes(*m);
                 let by = Actor { role: "site_staff".into(), subject: Some("nurse-1".into()) };
-                let entry = audit(format!("alert/{}", alert.alert_id), "alert.acknowledged", at).with_detail("patientId", alert.patient_id.as_str());
+                let entry = audit(format!("alert/{}", alert.alert_id), "alert.acknowledged", at)
+                    .with_detail("patientId", alert.patient_id.as_str());
                 retrying(|| store.acknowledge(&t, &alert.alert_id, &by, None, at, &entry, None)).await?;
             }
             Ok::<_, trialwatch::Error>(())

@@ -90,7 +90,10 @@ impl Extension {
         let first = entries.first().ok_or_else(|| bad("no entries"))?;
         let chain = first.chain.as_deref().and_then(ChainId::parse).ok_or_else(|| bad("entry not linked"))?;
         let seq = first.seq.ok_or_else(|| bad("entry not linked"))?;
-        let from = ChainHead { seq: seq.checked_sub(1).ok_or_else(|| bad("seq 0"))?, hash: first.prev_hash.clone().ok_or_else(|| bad("entry not linked"))? };
+        let from = ChainHead {
+            seq: seq.checked_sub(1).ok_or_else(|| bad("seq 0"))?,
+            hash: first.prev_hash.clone().ok_or_else(|| bad("entry not linked"))?,
+        };
         let mut to = from.clone();
         for e in entries {
             let head = e.as_head().ok_or_else(|| bad("entry not linked"))?;
@@ -117,7 +120,9 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     fn entries(n: usize) -> Vec<AuditEntry> {
-        (0..n).map(|_| AuditEntry::new(TrialId::parse("t1").unwrap(), "patient/P1", "x", Actor::system("test"), chrono::Utc::now())).collect()
+        (0..n)
+            .map(|_| AuditEntry::new(TrialId::parse("t1").unwrap(), "patient/P1", "x", Actor::system("test"), chrono::Utc::now()))
+            .collect()
     }
 
     #[test]
@@ -143,7 +148,13 @@ mod tests {
             || async { Ok(reads.fetch_add(1, Ordering::SeqCst) + 1) },
             |head: usize| {
                 let n = writes.fetch_add(1, Ordering::SeqCst);
-                async move { if n < 2 { Err(head_moved()) } else { Ok(head) } }
+                async move {
+                    if n < 2 {
+                        Err(head_moved())
+                    } else {
+                        Ok(head)
+                    }
+                }
             },
         )
         .await;
@@ -153,10 +164,14 @@ mod tests {
 
         // GIVEN a head that moves on every try THEN the append gives up as Unavailable (503)
         let writes = AtomicUsize::new(0);
-        let result: Result<(), _> = append_with_retry(None, || async { Ok(()) }, |_| {
-            writes.fetch_add(1, Ordering::SeqCst);
-            async { Err(head_moved()) }
-        })
+        let result: Result<(), _> = append_with_retry(
+            None,
+            || async { Ok(()) },
+            |_| {
+                writes.fetch_add(1, Ordering::SeqCst);
+                async { Err(head_moved()) }
+            },
+        )
         .await;
         assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
         assert_eq!(writes.load(Ordering::SeqCst), MAX_APPEND_ATTEMPTS);

@@ -72,11 +72,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+const RACE_APPENDS: &str = "race-appends";
+
 /// Operations that can be made to fail, for testing 503 paths and retries.
 #[derive(Debug, Default)]
 struct Faults(Mutex<HashMap<&'static str, u32>>);
 
 impl Faults {
+    /// Whether an armed one-shot event fires now (and disarms one).
+    fn fire(&self, op: &'static str) -> bool {
+        let mut f = lock(&self.0);
+        match f.get_mut(op) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn check(&self, op: &'static str) -> Result<(), Error> {
         let mut f = lock(&self.0);
         match f.get_mut(op) {
@@ -123,9 +137,23 @@ impl Tables {
     }
 
     /// The adapter's head condition for entries the caller linked from a
-    /// head it holds: `head_moved` when that is no longer the head.
-    fn check_head(&self, trial: &TrialId, entries: &[AuditEntry]) -> Result<Extension, Error> {
+    /// head it holds: `head_moved` when that is no longer the head. `race`:
+    /// another writer extends the chain first ([`MemoryStore::race_appends`]).
+    fn check_head(&mut self, trial: &TrialId, entries: &[AuditEntry], race: bool) -> Result<Extension, Error> {
         let ext = Extension::of(entries)?;
+        if race {
+            if let ChainId::Patient(p) = &ext.chain {
+                let other = AuditEntry::new(
+                    trial.clone(),
+                    "alert/raced",
+                    "alert.acknowledged",
+                    crate::audit::Actor::system("another-writer"),
+                    chrono::Utc::now(),
+                )
+                .with_detail("patientId", p.as_str());
+                self.append(&other);
+            }
+        }
         if self.head(trial, &ext.chain) != ext.from {
             return Err(head_moved());
         }
@@ -176,6 +204,13 @@ impl MemoryStore {
             t.audit.iter().filter(|e| &e.trial_id == trial && e.chain.as_deref() == Some(name.as_str())).cloned().collect();
         entries.sort_by_key(|e| e.seq);
         (entries, t.head(trial, chain))
+    }
+
+    /// Makes the next `times` appends linked by the caller (a submission, an
+    /// escalation's state write) find that another writer extended the chain
+    /// just before them: each meets a moved head.
+    pub fn race_appends(&self, times: u32) {
+        lock(&self.faults.0).insert(RACE_APPENDS, times);
     }
 
     /// Moves a chain's head as another writer would, so a holder of the

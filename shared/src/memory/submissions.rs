@@ -34,7 +34,7 @@ impl SubmissionStore for MemoryStore {
         let key = (s.trial_id.clone(), s.patient_id.clone());
         // As the adapter's enrolment condition: enrolled first, then the head.
         let enrolled = t.enrolments.get(&key).is_some_and(|e| e.status == EnrolmentStatus::Enrolled);
-        let ext = if enrolled { Some(t.check_head(&s.trial_id, audit)?) } else { None };
+        let ext = if enrolled { Some(t.check_head(&s.trial_id, audit, self.faults.fire(super::RACE_APPENDS))?) } else { None };
         match t.enrolments.get_mut(&key) {
             Some(e) if e.status == EnrolmentStatus::Enrolled => {
                 e.submission_count += 1;

@@ -68,7 +68,7 @@ impl VitalsStore for MemoryStore {
             return Ok(StateWrite::Stale);
         }
         if !raised.is_empty() {
-            let ext = t.check_head(&state.trial_id, raised)?;
+            let ext = t.check_head(&state.trial_id, raised, self.faults.fire(super::RACE_APPENDS))?;
             if ext.chain != ChainId::Patient(state.patient_id.clone()) {
                 return Err(Error::Internal("put_state: audit entries linked into another chain".into()));
             }

@@ -13,9 +13,9 @@ use aws_sdk_dynamodb::error::BoxError;
 use chrono::{DateTime, Utc};
 use trialwatch::audit::chain::{link_all, ChainId};
 use trialwatch::audit::{Actor, AuditEntry};
-use trialwatch::submission::StoredSubmission;
 use trialwatch::aws::DynamoStore;
 use trialwatch::provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned};
+use trialwatch::submission::StoredSubmission;
 use trialwatch::{PatientId, SiteId, TrialId};
 
 /// A test's own resources. Provisioning under a unique prefix lets tests run

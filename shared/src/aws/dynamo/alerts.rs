@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{
-    attr_str, chain_refusal, condition_failed, decode_position, encode_position, from_record, page_limit, s, DynamoStore, Expr, Item, Transacted, GSI1,
-    GSI1_KEY, GSI2,
+    attr_str, chain_refusal, condition_failed, decode_position, encode_position, from_record, page_limit, s, DynamoStore, Expr, Item,
+    Transacted, GSI1, GSI1_KEY, GSI2,
 };
 use crate::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
 use crate::audit::append::{append_with_retry, Extension};

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::{
-    attr_str, attr_u64, chain_refusal, condition_failed, expr_without, from_record, head_condition, head_of, head_values, n, s,
-    to_record, DynamoStore, Expr, Item, Transacted, GSI1, HEAD_HASH, HEAD_SEQ, HEAD_SET,
+    attr_str, attr_u64, chain_refusal, condition_failed, expr_without, from_record, head_condition, head_of, head_values, n, s, to_record,
+    DynamoStore, Expr, Item, Transacted, GSI1, HEAD_HASH, HEAD_SEQ, HEAD_SET,
 };
 use crate::audit::append::{append_with_retry, head_moved, Extension};
 use crate::audit::chain::{ChainHead, ChainId};

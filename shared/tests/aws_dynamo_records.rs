@@ -525,3 +525,47 @@ async fn a_withdrawal_time_is_stored_kept_while_withdrawn_and_removed_on_re_enro
     let stored = store.get_enrolment(&trial(), &p).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.withdrawn_at), (EnrolmentStatus::Enrolled, None));
 }
+
+#[tokio::test]
+async fn two_submissions_linked_from_one_head_both_commit_the_loser_after_a_re_read_and_the_chain_stays_linear() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use trialwatch::audit::append::append_with_retry;
+    use trialwatch::audit::chain::link_all;
+    // GIVEN an enrolled patient whose enrolment (and so chain head) two API instances hold
+    let env = Emulator::provision("chainrace").await;
+    let store = env.store();
+    let p = patient("P-7");
+    enrol(&store, &p, "s1", EnrolmentStatus::Enrolled).await;
+    let held = store.get_enrolment(&trial(), &p).await.unwrap().unwrap().audit_head;
+    let chain_id = ChainId::Patient(p.clone());
+    let writes = AtomicUsize::new(0);
+    let submit = |when: &'static str| {
+        let (store, chain_id, held, writes, p) = (&store, &chain_id, held.clone(), &writes, p.clone());
+        async move {
+            let sub = submission(&p, when);
+            let entry = audit(&format!("submission/{}", sub.submission_id), "submission.created", when);
+            let reread = || async { Ok(store.get_enrolment_consistent(&trial(), &p).await?.unwrap().audit_head) };
+            let write = |head| {
+                let mut entries = vec![entry.clone()];
+                link_all(entries.iter_mut(), chain_id, &head);
+                writes.fetch_add(1, Ordering::SeqCst);
+                let sub = sub.clone();
+                async move { store.record_submission(&sub, "2026-11-26", &entries, &[]).await }
+            };
+            append_with_retry(Some(held), reread, write).await
+        }
+    };
+    // WHEN both submit at once, each linking from the head it holds
+    let (a, b) = tokio::join!(submit("2026-11-26T20:00:00Z"), submit("2026-11-26T20:00:01Z"));
+    // THEN both commit, one of them after re-reading the head (three transactions in all)
+    assert_eq!((a.unwrap(), b.unwrap()), (RecordOutcome::Recorded, RecordOutcome::Recorded));
+    assert_eq!(writes.load(Ordering::SeqCst), 3);
+    // AND the chain is linear: enrolment, then both submissions, seq 1..3, no fork, no gap,
+    // ending at the head recorded on the enrolment
+    let entries = env.chain(&chain_id).await;
+    assert_eq!(entries.iter().map(|e| e.seq.unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
+    let found = chain::verify(&chain_id, &entries).unwrap();
+    let recorded = store.get_enrolment_consistent(&trial(), &p).await.unwrap().unwrap().audit_head;
+    assert_eq!(chain::check_head(&found, &recorded), Ok(()));
+    assert_eq!(store.get_enrolment(&trial(), &p).await.unwrap().unwrap().submission_count, 2);
+}

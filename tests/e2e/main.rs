@@ -3,6 +3,7 @@
 //! resources, so they run in parallel. `make test` runs them.
 
 mod alerts;
+mod audit;
 mod gateway;
 mod outbox;
 mod reports;

@@ -492,6 +492,11 @@ async fn drive_with(stack: &Stack, opts: &DemoOptions, receiver: &WebhookReceive
         ms(percentile(&latencies, 0.99))
     );
     println!("  retries after 503        {}", retries.load(std::sync::atomic::Ordering::Relaxed));
+    // Every function runs in this process, so the counter covers all their chain appends.
+    println!(
+        "  audit head re-reads      {} (an append whose chain head another writer moved first)",
+        trialwatch::audit::append::head_retries()
+    );
     println!("  alerts delivered         {delivered} of {} raised, signatures verified", expected.len());
     println!("  duplicates               {duplicates}");
     println!("  DLQ                      {}", dlq.join(", "));

@@ -37,6 +37,31 @@ pub enum AlertReason {
     ProRule { questionnaire_id: QuestionnaireId, submission_id: SubmissionId, link_id: String, value: f64, at_least: f64 },
 }
 
+impl Alert {
+    /// The trail's "alert raised" entry, in the patient's chain: the level
+    /// and, for NEWS2, the aggregate score and each parameter's score; for a
+    /// PRO rule, the rule (questionnaire, item, threshold) and the submission.
+    /// Ids, codes and scores only: never an answer or a vital sign's value.
+    pub fn raised_entry(&self, actor: Actor, at: DateTime<Utc>) -> crate::audit::AuditEntry {
+        let entry = crate::audit::AuditEntry::new(self.trial_id.clone(), format!("alert/{}", self.alert_id), "alert.raised", actor, at)
+            .with_detail("patientId", self.patient_id.as_str())
+            .with_detail("level", self.level.as_str());
+        match &self.reason {
+            AlertReason::News2 { score, components } => {
+                let scores: serde_json::Map<String, serde_json::Value> =
+                    components.iter().map(|c| (c.parameter.as_str().to_owned(), c.score.into())).collect();
+                entry.with_detail("rule", "news2").with_detail("score", *score).with_detail("components", scores)
+            }
+            AlertReason::ProRule { questionnaire_id, submission_id, link_id, at_least, .. } => entry
+                .with_detail("rule", "pro")
+                .with_detail("questionnaireId", questionnaire_id.as_str())
+                .with_detail("linkId", link_id.as_str())
+                .with_detail("atLeast", *at_least)
+                .with_detail("submissionId", submission_id.to_string()),
+        }
+    }
+}
+
 fn hashed_id(parts: &[&str]) -> AlertId {
     let mut h = Sha256::new();
     for p in parts {

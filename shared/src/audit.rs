@@ -5,6 +5,7 @@
 //! IAM cannot prevent, is detected.
 
 pub mod anchor;
+pub mod append;
 pub mod chain;
 pub mod verify;
 
@@ -176,6 +177,18 @@ impl AuditEntry {
     pub fn with_changes(mut self, changes: BTreeMap<String, Change>) -> Self {
         self.changes = changes;
         self
+    }
+
+    /// The chain the entry belongs to: a patient's entity (`patient/P1`) or a
+    /// `patientId` detail puts it in that patient's chain, anything else in
+    /// the trial's. One rule, so every writer of an entity picks the same chain.
+    pub fn chain_id(&self) -> chain::ChainId {
+        let patient = self
+            .entity
+            .strip_prefix("patient/")
+            .or_else(|| self.details.get("patientId").and_then(serde_json::Value::as_str))
+            .and_then(|p| crate::PatientId::parse(p).ok());
+        patient.map_or(chain::ChainId::Trial, chain::ChainId::Patient)
     }
 }
 

@@ -78,6 +78,23 @@ where
         }
     }
 
+    /// Changes a cached value in place (after a write through this process
+    /// that the value records, such as a moved audit chain head), keeping its
+    /// age: the TTL still bounds how long the rest of it is trusted.
+    pub fn amend(&self, key: &K, f: impl FnOnce(&mut V))
+    where
+        V: Clone,
+    {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = entries.get_mut(key) {
+            if let Some(v) = e.value.as_ref() {
+                let mut v = v.clone();
+                f(&mut v);
+                e.value = Arc::new(Some(v));
+            }
+        }
+    }
+
     /// Drops a key so the next read loads it (after a write through this process).
     pub fn invalidate(&self, key: &K) {
         self.entries.write().unwrap_or_else(|p| p.into_inner()).remove(key);

@@ -60,6 +60,11 @@ pub struct Enrolment {
     /// while the patient stays withdrawn; gone once re-enrolled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawn_at: Option<String>,
+    /// The head of the patient's audit chain as read with the enrolment (the
+    /// item holds it as `auditSeq`/`auditHash`): a writer that holds the
+    /// enrolment links from it without another read. Not part of the record.
+    #[serde(skip)]
+    pub audit_head: crate::audit::chain::ChainHead,
 }
 
 impl Enrolment {
@@ -115,6 +120,7 @@ mod tests {
             submission_count: 0,
             last_submission_at: None,
             withdrawn_at: withdrawn_at.map(str::to_owned),
+            audit_head: Default::default(),
         }
     }
 

@@ -75,18 +75,23 @@ pub enum RecordOutcome {
 #[async_trait]
 pub trait SubmissionStore: Send + Sync {
     /// ONE atomic write of: the submission, its idempotency guard, the audit
-    /// entry, the per-day/per-site counter, and the patient's submission
+    /// entries, the per-day/per-site counter, and the patient's submission
     /// summary, conditional on the patient being enrolled. `day` is the
     /// counter bucket in the trial's zone. `alerts` (the PRO alerts the
     /// submission raises) are written in the same transaction as pending
     /// alert items in the outbox ([`crate::outbox`]), so no alert is lost
     /// once the submission is stored.
-    /// A patient not enrolled gives `Error::Conflict{kind: "patient-not-enrolled"}`.
+    /// `audit` (submission.created, then one alert.raised per alert) is
+    /// linked, in order, into the patient's chain after the head the caller
+    /// holds (the enrolment's `audit_head`); the write moves the head on the
+    /// enrolment, conditional on it still being that head.
+    /// A patient not enrolled gives `Error::Conflict{kind: "patient-not-enrolled"}`;
+    /// a head that moved on, [`crate::audit::append::head_moved`] (re-read the enrolment).
     async fn record_submission(
         &self,
         submission: &StoredSubmission,
         day: &str,
-        audit: &AuditEntry,
+        audit: &[AuditEntry],
         alerts: &[Alert],
     ) -> Result<RecordOutcome, Error>;
     /// The submission `id` of this patient; another patient's use of the same id is not seen.
@@ -138,7 +143,13 @@ pub trait VitalsStore: Send + Sync {
     /// the result is `Stale`: reload, recompute, retry.
     /// `state` must be `previous`'s patient at the next version (1 for `None`),
     /// else `Error::Internal`.
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error>;
+    /// `raised` (the alert.raised entry of an escalation this write records,
+    /// or none) is linked into the patient's chain after the enrolment's head
+    /// and written in the same transaction, with the head's move on the
+    /// enrolment: it commits only with the state. A stale version wins over
+    /// a moved head (`Stale`: the reload may raise nothing); a moved head
+    /// alone is [`crate::audit::append::head_moved`].
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error>;
     /// Patients per current NEWS2 risk level (patients with no score are omitted).
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(crate::news2::RiskLevel, u64)>, Error>;
 }

@@ -3,9 +3,10 @@
 
 mod aws_support;
 
-use aws_support::{at, audit, patient, site, trial, Emulator};
+use aws_support::{alert_audit, at, audit, enrol_patient, patient, site, trial, Emulator};
 use chrono::{DateTime, Duration, Utc};
 use trialwatch::alert::{Alert, AlertReason, AlertStatus, AttemptOutcome, Channel, Claim, DeliveryAttempt};
+use trialwatch::audit::chain::{self, ChainId};
 use trialwatch::audit::Actor;
 use trialwatch::news2::RiskLevel;
 use trialwatch::page::PageRequest;
@@ -34,6 +35,7 @@ async fn a_claim_is_exclusive_until_its_lease_lapses_and_final_once_finished() {
     // GIVEN a new alert
     let env = Emulator::provision("claim").await;
     let store = env.store();
+    enrol_patient(&store, &patient("P-1")).await;
     let a = alert(&patient("P-1"), 0);
     let lease = now() + Duration::seconds(30);
     // WHEN a dispatcher claims it, and a second (a redelivery) tries while the lease is live
@@ -48,7 +50,7 @@ async fn a_claim_is_exclusive_until_its_lease_lapses_and_final_once_finished() {
     assert!(matches!(takeover, Claim::Acquired(ref r) if r.lease_until == Some(lease + Duration::seconds(31))), "{takeover:?}");
     // WHEN delivered THEN every later claim, even after the lease, is AlreadyDone and notifies nobody
     store
-        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &audit("alert/x", "alert.delivered", "2026-11-26T20:30:00Z"))
+        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &alert_audit("alert/x", "alert.delivered", "2026-11-26T20:30:00Z"))
         .await
         .unwrap();
     let late = store.claim(&a, now() + Duration::hours(1), now() + Duration::hours(2)).await.unwrap();
@@ -57,10 +59,10 @@ async fn a_claim_is_exclusive_until_its_lease_lapses_and_final_once_finished() {
     assert_eq!((stored.status, stored.lease_until, stored.delivered_at), (AlertStatus::Delivered, None, Some(now())));
     // AND finishing again (a redelivered message) is harmless
     store
-        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &audit("alert/x", "alert.delivered", "2026-11-26T20:31:00Z"))
+        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &alert_audit("alert/x", "alert.delivered", "2026-11-26T20:31:00Z"))
         .await
         .unwrap();
-    assert_eq!(env.audit_partition(&format!("AUDIT#{}#alert/x", trial())).await.len(), 1);
+    assert_eq!(entries_of(&env, "alert/x").await, 1);
 }
 
 #[tokio::test]
@@ -100,10 +102,11 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
     // GIVEN a delivered alert
     let env = Emulator::provision("ack").await;
     let store = env.store();
+    enrol_patient(&store, &patient("P-1")).await;
     let a = alert(&patient("P-1"), 2);
     store.claim(&a, now(), now() + Duration::seconds(30)).await.unwrap();
     store
-        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &audit("alert/a", "alert.delivered", "2026-11-26T20:30:00Z"))
+        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &alert_audit("alert/a", "alert.delivered", "2026-11-26T20:30:00Z"))
         .await
         .unwrap();
     let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
@@ -116,14 +119,22 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
             &nurse,
             Some("called patient"),
             ack_at,
-            &audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"),
+            &alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"),
             // No state item for the patient: the acknowledgement is recorded without the mark.
             Some(&a.patient_id),
         )
         .await
         .unwrap();
     let again = store
-        .acknowledge(&trial(), &a.alert_id, &nurse, None, ack_at, &audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z"), None)
+        .acknowledge(
+            &trial(),
+            &a.alert_id,
+            &nurse,
+            None,
+            ack_at,
+            &alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z"),
+            None,
+        )
         .await;
     // THEN the first is recorded with who, when and the note, the second is a conflict that changed nothing
     assert_eq!(
@@ -132,7 +143,7 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
     );
     assert_eq!(record.ack_note.as_deref(), Some("called patient"));
     assert_eq!(again.unwrap_err().code(), "alert-already-acknowledged");
-    assert_eq!(env.audit_partition(&format!("AUDIT#{}#alert/a", trial())).await.len(), 2, "delivery + one acknowledgement");
+    assert_eq!(entries_of(&env, "alert/a").await, 2, "delivery + one acknowledgement");
     // AND an acknowledged alert is done for the dispatcher
     assert_eq!(store.claim(&a, now(), now()).await.unwrap(), Claim::AlreadyDone(AlertStatus::Acknowledged));
     // AND acknowledging an alert that does not exist is NotFound
@@ -143,7 +154,7 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
             &nurse,
             None,
             ack_at,
-            &audit("alert/none", "alert.acknowledged", "2026-11-26T20:44:00Z"),
+            &alert_audit("alert/none", "alert.acknowledged", "2026-11-26T20:44:00Z"),
             None,
         )
         .await;
@@ -200,42 +211,60 @@ async fn alerts_between_returns_the_half_open_interval_of_the_whole_trial() {
 }
 
 #[tokio::test]
-async fn an_audit_entry_is_appended_once_and_never_overwritten() {
-    // GIVEN an audit entry
+async fn an_audit_append_links_after_the_chain_head_and_never_overwrites() {
+    // GIVEN an enrolled patient (its chain holds the enrolment's entry) and an audit entry
     let env = Emulator::provision("audit").await;
     let store = env.store();
+    enrol_patient(&store, &patient("P-1")).await;
     let entry = audit("patient/P-1", "enrolment.created", "2026-11-26T09:00:00Z").with_detail("siteId", "s1");
     // WHEN appended, and appended again (a retry), and a different entry is appended at the same instant
     store.append(&entry).await.unwrap();
     store.append(&entry).await.unwrap();
     store.append(&audit("patient/P-1", "enrolment.updated", "2026-11-26T09:00:00Z")).await.unwrap();
-    // THEN the trail holds exactly the two distinct entries
-    let items = env.audit_partition(&format!("AUDIT#{}#patient/P-1", trial())).await;
-    let mut actions: Vec<String> = items.iter().map(|i| i["action"].as_s().unwrap().clone()).collect();
-    actions.sort();
-    assert_eq!(actions, vec!["enrolment.created", "enrolment.updated"]);
+    // THEN each append took the next seq of the patient's chain: none overwrote another
+    let chain_id = ChainId::Patient(patient("P-1"));
+    let entries = env.chain(&chain_id).await;
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, vec!["enrolment.created", "enrolment.created", "enrolment.created", "enrolment.updated"]);
+    // AND the chain verifies and ends at the head recorded on the enrolment
+    let found = chain::verify(&chain_id, &entries).unwrap();
+    let recorded = trialwatch::ports::EnrolmentStore::get_enrolment_consistent(&store, &trial(), &patient("P-1")).await.unwrap().unwrap();
+    assert_eq!(chain::check_head(&found, &recorded.audit_head), Ok(()));
+    assert_eq!(found.seq, 4);
     // AND they live in the audit table, none in the data table that every role may write
-    assert!(env.partition(&format!("AUDIT#{}#patient/P-1", trial())).await.is_empty());
+    assert!(env.partition(&trialwatch::aws::chain_pk(&trial(), &chain_id)).await.is_empty());
 }
 
 #[tokio::test]
 async fn an_audit_append_in_a_transaction_never_overwrites_and_cancels_the_change_it_records() {
-    // GIVEN an acknowledgement whose audit entry id is already in the trail (a forged or reused entry)
+    // GIVEN an entry forged into the trail at the next seq of the patient's chain (its head not moved)
     let env = Emulator::provision("audit-tx").await;
     let store = env.store();
+    enrol_patient(&store, &patient("P-1")).await;
     let a = alert(&patient("P-1"), 3);
     store.claim(&a, now(), now() + Duration::seconds(60)).await.unwrap();
-    let entry = audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z");
-    store.append(&entry).await.unwrap();
-    let before = env.audit_partition(&format!("AUDIT#{}#alert/a", trial())).await;
-    // WHEN the acknowledgement is recorded with that same entry
+    let chain_id = ChainId::Patient(patient("P-1"));
+    let mut forged = alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z");
+    forged.link(&chain_id, &env.chain(&chain_id).await[0].as_head().unwrap());
+    let mut item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = serde_dynamo::to_item(&forged).unwrap();
+    item.insert("pk".into(), aws_sdk_dynamodb::types::AttributeValue::S(trialwatch::aws::chain_pk(&trial(), &chain_id)));
+    item.insert("sk".into(), aws_sdk_dynamodb::types::AttributeValue::S(trialwatch::aws::chain_sk(2)));
+    env.raw_dynamo().put_item().table_name(env.audit_table()).set_item(Some(item)).send().await.unwrap();
+    let before = env.chain(&chain_id).await;
+    // WHEN the acknowledgement is recorded (its entry takes seq 2, linked from the recorded head)
     let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
+    let entry = alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z");
     let result = store.acknowledge(&trial(), &a.alert_id, &nurse, Some("seen"), now(), &entry, None).await;
     // THEN the transaction is refused as a whole: the stored entry is unchanged, the alert not acknowledged
     assert!(result.is_err(), "{result:?}");
-    assert_eq!(env.audit_partition(&format!("AUDIT#{}#alert/a", trial())).await, before);
+    assert_eq!(env.chain(&chain_id).await, before);
     let stored = store.get_alert(&trial(), &a.alert_id).await.unwrap().unwrap();
     assert!(stored.acknowledged_at.is_none(), "{stored:?}");
+}
+
+/// Entries about `entity` in patient P-1's chain.
+async fn entries_of(env: &Emulator, entity: &str) -> usize {
+    env.chain(&ChainId::Patient(patient("P-1"))).await.iter().filter(|e| e.entity == entity).count()
 }
 
 /// A stored vitals state whose last alert is `last`.
@@ -256,17 +285,26 @@ async fn acknowledging_a_patients_last_news2_alert_marks_its_state_in_the_same_t
     // GIVEN a delivered alert that the patient's stored vitals state records as its last
     let env = Emulator::provision("ackmark").await;
     let (store, requests) = env.counted_store();
+    enrol_patient(&store, &patient("P-1")).await;
     let p = patient("P-1");
     let a = alert(&p, 1);
     store.claim(&a, now(), now() + Duration::seconds(30)).await.unwrap();
     let read_by_analyzer = escalated_state(&p, &a.alert_id);
-    store.put_state(None, &read_by_analyzer).await.unwrap();
+    store.put_state(None, &read_by_analyzer, &[]).await.unwrap();
     requests.reset();
     // WHEN staff acknowledge it
     let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
     let ack_at = now() + Duration::minutes(12);
     store
-        .acknowledge(&trial(), &a.alert_id, &nurse, None, ack_at, &audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"), Some(&p))
+        .acknowledge(
+            &trial(),
+            &a.alert_id,
+            &nurse,
+            None,
+            ack_at,
+            &alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"),
+            Some(&p),
+        )
         .await
         .unwrap();
     // THEN one transaction recorded the acknowledgement and marked the state under the next version
@@ -277,7 +315,7 @@ async fn acknowledging_a_patients_last_news2_alert_marks_its_state_in_the_same_t
     // AND an analyzer write based on the unmarked item is stale, so it reloads instead of erasing the mark
     let mut next = read_by_analyzer.clone();
     next.version = 2;
-    assert_eq!(store.put_state(Some(&read_by_analyzer), &next).await.unwrap(), StateWrite::Stale);
+    assert_eq!(store.put_state(Some(&read_by_analyzer), &next, &[]).await.unwrap(), StateWrite::Stale);
 }
 
 #[tokio::test]
@@ -286,10 +324,11 @@ async fn acknowledging_an_alert_that_is_not_the_patients_last_is_recorded_withou
     // GIVEN the patient's state records a newer alert (sequence 2) than the one acknowledged
     let env = Emulator::provision("acknomark").await;
     let (store, requests) = env.counted_store();
+    enrol_patient(&store, &patient("P-1")).await;
     let p = patient("P-1");
     let (older, newer) = (alert(&p, 1), alert(&p, 2));
     store.claim(&older, now(), now() + Duration::seconds(30)).await.unwrap();
-    store.put_state(None, &escalated_state(&p, &newer.alert_id)).await.unwrap();
+    store.put_state(None, &escalated_state(&p, &newer.alert_id), &[]).await.unwrap();
     requests.reset();
     // WHEN the older alert is acknowledged
     let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
@@ -300,7 +339,7 @@ async fn acknowledging_an_alert_that_is_not_the_patients_last_is_recorded_withou
             &nurse,
             None,
             now(),
-            &audit("alert/o", "alert.acknowledged", "2026-11-26T20:42:00Z"),
+            &alert_audit("alert/o", "alert.acknowledged", "2026-11-26T20:42:00Z"),
             Some(&p),
         )
         .await
@@ -308,7 +347,7 @@ async fn acknowledging_an_alert_that_is_not_the_patients_last_is_recorded_withou
     // THEN it is acknowledged (the cancelled attempt with the mark is retried without it) and audited once
     assert_eq!(record.status, AlertStatus::Acknowledged);
     assert_eq!(requests.get("TransactWriteItems"), 2);
-    assert_eq!(env.audit_partition(&format!("AUDIT#{}#alert/o", trial())).await.len(), 1);
+    assert_eq!(entries_of(&env, "alert/o").await, 1);
     // AND the state is unchanged
     let state = store.get_state(&trial(), &p).await.unwrap().unwrap();
     assert_eq!((state.last_alert_acked_at, state.version), (None, 1));

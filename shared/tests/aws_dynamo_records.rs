@@ -4,8 +4,9 @@
 mod aws_support;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_support::{at, audit, patient, site, trial, Emulator};
+use aws_support::{at, audit, linked_to, patient, site, trial, Emulator};
 use chrono::NaiveDate;
+use trialwatch::audit::chain::{self, ChainId};
 use trialwatch::audit::Actor;
 use trialwatch::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
 use trialwatch::news2::{News2Result, RiskLevel};
@@ -45,6 +46,7 @@ fn enrolment(p: &PatientId, site_id: &str, status: EnrolmentStatus) -> Enrolment
         submission_count: 0,
         last_submission_at: None,
         withdrawn_at: None,
+        audit_head: Default::default(),
     }
 }
 
@@ -91,7 +93,11 @@ async fn a_trial_is_created_then_updated_and_listed_by_id() {
     assert_eq!(store.get_trial(&trial()).await.unwrap(), Some(t));
     assert_eq!(store.list_trial_ids().await.unwrap(), vec![trial()]);
     // AND both writes left an audit entry
-    assert_eq!(env.audit_partition(&format!("AUDIT#{}#trial", trial())).await.len(), 2);
+    let entries = env.chain(&ChainId::Trial).await;
+    assert_eq!(entries.len(), 2);
+    // AND they form the trial's chain, ending at the head on the trial item
+    let found = chain::verify(&ChainId::Trial, &entries).unwrap();
+    assert_eq!(found, entries[1].as_head().unwrap());
 }
 
 #[tokio::test]
@@ -105,7 +111,15 @@ async fn an_enrolment_change_moves_the_counters_and_keeps_the_submission_summary
     assert_eq!(created, Upsert::Created);
     enrol(&store, &p2, "s1", EnrolmentStatus::Enrolled).await;
     let sub = submission(&p1, "2026-11-26T20:00:00Z");
-    store.record_submission(&sub, "2026-11-26", &audit("submission/x", "submission.created", "2026-11-26T20:00:01Z"), &[]).await.unwrap();
+    store
+        .record_submission(
+            &sub,
+            "2026-11-26",
+            &linked_to(&store, &sub, audit("submission/x", "submission.created", "2026-11-26T20:00:01Z")).await,
+            &[],
+        )
+        .await
+        .unwrap();
     // WHEN P-1 moves to s2 and P-2 withdraws
     let moved = store
         .put_enrolment(&enrolment(&p1, "s2", EnrolmentStatus::Enrolled), &audit("patient/P-1", "enrolment.updated", "2026-11-26T22:00:00Z"))
@@ -144,8 +158,22 @@ async fn a_submission_id_is_guarded_per_trial_and_patient() {
     let first = submission(&p1, "2026-11-26T20:15:00Z");
     let second = StoredSubmission { submission_id: first.submission_id, ..submission(&p2, "2026-11-26T20:16:00Z") };
     // WHEN P-2 reuses P-1's submission id
-    let a = store.record_submission(&first, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:00Z"), &[]).await;
-    let b = store.record_submission(&second, "2026-11-26", &audit("submission/b", "submission.created", "2026-11-26T21:00:01Z"), &[]).await;
+    let a = store
+        .record_submission(
+            &first,
+            "2026-11-26",
+            &linked_to(&store, &first, audit("submission/a", "submission.created", "2026-11-26T21:00:00Z")).await,
+            &[],
+        )
+        .await;
+    let b = store
+        .record_submission(
+            &second,
+            "2026-11-26",
+            &linked_to(&store, &second, audit("submission/b", "submission.created", "2026-11-26T21:00:01Z")).await,
+            &[],
+        )
+        .await;
     // THEN both are recorded: the guard does not reveal that P-1 used the id
     assert_eq!((a.unwrap(), b.unwrap()), (RecordOutcome::Recorded, RecordOutcome::Recorded));
     assert_eq!(store.get_submission(&trial(), &p1, &first.submission_id).await.unwrap(), Some(first.clone()));
@@ -165,7 +193,15 @@ async fn a_replay_of_a_submission_recorded_under_the_old_bare_id_guard_is_still_
     let p = patient("P-1");
     enrol(&store, &p, "s1", EnrolmentStatus::Enrolled).await;
     let sub = submission(&p, "2026-11-26T20:15:00Z");
-    store.record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:00Z"), &[]).await.unwrap();
+    store
+        .record_submission(
+            &sub,
+            "2026-11-26",
+            &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:00Z")).await,
+            &[],
+        )
+        .await
+        .unwrap();
     let raw = env.raw_dynamo();
     let guard_pk = format!("SUBID#{}#{p}#{}", trial(), sub.submission_id);
     let mut legacy = env.partition(&guard_pk).await.remove(0);
@@ -179,8 +215,14 @@ async fn a_replay_of_a_submission_recorded_under_the_old_bare_id_guard_is_still_
     legacy.insert("pk".into(), AttributeValue::S(format!("SUBID#{}", sub.submission_id)));
     raw.put_item().table_name(env.table()).set_item(Some(legacy)).send().await.unwrap();
     // WHEN the client replays it after the change
-    let again =
-        store.record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:05Z"), &[]).await;
+    let again = store
+        .record_submission(
+            &sub,
+            "2026-11-26",
+            &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:05Z")).await,
+            &[],
+        )
+        .await;
     // THEN it is the duplicate of what is stored, not a 500, and nothing is counted twice
     assert_eq!(again.unwrap(), RecordOutcome::Duplicate(sub.clone()));
     assert_eq!(store.get_enrolment(&trial(), &p).await.unwrap().unwrap().submission_count, 1);
@@ -197,12 +239,22 @@ async fn recording_the_same_submission_twice_is_a_duplicate_holding_the_first() 
     requests.reset();
     // WHEN the submission is recorded, then recorded again (a client retry)
     let first = store
-        .record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:00Z"), &[])
+        .record_submission(
+            &sub,
+            "2026-11-26",
+            &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:00Z")).await,
+            &[],
+        )
         .await
         .unwrap();
     let writes_for_one = requests.get("TransactWriteItems");
     let second = store
-        .record_submission(&sub, "2026-11-26", &audit("submission/a", "submission.created", "2026-11-26T21:00:05Z"), &[])
+        .record_submission(
+            &sub,
+            "2026-11-26",
+            &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:05Z")).await,
+            &[],
+        )
         .await
         .unwrap();
     // THEN the first is one write request, the second is refused by the guard and returns what is stored
@@ -229,7 +281,12 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
         .record_submission(
             &submission(&p, "2026-11-25T20:00:00Z"),
             "2026-11-25",
-            &audit("submission/a", "submission.created", "2026-11-25T20:00:00Z"),
+            &linked_to(
+                &store,
+                &submission(&p, "2026-11-25T20:00:00Z"),
+                audit("submission/a", "submission.created", "2026-11-25T20:00:00Z"),
+            )
+            .await,
             &[],
         )
         .await
@@ -239,7 +296,12 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
     // WHEN another submission arrives
     let late = submission(&p, "2026-11-26T20:00:00Z");
     let err = store
-        .record_submission(&late, "2026-11-26", &audit("submission/b", "submission.created", "2026-11-26T20:00:00Z"), &[])
+        .record_submission(
+            &late,
+            "2026-11-26",
+            &linked_to(&store, &late, audit("submission/b", "submission.created", "2026-11-26T20:00:00Z")).await,
+            &[],
+        )
         .await
         .unwrap_err();
     // THEN it is refused as not enrolled
@@ -247,13 +309,18 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
     // AND none of the transaction's five writes happened: no submission, no guard, no audit, no counter, no summary change
     assert_eq!(env.partition(&format!("PATIENT#{}#{p}", trial())).await.len(), 1);
     assert!(env.partition(&format!("SUBID#{}", late.submission_id)).await.is_empty());
-    assert!(env.audit_partition(&format!("AUDIT#{}#submission/b", trial())).await.is_empty());
+    assert!(!env.chain(&ChainId::Patient(p.clone())).await.iter().any(|e| e.entity == "submission/b"));
     assert_eq!(store.daily_counts(&trial(), NaiveDate::MIN, NaiveDate::MAX).await.unwrap(), day_counts_before);
     assert_eq!(store.get_enrolment(&trial(), &p).await.unwrap().unwrap().submission_count, 1);
     // AND a patient never enrolled is refused the same way
     let stranger = submission(&patient("P-404"), "2026-11-26T20:00:00Z");
     let err = store
-        .record_submission(&stranger, "2026-11-26", &audit("submission/c", "submission.created", "2026-11-26T20:00:00Z"), &[])
+        .record_submission(
+            &stranger,
+            "2026-11-26",
+            &linked_to(&store, &stranger, audit("submission/c", "submission.created", "2026-11-26T20:00:00Z")).await,
+            &[],
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), "patient-not-enrolled");
@@ -269,7 +336,12 @@ async fn an_out_of_order_submission_is_counted_but_keeps_the_latest_time() {
     // WHEN both are recorded
     for (i, when) in ["2026-11-26T20:00:00Z", "2026-11-24T20:00:00Z"].into_iter().enumerate() {
         let outcome = store
-            .record_submission(&submission(&p, when), &when[..10], &audit(&format!("submission/{i}"), "submission.created", when), &[])
+            .record_submission(
+                &submission(&p, when),
+                &when[..10],
+                &linked_to(&store, &submission(&p, when), audit(&format!("submission/{i}"), "submission.created", when)).await,
+                &[],
+            )
             .await;
         assert_eq!(outcome.unwrap(), RecordOutcome::Recorded);
     }
@@ -294,7 +366,7 @@ async fn submissions_list_newest_first_across_pages_and_refuse_a_foreign_cursor(
             .record_submission(
                 &s,
                 &format!("2026-11-{day}"),
-                &audit(&format!("submission/{day}"), "submission.created", "2026-11-26T20:00:00Z"),
+                &linked_to(&store, &s, audit(&format!("submission/{day}"), "submission.created", "2026-11-26T20:00:00Z")).await,
                 &[],
             )
             .await
@@ -302,7 +374,15 @@ async fn submissions_list_newest_first_across_pages_and_refuse_a_foreign_cursor(
         expected.insert(0, s.submission_id);
     }
     let other = submission(&p2, "2026-11-26T20:00:00Z");
-    store.record_submission(&other, "2026-11-26", &audit("submission/o", "submission.created", "2026-11-26T20:00:00Z"), &[]).await.unwrap();
+    store
+        .record_submission(
+            &other,
+            "2026-11-26",
+            &linked_to(&store, &other, audit("submission/o", "submission.created", "2026-11-26T20:00:00Z")).await,
+            &[],
+        )
+        .await
+        .unwrap();
     // WHEN P-1's list is read two at a time, following the cursors
     let mut seen = Vec::new();
     let mut page = PageRequest::first(2);
@@ -342,7 +422,7 @@ async fn daily_counts_sum_every_shard_within_the_day_range() {
             .record_submission(
                 &s,
                 &format!("2026-11-{day}"),
-                &audit(&format!("submission/{i}"), "submission.created", "2026-11-26T20:00:00Z"),
+                &linked_to(&store, &s, audit(&format!("submission/{i}"), "submission.created", "2026-11-26T20:00:00Z")).await,
                 &[],
             )
             .await
@@ -430,12 +510,12 @@ async fn a_stale_state_writer_loses_and_risk_counters_follow_level_changes() {
     let (store, requests) = env.counted_store();
     let (p1, p2) = (patient("P-1"), patient("P-2"));
     let (p1_v1, p2_v1) = (state(&p1, 1, Some(RiskLevel::Low)), state(&p2, 1, Some(RiskLevel::Medium)));
-    assert_eq!(store.put_state(None, &p1_v1).await.unwrap(), StateWrite::Written);
-    assert_eq!(store.put_state(None, &p2_v1).await.unwrap(), StateWrite::Written);
+    assert_eq!(store.put_state(None, &p1_v1, &[]).await.unwrap(), StateWrite::Written);
+    assert_eq!(store.put_state(None, &p2_v1, &[]).await.unwrap(), StateWrite::Written);
     // WHEN a second writer also writes version 1 over nothing, and then two writers who read version 1 race to version 2
-    let racing_first = store.put_state(None, &state(&p1, 1, Some(RiskLevel::High))).await.unwrap();
-    let winner = store.put_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::High))).await.unwrap();
-    let loser = store.put_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::Low))).await.unwrap();
+    let racing_first = store.put_state(None, &state(&p1, 1, Some(RiskLevel::High)), &[]).await.unwrap();
+    let winner = store.put_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::High)), &[]).await.unwrap();
+    let loser = store.put_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::Low)), &[]).await.unwrap();
     // THEN only one write per version wins
     assert_eq!((racing_first, winner, loser), (StateWrite::Stale, StateWrite::Written, StateWrite::Stale));
     // AND each write was one request, and none of them read the stored state
@@ -447,12 +527,12 @@ async fn a_stale_state_writer_loses_and_risk_counters_follow_level_changes() {
     assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::Medium, 1), (RiskLevel::High, 1)]);
     // AND a write that keeps the level, or drops the score, moves counters accordingly
     let p2_v2 = state(&p2, 2, Some(RiskLevel::Medium));
-    store.put_state(Some(&p2_v1), &p2_v2).await.unwrap();
-    store.put_state(Some(&p1_v2), &state(&p1, 3, None)).await.unwrap();
+    store.put_state(Some(&p2_v1), &p2_v2, &[]).await.unwrap();
+    store.put_state(Some(&p1_v2), &state(&p1, 3, None), &[]).await.unwrap();
     assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::Medium, 1)]);
     // AND a state that skips a version is refused before any request
     requests.reset();
-    let skipping = store.put_state(Some(&p2_v2), &state(&p2, 5, None)).await;
+    let skipping = store.put_state(Some(&p2_v2), &state(&p2, 5, None), &[]).await;
     assert!(matches!(skipping, Err(Error::Internal(_))), "{skipping:?}");
     assert_eq!(requests.total(), 0);
 }
@@ -472,7 +552,7 @@ async fn a_state_with_escalation_fields_round_trips_and_an_item_from_before_them
     s.alerting_parameters = vec![trialwatch::news2::Parameter::RespirationRate, trialwatch::news2::Parameter::Spo2];
     s.below_since = Some(at("2026-11-26T19:30:00Z"));
     // WHEN written and read back THEN it is identical
-    store.put_state(None, &s).await.unwrap();
+    store.put_state(None, &s, &[]).await.unwrap();
     assert_eq!(store.get_state(&trial(), &p).await.unwrap().unwrap(), s);
     // GIVEN an item as the previous release wrote it (no escalation fields)
     let old = patient("P-old");
@@ -525,4 +605,48 @@ async fn a_withdrawal_time_is_stored_kept_while_withdrawn_and_removed_on_re_enro
         .unwrap();
     let stored = store.get_enrolment(&trial(), &p).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.withdrawn_at), (EnrolmentStatus::Enrolled, None));
+}
+
+#[tokio::test]
+async fn two_submissions_linked_from_one_head_both_commit_the_loser_after_a_re_read_and_the_chain_stays_linear() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use trialwatch::audit::append::append_with_retry;
+    use trialwatch::audit::chain::link_all;
+    // GIVEN an enrolled patient whose enrolment (and so chain head) two API instances hold
+    let env = Emulator::provision("chainrace").await;
+    let store = env.store();
+    let p = patient("P-7");
+    enrol(&store, &p, "s1", EnrolmentStatus::Enrolled).await;
+    let held = store.get_enrolment(&trial(), &p).await.unwrap().unwrap().audit_head;
+    let chain_id = ChainId::Patient(p.clone());
+    let writes = AtomicUsize::new(0);
+    let submit = |when: &'static str| {
+        let (store, chain_id, held, writes, p) = (&store, &chain_id, held.clone(), &writes, p.clone());
+        async move {
+            let sub = submission(&p, when);
+            let entry = audit(&format!("submission/{}", sub.submission_id), "submission.created", when);
+            let reread = || async { Ok(store.get_enrolment_consistent(&trial(), &p).await?.unwrap().audit_head) };
+            let write = |head| {
+                let mut entries = vec![entry.clone()];
+                link_all(entries.iter_mut(), chain_id, &head);
+                writes.fetch_add(1, Ordering::SeqCst);
+                let sub = sub.clone();
+                async move { store.record_submission(&sub, "2026-11-26", &entries, &[]).await }
+            };
+            append_with_retry(Some(held), reread, write).await
+        }
+    };
+    // WHEN both submit at once, each linking from the head it holds
+    let (a, b) = tokio::join!(submit("2026-11-26T20:00:00Z"), submit("2026-11-26T20:00:01Z"));
+    // THEN both commit, one of them after re-reading the head (three transactions in all)
+    assert_eq!((a.unwrap(), b.unwrap()), (RecordOutcome::Recorded, RecordOutcome::Recorded));
+    assert_eq!(writes.load(Ordering::SeqCst), 3);
+    // AND the chain is linear: enrolment, then both submissions, seq 1..3, no fork, no gap,
+    // ending at the head recorded on the enrolment
+    let entries = env.chain(&chain_id).await;
+    assert_eq!(entries.iter().map(|e| e.seq.unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
+    let found = chain::verify(&chain_id, &entries).unwrap();
+    let recorded = store.get_enrolment_consistent(&trial(), &p).await.unwrap().unwrap().audit_head;
+    assert_eq!(chain::check_head(&found, &recorded), Ok(()));
+    assert_eq!(store.get_enrolment(&trial(), &p).await.unwrap().unwrap().submission_count, 2);
 }

@@ -6,7 +6,7 @@ use trialwatch_local::scenario::{self, Condition};
 
 /// Posts one set of vitals per step and waits for the analyzer to consume it
 /// (the vitals queue drained), as the FIFO queue orders a patient's readings.
-async fn stream_vitals(w: &World, patient: &str, course: &[Condition]) {
+pub(crate) async fn stream_vitals(w: &World, patient: &str, course: &[Condition]) {
     let path = format!("/v1/trials/{TRIAL}/patients/{patient}/vitals");
     let token = w.patient(patient);
     let sqs = aws_sdk_sqs_client(w);

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod audit;
+mod audit_chains;
 mod correlation;
 mod gateway;
 mod outbox;

@@ -318,7 +318,9 @@ where
         let (status, action) = if delivered { (AlertStatus::Delivered, "alert.delivered") } else { (AlertStatus::Failed, "alert.failed") };
         let failed: Vec<&str> = states.iter().filter(|(_, s)| *s == ChannelState::FailedForGood).map(|(c, _)| channel_name(*c)).collect();
         let channels: Vec<&str> = states.iter().map(|(c, _)| channel_name(*c)).collect();
+        // The patient puts the entry in the patient's chain (`AuditEntry::chain_id`).
         let mut audit = AuditEntry::new(alert.trial_id.clone(), format!("alert/{}", alert.alert_id), action, Actor::system(COMPONENT), now)
+            .with_detail("patientId", alert.patient_id.as_str())
             .with_detail("channels", json!(channels))
             .with_detail("attempts", json!(record.attempts.len() + new_attempts));
         if !failed.is_empty() {

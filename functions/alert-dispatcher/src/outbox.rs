@@ -80,6 +80,7 @@ async fn sweep_shard(outbox: &impl AlertOutbox, queue: &dyn AlertQueue, shard: u
 mod tests {
     use super::*;
     use trialwatch::alert::{Alert, AlertReason, AlertStatus};
+    use trialwatch::audit::chain::{ChainHead, ChainId};
     use trialwatch::audit::{Actor, AuditEntry};
     use trialwatch::memory::{MemoryQueue, MemoryStore};
     use trialwatch::news2::RiskLevel;
@@ -126,14 +127,16 @@ mod tests {
             "bodyHash": "h", "submittedBy": {"sub": "p", "role": "patient"}
         }))
         .expect("a submission");
-        let audit = AuditEntry::new(
+        let mut audit = AuditEntry::new(
             submission.trial_id.clone(),
             "submission/x",
             "submission.created",
             Actor::system("test"),
             at("2026-11-27T10:00:00Z"),
         );
-        store.record_submission(&submission, "2026-11-27", &audit, alerts).await.expect("recorded");
+        // The patient's chain is empty: the entry links from its genesis.
+        audit.link(&ChainId::Patient(submission.patient_id.clone()), &ChainHead::genesis());
+        store.record_submission(&submission, "2026-11-27", &[audit], alerts).await.expect("recorded");
         store
     }
 

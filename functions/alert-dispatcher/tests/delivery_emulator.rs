@@ -21,8 +21,9 @@ use lambda_runtime::{Context, LambdaEvent};
 use sha2::Sha256;
 use trialwatch::alert::{Alert, AlertReason, AlertRecord, AlertStatus, AttemptOutcome, Channel};
 use trialwatch::audit::{Actor, AuditEntry};
+use trialwatch::enrolment::Enrolment;
 use trialwatch::news2::RiskLevel;
-use trialwatch::ports::{AlertStore, TrialStore};
+use trialwatch::ports::{AlertStore, EnrolmentStore, TrialStore};
 use trialwatch::provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned};
 use trialwatch::trial::Trial;
 use trialwatch::{AlertId, PatientId, SiteId, TrialId};
@@ -174,6 +175,24 @@ impl Stack {
         self.deps.store.put_trial(&trial, &audit).await.unwrap();
     }
 
+    /// Enrols the alert's patient: the enrolment holds the head of the
+    /// patient's audit chain, which the dispatcher's delivered/failed entry extends.
+    async fn enrol(&self, alert: &Alert) {
+        let enrolment: Enrolment = serde_json::from_value(serde_json::json!({
+            "trialId": alert.trial_id, "patientId": alert.patient_id, "siteId": alert.site_id, "status": "enrolled",
+            "enrolledAt": "2026-11-01T00:00:00.000Z", "updatedAt": "2026-11-01T00:00:00.000Z"
+        }))
+        .unwrap();
+        let audit = AuditEntry::new(
+            alert.trial_id.clone(),
+            format!("patient/{}", alert.patient_id),
+            "enrolment.created",
+            Actor::system("test"),
+            chrono::Utc::now(),
+        );
+        self.deps.store.put_enrolment(&enrolment, &audit).await.unwrap();
+    }
+
     async fn send(&self, alert: &Alert) {
         self.sqs.send_message().queue_url(self.queue_url()).message_body(serde_json::to_string(alert).unwrap()).send().await.unwrap();
     }
@@ -320,6 +339,7 @@ async fn an_alert_sent_three_times_reaches_the_site_and_the_topic_exactly_once()
     stack.seed_trial("t-once", Some(&site.url)).await;
     let probe = stack.subscribe_probe().await;
     let a = alert("t-once", "p-1");
+    stack.enrol(&a).await;
     // WHEN the same alert is on the queue three times (at-least-once upstream)
     // and each copy is handled in turn. One per batch: moto serves requests on
     // threads without locking its tables, so two conditional writes racing on
@@ -353,6 +373,7 @@ async fn a_site_that_fails_twice_gets_the_alert_once_it_recovers() {
     let site = Receiver::start(vec![503, 500], 200).await;
     stack.seed_trial("t-recover", Some(&site.url)).await;
     let a = alert("t-recover", "p-2");
+    stack.enrol(&a).await;
     // WHEN the alert is queued and the event source keeps polling
     stack.send(&a).await;
     stack.drain(10, 2, Duration::from_secs(60)).await;
@@ -379,6 +400,7 @@ async fn a_site_that_always_fails_sends_the_alert_to_the_dlq_with_every_attempt_
     stack.seed_trial("t-dlq", Some(&site.url)).await;
     let dead_letter = stack.provisioned.dead_letters.get("AlertQueue").expect("AlertQueue has a redrive policy").clone();
     let a = alert("t-dlq", "p-3");
+    stack.enrol(&a).await;
     // WHEN the event source polls until SQS gives up on the message
     stack.send(&a).await;
     stack.drain(10, 3, Duration::from_secs(120)).await;
@@ -404,6 +426,7 @@ async fn the_sns_publish_reaches_a_subscriber_with_level_and_trial_attributes() 
     stack.seed_trial("t-sns", None).await;
     let probe = stack.subscribe_probe().await;
     let a = alert("t-sns", "p-4");
+    stack.enrol(&a).await;
     // WHEN its alert is dispatched
     stack.send(&a).await;
     stack.drain(10, 2, Duration::from_secs(60)).await;
@@ -429,6 +452,7 @@ async fn a_deleted_trial_topic_fails_the_sns_channel_at_once_and_names_the_missi
     stack.seed_trial_with_topic("t-gone", Some(&site.url), Some(&gone)).await;
     let dead_letter = stack.provisioned.dead_letters.get("AlertQueue").expect("AlertQueue has a redrive policy").clone();
     let a = alert("t-gone", "p-5");
+    stack.enrol(&a).await;
     // WHEN the alert is queued and the event source polls until the queue is empty
     stack.send(&a).await;
     stack.drain(10, 2, Duration::from_secs(60)).await;

@@ -90,6 +90,7 @@ fn deps() -> (BenchDeps, Arc<MemoryStore>, Arc<MemoryQueue>) {
         submission_count: 0,
         last_submission_at: None,
         withdrawn_at: None,
+        audit_head: Default::default(),
     });
     let clock = Arc::new(FakeClock::at("2026-11-26T20:00:00Z"));
     (epro_api::Deps::from_shared(store.clone(), queue.clone(), clock, Duration::from_secs(3600)), store, queue)

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use trialwatch::alert::Alert;
+use trialwatch::audit::chain::ChainHead;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
 use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, TrialStore, VitalsQueue};
@@ -113,6 +114,18 @@ where
         }
         self.enrolments.invalidate(&key);
         self.store.get_enrolment(trial, patient).await
+    }
+
+    /// After a commit that moved the patient's audit chain: the cached
+    /// enrolment carries the new head, so this process's next submission
+    /// links from it without a read. Never moves a cached head backwards (a
+    /// concurrent request of this process may have committed after us).
+    pub(crate) fn remember_head(&self, trial: &TrialId, patient: &PatientId, head: &ChainHead) {
+        self.enrolments.amend(&(trial.clone(), patient.clone()), |e| {
+            if e.audit_head.seq < head.seq {
+                e.audit_head = head.clone();
+            }
+        });
     }
 
     pub(crate) fn forget_enrolment(&self, trial: &TrialId, patient: &PatientId) {

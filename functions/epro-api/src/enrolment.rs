@@ -56,6 +56,8 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
             _ => None,
         },
         updated_at: at,
+        // The store links the audit entry from the head it reads itself.
+        audit_head: Default::default(),
     };
     let action = if existing.is_some() { "enrolment.updated" } else { "enrolment.created" };
     let changes = audit::changes(existing.as_ref().map(Recorded::of).as_ref(), &Recorded::of(&enrolment));

@@ -15,7 +15,10 @@ use chrono::{DateTime, Utc};
 use lambda_http::Request;
 use serde::Serialize;
 use trialwatch::alert::{Alert, AlertReason};
+use trialwatch::audit::append::append_with_retry;
+use trialwatch::audit::chain::{link_all, ChainId};
 use trialwatch::audit::{Actor, AuditEntry};
+use trialwatch::enrolment::Enrolment;
 use trialwatch::page::{Page, PageRequest};
 use trialwatch::ports::{Clock, RecordOutcome};
 use trialwatch::submission::{Answer, StoredSubmission, SubmissionRequest};
@@ -76,7 +79,8 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
     // outbox items, they survive a failed send below or a function that dies
     // before it; the outbox sweeper delivers them (crate docs of `trialwatch::outbox`).
     let alerts = pro_alerts(trial, &stored);
-    let (status, recorded, alerts) = match deps.store.record_submission(&stored, &day, &audit, &alerts).await {
+    let recorded = record(deps, &stored, &day, &audit, &alerts, enrolment).await;
+    let (status, recorded, alerts) = match recorded {
         Ok(RecordOutcome::Recorded) => {
             // Raised once, when stored: a replay re-sends but raises nothing new.
             for a in &alerts {
@@ -125,6 +129,41 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
         "submission"
     );
     Ok(respond::json(status, &recorded.receipt()))
+}
+
+/// Who raises a PRO alert in the trail: the rule, run by this function.
+const COMPONENT: &str = "epro-api";
+
+/// Records the submission with its audit entries (submission.created, then
+/// alert.raised per PRO alert) linked into the patient's chain after the head
+/// on the enrolment in hand: no read on the warm path. A cached head that is
+/// stale (another writer extended the chain) fails the transaction's head
+/// condition; the enrolment is then re-read consistently and the entries
+/// re-linked ([`append_with_retry`]). A commit leaves the new head in the
+/// enrolment cache.
+async fn record<S: Stores, Q: Queues, C: Clock>(
+    deps: &Deps<S, Q, C>,
+    stored: &StoredSubmission,
+    day: &str,
+    audit: &AuditEntry,
+    alerts: &[Alert],
+    enrolment: Enrolment,
+) -> Result<RecordOutcome, Error> {
+    let (trial, patient) = (&stored.trial_id, &stored.patient_id);
+    let chain = &ChainId::Patient(patient.clone());
+    let reread = || async { require_enrolled(deps.store.get_enrolment_consistent(trial, patient).await?) };
+    let write = |enrolment: Enrolment| async move {
+        let mut entries = vec![audit.clone()];
+        // The rule raised the alert, not the person who answered.
+        entries.extend(alerts.iter().map(|a| a.raised_entry(Actor::system(COMPONENT), stored.received_at)));
+        let head = link_all(entries.iter_mut(), chain, &enrolment.audit_head);
+        let outcome = deps.store.record_submission(stored, day, &entries, alerts).await?;
+        if outcome == RecordOutcome::Recorded {
+            deps.remember_head(trial, patient, &head);
+        }
+        Ok(outcome)
+    };
+    append_with_retry(Some(enrolment), reread, write).await
 }
 
 /// Native JSON, or a FHIR QuestionnaireResponse mapped onto the same request.

@@ -114,17 +114,22 @@ fn minute_ago() -> String {
     (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Entries about `entity` in the chains of the patients these tests submit for.
 async fn audit_entries(s: &Stack, entity: &str) -> usize {
     let client = aws_sdk_dynamodb::Client::new(&s.sdk);
-    let out = client
-        .query()
-        .table_name(&s.resources.audit_table_name)
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("AUDIT#tw-demo#{entity}")))
-        .send()
-        .await
-        .unwrap();
-    out.items().len()
+    let mut n = 0;
+    for patient in ["P0001", "P0003"] {
+        let out = client
+            .query()
+            .table_name(&s.resources.audit_table_name)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("CHAIN#tw-demo#patient/{patient}")))
+            .send()
+            .await
+            .unwrap();
+        n += out.items().iter().filter(|i| i.get("entity").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(entity)).count();
+    }
+    n
 }
 
 async fn day_count(s: &Stack, day: chrono::NaiveDate) -> u64 {

@@ -16,6 +16,8 @@ use report_generator::pdf::{count, minutes, percent};
 use report_generator::{handle_http, local_day, percentile, Deps, Period};
 use serde_json::Value;
 use trialwatch::alert::{Alert, AlertReason, AlertStatus, Claim};
+use trialwatch::audit::append::append_with_retry;
+use trialwatch::audit::chain::{link_all, ChainHead, ChainId};
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::aws::{DynamoStore, S3ReportStore};
 use trialwatch::clock::FakeClock;
@@ -111,6 +113,7 @@ fn enrolment(i: usize, status: EnrolmentStatus) -> Enrolment {
         submission_count: 0,
         last_submission_at: None,
         withdrawn_at: None,
+        audit_head: Default::default(),
     }
 }
 
@@ -171,7 +174,17 @@ async fn seed(store: &DynamoStore) -> Expected {
     let recorded: Vec<RecordOutcome> = stream::iter(subs.iter())
         .map(|(s, day)| async move {
             let entry = audit(format!("submission/{}", s.submission_id), "submission.created", s.received_at);
-            retrying(|| store.record_submission(s, day, &entry, &[])).await
+            let chain = ChainId::Patient(s.patient_id.clone());
+            // As the API: linked after the patient's chain head, re-read when another submission moved it.
+            let head = || async {
+                Ok(store.get_enrolment_consistent(&s.trial_id, &s.patient_id).await?.map(|e| e.audit_head).unwrap_or_default())
+            };
+            let record = |head: ChainHead| {
+                let mut entries = vec![entry.clone()];
+                link_all(entries.iter_mut(), &chain, &head);
+                async move { store.record_submission(s, day, &entries, &[]).await }
+            };
+            retrying(|| append_with_retry(None, head, record)).await
         })
         .buffer_unordered(IN_FLIGHT)
         .try_collect()
@@ -233,13 +246,15 @@ async fn seed(store: &DynamoStore) -> Expected {
             let t = common::trial_id();
             if *status != AlertStatus::Pending {
                 let done_at = alert.created_at + Duration::seconds(2);
-                let entry = audit(format!("alert/{}", alert.alert_id), "alert.delivered", done_at);
+                let entry = audit(format!("alert/{}", alert.alert_id), "alert.delivered", done_at)
+                    .with_detail("patientId", alert.patient_id.as_str());
                 retrying(|| store.finish(&t, &alert.alert_id, *status, done_at, &entry)).await?;
             }
             if let Some(m) = ack {
                 let at = alert.created_at + Duration::minutes(*m);
                 let by = Actor { role: "site_staff".into(), subject: Some("nurse-1".into()) };
-                let entry = audit(format!("alert/{}", alert.alert_id), "alert.acknowledged", at);
+                let entry = audit(format!("alert/{}", alert.alert_id), "alert.acknowledged", at)
+                    .with_detail("patientId", alert.patient_id.as_str());
                 retrying(|| store.acknowledge(&t, &alert.alert_id, &by, None, at, &entry, None)).await?;
             }
             Ok::<_, trialwatch::Error>(())

@@ -110,14 +110,15 @@ async fn gathering_costs_the_same_requests_whatever_the_number_of_patients() {
         // WHEN a report is made
         let (status, _, _) = call(&deps, post_event(TRIAL, WEEK, SPONSOR)).await;
         assert_eq!(status, 201);
-        // THEN the store saw 1 GetItem (trial), 3 Query (enrolment, alerts, risk counters)
-        // + one Query per day-counter shard, and 1 PutItem (audit): nothing per patient
+        // THEN the store saw 2 GetItem (trial; the trial chain's head), 3 Query (enrolment,
+        // alerts, risk counters) + one Query per day-counter shard, and 1 TransactWriteItems
+        // (the audit entry with its chain head's move): nothing per patient
         let shards = u64::from(trialwatch::aws::COUNTER_SHARDS);
         let r = deps.store.requests.snapshot();
-        assert_eq!(r.get("dynamodb.GetItem"), Some(&1), "{r:?}");
+        assert_eq!(r.get("dynamodb.GetItem"), Some(&2), "{r:?}");
         assert_eq!(r.get("dynamodb.Query"), Some(&(3 + shards)), "{r:?}");
-        assert_eq!(r.get("dynamodb.PutItem"), Some(&1), "{r:?}");
-        assert_eq!(deps.store.requests.total(), 5 + shards, "{r:?}");
+        assert_eq!(r.get("dynamodb.TransactWriteItems"), Some(&1), "{r:?}");
+        assert_eq!(deps.store.requests.total(), 6 + shards, "{r:?}");
     }
 }
 

@@ -83,6 +83,7 @@ fn seeded_store(patients: usize) -> MemoryStore {
             submission_count: 0,
             last_submission_at: None,
             withdrawn_at: None,
+            audit_head: Default::default(),
         });
     }
     store

@@ -54,6 +54,7 @@ fn enrolment(patient: &str) -> Enrolment {
         submission_count: 0,
         last_submission_at: None,
         withdrawn_at: None,
+        audit_head: Default::default(),
     }
 }
 
@@ -724,7 +725,7 @@ impl VitalsStore for Hooked {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.inner.get_state(trial, patient).await
     }
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error> {
         let raced = self.races.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         if raced {
             // Another invocation writes a newer version with its own reading first.
@@ -742,9 +743,9 @@ impl VitalsStore for Hooked {
                 }],
             );
             self.competitor_versions.lock().unwrap().push(theirs.version);
-            assert_eq!(self.inner.put_state(stored.as_ref(), &theirs).await?, StateWrite::Written);
+            assert_eq!(self.inner.put_state(stored.as_ref(), &theirs, &[]).await?, StateWrite::Written);
         }
-        self.inner.put_state(previous, state).await
+        self.inner.put_state(previous, state, raised).await
     }
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
         self.inner.risk_level_counts(trial).await
@@ -968,4 +969,71 @@ async fn an_alert_carries_the_correlation_id_of_the_record_that_raised_it_or_its
         d.alerts.sent_alerts().iter().map(|a| (a.patient_id.to_string(), a.correlation_id.as_ref().map(|c| c.to_string()))).collect();
     ids.sort();
     assert_eq!(ids, [("P0001".into(), Some("req-7f3a".into())), ("P0002".into(), Some("0b5e9c1e-1111-4aaa-8bbb-222233334444".into()))]);
+}
+
+mod audit_chain {
+    use super::*;
+    use trialwatch::audit::chain::{check_head, verify, ChainId};
+
+    fn raised(store: &MemoryStore, patient: &str) -> Vec<trialwatch::audit::AuditEntry> {
+        let chain = ChainId::Patient(pid(patient));
+        let (entries, head) = store.audit_chain(&trial_id(), &chain);
+        assert_eq!(check_head(&verify(&chain, &entries).unwrap(), &head), Ok(()), "the chain verifies to its recorded head");
+        entries.into_iter().filter(|e| e.action == "alert.raised").collect()
+    }
+
+    #[tokio::test]
+    async fn an_escalation_is_audited_as_raised_with_its_score_and_component_scores_only() {
+        // GIVEN an enrolled patient WHEN a batch takes them to high
+        let (d, clock) = deps(seeded(&["P0001"], 60));
+        handle(&d, sqs_event(&[("m1", body("P0001", readings_for(RiskLevel::High, clock.now())))])).await.unwrap();
+        // THEN one alert.raised entry, in the patient's chain, names the alert, its level, the score and each parameter's score
+        let alert = &d.alerts.sent_alerts()[0];
+        let AlertReason::News2 { score, components } = &alert.reason else { panic!("a NEWS2 alert") };
+        let entries = raised(&d.store, "P0001");
+        assert_eq!(entries.len(), 1);
+        let e = &entries[0];
+        assert_eq!(e.entity, format!("alert/{}", alert.alert_id));
+        assert_eq!(e.actor, trialwatch::audit::Actor::system("vitals-analyzer"));
+        assert_eq!((e.details["rule"].as_str(), e.details["level"].as_str()), (Some("news2"), Some("high")));
+        assert_eq!(e.details["score"], serde_json::json!(score));
+        let scores = e.details["components"].as_object().unwrap();
+        assert_eq!(scores.len(), components.len());
+        for c in components {
+            assert_eq!(scores[c.parameter.as_str()], serde_json::json!(c.score), "a component's score, never its value");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_batch_writes_no_second_alert_raised_entry() {
+        // GIVEN a high batch handled
+        let (d, clock) = deps(seeded(&["P0001"], 60));
+        let batch = [("m1", body("P0001", readings_for(RiskLevel::High, clock.now())))];
+        handle(&d, sqs_event(&batch)).await.unwrap();
+        // WHEN it is redelivered
+        clock.advance(Duration::minutes(1));
+        handle(&d, sqs_event(&batch)).await.unwrap();
+        // THEN the trail still holds one alert.raised entry
+        assert_eq!(raised(&d.store, "P0001").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_chain_head_moved_since_the_enrolment_was_read_is_re_read_and_the_escalation_recorded_once() {
+        // GIVEN another writer of the patient's chain commits just before the analyzer's state write
+        let (d, clock) = deps(seeded(&["P0001"], 60));
+        d.store.race_appends(1);
+        // WHEN a batch escalates the patient
+        let r = handle(&d, sqs_event(&[("m1", body("P0001", readings_for(RiskLevel::High, clock.now())))])).await.unwrap();
+        // THEN the write is retried from the re-read head: the record succeeds, the state holds the alert, audited once
+        assert!(r.batch_item_failures.is_empty(), "{r:?}");
+        assert_eq!(state_of(&*d.store, "P0001").await.unwrap().last_alert_level, Some(RiskLevel::High));
+        assert_eq!(raised(&d.store, "P0001").len(), 1);
+        // AND a head that keeps moving fails the patient's records for a redelivery, writing nothing
+        let (d, clock) = deps(seeded(&["P0002"], 60));
+        d.store.race_appends(trialwatch::audit::append::MAX_APPEND_ATTEMPTS as u32);
+        let r = handle(&d, sqs_event(&[("m1", body("P0002", readings_for(RiskLevel::High, clock.now())))])).await.unwrap();
+        assert_eq!(failed_ids(&r), ["m1"]);
+        assert!(state_of(&*d.store, "P0002").await.is_none());
+        assert!(raised(&d.store, "P0002").is_empty());
+    }
 }

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use trialwatch::alert::{Alert, AlertReason};
+use trialwatch::audit::append::append_with_retry;
+use trialwatch::audit::chain::{link_all, ChainHead, ChainId};
+use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::correlation::CorrelationId;
 use trialwatch::edge::sqs::guarded;
 use trialwatch::news2::Spo2Scale;
@@ -20,6 +23,9 @@ use trialwatch::{PatientId, SiteId, TrialId};
 use crate::escalation::{assess, Assessment, Escalation};
 use crate::record::RecordFailure;
 use crate::Deps;
+
+/// Who raises a NEWS2 alert in the trail.
+const COMPONENT: &str = "vitals-analyzer";
 
 /// A stale state write is retried (reload, recompute) this many times before
 /// the patient's records fail and SQS redelivers them.
@@ -57,6 +63,9 @@ pub struct Plan {
     /// the patient withdrew consent.
     pub readings: Vec<VitalReading>,
     pub assessment: Assessment,
+    /// The patient's audit chain head as read with the enrolment: an
+    /// escalation's alert.raised entry links from it.
+    pub head: ChainHead,
 }
 
 /// Log code of readings skipped because they were observed after the
@@ -154,7 +163,7 @@ where
     }
     let prev = state.unwrap_or_else(|| VitalsState::new(batch.trial.clone(), batch.patient.clone()));
     let assessment = assess(&prev, &readings, scale, now, &settings);
-    Ok(Some(Plan { scale, site: enrolment.site_id, settings, prev, readings, assessment }))
+    Ok(Some(Plan { scale, site: enrolment.site_id, settings, prev, readings, assessment, head: enrolment.audit_head }))
 }
 
 /// Phase 3: writes the state over `prev`, the state it was assessed from,
@@ -176,7 +185,14 @@ where
     C: Clock,
     D: DeadLetters,
 {
-    let Plan { scale, site, settings, mut prev, readings, mut assessment } = plan;
+    let Plan { scale, site, settings, mut prev, readings, mut assessment, head } = plan;
+    let chain = &ChainId::Patient(batch.patient.clone());
+    // A head that moved since the enrolment was read (an acknowledgement, a
+    // submission) is re-read consistently; the state write is retried with it.
+    let reread = || async {
+        let enrolment = deps.store.get_enrolment_consistent(&batch.trial, &batch.patient).await?;
+        Ok(enrolment.ok_or(trialwatch::Error::NotFound("enrolment"))?.audit_head)
+    };
     let mut sent = assessment.escalation.as_ref().map(|e| e.alert_id.clone());
     for _ in 0..=STATE_RETRIES {
         if assessment.changes_nothing(&prev) {
@@ -184,7 +200,19 @@ where
         }
         // Version 0 is the empty state assessed when nothing was stored.
         let previous = Some(&prev).filter(|p| p.version > 0);
-        match deps.store.put_state(previous, &assessment.state).await? {
+        // The escalation this write records (it moves the sequence) is
+        // audited in the same transaction: a redelivered batch, whose write
+        // finds the version moved, records no second entry.
+        let raised = alert_for(batch, &site, &assessment).map(|a| a.raised_entry(Actor::system(COMPONENT), now));
+        let write = |head: ChainHead| {
+            let (raised, state) = (raised.clone(), &assessment.state);
+            async move {
+                let mut raised: Vec<AuditEntry> = raised.into_iter().collect();
+                link_all(raised.iter_mut(), chain, &head);
+                deps.store.put_state(previous, state, &raised).await
+            }
+        };
+        match append_with_retry(Some(head.clone()), reread, write).await? {
             StateWrite::Written => {
                 metrics::readings_scored(readings.len());
                 let (from, to) = (prev.news2.as_ref().map(|n| n.risk_level), assessment.state.news2.as_ref().map(|n| n.risk_level));

@@ -38,6 +38,7 @@ async fn a_handler_run_writes_valid_emf_with_the_documented_metrics_and_no_patie
         submission_count: 0,
         last_submission_at: None,
         withdrawn_at: None,
+        audit_head: Default::default(),
     });
     let deps =
         vitals_analyzer::Deps::new(Arc::new(store), MemoryQueue::new(), SystemClock, MemoryDeadLetters::new(), Duration::from_secs(300), 8);

@@ -86,6 +86,7 @@ impl Stack {
                 submission_count: 0,
                 last_submission_at: None,
                 withdrawn_at: None,
+                audit_head: Default::default(),
             };
             store.put_enrolment(&e, &audit(format!("patient/{p}"))).await.expect("seed enrolment");
         }
@@ -484,4 +485,58 @@ async fn the_documented_direct_message_is_scored_and_one_in_another_patient_s_gr
     assert_eq!(dead.iter().map(|m| m.body().unwrap_or_default()).collect::<Vec<_>>(), [foreign.as_str()]);
     let reason = dead[0].message_attributes().and_then(|a| a.get(trialwatch::aws::sqs::REASON_ATTRIBUTE)).and_then(|v| v.string_value());
     assert_eq!(reason, Some("group-id-mismatch"));
+}
+
+#[tokio::test]
+async fn a_redelivered_escalating_batch_is_audited_as_raised_once_in_a_chain_that_verifies() {
+    use trialwatch::audit::chain::{check_head, verify, ChainId};
+    // GIVEN an enrolled patient and one message of high readings on the vitals queue
+    let stack = Stack::provision("analyzer-raised").await;
+    let (trial, patient) = (TrialId::parse("tw-int").unwrap(), PatientId::parse("P-int-9").unwrap());
+    stack.seed(&trial, &[&patient]).await;
+    let message = VitalsMessage { trial_id: trial.clone(), patient_id: patient.clone(), readings: high_readings(Utc::now(), "r") };
+    SqsVitalsQueue::new(&stack.sdk, stack.vitals_url()).send_vitals(&[message]).await.expect("send vitals");
+    let mut received = Vec::new();
+    for _ in 0..10 {
+        received = stack.receive(stack.vitals_url(), None).await;
+        if !received.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(received.len(), 1);
+    // WHEN it is handled, and then delivered again before its deletion (a redelivery after a lost ack)
+    for _ in 0..2 {
+        let response = handle(&stack.deps, stack.sqs_event(&received)).await.expect("handler");
+        assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+    }
+    stack.delete_succeeded(&received, &SqsBatchResponse::default()).await;
+    // THEN the patient's chain, read back with one Query, holds one alert.raised entry after the enrolment's
+    let chain = ChainId::Patient(patient.clone());
+    let items = aws_sdk_dynamodb::Client::new(&stack.sdk)
+        .query()
+        .table_name(&stack.provisioned.resources.audit_table_name)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(trialwatch::aws::chain_pk(&trial, &chain)))
+        .send()
+        .await
+        .expect("Query chain")
+        .items
+        .unwrap_or_default();
+    let entries: Vec<AuditEntry> = items
+        .into_iter()
+        .map(|mut i| {
+            for k in ["pk", "sk", "gsi1pk", "gsi1sk"] {
+                i.remove(k);
+            }
+            serde_dynamo::from_item(i).expect("an audit entry")
+        })
+        .collect();
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, vec!["seed", "alert.raised"]);
+    let state = stack.store().get_state(&trial, &patient).await.unwrap().expect("state");
+    assert_eq!(entries[1].entity, format!("alert/{}", state.last_alert_id.expect("an alert")));
+    assert_eq!(entries[1].details["score"], serde_json::json!(7));
+    // AND the chain verifies and ends at the head recorded on the enrolment
+    let recorded = stack.store().get_enrolment_consistent(&trial, &patient).await.unwrap().expect("enrolment").audit_head;
+    assert_eq!(check_head(&verify(&chain, &entries).unwrap(), &recorded), Ok(()));
 }

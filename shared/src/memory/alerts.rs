@@ -96,6 +96,8 @@ impl AlertStore for MemoryStore {
 
     async fn finish(&self, trial: &TrialId, id: &AlertId, status: AlertStatus, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), Error> {
         self.faults.check("finish")?;
+        // As the adapter: a consistent read of the chain head, then one transaction.
+        self.requests.add("dynamodb.GetItem", 1);
         self.requests.add("dynamodb.TransactWriteItems", 1);
         let mut t = lock(&self.t);
         let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
@@ -104,7 +106,7 @@ impl AlertStore for MemoryStore {
         if status == AlertStatus::Delivered {
             r.delivered_at = Some(at);
         }
-        t.audit.push(audit.clone());
+        t.append(audit);
         Ok(())
     }
 
@@ -160,7 +162,8 @@ impl AlertStore for MemoryStore {
     ) -> Result<AlertRecord, Error> {
         self.faults.check("acknowledge")?;
         self.requests.add("dynamodb.TransactWriteItems", 1);
-        self.requests.add("dynamodb.GetItem", 1);
+        // The chain head's read before it, the record's after it.
+        self.requests.add("dynamodb.GetItem", 2);
         let mut t = lock(&self.t);
         let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
         if r.status == AlertStatus::Acknowledged {
@@ -172,7 +175,7 @@ impl AlertStore for MemoryStore {
         r.ack_note = note.map(str::to_owned);
         r.lease_until = None;
         let out = r.clone();
-        t.audit.push(audit.clone());
+        t.append(audit);
         // Mark the state when this is its last alert, as the adapter's transaction does.
         if let Some(patient) = news2_patient {
             let state = t.states.get_mut(&(trial.clone(), patient.clone())).filter(|s| s.last_alert_id.as_ref() == Some(id));

@@ -14,7 +14,7 @@ impl EnrolmentStore for MemoryStore {
     async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
         self.faults.check("get_enrolment")?;
         self.requests.add("dynamodb.GetItem", 1);
-        Ok(lock(&self.t).enrolments.get(&(trial.clone(), patient.clone())).cloned())
+        Ok(lock(&self.t).enrolment(trial, patient))
     }
 
     async fn put_enrolment(&self, e: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
@@ -41,8 +41,9 @@ impl EnrolmentStore for MemoryStore {
             new.withdrawn_at = Some(e.updated_at.clone());
         }
         *t.enrolment_counts.entry((e.trial_id.clone(), e.site_id.clone(), e.status)).or_default() += 1;
+        new.audit_head = Default::default();
         t.enrolments.insert(key, new);
-        t.audit.push(audit.clone());
+        t.append(audit);
         Ok(if old.is_some() { Upsert::Updated } else { Upsert::Created })
     }
 

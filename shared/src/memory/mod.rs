@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use crate::alert::AlertRecord;
+use crate::audit::append::{head_moved, Extension};
+use crate::audit::chain::{ChainHead, ChainId};
 use crate::audit::AuditEntry;
 use crate::enrolment::{Enrolment, EnrolmentStatus};
 use crate::error::Error;
@@ -74,11 +76,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+const RACE_APPENDS: &str = "race-appends";
+
 /// Operations that can be made to fail, for testing 503 paths and retries.
 #[derive(Debug, Default)]
 struct Faults(Mutex<HashMap<&'static str, u32>>);
 
 impl Faults {
+    /// Whether an armed one-shot event fires now (and disarms one).
+    fn fire(&self, op: &'static str) -> bool {
+        let mut f = lock(&self.0);
+        match f.get_mut(op) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn check(&self, op: &'static str) -> Result<(), Error> {
         let mut f = lock(&self.0);
         match f.get_mut(op) {
@@ -106,6 +122,59 @@ struct Tables {
     /// Unclaimed PRO alerts and their due time: the sparse outbox index.
     outbox: BTreeMap<(TrialId, AlertId), chrono::DateTime<chrono::Utc>>,
     audit: Vec<AuditEntry>,
+    /// Chain heads, as the adapter keeps them on the enrolment and trial items.
+    heads: BTreeMap<(TrialId, ChainId), ChainHead>,
+}
+
+impl Tables {
+    fn head(&self, trial: &TrialId, chain: &ChainId) -> ChainHead {
+        self.heads.get(&(trial.clone(), chain.clone())).cloned().unwrap_or_default()
+    }
+
+    /// A chain append by a writer that reads the head itself (under the
+    /// lock, so it cannot lose the head): links `entry` and moves the head.
+    fn append(&mut self, entry: &AuditEntry) {
+        let chain = entry.chain_id();
+        let mut linked = entry.clone();
+        let head = linked.link(&chain, &self.head(&entry.trial_id, &chain));
+        self.heads.insert((entry.trial_id.clone(), chain), head);
+        self.audit.push(linked);
+    }
+
+    /// The adapter's head condition for entries the caller linked from a
+    /// head it holds: `head_moved` when that is no longer the head. `race`:
+    /// another writer extends the chain first ([`MemoryStore::race_appends`]).
+    fn check_head(&mut self, trial: &TrialId, entries: &[AuditEntry], race: bool) -> Result<Extension, Error> {
+        let ext = Extension::of(entries)?;
+        if race {
+            if let ChainId::Patient(p) = &ext.chain {
+                let other = AuditEntry::new(
+                    trial.clone(),
+                    "alert/raced",
+                    "alert.acknowledged",
+                    crate::audit::Actor::system("another-writer"),
+                    chrono::Utc::now(),
+                )
+                .with_detail("patientId", p.as_str());
+                self.append(&other);
+            }
+        }
+        if self.head(trial, &ext.chain) != ext.from {
+            return Err(head_moved());
+        }
+        Ok(ext)
+    }
+
+    /// Appends entries that passed [`Tables::check_head`].
+    fn append_checked(&mut self, trial: &TrialId, entries: &[AuditEntry], ext: Extension) {
+        self.heads.insert((trial.clone(), ext.chain), ext.to);
+        self.audit.extend(entries.iter().cloned());
+    }
+
+    fn enrolment(&self, trial: &TrialId, patient: &PatientId) -> Option<Enrolment> {
+        let e = self.enrolments.get(&(trial.clone(), patient.clone()))?;
+        Some(Enrolment { audit_head: self.head(trial, &ChainId::Patient(patient.clone())), ..e.clone() })
+    }
 }
 
 /// Every store port in one process-local table.
@@ -127,8 +196,32 @@ impl MemoryStore {
         lock(&self.faults.0).insert(op, times);
     }
 
+    /// Every entry in append order (linked, as the adapter stores them).
     pub fn audit_entries(&self) -> Vec<AuditEntry> {
         lock(&self.t).audit.clone()
+    }
+
+    /// One chain's entries in seq order, and its recorded head.
+    pub fn audit_chain(&self, trial: &TrialId, chain: &ChainId) -> (Vec<AuditEntry>, ChainHead) {
+        let t = lock(&self.t);
+        let name = chain.to_string();
+        let mut entries: Vec<AuditEntry> =
+            t.audit.iter().filter(|e| &e.trial_id == trial && e.chain.as_deref() == Some(name.as_str())).cloned().collect();
+        entries.sort_by_key(|e| e.seq);
+        (entries, t.head(trial, chain))
+    }
+
+    /// Makes the next `times` appends linked by the caller (a submission, an
+    /// escalation's state write) find that another writer extended the chain
+    /// just before them: each meets a moved head.
+    pub fn race_appends(&self, times: u32) {
+        lock(&self.faults.0).insert(RACE_APPENDS, times);
+    }
+
+    /// Moves a chain's head as another writer would, so a holder of the
+    /// old head meets a conflict (tests of the retry paths).
+    pub fn append_elsewhere(&self, entry: &AuditEntry) {
+        lock(&self.t).append(entry);
     }
 
     pub fn readings(&self, trial: &TrialId, patient: &PatientId) -> Vec<VitalReading> {

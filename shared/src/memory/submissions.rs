@@ -20,7 +20,7 @@ impl SubmissionStore for MemoryStore {
         &self,
         s: &StoredSubmission,
         day: &str,
-        audit: &AuditEntry,
+        audit: &[AuditEntry],
         alerts: &[Alert],
     ) -> Result<RecordOutcome, Error> {
         self.faults.check("record_submission")?;
@@ -33,6 +33,9 @@ impl SubmissionStore for MemoryStore {
             return Ok(RecordOutcome::Duplicate(existing));
         }
         let key = (s.trial_id.clone(), s.patient_id.clone());
+        // As the adapter's enrolment condition: enrolled first, then the head.
+        let enrolled = t.enrolments.get(&key).is_some_and(|e| e.status == EnrolmentStatus::Enrolled);
+        let ext = if enrolled { Some(t.check_head(&s.trial_id, audit, self.faults.fire(super::RACE_APPENDS))?) } else { None };
         match t.enrolments.get_mut(&key) {
             Some(e) if e.status == EnrolmentStatus::Enrolled => {
                 e.submission_count += 1;
@@ -45,7 +48,9 @@ impl SubmissionStore for MemoryStore {
         }
         t.submissions.insert(guard, s.clone());
         *t.daily.entry((s.trial_id.clone(), day.to_owned(), s.site_id.clone(), s.questionnaire_id.to_string())).or_default() += 1;
-        t.audit.push(audit.clone());
+        if let Some(ext) = ext {
+            t.append_checked(&s.trial_id, audit, ext);
+        }
         for alert in alerts {
             let key = (alert.trial_id.clone(), alert.alert_id.clone());
             t.alerts.insert(

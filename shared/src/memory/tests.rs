@@ -3,6 +3,8 @@
 use chrono::{NaiveDate, Utc};
 
 use super::MemoryStore;
+use crate::audit::append::is_head_moved;
+use crate::audit::chain::{check_head, link_all, verify, ChainId};
 use crate::audit::{Actor, AuditEntry};
 use crate::enrolment::{Enrolment, EnrolmentStatus};
 use crate::error::Error;
@@ -32,6 +34,7 @@ fn enrolment(status: EnrolmentStatus) -> Enrolment {
         submission_count: 0,
         last_submission_at: None,
         withdrawn_at: None,
+        audit_head: Default::default(),
     }
 }
 
@@ -54,15 +57,44 @@ fn submission() -> StoredSubmission {
 }
 
 fn audit() -> AuditEntry {
-    AuditEntry::new(ids().0, "submission/x", "submission.created", Actor::system("test"), Utc::now())
+    AuditEntry::new(ids().0, "submission/x", "submission.created", Actor::system("test"), Utc::now()).with_detail("patientId", "p1")
+}
+
+/// A submission's entry linked after the head the enrolment holds now, as the API links it.
+async fn linked(m: &MemoryStore) -> Vec<AuditEntry> {
+    let (t, p, _) = ids();
+    let head = m.get_enrolment(&t, &p).await.unwrap().map(|e| e.audit_head).unwrap_or_default();
+    let mut entries = vec![audit()];
+    link_all(entries.iter_mut(), &ChainId::Patient(p), &head);
+    entries
+}
+
+#[tokio::test]
+async fn a_submission_linked_from_a_head_that_moved_on_is_refused_and_writes_nothing() {
+    // GIVEN an enrolled patient, and the entries of a submission linked from the enrolment's head
+    let m = MemoryStore::new();
+    m.seed_enrolment(enrolment(EnrolmentStatus::Enrolled));
+    let stale = linked(&m).await;
+    // WHEN another writer extends the chain first (an acknowledgement)
+    m.append_elsewhere(&audit());
+    // THEN the submission is refused as head-moved, and nothing of it is stored
+    let err = m.record_submission(&submission(), "2026-11-26", &stale, &[]).await.unwrap_err();
+    assert!(is_head_moved(&err), "{err:?}");
+    assert_eq!(m.submission_count(), 0);
+    // AND linked from the head read again, it commits and the chain verifies to the recorded head
+    assert_eq!(m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[]).await.unwrap(), RecordOutcome::Recorded);
+    let (t, p, _) = ids();
+    let (entries, head) = m.audit_chain(&t, &ChainId::Patient(p));
+    assert_eq!(check_head(&verify(&ChainId::Patient(ids().1), &entries).unwrap(), &head), Ok(()));
+    assert_eq!(head.seq, 2);
 }
 
 #[tokio::test]
 async fn a_second_record_of_the_same_id_is_a_duplicate_and_counts_once() {
     let m = MemoryStore::new();
     m.seed_enrolment(enrolment(EnrolmentStatus::Enrolled));
-    assert_eq!(m.record_submission(&submission(), "2026-11-26", &audit(), &[]).await.unwrap(), RecordOutcome::Recorded);
-    assert!(matches!(m.record_submission(&submission(), "2026-11-26", &audit(), &[]).await.unwrap(), RecordOutcome::Duplicate(_)));
+    assert_eq!(m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[]).await.unwrap(), RecordOutcome::Recorded);
+    assert!(matches!(m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[]).await.unwrap(), RecordOutcome::Duplicate(_)));
     let (t, p, _) = ids();
     assert_eq!(m.get_enrolment(&t, &p).await.unwrap().unwrap().submission_count, 1);
     let day: NaiveDate = "2026-11-26".parse().unwrap();
@@ -73,7 +105,7 @@ async fn a_second_record_of_the_same_id_is_a_duplicate_and_counts_once() {
 async fn a_withdrawn_patient_records_nothing() {
     let m = MemoryStore::new();
     m.seed_enrolment(enrolment(EnrolmentStatus::Withdrawn));
-    let err = m.record_submission(&submission(), "2026-11-26", &audit(), &[]).await.unwrap_err();
+    let err = m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[]).await.unwrap_err();
     assert_eq!(err.code(), "patient-not-enrolled");
     assert_eq!(m.submission_count(), 0);
     assert!(m.audit_entries().is_empty());
@@ -86,7 +118,7 @@ async fn pages_follow_cursors_and_reject_foreign_ones() {
     for _ in 0..5 {
         let mut s = submission();
         s.submission_id = SubmissionId::new_random();
-        m.record_submission(&s, "2026-11-26", &audit(), &[]).await.unwrap();
+        m.record_submission(&s, "2026-11-26", &linked(&m).await, &[]).await.unwrap();
     }
     let (t, p, _) = ids();
     let first = m.list_submissions(&t, &p, &PageRequest::first(2)).await.unwrap();
@@ -156,11 +188,11 @@ async fn a_state_written_over_the_callers_read_costs_one_write_and_a_stale_read_
     // GIVEN a patient at low, version 1
     let m = MemoryStore::new();
     let v1 = state(1, Some(RiskLevel::Low));
-    assert_eq!(m.put_state(None, &v1).await.unwrap(), StateWrite::Written);
+    assert_eq!(m.put_state(None, &v1, &[]).await.unwrap(), StateWrite::Written);
     // WHEN one writer moves it to high over version 1, then another who also read version 1 tries medium
     let v2 = state(2, Some(RiskLevel::High));
-    let winner = m.put_state(Some(&v1), &v2).await.unwrap();
-    let loser = m.put_state(Some(&v1), &state(2, Some(RiskLevel::Medium))).await.unwrap();
+    let winner = m.put_state(Some(&v1), &v2, &[]).await.unwrap();
+    let loser = m.put_state(Some(&v1), &state(2, Some(RiskLevel::Medium)), &[]).await.unwrap();
     // THEN the first wins and the second is stale; each was one write and nothing was read
     assert_eq!((winner, loser), (StateWrite::Written, StateWrite::Stale));
     assert_eq!(m.requests.get("dynamodb.GetItem"), 0);
@@ -168,5 +200,5 @@ async fn a_state_written_over_the_callers_read_costs_one_write_and_a_stale_read_
     // AND the counters moved from the level the winner read
     assert_eq!(m.risk_level_counts(&ids().0).await.unwrap(), vec![(RiskLevel::High, 1)]);
     // AND a state that does not follow the previous one is refused
-    assert!(matches!(m.put_state(Some(&v2), &state(4, None)).await, Err(Error::Internal(_))));
+    assert!(matches!(m.put_state(Some(&v2), &state(4, None), &[]).await, Err(Error::Internal(_))));
 }

@@ -24,7 +24,7 @@ impl TrialStore for MemoryStore {
         self.requests.add("dynamodb.TransactWriteItems", 1);
         let mut t = lock(&self.t);
         let existed = t.trials.insert(trial.trial_id.clone(), trial.clone()).is_some();
-        t.audit.push(audit.clone());
+        t.append(audit);
         Ok(if existed { Upsert::Updated } else { Upsert::Created })
     }
 

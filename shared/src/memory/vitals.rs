@@ -3,6 +3,8 @@
 use async_trait::async_trait;
 
 use super::{lock, MemoryStore};
+use crate::audit::chain::ChainId;
+use crate::audit::AuditEntry;
 use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
 use crate::news2::RiskLevel;
@@ -44,7 +46,7 @@ impl VitalsStore for MemoryStore {
         Ok(lock(&self.t).states.get(&(trial.clone(), patient.clone())).cloned())
     }
 
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error> {
         self.faults.check("put_state")?;
         if !state.follows(previous) {
             return Err(Error::Internal("put_state: the state does not follow the previous one".into()));
@@ -52,8 +54,9 @@ impl VitalsStore for MemoryStore {
         let old_level = previous.and_then(|p| p.news2.as_ref()).map(|n| n.risk_level);
         let new_level = state.news2.as_ref().map(|n| n.risk_level);
         // Matches the adapter: no read, a Put when the level the caller read is
-        // unchanged, or a transaction with the risk counters when it moved.
-        if old_level == new_level {
+        // unchanged, or a transaction with the risk counters when it moved or
+        // with the audit entry and its chain head when an alert is raised.
+        if old_level == new_level && raised.is_empty() {
             self.requests.add("dynamodb.PutItem", 1);
         } else {
             self.requests.add("dynamodb.TransactWriteItems", 1);
@@ -63,6 +66,13 @@ impl VitalsStore for MemoryStore {
         let stored_version = t.states.get(&key).map(|s| s.version);
         if stored_version != previous.map(|p| p.version) {
             return Ok(StateWrite::Stale);
+        }
+        if !raised.is_empty() {
+            let ext = t.check_head(&state.trial_id, raised, self.faults.fire(super::RACE_APPENDS))?;
+            if ext.chain != ChainId::Patient(state.patient_id.clone()) {
+                return Err(Error::Internal("put_state: audit entries linked into another chain".into()));
+            }
+            t.append_checked(&state.trial_id, raised, ext);
         }
         if old_level != new_level {
             if let Some(l) = old_level {

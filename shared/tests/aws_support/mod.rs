@@ -11,9 +11,11 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use chrono::{DateTime, Utc};
+use trialwatch::audit::chain::{link_all, ChainId};
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::aws::DynamoStore;
 use trialwatch::provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned};
+use trialwatch::submission::StoredSubmission;
 use trialwatch::{PatientId, SiteId, TrialId};
 
 /// A test's own resources. Provisioning under a unique prefix lets tests run
@@ -69,6 +71,20 @@ impl Emulator {
     /// Every item of one partition, straight from the data table.
     pub async fn partition(&self, pk: &str) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         self.partition_of(self.table(), pk).await
+    }
+
+    /// One chain's entries as stored, in seq order (one Query on its partition).
+    pub async fn chain(&self, chain: &ChainId) -> Vec<AuditEntry> {
+        self.audit_partition(&trialwatch::aws::chain_pk(&trial(), chain))
+            .await
+            .into_iter()
+            .map(|mut item| {
+                for key in ["pk", "sk", "gsi1pk", "gsi1sk"] {
+                    item.remove(key);
+                }
+                serde_dynamo::from_item(item).expect("an audit entry")
+            })
+            .collect()
     }
 
     /// Every item of one partition of the audit table.
@@ -150,6 +166,42 @@ pub fn site(id: &str) -> SiteId {
 
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
     rfc3339.parse().unwrap()
+}
+
+/// `entry` linked into the submission's patient chain after the head on the
+/// patient's enrolment, as the API links from the enrolment it holds.
+pub async fn linked_to(store: &DynamoStore, sub: &StoredSubmission, entry: AuditEntry) -> Vec<AuditEntry> {
+    use trialwatch::ports::EnrolmentStore;
+    let head = store.get_enrolment_consistent(&sub.trial_id, &sub.patient_id).await.unwrap().map(|e| e.audit_head).unwrap_or_default();
+    let mut entries = vec![entry];
+    link_all(entries.iter_mut(), &ChainId::Patient(sub.patient_id.clone()), &head);
+    entries
+}
+
+/// An entry about patient P-1's alert: its `patientId` puts it in P-1's chain.
+pub fn alert_audit(entity: &str, action: &str, when: &str) -> AuditEntry {
+    audit(entity, action, when).with_detail("patientId", "P-1")
+}
+
+/// Enrols `p` at s1: the enrolment holds the head of the patient's chain,
+/// which every append to that chain moves.
+pub async fn enrol_patient(store: &DynamoStore, p: &PatientId) {
+    use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
+    use trialwatch::ports::EnrolmentStore;
+    let e = Enrolment {
+        trial_id: trial(),
+        patient_id: p.clone(),
+        site_id: site("s1"),
+        status: EnrolmentStatus::Enrolled,
+        hypercapnic: false,
+        enrolled_at: "2026-11-01T09:00:00.000Z".into(),
+        updated_at: "2026-11-01T09:00:00.000Z".into(),
+        submission_count: 0,
+        last_submission_at: None,
+        withdrawn_at: None,
+        audit_head: Default::default(),
+    };
+    store.put_enrolment(&e, &audit(&format!("patient/{p}"), "enrolment.created", "2026-11-01T09:00:00Z")).await.unwrap();
 }
 
 pub fn audit(entity: &str, action: &str, when: &str) -> AuditEntry {

@@ -73,6 +73,7 @@ pub fn enrolment(patient: &str, site: &str, status: EnrolmentStatus) -> Enrolmen
         submission_count: 0,
         last_submission_at: None,
         withdrawn_at: None,
+        audit_head: Default::default(),
     }
 }
 

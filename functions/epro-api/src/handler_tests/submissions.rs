@@ -437,3 +437,115 @@ async fn a_fhir_questionnaire_response_about_another_patient_is_422_naming_the_s
     qr["subject"] = json!({"reference": "https://fhir.example.nhs.uk/Patient/P0001"});
     assert_eq!(w.call_fhir("POST", SUBS, Some(patient("P0001")), qr).await.status, 201);
 }
+
+mod chain {
+    use super::*;
+    use trialwatch::audit::chain::{check_head, verify, ChainId};
+    use trialwatch::audit::{Actor, AuditEntry};
+
+    fn p0001_chain(w: &World) -> (Vec<AuditEntry>, trialwatch::audit::chain::ChainHead) {
+        w.store.audit_chain(&tid("tw-demo"), &ChainId::Patient(pid("P0001")))
+    }
+
+    /// Another writer of P0001's chain (an acknowledgement, the analyzer) commits.
+    fn another_writer(w: &World) {
+        let entry = AuditEntry::new(tid("tw-demo"), "alert/x", "alert.acknowledged", Actor::system("test"), w.clock.now())
+            .with_detail("patientId", "P0001");
+        w.store.append_elsewhere(&entry);
+    }
+
+    #[tokio::test]
+    async fn a_pro_alert_is_audited_as_raised_with_its_rule_in_the_submissions_transaction() {
+        // GIVEN an enrolled patient WHEN an answer reaches the breathless >= 8 rule
+        let w = world();
+        let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 9))).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        // THEN the patient's chain holds submission.created then alert.raised, linked, ending at the enrolment's head
+        let (entries, head) = p0001_chain(&w);
+        let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, vec!["submission.created", "alert.raised"]);
+        assert_eq!(check_head(&verify(&ChainId::Patient(pid("P0001")), &entries).unwrap(), &head), Ok(()));
+        // AND the raised entry names the rule by ids and codes, never the answer
+        let raised = &entries[1];
+        let alert = &w.queue.sent_alerts()[0];
+        assert_eq!(raised.entity, format!("alert/{}", alert.alert_id));
+        assert_eq!(raised.actor, Actor::system("epro-api"));
+        assert_eq!(raised.details["rule"], json!("pro"));
+        assert_eq!(raised.details["questionnaireId"], json!("kccq"));
+        assert_eq!(raised.details["linkId"], json!("breathless"));
+        assert_eq!(raised.details["level"], json!("medium"));
+        assert!(raised.details.contains_key("atLeast"));
+        let keys: Vec<&str> = raised.details.keys().map(String::as_str).collect();
+        assert_eq!(keys, vec!["atLeast", "level", "linkId", "patientId", "questionnaireId", "rule", "submissionId"], "no answer value");
+    }
+
+    #[tokio::test]
+    async fn a_stale_cached_head_is_re_read_and_the_submission_commits_linked_after_it() {
+        // GIVEN P0001 submitted once (the enrolment, with its head, is cached)
+        let w = world();
+        assert_eq!(w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 3))).await.status, 201);
+        // AND another writer extended the chain since
+        another_writer(&w);
+        w.store.requests.reset();
+        // WHEN P0001 submits again
+        let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 3))).await;
+        // THEN it commits (201) after one consistent re-read and a second transaction
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(w.store.requests.get("dynamodb.TransactWriteItems"), 2);
+        assert_eq!(w.store.requests.get("dynamodb.GetItem"), 1);
+        // AND the chain is linear: three entries, no fork, no gap, ending at the recorded head
+        let (entries, head) = p0001_chain(&w);
+        assert_eq!(check_head(&verify(&ChainId::Patient(pid("P0001")), &entries).unwrap(), &head), Ok(()));
+        assert_eq!(head.seq, 3);
+        // AND the cache now holds the new head: the next submission costs one transaction and no read
+        w.store.requests.reset();
+        assert_eq!(w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 3))).await.status, 201);
+        assert_eq!((w.store.requests.get("dynamodb.TransactWriteItems"), w.store.requests.get("dynamodb.GetItem")), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_head_that_keeps_moving_is_503_with_retry_after_and_writes_nothing() {
+        // GIVEN a chain that another writer extends just before every one of our tries
+        let w = world();
+        let tries = trialwatch::audit::append::MAX_APPEND_ATTEMPTS as u32;
+        w.store.race_appends(tries);
+        // WHEN P0001 submits
+        let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 9))).await;
+        // THEN after the bounded tries it is 503 with Retry-After, and nothing of the submission is stored
+        assert_eq!(r.status, 503, "{}", r.text);
+        assert!(r.headers.contains_key("retry-after"));
+        assert_eq!(w.store.submission_count(), 0);
+        assert!(w.store.alert_records().is_empty());
+        let (entries, head) = p0001_chain(&w);
+        assert!(entries.iter().all(|e| e.action != "submission.created"));
+        // AND the other writer's entries form a linear chain
+        assert_eq!(check_head(&verify(&ChainId::Patient(pid("P0001")), &entries).unwrap(), &head), Ok(()));
+        assert_eq!(head.seq, u64::from(tries));
+        // AND with one race fewer the client's retry commits
+        w.store.race_appends(tries - 1);
+        assert_eq!(w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 9))).await.status, 201);
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_with_a_stale_head_is_still_a_replay_and_not_enrolled_is_still_409() {
+        // GIVEN a stored submission and a head moved since
+        let w = world();
+        let id = new_id();
+        let first = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 3))).await;
+        another_writer(&w);
+        // WHEN the same submission is replayed THEN it is the original receipt (the guard wins over the head)
+        let again = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 3))).await;
+        assert_eq!((again.status, &again.body), (200, &first.body));
+        // AND a withdrawal under a cached enrolment is still 409 not-enrolled, not a head conflict
+        let mut withdrawn = enrolment("P0001", "site-leeds", EnrolmentStatus::Withdrawn);
+        withdrawn.withdrawn_at = Some("2026-11-26T19:30:00.000Z".into());
+        w.store.seed_enrolment(withdrawn);
+        let refused = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 3))).await;
+        assert_eq!(
+            (refused.status, refused.body["type"].as_str().unwrap_or("").ends_with("patient-not-enrolled")),
+            (409, true),
+            "{}",
+            refused.text
+        );
+    }
+}

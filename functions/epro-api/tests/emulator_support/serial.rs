@@ -74,7 +74,7 @@ impl<S: SubmissionStore> SubmissionStore for Serial<S> {
         &self,
         submission: &StoredSubmission,
         day: &str,
-        audit: &AuditEntry,
+        audit: &[AuditEntry],
         alerts: &[trialwatch::alert::Alert],
     ) -> Result<RecordOutcome, Error> {
         serial!(self, self.inner.record_submission(submission, day, audit, alerts))
@@ -98,8 +98,8 @@ impl<S: VitalsStore> VitalsStore for Serial<S> {
     async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
         serial!(self, self.inner.get_state(trial, patient))
     }
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
-        serial!(self, self.inner.put_state(previous, state))
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error> {
+        serial!(self, self.inner.put_state(previous, state, raised))
     }
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
         serial!(self, self.inner.risk_level_counts(trial))

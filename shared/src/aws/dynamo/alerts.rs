@@ -6,10 +6,11 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::{
-    attr_str, condition_failed, decode_position, encode_position, from_record, page_limit, s, DynamoStore, Expr, Item, Transacted, GSI1,
-    GSI1_KEY, GSI2,
+    attr_str, chain_refusal, condition_failed, decode_position, encode_position, from_record, page_limit, s, DynamoStore, Expr, Item,
+    Transacted, GSI1, GSI1_KEY, GSI2,
 };
 use crate::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
+use crate::audit::append::{append_with_retry, Extension};
 use crate::audit::{Actor, AuditEntry};
 use crate::aws::errors::from_sdk;
 use crate::error::Error;
@@ -145,21 +146,34 @@ impl AlertStore for DynamoStore {
         } else {
             "SET #status = :status REMOVE leaseUntil"
         };
-        let tx = vec![
-            self.tx_update(OP, alert_pk(trial), id.to_string(), update, Some("attribute_exists(pk) AND #status = :pending"), expr)?,
-            self.tx_audit(OP, audit)?,
-        ];
-        match self.transact(OP, tx).await? {
-            Transacted::Committed => Ok(()),
-            Transacted::Cancelled(r) if condition_failed(&r, 0) => match super::old_item(&r, 0) {
-                // Finished already (a redelivery whose earlier run completed,
-                // or staff acknowledged first): nothing left to record.
-                Some(old) if attr_str(&old, "status") != Some(AlertStatus::Pending.as_str()) => Ok(()),
-                Some(_) => Err(Error::Internal(format!("{OP}: pending alert refused the finish"))),
-                None => Err(Error::NotFound("alert")),
+        let alert_update =
+            self.tx_update(OP, alert_pk(trial), id.to_string(), update, Some("attribute_exists(pk) AND #status = :pending"), expr)?;
+        let chain = &audit.chain_id();
+        append_with_retry(
+            None,
+            || self.read_head(trial, chain),
+            |head| {
+                let alert_update = alert_update.clone();
+                async move {
+                    let mut linked = audit.clone();
+                    linked.link(chain, &head);
+                    let ext = Extension::of(std::slice::from_ref(&linked))?;
+                    let tx = vec![alert_update, self.tx_audit(OP, &linked)?, self.tx_head(OP, trial, &ext)?];
+                    match self.transact(OP, tx).await? {
+                        Transacted::Committed => Ok(()),
+                        Transacted::Cancelled(r) if condition_failed(&r, 0) => match super::old_item(&r, 0) {
+                            // Finished already (a redelivery whose earlier run completed,
+                            // or staff acknowledged first): nothing left to record.
+                            Some(old) if attr_str(&old, "status") != Some(AlertStatus::Pending.as_str()) => Ok(()),
+                            Some(_) => Err(Error::Internal(format!("{OP}: pending alert refused the finish"))),
+                            None => Err(Error::NotFound("alert")),
+                        },
+                        Transacted::Cancelled(r) => Err(chain_refusal(OP, &r, 2, 1)),
+                    }
+                }
             },
-            Transacted::Cancelled(_) => Err(Error::Internal(format!("{OP}: audit entry id reused"))),
-        }
+        )
+        .await
     }
 
     async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error> {
@@ -269,26 +283,43 @@ impl AlertStore for DynamoStore {
         update.push_str(" REMOVE leaseUntil");
         let alert_update =
             self.tx_update(OP, alert_pk(trial), id.to_string(), &update, Some("attribute_exists(pk) AND #status <> :acked"), expr)?;
-        let audit_put = self.tx_audit(OP, audit)?;
-        let mut mark = news2_patient.map(|p| self.state_ack_mark(OP, trial, p, id, at)).transpose()?;
-        loop {
-            let mut tx = vec![alert_update.clone(), audit_put.clone()];
-            tx.extend(mark.clone());
-            match self.transact(OP, tx).await? {
-                Transacted::Committed => break,
-                Transacted::Cancelled(r) if condition_failed(&r, 0) => {
-                    return Err(match super::old_item(&r, 0) {
-                        Some(_) => Error::conflict("alert-already-acknowledged", "the alert was already acknowledged"),
-                        None => Error::NotFound("alert"),
-                    });
+        let mark = news2_patient.map(|p| self.state_ack_mark(OP, trial, p, id, at)).transpose()?;
+        let chain = &audit.chain_id();
+        append_with_retry(
+            None,
+            || self.read_head(trial, chain),
+            |head| {
+                let (alert_update, mut mark) = (alert_update.clone(), mark.clone());
+                async move {
+                    let mut linked = audit.clone();
+                    linked.link(chain, &head);
+                    let ext = Extension::of(std::slice::from_ref(&linked))?;
+                    let (audit_put, head_update) = (self.tx_audit(OP, &linked)?, self.tx_head(OP, trial, &ext)?);
+                    loop {
+                        // [alert, audit, head, mark?]
+                        let mut tx = vec![alert_update.clone(), audit_put.clone(), head_update.clone()];
+                        tx.extend(mark.clone());
+                        match self.transact(OP, tx).await? {
+                            Transacted::Committed => return Ok(()),
+                            Transacted::Cancelled(r) if condition_failed(&r, 0) => {
+                                return Err(match super::old_item(&r, 0) {
+                                    Some(_) => Error::conflict("alert-already-acknowledged", "the alert was already acknowledged"),
+                                    None => Error::NotFound("alert"),
+                                });
+                            }
+                            // A newer alert (or no state item) for the patient: this
+                            // acknowledgement clears nothing, so it is recorded without the
+                            // mark. Nothing was written by the cancelled attempt.
+                            Transacted::Cancelled(r) if mark.is_some() && condition_failed(&r, 3) && !condition_failed(&r, 2) => {
+                                mark = None
+                            }
+                            Transacted::Cancelled(r) => return Err(chain_refusal(OP, &r, 2, 1)),
+                        }
+                    }
                 }
-                // A newer alert (or no state item) for the patient: this
-                // acknowledgement clears nothing, so it is recorded without the
-                // mark. Nothing was written by the cancelled attempt.
-                Transacted::Cancelled(r) if mark.is_some() && condition_failed(&r, 2) => mark = None,
-                Transacted::Cancelled(_) => return Err(Error::Internal(format!("{OP}: audit entry id reused"))),
-            }
-        }
+            },
+        )
+        .await?;
         let item = self.alert_item(trial, id, true).await?.ok_or(Error::NotFound("alert"))?;
         from_record(OP, "alert", item)
     }

@@ -23,11 +23,17 @@
 //! | report metadata     | `REPORT#t`                | `<reportId>`                             |                                               |
 //!
 //! The audit table holds only audit entries, each put once, conditional on
-//! absence (inside the transaction of the change it records, where there is one):
+//! absence, inside the transaction of the change it records. Entries form
+//! hash chains (`crate::audit::chain`): one per patient, one per trial, each
+//! a partition read in order with one Query:
 //!
-//! | item        | pk                 | sk               | gsi1                                             |
-//! |-------------|--------------------|------------------|--------------------------------------------------|
-//! | audit entry | `AUDIT#t#<entity>` | `<at>#<entryId>` | `AUDIT#t#<shard>` / `<at>#<entryId>` (trial time) |
+//! | item        | pk                     | sk                         | gsi1                                              |
+//! |-------------|------------------------|----------------------------|---------------------------------------------------|
+//! | audit entry | `CHAIN#t#<chain>`      | `<seq>` (12 digits)        | `AUDIT#t#<shard>` / `<at>#<entryId>` (trial time) |
+//!
+//! A chain's head is `auditSeq`/`auditHash` on the enrolment (patient chain)
+//! or the trial item (trial chain); every append's transaction moves it,
+//! conditional on the head the entries were linked from (`crate::audit::append`).
 //!
 //! Ids are validated to `[A-Za-z0-9._-]`, so `#` can never be smuggled into a key.
 //! Timestamps in keys use [`crate::timestamp::format`] (fixed-width millis, `Z`),
@@ -52,6 +58,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::errors::{codec, from_sdk, is_retryable_code};
+use crate::audit::append::{append_with_retry, Extension};
+use crate::audit::chain::{ChainHead, ChainId};
 use crate::audit::AuditEntry;
 use crate::error::Error;
 use crate::ids::{ReportId, TrialId};
@@ -69,7 +77,12 @@ pub(crate) const GSI2: &str = "gsi2";
 
 /// Attributes the adapter adds around a domain record; removed before decoding
 /// (some domain types deny unknown fields).
-const STORAGE_ATTRS: &[&str] = &["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "outboxpk", "outboxsk", "expiresAt", "riskLevel"];
+const STORAGE_ATTRS: &[&str] =
+    &["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "outboxpk", "outboxsk", "expiresAt", "riskLevel", HEAD_SEQ, HEAD_HASH];
+
+/// A chain's head on its head item (the enrolment, the trial): absent = genesis.
+pub(crate) const HEAD_SEQ: &str = "auditSeq";
+pub(crate) const HEAD_HASH: &str = "auditHash";
 
 /// The store over the data table and the audit table. Cheap to clone: the SDK
 /// client is an `Arc` inside.
@@ -239,11 +252,24 @@ pub(crate) fn audit_shard(entry_id: &str) -> u32 {
     h % AUDIT_SHARDS
 }
 
+/// The partition of one chain in the audit table.
+pub fn chain_pk(trial: &TrialId, chain: &ChainId) -> String {
+    format!("CHAIN#{trial}#{chain}")
+}
+
+/// An entry's sort key in its chain: its seq, zero-padded so text order is seq order.
+pub fn chain_sk(seq: u64) -> String {
+    format!("{seq:012}")
+}
+
 pub(crate) fn audit_item(op: &'static str, entry: &AuditEntry) -> Result<Item, Error> {
     let time_key = format!("{}#{}", entry.at, entry.entry_id);
+    let (Some(chain), Some(seq)) = (entry.chain.as_deref().and_then(ChainId::parse), entry.seq) else {
+        return Err(Error::Internal(format!("{op}: audit entry not linked into a chain")));
+    };
     let keys = [
-        ("pk", format!("AUDIT#{}#{}", entry.trial_id, entry.entity)),
-        ("sk", time_key.clone()),
+        ("pk", chain_pk(&entry.trial_id, &chain)),
+        ("sk", chain_sk(seq)),
         ("gsi1pk", format!("AUDIT#{}#{}", entry.trial_id, audit_shard(&entry.entry_id))),
         ("gsi1sk", time_key),
     ];
@@ -252,23 +278,120 @@ pub(crate) fn audit_item(op: &'static str, entry: &AuditEntry) -> Result<Item, E
 
 #[async_trait]
 impl AuditLog for DynamoStore {
+    /// Reads the entry's chain head, links the entry after it and writes it
+    /// with the head's move in one transaction; retried on a moved head.
     async fn append(&self, entry: &AuditEntry) -> Result<(), Error> {
-        const OP: &str = "dynamodb.PutItem(audit)";
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.audit_table)
-            .set_item(Some(audit_item(OP, entry)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            // Entry ids are unique, so an existing key is this very entry
-            // appended before (a retry): the trail already holds it.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(from_sdk(OP, &e)),
+        const OP: &str = "dynamodb.TransactWriteItems(audit)";
+        let chain = &entry.chain_id();
+        let trial = &entry.trial_id;
+        append_with_retry(
+            None,
+            || self.read_head(trial, chain),
+            |head| async move {
+                let mut linked = entry.clone();
+                linked.link(chain, &head);
+                let ext = Extension::of(std::slice::from_ref(&linked))?;
+                let tx = vec![self.tx_head(OP, trial, &ext)?, self.tx_audit(OP, &linked)?];
+                match self.transact(OP, tx).await? {
+                    Transacted::Committed => Ok(()),
+                    Transacted::Cancelled(r) => Err(chain_refusal(OP, &r, 0, 1)),
+                }
+            },
+        )
+        .await
+    }
+}
+
+impl DynamoStore {
+    /// A chain's head item: the enrolment for a patient's chain, the trial item for the trial's.
+    pub(crate) fn head_key(trial: &TrialId, chain: &ChainId) -> (String, String) {
+        match chain {
+            ChainId::Trial => (trials::trial_pk(trial), "META".to_owned()),
+            ChainId::Patient(p) => (trials::trial_pk(trial), trials::enrolment_sk(p)),
         }
+    }
+
+    /// The chain's head, read consistently (a writer about to extend it).
+    /// A missing head item is `NotFound`: no chain hangs off nothing.
+    pub(crate) async fn read_head(&self, trial: &TrialId, chain: &ChainId) -> Result<ChainHead, Error> {
+        const OP: &str = "dynamodb.GetItem(audit head)";
+        let (pk, sk) = Self::head_key(trial, chain);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .projection_expression("pk, #seq, #hash")
+            .expression_attribute_names("#seq", HEAD_SEQ)
+            .expression_attribute_names("#hash", HEAD_HASH)
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e))?;
+        let item = out.item.filter(|i| !i.is_empty()).ok_or(Error::NotFound("audit chain head"))?;
+        Ok(head_of(&item))
+    }
+
+    /// The head move as its own Update of the head item (when the change
+    /// does not otherwise write that item).
+    pub(crate) fn tx_head(&self, op: &'static str, trial: &TrialId, ext: &Extension) -> Result<TransactWriteItem, Error> {
+        let (pk, sk) = Self::head_key(trial, &ext.chain);
+        let condition = format!("attribute_exists(pk) AND {}", head_condition(ext));
+        self.tx_update(op, pk, sk, &format!("SET {HEAD_SET}"), Some(&condition), head_values(Expr::default(), ext))
+    }
+}
+
+/// The head as stored on its item; absent attributes are the genesis head.
+pub(crate) fn head_of(item: &Item) -> ChainHead {
+    match (attr_u64(item, HEAD_SEQ), attr_str(item, HEAD_HASH)) {
+        (Some(seq), Some(hash)) => ChainHead { seq, hash: hash.to_owned() },
+        _ => ChainHead::genesis(),
+    }
+}
+
+/// The SET clause of a head move, for an update of the head item (its values from [`head_values`]).
+pub(crate) const HEAD_SET: &str = "auditSeq = :auditSeq, auditHash = :auditHash";
+
+/// The condition that the head item still holds the head the entries were linked from.
+pub(crate) fn head_condition(ext: &Extension) -> &'static str {
+    if ext.from_genesis() {
+        "attribute_not_exists(auditHash)"
+    } else {
+        "auditHash = :auditPrev"
+    }
+}
+
+pub(crate) fn head_values(expr: Expr, ext: &Extension) -> Expr {
+    let expr = expr.value(":auditSeq", n(ext.to.seq)).value(":auditHash", s(ext.to.hash.clone()));
+    if ext.from_genesis() {
+        expr
+    } else {
+        expr.value(":auditPrev", s(ext.from.hash.clone()))
+    }
+}
+
+/// Whether the old item a failed head condition returned holds another head
+/// than the one linked from (another writer extended the chain first).
+pub(crate) fn head_moved_on(old: Option<&Item>, ext: &Extension) -> bool {
+    old.is_some_and(|old| head_of(old) != ext.from)
+}
+
+/// Why a chain append was cancelled, when the change itself was not refused:
+/// the head item's condition (`head`) failed: the head moved, re-read; the
+/// audit put's (`audit`) failed with the head in place: an entry sits past
+/// the head, which no writer leaves (a forged or replayed item), so it is
+/// not retried.
+pub(crate) fn chain_refusal(op: &'static str, reasons: &[CancellationReason], head: usize, audit: usize) -> Error {
+    if condition_failed(reasons, head) {
+        match old_item(reasons, head) {
+            Some(_) => crate::audit::append::head_moved(),
+            None => Error::NotFound("audit chain head"),
+        }
+    } else if condition_failed(reasons, audit) {
+        Error::Internal(format!("{op}: an audit entry already holds the next seq of its chain"))
+    } else {
+        Error::Internal(format!("{op}: cancelled without a failed chain condition"))
     }
 }
 
@@ -288,12 +411,23 @@ impl Expr {
         self.values.insert(placeholder.to_owned(), value);
         self
     }
+    fn without(mut self, placeholders: &[&str]) -> Self {
+        for p in placeholders {
+            self.values.remove(*p);
+        }
+        self
+    }
     pub(crate) fn names(&self) -> Option<HashMap<String, String>> {
         (!self.names.is_empty()).then(|| self.names.clone())
     }
     pub(crate) fn values(&self) -> Option<Item> {
         (!self.values.is_empty()).then(|| self.values.clone())
     }
+}
+
+/// `expr` without values an expression does not use (DynamoDB refuses unused ones).
+pub(crate) fn expr_without(expr: Expr, placeholders: &[&str]) -> Expr {
+    expr.without(placeholders)
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {

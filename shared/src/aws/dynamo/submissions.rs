@@ -10,10 +10,12 @@ use chrono::NaiveDate;
 use super::outbox::pending_alert_item;
 use super::trials::{enrolment_sk, trial_pk};
 use super::{
-    attr_str, attr_u64, condition_failed, decode_position, encode_position, from_record, n, old_item, page_limit, s, to_record,
-    DynamoStore, Expr, Transacted, TABLE_KEY,
+    attr_str, attr_u64, condition_failed, decode_position, encode_position, from_record, head_condition, head_moved_on, head_values, n,
+    old_item, page_limit, s, to_record, DynamoStore, Expr, Transacted, HEAD_SET, TABLE_KEY,
 };
 use crate::alert::Alert;
+use crate::audit::append::{head_moved, Extension};
+use crate::audit::chain::ChainId;
 use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
 use crate::enrolment::EnrolmentStatus;
@@ -30,11 +32,12 @@ use crate::timestamp;
 /// is 1,000 WCU/s. Reports pay 32 small queries instead of one.
 pub const COUNTER_SHARDS: u32 = 32;
 
-// Item positions in the record transaction, for reading cancellation reasons.
+// Item positions in the record transaction, for reading cancellation reasons:
+// [submission, guard, counter, enrolment, audit entries.., PRO alerts..].
 const TX_SUBMISSION: usize = 0;
 const TX_GUARD: usize = 1;
-const TX_ENROLMENT: usize = 4;
-const TX_ALERTS: usize = 5;
+const TX_ENROLMENT: usize = 3;
+const TX_AUDIT: usize = 4;
 
 pub(crate) fn patient_pk(trial: &TrialId, patient: &PatientId) -> String {
     format!("PATIENT#{trial}#{patient}")
@@ -77,16 +80,20 @@ impl SubmissionStore for DynamoStore {
         &self,
         sub: &StoredSubmission,
         day: &str,
-        audit: &AuditEntry,
+        audit: &[AuditEntry],
         alerts: &[Alert],
     ) -> Result<RecordOutcome, Error> {
         const OP: &str = "dynamodb.TransactWriteItems(submission)";
+        let ext = Extension::of(audit)?;
+        if ext.chain != ChainId::Patient(sub.patient_id.clone()) {
+            return Err(Error::Internal(format!("{OP}: audit entries linked into another chain")));
+        }
         // First try also moves lastSubmissionAt; if a later submission was
         // recorded first (an offline phone syncing out of order), the second
         // try only counts, so lastSubmissionAt keeps the maximum.
         let (submission_pk, submission_sk) = submission_key(sub);
         for move_last in [true, false] {
-            let tx = self.submission_transaction(OP, sub, day, audit, alerts, move_last)?;
+            let tx = self.submission_transaction(OP, sub, day, audit, &ext, alerts, move_last)?;
             let reasons = match self.transact(OP, tx).await? {
                 Transacted::Committed => return Ok(RecordOutcome::Recorded),
                 Transacted::Cancelled(reasons) => reasons,
@@ -107,13 +114,22 @@ impl SubmissionStore for DynamoStore {
                 let stored = stored.ok_or_else(|| Error::Unavailable(format!("{OP}: guard not yet readable")))?;
                 return Ok(RecordOutcome::Duplicate(from_record(OP, "submission", stored)?));
             }
+            // The enrolment's condition holds three: enrolled, the chain head
+            // the entries link from, and lastSubmissionAt not moving back.
+            // The old item tells which failed, in that order of precedence.
             if condition_failed(&reasons, TX_ENROLMENT) {
-                let enrolled = old_item(&reasons, TX_ENROLMENT)
-                    .is_some_and(|old| attr_str(&old, "status") == Some(EnrolmentStatus::Enrolled.as_str()));
-                if enrolled && move_last {
+                let old = old_item(&reasons, TX_ENROLMENT);
+                let enrolled = old.as_ref().is_some_and(|old| attr_str(old, "status") == Some(EnrolmentStatus::Enrolled.as_str()));
+                if !enrolled {
+                    return Err(Error::conflict("patient-not-enrolled", "the patient is not enrolled in this trial"));
+                }
+                if head_moved_on(old.as_ref(), &ext) {
+                    return Err(head_moved());
+                }
+                if move_last {
                     continue;
                 }
-                return Err(Error::conflict("patient-not-enrolled", "the patient is not enrolled in this trial"));
+                return Err(Error::Internal(format!("{OP}: enrolment refused the submission with its head in place")));
             }
             if condition_failed(&reasons, TX_SUBMISSION) {
                 // The patient's submission item exists but its guard does not:
@@ -127,10 +143,11 @@ impl SubmissionStore for DynamoStore {
                 let stored = stored.ok_or_else(|| Error::Unavailable(format!("{OP}: submission not yet readable")))?;
                 return Ok(RecordOutcome::Duplicate(from_record(OP, "submission", stored)?));
             }
-            if (TX_ALERTS..TX_ALERTS + alerts.len()).any(|i| condition_failed(&reasons, i)) {
+            let alerts_at = TX_AUDIT + audit.len();
+            if (alerts_at..alerts_at + alerts.len()).any(|i| condition_failed(&reasons, i)) {
                 return Err(Error::Internal(format!("{OP}: PRO alert item exists without its submission's guard")));
             }
-            return Err(Error::Internal(format!("{OP}: audit entry id reused")));
+            return Err(Error::Internal(format!("{OP}: an audit entry already holds the next seq of its chain")));
         }
         Err(Error::Unavailable(format!("{OP}: concurrent writers")))
     }
@@ -181,15 +198,17 @@ impl SubmissionStore for DynamoStore {
 type DayTotals = BTreeMap<(String, SiteId, QuestionnaireId), u64>;
 
 impl DynamoStore {
-    /// [submission, guard, audit, day counter, enrolment summary, PRO alerts
-    /// as pending outbox items], all or nothing: a stored submission always
-    /// has its alerts.
+    /// [submission, guard, day counter, enrolment summary and chain head,
+    /// audit entries, PRO alerts as pending outbox items], all or nothing: a
+    /// stored submission always has its alerts and its audit entries.
+    #[allow(clippy::too_many_arguments)]
     fn submission_transaction(
         &self,
         op: &'static str,
         sub: &StoredSubmission,
         day: &str,
-        audit: &AuditEntry,
+        audit: &[AuditEntry],
+        ext: &Extension,
         alerts: &[Alert],
         move_last: bool,
     ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error> {
@@ -212,23 +231,27 @@ impl DynamoStore {
             .value(":q", s(sub.questionnaire_id.as_str()));
         let counter_sk = format!("DAY#{day}#{}#{}", sub.site_id, sub.questionnaire_id);
 
-        let mut enrol_expr =
-            Expr::default().name("#status", "status").value(":one", n(1)).value(":enrolled", s(EnrolmentStatus::Enrolled.as_str()));
+        // The chain head lives on the enrolment, which this transaction
+        // updates anyway: the append costs no request of its own.
+        let mut enrol_expr = head_values(
+            Expr::default().name("#status", "status").value(":one", n(1)).value(":enrolled", s(EnrolmentStatus::Enrolled.as_str())),
+            ext,
+        );
+        let head = head_condition(ext);
         let (enrol_update, enrol_condition) = if move_last {
             enrol_expr = enrol_expr.value(":at", s(completed_at));
             (
-                "ADD submissionCount :one SET lastSubmissionAt = :at",
-                "#status = :enrolled AND (attribute_not_exists(lastSubmissionAt) OR lastSubmissionAt <= :at)",
+                format!("ADD submissionCount :one SET lastSubmissionAt = :at, {HEAD_SET}"),
+                format!("#status = :enrolled AND {head} AND (attribute_not_exists(lastSubmissionAt) OR lastSubmissionAt <= :at)"),
             )
         } else {
-            ("ADD submissionCount :one", "#status = :enrolled")
+            (format!("ADD submissionCount :one SET {HEAD_SET}"), format!("#status = :enrolled AND {head}"))
         };
 
         let shard = counter_shard(&sub.trial_id, &sub.patient_id);
         let mut tx = vec![
             self.tx_put(op, submission, "attribute_not_exists(pk)", Expr::default())?,
             self.tx_put(op, guard, "attribute_not_exists(pk)", Expr::default())?,
-            self.tx_audit(op, audit)?,
             self.tx_update(
                 op,
                 day_pk(&sub.trial_id, shard),
@@ -237,8 +260,11 @@ impl DynamoStore {
                 None,
                 counter_expr,
             )?,
-            self.tx_update(op, trial_pk(&sub.trial_id), enrolment_sk(&sub.patient_id), enrol_update, Some(enrol_condition), enrol_expr)?,
+            self.tx_update(op, trial_pk(&sub.trial_id), enrolment_sk(&sub.patient_id), &enrol_update, Some(&enrol_condition), enrol_expr)?,
         ];
+        for entry in audit {
+            tx.push(self.tx_audit(op, entry)?);
+        }
         for alert in alerts {
             tx.push(self.tx_put(op, pending_alert_item(op, alert)?, "attribute_not_exists(pk)", Expr::default())?);
         }

@@ -2,7 +2,12 @@
 
 use async_trait::async_trait;
 
-use super::{attr_str, attr_u64, condition_failed, from_record, n, s, to_record, DynamoStore, Expr, Item, Transacted, GSI1};
+use super::{
+    attr_str, attr_u64, chain_refusal, condition_failed, expr_without, from_record, head_condition, head_of, head_values, n, s, to_record,
+    DynamoStore, Expr, Item, Transacted, GSI1, HEAD_HASH, HEAD_SEQ, HEAD_SET,
+};
+use crate::audit::append::{append_with_retry, head_moved, Extension};
+use crate::audit::chain::{ChainHead, ChainId};
 use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
 use crate::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
@@ -10,10 +15,6 @@ use crate::error::Error;
 use crate::ids::{PatientId, SiteId, TrialId};
 use crate::ports::{EnrolmentStore, TrialStore, Upsert};
 use crate::trial::Trial;
-
-/// Optimistic writes re-read and retry this often when another writer raced
-/// them between the read and the conditional write.
-const RACE_RETRIES: usize = 3;
 
 pub(crate) fn trial_pk(trial: &TrialId) -> String {
     format!("TRIAL#{trial}")
@@ -53,21 +54,35 @@ impl TrialStore for DynamoStore {
                 ("gsi1sk", trial.trial_id.to_string()),
             ]
         };
-        for _ in 0..RACE_RETRIES {
-            // A read decides created/updated; the write is conditional on what
-            // was read, so a racing creator makes us re-read rather than both
-            // answering "created". One write request either way.
-            let exists = self.get("dynamodb.GetItem(trial)", trial_pk(&trial.trial_id), "META".into(), true).await?.is_some();
-            let condition = if exists { "attribute_exists(pk)" } else { "attribute_not_exists(pk)" };
-            let item = to_record(OP, "trial", trial, keys())?;
-            let tx = vec![self.tx_put(OP, item, condition, Expr::default())?, self.tx_audit(OP, audit)?];
+        // A read decides created/updated and gives the trial chain's head;
+        // the write is conditional on both, so a racing writer makes us
+        // re-read rather than both answering "created" or forking the chain.
+        let read = || async {
+            let old = self.get("dynamodb.GetItem(trial)", trial_pk(&trial.trial_id), "META".into(), true).await?;
+            Ok::<_, Error>(old.as_ref().map(head_of))
+        };
+        append_with_retry(None, read, |old_head| async move {
+            let mut linked = audit.clone();
+            linked.link(&ChainId::Trial, old_head.as_ref().unwrap_or(&ChainHead::genesis()));
+            let ext = Extension::of(std::slice::from_ref(&linked))?;
+            // The put replaces the whole item, so it carries the head it moves to.
+            let mut item = to_record(OP, "trial", trial, keys())?;
+            item.insert(HEAD_SEQ.into(), n(ext.to.seq));
+            item.insert(HEAD_HASH.into(), s(ext.to.hash.clone()));
+            let (condition, expr) = match old_head {
+                Some(_) => (format!("attribute_exists(pk) AND {}", head_condition(&ext)), head_values(Expr::default(), &ext)),
+                None => ("attribute_not_exists(pk)".to_owned(), Expr::default()),
+            };
+            // The head values are for the condition only here: drop the SET ones.
+            let expr = expr_without(expr, &[":auditSeq", ":auditHash"]);
+            let tx = vec![self.tx_put(OP, item, &condition, expr)?, self.tx_audit(OP, &linked)?];
             match self.transact(OP, tx).await? {
-                Transacted::Committed => return Ok(if exists { Upsert::Updated } else { Upsert::Created }),
-                Transacted::Cancelled(r) if condition_failed(&r, 0) => continue,
-                Transacted::Cancelled(_) => return Err(Error::Internal(format!("{OP}: audit entry id reused"))),
+                Transacted::Committed => Ok(if old_head.is_some() { Upsert::Updated } else { Upsert::Created }),
+                Transacted::Cancelled(r) if condition_failed(&r, 0) => Err(head_moved()),
+                Transacted::Cancelled(r) => Err(chain_refusal(OP, &r, 0, 1)),
             }
-        }
-        Err(Error::Unavailable(format!("{OP}: concurrent writers")))
+        })
+        .await
     }
 
     async fn list_trial_ids(&self) -> Result<Vec<TrialId>, Error> {
@@ -103,29 +118,40 @@ impl TrialStore for DynamoStore {
 impl EnrolmentStore for DynamoStore {
     async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
         const OP: &str = "dynamodb.GetItem(enrolment)";
-        self.get(OP, trial_pk(trial), enrolment_sk(patient), false).await?.map(|i| from_record(OP, "enrolment", i)).transpose()
+        self.get(OP, trial_pk(trial), enrolment_sk(patient), false).await?.map(|i| enrolment_of(OP, i)).transpose()
     }
 
     async fn get_enrolment_consistent(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
         const OP: &str = "dynamodb.GetItem(enrolment, consistent)";
-        self.get(OP, trial_pk(trial), enrolment_sk(patient), true).await?.map(|i| from_record(OP, "enrolment", i)).transpose()
+        self.get(OP, trial_pk(trial), enrolment_sk(patient), true).await?.map(|i| enrolment_of(OP, i)).transpose()
     }
 
     async fn put_enrolment(&self, e: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
         const OP: &str = "dynamodb.TransactWriteItems(enrolment)";
-        for _ in 0..RACE_RETRIES {
+        let chain = ChainId::Patient(e.patient_id.clone());
+        let read = || async {
             let old = self.get("dynamodb.GetItem(enrolment)", trial_pk(&e.trial_id), enrolment_sk(&e.patient_id), true).await?;
-            let old = old.map(|i| from_record::<Enrolment>(OP, "enrolment", i)).transpose()?;
-            let tx = self.enrolment_transaction(OP, e, old.as_ref(), audit)?;
-            match self.transact(OP, tx).await? {
-                Transacted::Committed => return Ok(if old.is_some() { Upsert::Updated } else { Upsert::Created }),
-                // Someone changed the enrolment since our read: re-read so the
-                // counters move from the state that is really stored.
-                Transacted::Cancelled(r) if condition_failed(&r, 0) => continue,
-                Transacted::Cancelled(_) => return Err(Error::Internal(format!("{OP}: audit entry id reused"))),
+            let head = old.as_ref().map(head_of).unwrap_or_default();
+            Ok::<_, Error>((old.map(|i| enrolment_of(OP, i)).transpose()?, head))
+        };
+        append_with_retry(None, read, |(old, head)| {
+            let chain = &chain;
+            async move {
+                let mut linked = audit.clone();
+                linked.link(chain, &head);
+                let ext = Extension::of(std::slice::from_ref(&linked))?;
+                let tx = self.enrolment_transaction(OP, e, old.as_ref(), &linked, &ext)?;
+                match self.transact(OP, tx).await? {
+                    Transacted::Committed => Ok(if old.is_some() { Upsert::Updated } else { Upsert::Created }),
+                    // Someone changed the enrolment (or extended its chain)
+                    // since our read: re-read so the counters move from the
+                    // state that is really stored and the entry links from its head.
+                    Transacted::Cancelled(r) if condition_failed(&r, 0) => Err(head_moved()),
+                    Transacted::Cancelled(r) => Err(chain_refusal(OP, &r, 0, 1)),
+                }
             }
-        }
-        Err(Error::Unavailable(format!("{OP}: concurrent writers")))
+        })
+        .await
     }
 
     async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
@@ -146,6 +172,12 @@ impl EnrolmentStore for DynamoStore {
     }
 }
 
+/// The enrolment with its chain's head, which the item carries beside the record.
+fn enrolment_of(op: &'static str, item: Item) -> Result<Enrolment, Error> {
+    let head = head_of(&item);
+    Ok(Enrolment { audit_head: head, ..from_record(op, "enrolment", item)? })
+}
+
 impl DynamoStore {
     /// [enrolment update, audit put, counter updates...]. The enrolment is an
     /// UpdateItem of its own fields so the submission summary
@@ -157,6 +189,7 @@ impl DynamoStore {
         e: &Enrolment,
         old: Option<&Enrolment>,
         audit: &AuditEntry,
+        ext: &Extension,
     ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error> {
         let mut expr = Expr::default()
             .name("#status", "status")
@@ -173,8 +206,12 @@ impl DynamoStore {
         let mut update = String::from(
             "SET trialId = :trialId, patientId = :patientId, siteId = :siteId, #status = :status, \
              hypercapnic = :hypercapnic, enrolledAt = if_not_exists(enrolledAt, :enrolledAt), updatedAt = :updatedAt, \
-             submissionCount = if_not_exists(submissionCount, :zero), gsi1pk = :gsi1pk, gsi1sk = :gsi1sk",
+             submissionCount = if_not_exists(submissionCount, :zero), gsi1pk = :gsi1pk, gsi1sk = :gsi1sk, ",
         );
+        // An update, not a put: the submission summary and the chain head
+        // on the item survive; the head moves to this change's entry.
+        update.push_str(HEAD_SET);
+        expr = head_values(expr, ext);
         // The first withdrawal time survives repeated withdrawn writes; it is
         // removed on re-enrolment, so it exists only while withdrawn.
         if e.status == EnrolmentStatus::Withdrawn {
@@ -185,14 +222,15 @@ impl DynamoStore {
         }
         // The condition pins the state the counters are computed from.
         let condition = match old {
-            None => "attribute_not_exists(pk)",
+            None => "attribute_not_exists(pk)".to_owned(),
             Some(o) => {
                 expr = expr.value(":oldStatus", s(o.status.as_str())).value(":oldSite", s(o.site_id.as_str()));
-                "#status = :oldStatus AND siteId = :oldSite"
+                format!("#status = :oldStatus AND siteId = :oldSite AND {}", head_condition(ext))
             }
         };
+
         let mut tx = vec![
-            self.tx_update(op, trial_pk(&e.trial_id), enrolment_sk(&e.patient_id), &update, Some(condition), expr)?,
+            self.tx_update(op, trial_pk(&e.trial_id), enrolment_sk(&e.patient_id), &update, Some(&condition), expr)?,
             self.tx_audit(op, audit)?,
         ];
         let moved = old.is_none_or(|o| o.site_id != e.site_id || o.status != e.status);

@@ -11,7 +11,10 @@ use serde::Serialize;
 use super::batch::{chunks, write_until_done, Backoff};
 use super::submissions::patient_pk;
 use super::trials::stats_pk;
-use super::{attr_i64, attr_str, condition_failed, from_record, n, s, to_record, DynamoStore, Expr, Item, Transacted};
+use super::{attr_i64, attr_str, chain_refusal, condition_failed, from_record, n, s, to_record, DynamoStore, Expr, Item, Transacted};
+use crate::audit::append::Extension;
+use crate::audit::chain::ChainId;
+use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
 use crate::error::Error;
 use crate::ids::{AlertId, PatientId, TrialId};
@@ -138,7 +141,7 @@ impl VitalsStore for DynamoStore {
     /// One PutItem, or one TransactWriteItems when the risk level moves; no
     /// read: the caller's `previous` is the stored item whenever the version
     /// condition passes (see the port).
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState) -> Result<StateWrite, Error> {
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error> {
         const OP: &str = "dynamodb.PutItem(vitals state)";
         if !state.follows(previous) {
             return Err(Error::Internal(format!("{OP}: the state does not follow the previous one")));
@@ -153,7 +156,12 @@ impl VitalsStore for DynamoStore {
             Some(p) => ("#v = :prev", Expr::default().name("#v", "version").value(":prev", n(p.version))),
         };
 
-        if new_level == previous_level {
+        let ext = if raised.is_empty() { None } else { Some(Extension::of(raised)?) };
+        if ext.as_ref().is_some_and(|e| e.chain != ChainId::Patient(state.patient_id.clone())) {
+            return Err(Error::Internal(format!("{OP}: audit entries linked into another chain")));
+        }
+
+        if new_level == previous_level && ext.is_none() {
             let res = self
                 .client
                 .put_item()
@@ -171,21 +179,35 @@ impl VitalsStore for DynamoStore {
             };
         }
 
-        // The level moved: the state and both counters change together, so
-        // risk_level_counts is one small Query that is never off by a crash.
+        // The level moved, or an alert is raised: the state, both counters
+        // and the alert.raised entry (with its chain's head on the enrolment)
+        // change together, so risk_level_counts is one small Query that is
+        // never off by a crash, and the entry commits only with the state
+        // write that moves the escalation sequence: a redelivered batch,
+        // whose state write fails its version check, writes no second entry.
         // The put's version condition makes the decrement of the previous
         // level right: the transaction commits only over the item the caller read.
         const TX: &str = "dynamodb.TransactWriteItems(vitals state)";
+        // [state, (head, audit entries..)?, counters..]
         let mut tx = vec![self.tx_put(TX, item, condition, expr)?];
-        if let Some(level) = new_level {
-            tx.push(self.risk_counter(TX, &state.trial_id, level, 1)?);
+        if let Some(ext) = &ext {
+            tx.push(self.tx_head(TX, &state.trial_id, ext)?);
+            for entry in raised {
+                tx.push(self.tx_audit(TX, entry)?);
+            }
         }
-        if let Some(level) = previous_level {
-            tx.push(self.risk_counter(TX, &state.trial_id, level, -1)?);
+        if new_level != previous_level {
+            if let Some(level) = new_level {
+                tx.push(self.risk_counter(TX, &state.trial_id, level, 1)?);
+            }
+            if let Some(level) = previous_level {
+                tx.push(self.risk_counter(TX, &state.trial_id, level, -1)?);
+            }
         }
         match self.transact(TX, tx).await? {
             Transacted::Committed => Ok(StateWrite::Written),
             Transacted::Cancelled(r) if condition_failed(&r, 0) => Ok(StateWrite::Stale),
+            Transacted::Cancelled(r) if ext.is_some() => Err(chain_refusal(TX, &r, 1, 2)),
             Transacted::Cancelled(_) => Err(Error::Internal(format!("{TX}: counter condition failed"))),
         }
     }

@@ -475,6 +475,24 @@ async fn drive_with(stack: &Stack, opts: &DemoOptions, receiver: &WebhookReceive
         dlq.push(format!("{name} {depth}"));
     }
 
+    // ---------------------------------------------------------------- audit trail
+    // Anchor the chain heads now (the stack fires this hourly), then recompute every
+    // chain of the trial as an inspector would with `make verify-audit`.
+    let audit_line = match stack.fire("AuditAnchors").await {
+        Err(e) => {
+            checks.expect(false, format!("anchoring the audit chains failed: {e}"));
+            format!("not anchored ({e})")
+        }
+        Ok(_) => {
+            let target = crate::verify_audit::Target::provisioned(&stack.provisioned).map_err(step)?;
+            let trial = trialwatch::TrialId::parse(TRIAL).map_err(|e| step(format!("trial id: {e}")))?;
+            let report = crate::verify_audit::verify(&stack.sdk, &target, &trial).await.map_err(|e| step(format!("verify-audit: {e}")))?;
+            checks.expect(report.intact(), format!("the audit trail does not verify: {report}"));
+            report.to_string()
+        }
+    };
+    println!("7. audit {audit_line}");
+
     // ---------------------------------------------------------------- summary
     let pdf_path = std::fs::canonicalize(&opts.pdf).unwrap_or_else(|_| opts.pdf.clone());
     println!();
@@ -500,6 +518,7 @@ async fn drive_with(stack: &Stack, opts: &DemoOptions, receiver: &WebhookReceive
     println!("  alerts delivered         {delivered} of {} raised, signatures verified", expected.len());
     println!("  duplicates               {duplicates}");
     println!("  DLQ                      {}", dlq.join(", "));
+    println!("  audit trail              {audit_line}");
     println!("  report PDF               {} ({pdf_bytes} bytes)", pdf_path.display());
     println!(
         "  the emulator is the throughput bottleneck (moto: ~150-200 DynamoDB item writes/s, 5 per submission); sizes are flags: make demo DEMO_ARGS=\"--submissions N ...\""

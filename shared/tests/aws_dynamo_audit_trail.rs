@@ -29,19 +29,40 @@ fn entry(trial: &str, entity: &str, when: &str) -> AuditEntry {
 
 /// 120 entries of trial `tw-a`: 40 instants a second apart, three entries at
 /// each (same millisecond), the entities cycling trial / patient/P1 / patient/P2;
-/// and 5 entries of another trial at the same instants.
-async fn seed(store: &impl AuditLog) -> Vec<AuditEntry> {
+/// and 5 entries of another trial at the same instants. Returned as stored:
+/// linked into their chains, whose heads (the trial and enrolment items) are
+/// created first, bare, as empty chains.
+async fn seed(env: &Emulator, store: &impl AuditLog) -> Vec<AuditEntry> {
+    use std::collections::HashMap;
+    use trialwatch::audit::chain::ChainHead;
+    for (trial, sk) in [("tw-a", "META"), ("tw-a", "PATIENT#P1"), ("tw-a", "PATIENT#P2"), ("tw-b", "META")] {
+        env.raw_dynamo()
+            .put_item()
+            .table_name(env.table())
+            .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("TRIAL#{trial}")))
+            .item("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut heads: HashMap<(String, String), ChainHead> = HashMap::new();
+    let mut append = async |e: AuditEntry| {
+        store.append(&e).await.unwrap();
+        let chain = e.chain_id();
+        let head = heads.entry((e.trial_id.to_string(), chain.to_string())).or_default();
+        let mut stored = e;
+        *head = stored.link(&chain, head);
+        stored
+    };
     let mut mine = Vec::new();
     for i in 0..40 {
         let when = format!("2026-11-26T20:00:{i:02}.250Z");
         for entity in ["trial", "patient/P1", "patient/P2"] {
-            let e = entry("tw-a", entity, &when);
-            store.append(&e).await.unwrap();
-            mine.push(e);
+            mine.push(append(entry("tw-a", entity, &when)).await);
         }
     }
     for i in 0..5 {
-        store.append(&entry("tw-b", "trial", &format!("2026-11-26T20:00:{i:02}.250Z"))).await.unwrap();
+        append(entry("tw-b", "trial", &format!("2026-11-26T20:00:{i:02}.250Z"))).await;
     }
     mine.sort_by_key(|e| std::cmp::Reverse(time_key(e)));
     mine
@@ -92,7 +113,7 @@ async fn pages_of_7_walk_the_whole_trail_newest_first_across_shards_without_gaps
     // GIVEN 120 entries of one trial, three at each instant, spread over the index's shards
     let env = Emulator::provision("audit-walk").await;
     let (store, requests) = env.counted_store();
-    let expected = seed(&store).await;
+    let expected = seed(&env, &store).await;
     let shards = occupied_shards(&env, "tw-a").await;
     assert!(shards.len() >= 12, "entries spread over the shards: {shards:?}");
     requests.reset();
@@ -117,7 +138,7 @@ async fn the_time_filter_is_from_inclusive_to_exclusive_and_the_entity_filter_ex
     // GIVEN the seeded trail
     let env = Emulator::provision("audit-filter").await;
     let store = env.store();
-    let all = seed(&store).await;
+    let all = seed(&env, &store).await;
     // WHEN read from 20:00:10.250 (an instant with entries) to 20:00:20.250
     let f = AuditFilter::parse(None, Some("2026-11-26T20:00:10.250Z"), Some("2026-11-26T20:00:20.250Z")).unwrap();
     let read: Vec<AuditEntry> = walk(&store, "tw-a", &f, 7).await.into_iter().flat_map(|p| p.items).collect();

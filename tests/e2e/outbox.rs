@@ -62,12 +62,15 @@ async fn a_pro_alert_whose_inline_send_failed_is_delivered_once_by_the_outbox_wi
 
     // THEN the submission is acknowledged (before the outbox, this was a 503 and the alert waited on the client)
     assert_eq!(r.status, 201, "{}", r.body);
+    // The stored alert's grace runs from the server's receipt, which under load can be
+    // seconds after `sent_at`: only the response bounds it.
+    let acknowledged_at = chrono::Utc::now();
     // AND nothing reached the site, because nothing was queued
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(w.receiver.received().is_empty(), "the inline send was meant to fail");
 
     // WHEN the sweeper runs after the inline send's grace (the schedule runs every minute)
-    let outcome = sweep_at(&w, sent_at + trialwatch::outbox::grace() + chrono::Duration::seconds(1)).await;
+    let outcome = sweep_at(&w, acknowledged_at + trialwatch::outbox::grace() + chrono::Duration::seconds(1)).await;
     assert_eq!(outcome["sent"], 1, "{outcome}");
 
     // THEN the dispatcher delivers the alert to the site, exactly once

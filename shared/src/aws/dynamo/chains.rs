@@ -8,18 +8,13 @@ use async_trait::async_trait;
 use futures::future::try_join_all;
 
 use super::trials::trial_pk;
-use super::{attr_str, attr_u64, from_record, s, DynamoStore, Item, AUDIT_SHARDS, GSI1};
+use super::{attr_str, attr_u64, chain_pk, from_record, s, DynamoStore, Item, AUDIT_SHARDS, GSI1, HEAD_HASH, HEAD_SEQ};
 use crate::audit::chain::{ChainHead, ChainId, GENESIS};
 use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
 use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
 use crate::ports::{AuditChains, ChainHeads, IndexedEntry};
-
-/// The audit table partition of one chain.
-pub(crate) fn chain_partition(trial: &TrialId, chain: &ChainId) -> String {
-    format!("CHAIN#{trial}#{chain}")
-}
 
 /// The chain a stored entry's pk places it in; `None` for any other key.
 fn chain_of_partition(trial: &TrialId, pk: &str) -> Option<ChainId> {
@@ -29,11 +24,9 @@ fn chain_of_partition(trial: &TrialId, pk: &str) -> Option<ChainId> {
 /// An item's recorded head: both attributes, or neither (genesis). One
 /// without the other is a corrupt head, not a genesis one.
 fn recorded_head(op: &'static str, item: &Item) -> Result<ChainHead, Error> {
-    match (attr_u64(item, "auditSeq"), attr_str(item, "auditHash")) {
+    match (attr_u64(item, HEAD_SEQ), attr_str(item, HEAD_HASH)) {
         (Some(seq), Some(hash)) => Ok(ChainHead { seq, hash: hash.to_owned() }),
-        (None, None) if !item.contains_key("auditSeq") && !item.contains_key("auditHash") => {
-            Ok(ChainHead { seq: 0, hash: GENESIS.to_owned() })
-        }
+        (None, None) if !item.contains_key(HEAD_SEQ) && !item.contains_key(HEAD_HASH) => Ok(ChainHead { seq: 0, hash: GENESIS.to_owned() }),
         _ => Err(Error::Internal(format!("{op}: malformed chain head"))),
     }
 }
@@ -53,7 +46,7 @@ impl ChainHeads for DynamoStore {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(trial_pk(trial)))
-                .projection_expression("sk, auditSeq, auditHash")
+                .projection_expression(format!("sk, {HEAD_SEQ}, {HEAD_HASH}"))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -91,7 +84,7 @@ impl AuditChains for DynamoStore {
                 .query()
                 .table_name(&self.audit_table)
                 .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(chain_partition(trial, chain)))
+                .expression_attribute_values(":pk", s(chain_pk(trial, chain)))
                 .scan_index_forward(true)
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
@@ -154,8 +147,8 @@ mod tests {
     fn a_chain_partition_names_its_trial_and_chain_and_nothing_else_parses_as_one() {
         let t1 = TrialId::parse("t1").unwrap();
         let p1 = ChainId::Patient(PatientId::parse("P1").unwrap());
-        assert_eq!(chain_partition(&t1, &p1), "CHAIN#t1#patient/P1");
-        assert_eq!(chain_partition(&t1, &ChainId::Trial), "CHAIN#t1#trial");
+        assert_eq!(chain_pk(&t1, &p1), "CHAIN#t1#patient/P1");
+        assert_eq!(chain_pk(&t1, &ChainId::Trial), "CHAIN#t1#trial");
         assert_eq!(chain_of_partition(&t1, "CHAIN#t1#patient/P1"), Some(p1));
         assert_eq!(chain_of_partition(&t1, "CHAIN#t10#trial"), None);
         assert_eq!(chain_of_partition(&t1, "AUDIT#t1#patient/P1"), None);

@@ -92,7 +92,7 @@ pub fn function_env(provisioned: &Provisioned, spec: &FunctionSpec, shell: Env) 
 /// Runs a handler whose future the compiler cannot prove `Send` (a known
 /// rustc limitation with closures over borrowed stream items, rust#102211) on
 /// a blocking-pool thread, driven by this runtime's reactor.
-async fn off_thread<F, Fut, T>(make: F) -> Result<T, String>
+pub(crate) async fn off_thread<F, Fut, T>(make: F) -> Result<T, String>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<T, String>>,

@@ -10,14 +10,17 @@ pub mod demo;
 pub mod functions;
 pub mod gateway;
 pub mod invoke;
+pub mod load;
 pub mod logs;
+pub mod measure;
+pub mod memory;
 pub mod poller;
 pub mod receiver;
 pub mod scenario;
 pub mod stack;
 pub mod verify_audit;
 
-pub use stack::{Stack, StackConfig, StackError};
+pub use stack::{Stack, StackConfig, StackError, StoreKind};
 
 /// The region events and ARNs name (`AWS_REGION`, default us-east-1).
 pub fn region() -> String {

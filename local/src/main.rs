@@ -39,6 +39,9 @@ enum Command {
     },
     /// The main job end to end: trial, enrolment, an ePRO burst, vitals, alerts to a webhook, a report, a summary.
     Demo(trialwatch_local::demo::DemoOptions),
+    /// Drive a running stack's API with distinct submissions and vitals for a bounded time; report
+    /// throughput, p50/p99/p99.9, errors and the server's CPU µs per request (`make load`).
+    Load(trialwatch_local::load::LoadOptions),
     /// Fire a schedule of the template now (e.g. WeeklyReports) against the local stack's resources.
     Fire { name: String },
     /// Recompute every audit chain of a trial, check heads and anchors; exit 1 naming the first broken entry.
@@ -92,6 +95,20 @@ async fn main() -> ExitCode {
             match trialwatch_local::demo::run(opts).await {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::Load(opts) => {
+            trialwatch_local::logs::init(std::io::stderr, LevelFilter::WARN);
+            match trialwatch_local::load::run(&opts).await {
+                Ok(report) => {
+                    report.print();
+                    if report.errors == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
                 Err(e) => fail(&e.to_string()),
             }
         }

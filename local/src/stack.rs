@@ -19,6 +19,7 @@ use trialwatch::provision::{FunctionSpec, ProvisionError, Provisioned, Template}
 use crate::auth::Authorizer;
 use crate::gateway::{gateway_reply, route_table, Gateway, Route, MAX_BODY_BYTES};
 use crate::invoke::{Functions, InvokeError};
+use crate::memory::{MemoryBackend, MemoryFunctions};
 use crate::poller::{PollerStats, SqsSource, DEFAULT_CONCURRENCY};
 
 /// Environment variable naming the HTTP port (default 3000).
@@ -40,6 +41,38 @@ pub struct StackConfig {
     pub jwt_secret: String,
     /// Run the SQS event sources (tests of the HTTP side alone may turn them off).
     pub pollers: bool,
+    /// What the functions store to and queue through.
+    pub store: StoreKind,
+}
+
+/// Environment variable choosing the backend (`emulator`, the default, or `memory`).
+pub const STORE_VAR: &str = "TRIALWATCH_STORE";
+
+/// Where the stack's data lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreKind {
+    /// The template's resources, provisioned on the AWS emulator, through the production adapters.
+    #[default]
+    Emulator,
+    /// `trialwatch::memory` adapters and in-process queues: no emulator. Measures TrialWatch's own code.
+    Memory,
+}
+
+impl StoreKind {
+    pub fn parse(s: &str) -> Result<Self, StackError> {
+        match s.trim() {
+            "" | "emulator" => Ok(StoreKind::Emulator),
+            "memory" => Ok(StoreKind::Memory),
+            other => Err(StackError::Config(format!("{STORE_VAR}={other}: expected emulator or memory"))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Emulator => "emulator",
+            StoreKind::Memory => "memory",
+        }
+    }
 }
 
 impl StackConfig {
@@ -55,6 +88,7 @@ impl StackConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             jwt_secret: crate::auth::dev_secret(),
             pollers: true,
+            store: StoreKind::parse(&std::env::var(STORE_VAR).unwrap_or_default())?,
         })
     }
 
@@ -66,7 +100,13 @@ impl StackConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_secret: crate::auth::dev_secret(),
             pollers: true,
+            store: StoreKind::Emulator,
         }
+    }
+
+    /// An isolated stack on the in-memory adapters, on a free port.
+    pub fn in_memory() -> Self {
+        Self { prefix: "memory".into(), store: StoreKind::Memory, ..Self::for_test("memory") }
     }
 }
 
@@ -76,6 +116,8 @@ pub enum StackError {
     Config(String),
     #[error(transparent)]
     Provision(#[from] ProvisionError),
+    #[error("the AWS emulator does not answer at {0}: start it with `scripts/emulator.sh start` (port TRIALWATCH_EMULATOR_PORT), or use `make up`, which starts one; `make up STORE=memory` needs none")]
+    EmulatorDown(String),
     #[error("cannot listen on {addr}: {source} (is another stack running? set {HTTP_PORT_VAR})")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("{0}")]
@@ -108,6 +150,23 @@ impl Plan {
     /// Resolves every trigger of every function; a source naming a queue that
     /// was not provisioned is an error, not a silently idle poller.
     pub async fn build(functions: &[FunctionSpec], provisioned: &Provisioned, sqs: &aws_sdk_sqs::Client) -> Result<Plan, StackError> {
+        let mut arns = HashMap::new();
+        for f in functions {
+            for s in &f.sqs_sources {
+                let Some(url) = provisioned.queue_url(&s.queue_logical_id) else { continue };
+                if !arns.contains_key(url) {
+                    let arn = crate::poller::queue_arn(sqs, url)
+                        .await
+                        .map_err(|message| StackError::Queue { queue: s.queue_logical_id.clone(), message })?;
+                    arns.insert(url.to_owned(), arn);
+                }
+            }
+        }
+        Self::with_arns(functions, provisioned, &arns)
+    }
+
+    /// The plan, given each source queue's ARN by URL.
+    pub fn with_arns(functions: &[FunctionSpec], provisioned: &Provisioned, arns: &HashMap<String, String>) -> Result<Plan, StackError> {
         let mut plan = Plan { routes: vec![], sources: vec![], schedules: vec![], timeouts: HashMap::new() };
         for f in functions {
             let timeout = Duration::from_secs(u64::from(f.timeout_seconds.max(1)));
@@ -125,9 +184,10 @@ impl Plan {
                     queue: s.queue_logical_id.clone(),
                     message: format!("{} polls it, but it was not provisioned", f.logical_id),
                 })?;
-                let arn = crate::poller::queue_arn(sqs, url)
-                    .await
-                    .map_err(|message| StackError::Queue { queue: s.queue_logical_id.clone(), message })?;
+                let arn = arns.get(url).cloned().ok_or_else(|| StackError::Queue {
+                    queue: s.queue_logical_id.clone(),
+                    message: "its ARN is unknown".into(),
+                })?;
                 plan.sources.push(SqsSource {
                     function: f.logical_id.clone(),
                     queue_logical_id: s.queue_logical_id.clone(),
@@ -201,6 +261,8 @@ pub struct Stack {
     pub plan: Plan,
     /// Per source queue logical id.
     pub poller_stats: BTreeMap<String, Arc<PollerStats>>,
+    /// The in-memory table and queues (`StoreKind::Memory`); `None` on the emulator.
+    pub memory: Option<Arc<MemoryBackend>>,
     functions: Arc<dyn Functions>,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
@@ -211,7 +273,16 @@ impl Stack {
     /// Provisions the template's resources under the prefix (idempotent),
     /// builds every function's dependencies once, and starts serving.
     pub async fn start(config: StackConfig) -> Result<Stack, StackError> {
+        if config.store == StoreKind::Memory {
+            return Self::start_in_memory(config).await;
+        }
         let sdk = trialwatch::provision::try_emulator_sdk_config().await?;
+        // One plain line instead of the SDK's transport error chain from the first provisioning call.
+        if let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty()) {
+            if !answers(&endpoint).await {
+                return Err(StackError::EmulatorDown(endpoint));
+            }
+        }
         let provisioned = trialwatch::provision::provision_all(&sdk, &config.template, &config.prefix).await?;
         let template = Template::load(&config.template)?;
         let functions = crate::functions::TrialWatchFunctions::build(&sdk, &provisioned, &template.functions())?;
@@ -228,6 +299,37 @@ impl Stack {
     ) -> Result<Stack, StackError> {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let plan = Plan::build(&specs, &provisioned, &sqs).await?;
+        Self::launch(config, sdk, provisioned, plan, functions, None).await
+    }
+
+    /// The stack on the in-memory adapters: no emulator, no provisioning;
+    /// the template still decides the routes, sources, schedules and settings.
+    async fn start_in_memory(config: StackConfig) -> Result<Stack, StackError> {
+        let template = Template::load(&config.template)?;
+        let backend = Arc::new(MemoryBackend::from_template(&template));
+        let provisioned = backend.provisioned(&template);
+        let specs = template.functions();
+        let functions = MemoryFunctions::build(&backend, &provisioned, &specs)?;
+        let region = crate::region();
+        let arns: HashMap<String, String> = backend
+            .queues
+            .keys()
+            .map(|id| (format!("{}{id}", crate::memory::QUEUE_URL_PREFIX), format!("arn:aws:sqs:{region}:123456789012:{id}")))
+            .collect();
+        let plan = Plan::with_arns(&specs, &provisioned, &arns)?;
+        // Never used to reach AWS: nothing in this mode holds an SDK client.
+        let sdk = SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region)).build();
+        Self::launch(config, sdk, provisioned, plan, Arc::new(functions), Some(backend)).await
+    }
+
+    async fn launch(
+        config: StackConfig,
+        sdk: SdkConfig,
+        provisioned: Provisioned,
+        plan: Plan,
+        functions: Arc<dyn Functions>,
+        memory: Option<Arc<MemoryBackend>>,
+    ) -> Result<Stack, StackError> {
         let (stop, stopped) = watch::channel(false);
 
         let listener = tokio::net::TcpListener::bind(config.http_addr)
@@ -264,7 +366,19 @@ impl Stack {
             for source in &plan.sources {
                 let stats = Arc::new(PollerStats::default());
                 poller_stats.insert(source.queue_logical_id.clone(), stats.clone());
-                pollers.spawn(crate::poller::run(sqs.clone(), functions.clone(), source.clone(), stats, stopped.clone()));
+                match &memory {
+                    Some(backend) => {
+                        let queue = backend.queue_at(&source.queue_url).cloned().ok_or_else(|| StackError::Queue {
+                            queue: source.queue_logical_id.clone(),
+                            message: "no in-memory queue".into(),
+                        })?;
+                        pollers.spawn(crate::memory::poller::run(queue, functions.clone(), source.clone(), stats, stopped.clone()));
+                    }
+                    None => {
+                        let sqs = aws_sdk_sqs::Client::new(&sdk);
+                        pollers.spawn(crate::poller::run(sqs, functions.clone(), source.clone(), stats, stopped.clone()));
+                    }
+                }
             }
             for target in &plan.schedules {
                 if let Some(period) = rate_period(&target.expression).filter(|p| *p <= Duration::from_secs(3600)) {
@@ -272,7 +386,7 @@ impl Stack {
                 }
             }
         }
-        Ok(Stack { base_url: format!("http://{addr}"), addr, provisioned, sdk, plan, poller_stats, functions, stop, server, pollers })
+        Ok(Stack { base_url: format!("http://{addr}"), addr, provisioned, sdk, plan, poller_stats, memory, functions, stop, server, pollers })
     }
 
     /// Fires the named schedule now (`trialwatch-local fire <name>`).
@@ -294,6 +408,15 @@ impl Stack {
             self.server.abort();
             self.pollers.abort_all();
         }
+    }
+}
+
+/// Whether anything answers HTTP at `url` within a few seconds (any status counts).
+pub async fn answers(url: &str) -> bool {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).no_proxy().build();
+    match client {
+        Ok(c) => c.get(url).send().await.is_ok(),
+        Err(_) => false,
     }
 }
 

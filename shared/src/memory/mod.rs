@@ -7,7 +7,7 @@
 //! dev-dependency, so no Lambda binary contains these. One file per port.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::alert::AlertRecord;
 use crate::audit::append::{head_moved, Extension};
@@ -177,12 +177,14 @@ impl Tables {
     }
 }
 
-/// Every store port in one process-local table.
-#[derive(Default)]
+/// Every store port in one process-local table. A clone is another handle
+/// on the same table, as a clone of the DynamoDB adapter is another client of
+/// the same table: the local stack's in-memory mode gives each function one.
+#[derive(Default, Clone)]
 pub struct MemoryStore {
-    t: Mutex<Tables>,
-    pub requests: RequestLog,
-    faults: Faults,
+    t: Arc<Mutex<Tables>>,
+    pub requests: Arc<RequestLog>,
+    faults: Arc<Faults>,
 }
 
 impl MemoryStore {

@@ -5,7 +5,7 @@ SHELL := bash
 # Prefix of the resource names `make provision` creates on the emulator.
 PREFIX ?= trialwatch
 
-.PHONY: help test emulator-start emulator-stop emulator-status provision up demo token tools lint package invoke verify-audit
+.PHONY: help test emulator-start emulator-stop emulator-status provision up demo load token tools lint package invoke verify-audit
 
 # Instruction set `make package` builds for: the template's Architecture parameter.
 ARCH ?= arm64
@@ -14,6 +14,8 @@ help:
 	@echo "make demo            the whole system end to end on this machine (local stack)"
 	@echo "make test            fmt, clippy, every test; starts and stops its own emulator"
 	@echo "make up              local stack: emulator, resources from template.yaml, runner"
+	@echo "make up STORE=memory the same stack on the in-memory adapters (no emulator): TrialWatch's own code only"
+	@echo "make load [STORES=\"memory emulator\"] [CONCURRENCY=\"16 64\"] [DURATION=15]   HTTP load: req/s, p50/p99/p99.9, errors, server CPU/request"
 	@echo "make token ROLE=site_staff TRIAL=t1 PATIENT=p1 SITES=s1,s2   a dev JWT"
 	@echo "make emulator-start | emulator-stop | emulator-status   (port TRIALWATCH_EMULATOR_PORT, default 4566)"
 	@echo "make provision [PREFIX=trialwatch]   create template.yaml's table/queues/bucket/topics; prints exports"
@@ -44,8 +46,14 @@ provision: emulator-start
 	cargo run -q -p trialwatch --features provision --bin trialwatch-provision -- "$(PREFIX)"
 	@echo "export AWS_ENDPOINT_URL='$$(scripts/emulator.sh url)'"
 
+# Where the stack keeps its data: emulator (default) or memory.
+STORE ?= emulator
+
 up:
-	scripts/up.sh
+	TRIALWATCH_STORE="$(STORE)" scripts/up.sh
+
+load:
+	scripts/load.sh
 
 demo:
 	scripts/demo.sh $(DEMO_ARGS)

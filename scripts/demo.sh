@@ -7,6 +7,8 @@
 #   make demo DEMO_ARGS="--patients 200 --submissions 2000"
 # The debug profile is used on purpose: one build for CI, tests and the demo.
 set -euo pipefail
+# The demo's correctness phases need the emulator; its burst phase runs in memory by itself.
+export TRIALWATCH_STORE=emulator
 
 # shellcheck source=lib/stack.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/stack.sh"

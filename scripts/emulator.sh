@@ -57,8 +57,8 @@ install() {
 
 pid_of() { cat "$PIDFILE" 2>/dev/null || true; }
 
-# Our emulator, not a recycled pid of something else.
-running() {
+# The pid file names a live moto_server of ours (not a recycled pid of something else).
+ours() {
   local pid
   pid="$(pid_of)"
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q moto_server
@@ -68,23 +68,52 @@ port_busy() {
   python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(0 if s.connect_ex(('127.0.0.1', $PORT)) == 0 else 1)"
 }
 
+# The health probe: moto's own API answers on the port. This, not a pid,
+# decides "running": a pid file can outlive its server, or name one that is
+# still exiting and no longer answers.
 ready() {
   if command -v curl >/dev/null 2>&1; then
-    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/moto-api/" 2>/dev/null
+    curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$PORT/moto-api/" 2>/dev/null
   else
-    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/', timeout=1)" 2>/dev/null
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/', timeout=2)" 2>/dev/null
   fi
+}
+
+running() { ready; }
+
+# Ends our emulator process (TERM, then KILL after 5 s) and waits for the port to be free.
+kill_ours() {
+  local pid
+  pid="$(pid_of)"
+  if ours; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+  fi
+  rm -f "$PIDFILE"
+  for _ in $(seq 1 50); do port_busy || break; sleep 0.1; done
 }
 
 start() {
   install
   mkdir -p "$STATE"
-  if running; then
-    say "already running on 127.0.0.1:$PORT (pid $(pid_of))"
+  if ready; then
+    if ours; then
+      say "already running on 127.0.0.1:$PORT (pid $(pid_of))"
+    else
+      say "an emulator already answers on 127.0.0.1:$PORT; reusing it"
+    fi
     return 0
   fi
+  if ours; then
+    say "pid $(pid_of) on port $PORT does not answer; restarting it"
+    kill_ours
+  fi
+  rm -f "$PIDFILE"
+  # A server that is still exiting may hold the port for a moment.
+  for _ in $(seq 1 30); do port_busy || break; sleep 0.1; done
   if port_busy; then
-    say "port $PORT is taken by another process; set TRIALWATCH_EMULATOR_PORT to a free port"
+    say "port $PORT is taken by a process that is not an answering emulator: stop it, or set TRIALWATCH_EMULATOR_PORT to a free port"
     return 1
   fi
   # moto_server with atomic, O(items) TransactWriteItems (see scripts/moto_server.py),
@@ -107,25 +136,21 @@ os.execv(sys.executable, [sys.executable] + sys.argv[1:])
       return 0
     fi
     if ! kill -0 "$(pid_of)" 2>/dev/null; then
-      say "exited during start; log follows"
-      cat "$LOGFILE" >&2
+      say "exited during start on port $PORT: see $LOGFILE (last lines below); is the port free? set TRIALWATCH_EMULATOR_PORT to another"
+      tail -n 5 "$LOGFILE" >&2
       rm -f "$PIDFILE"
       return 1
     fi
     sleep 0.2
   done
-  say "not ready after ${READY_TIMEOUT_SECONDS} s; see $LOGFILE"
-  stop
+  say "not answering on port $PORT after ${READY_TIMEOUT_SECONDS} s: see $LOGFILE; raise TRIALWATCH_EMULATOR_READY_TIMEOUT on a busy machine"
+  kill_ours
   return 1
 }
 
 stop() {
-  if running; then
-    local pid
-    pid="$(pid_of)"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+  if ours; then
+    kill_ours
     say "stopped (port $PORT)"
   fi
   rm -f "$PIDFILE"
@@ -136,7 +161,7 @@ case "${1:-}" in
   venv-support) ensure_venv_support ;;
   start) start ;;
   stop) stop ;;
-  status) if running; then echo "running on $PORT (pid $(pid_of))"; else echo "stopped"; exit 1; fi ;;
+  status) if running; then if ours; then echo "running on $PORT (pid $(pid_of))"; else echo "running on $PORT"; fi; else echo "stopped (nothing answers on $PORT)"; exit 1; fi ;;
   url) echo "http://127.0.0.1:$PORT" ;;
   *) echo "usage: $0 install|start|stop|status|url   (port: TRIALWATCH_EMULATOR_PORT, default 4566)" >&2; exit 2 ;;
 esac

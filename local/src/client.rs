@@ -85,10 +85,16 @@ impl Api {
 
     /// Every alert of a patient (all pages), as site staff or admin.
     pub async fn patient_alerts(&self, trial: &str, patient: &str, token: &str) -> Result<Vec<Value>, ClientError> {
+        self.list_all(&format!("/v1/trials/{trial}/patients/{patient}/alerts?limit=200"), token).await
+    }
+
+    /// Every item of a paginated list (`{items, nextCursor}`), following the
+    /// cursor; `path` carries its query (e.g. `?limit=100`). A non-2xx page ends the list.
+    pub async fn list_all(&self, first: &str, token: &str) -> Result<Vec<Value>, ClientError> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut path = format!("/v1/trials/{trial}/patients/{patient}/alerts?limit=200");
+            let mut path = first.to_owned();
             if let Some(c) = &cursor {
                 path.push_str(&format!("&cursor={c}"));
             }

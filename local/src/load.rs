@@ -181,7 +181,9 @@ pub async fn run(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
     let trial = format!("tw-load-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let admin = api.token(&DevIdentity::new("admin").subject("load-admin"))?;
     // No request of the run trips the PRO rule or NEWS2, so the webhook is never called.
-    let t = api.put(&format!("/v1/trials/{trial}"), &admin, &scenario::trial_definition("http://127.0.0.1:9/hook", "whsec-load-0123456789abcdef")).await?;
+    let t = api
+        .put(&format!("/v1/trials/{trial}"), &admin, &scenario::trial_definition("http://127.0.0.1:9/hook", "whsec-load-0123456789abcdef"))
+        .await?;
     if !t.is_success() {
         return Err(LoadError::Setup(format!("PUT trial answered {}: {}", t.status, t.body)));
     }

@@ -184,10 +184,10 @@ impl Plan {
                     queue: s.queue_logical_id.clone(),
                     message: format!("{} polls it, but it was not provisioned", f.logical_id),
                 })?;
-                let arn = arns.get(url).cloned().ok_or_else(|| StackError::Queue {
-                    queue: s.queue_logical_id.clone(),
-                    message: "its ARN is unknown".into(),
-                })?;
+                let arn = arns
+                    .get(url)
+                    .cloned()
+                    .ok_or_else(|| StackError::Queue { queue: s.queue_logical_id.clone(), message: "its ARN is unknown".into() })?;
                 plan.sources.push(SqsSource {
                     function: f.logical_id.clone(),
                     queue_logical_id: s.queue_logical_id.clone(),
@@ -318,7 +318,8 @@ impl Stack {
             .collect();
         let plan = Plan::with_arns(&specs, &provisioned, &arns)?;
         // Never used to reach AWS: nothing in this mode holds an SDK client.
-        let sdk = SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region)).build();
+        let sdk =
+            SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region)).build();
         Self::launch(config, sdk, provisioned, plan, Arc::new(functions), Some(backend)).await
     }
 
@@ -386,7 +387,19 @@ impl Stack {
                 }
             }
         }
-        Ok(Stack { base_url: format!("http://{addr}"), addr, provisioned, sdk, plan, poller_stats, memory, functions, stop, server, pollers })
+        Ok(Stack {
+            base_url: format!("http://{addr}"),
+            addr,
+            provisioned,
+            sdk,
+            plan,
+            poller_stats,
+            memory,
+            functions,
+            stop,
+            server,
+            pollers,
+        })
     }
 
     /// Fires the named schedule now (`trialwatch-local fire <name>`).

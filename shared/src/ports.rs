@@ -57,6 +57,15 @@ pub trait EnrolmentStore: Send + Sync {
     /// Writes the enrolment, its audit entry and the per-site/status counters
     /// atomically. `enrolment.submission_count`/`last_submission_at` are kept.
     async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error>;
+    /// `put_enrolment` for a caller that has just read the enrolment (`read`,
+    /// `None` if absent; possibly stale): the write starts from that read's
+    /// record and chain head instead of reading the item again. A stale read
+    /// fails the write's condition, and the adapter then re-reads and retries,
+    /// as `put_enrolment` does; so the answer is the same, one read cheaper.
+    async fn put_enrolment_after_read(&self, enrolment: &Enrolment, audit: &AuditEntry, read: Option<&Enrolment>) -> Result<Upsert, Error> {
+        let _ = read;
+        self.put_enrolment(enrolment, audit).await
+    }
     /// Patients per site and status, from counters (O(sites), not O(patients)).
     async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error>;
 }

@@ -79,6 +79,48 @@ async fn enrol(store: &impl EnrolmentStore, p: &PatientId, site_id: &str, status
 }
 
 #[tokio::test]
+async fn an_enrolment_written_after_a_read_skips_its_own_read_and_a_stale_read_still_converges() {
+    // GIVEN P-1 enrolled at s1
+    let env = Emulator::provision("enrol-after-read").await;
+    let (store, counter) = env.counted_store();
+    let p1 = patient("P-1");
+    enrol(&store, &p1, "s1", EnrolmentStatus::Enrolled).await;
+    // WHEN it moves to s2, written after a fresh read of the enrolment
+    let read = store.get_enrolment(&trial(), &p1).await.unwrap();
+    counter.reset();
+    let moved = store
+        .put_enrolment_after_read(
+            &enrolment(&p1, "s2", EnrolmentStatus::Enrolled),
+            &audit("patient/P-1", "enrolment.updated", "2026-11-26T10:00:00Z"),
+            read.as_ref(),
+        )
+        .await
+        .unwrap();
+    // THEN it is one transaction and no second read
+    assert_eq!(moved, Upsert::Updated);
+    assert_eq!((counter.get("GetItem"), counter.get("TransactWriteItems")), (0, 1));
+    // WHEN it moves to s3 after a stale read (one that says P-1 is not enrolled at all)
+    counter.reset();
+    let again = store
+        .put_enrolment_after_read(
+            &enrolment(&p1, "s3", EnrolmentStatus::Enrolled),
+            &audit("patient/P-1", "enrolment.updated", "2026-11-26T11:00:00Z"),
+            None,
+        )
+        .await
+        .unwrap();
+    // THEN the condition refuses the stale state, the store re-reads once and commits an update
+    assert_eq!(again, Upsert::Updated);
+    assert_eq!((counter.get("GetItem"), counter.get("TransactWriteItems")), (1, 2));
+    // AND the counters moved from what was really stored: one patient, enrolled at s3
+    let counts = store.enrolment_counts(&trial()).await.unwrap();
+    assert_eq!(counts, vec![EnrolmentCount { site_id: site("s3"), status: EnrolmentStatus::Enrolled, count: 1 }]);
+    // AND the chain is intact: three linked entries
+    let e = store.get_enrolment(&trial(), &p1).await.unwrap().unwrap();
+    assert_eq!(e.audit_head.seq, 3);
+}
+
+#[tokio::test]
 async fn a_trial_is_created_then_updated_and_listed_by_id() {
     // GIVEN an empty table
     let env = Emulator::provision("trial").await;

@@ -82,7 +82,8 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
     if let Some(w) = enrolment.withdrawn_at.as_deref().filter(|_| existing.as_ref().is_none_or(|e| e.status != body.status)) {
         audit = audit.with_detail("withdrawnAt", w);
     }
-    let outcome = deps.store.put_enrolment(&enrolment, &audit).await?;
+    // The write starts from `existing` (with its chain head): one read per enrolment, not two.
+    let outcome = deps.store.put_enrolment_after_read(&enrolment, &audit, existing.as_ref()).await?;
     deps.forget_enrolment(&trial_id, &patient_id);
     Ok(respond::json(if outcome == Upsert::Created { 201 } else { 200 }, &EnrolmentView::of(&enrolment)))
 }

@@ -181,12 +181,10 @@ impl MemoryFunctions {
                         anchoring,
                     }))
                 }
-                other => {
-                    return Err(StackError::Functions(format!(
-                        "template function {} (binary {other}) has no in-memory handler in trialwatch-local; add it to local/src/memory/mod.rs",
-                        spec.logical_id
-                    )))
-                }
+                other => return Err(StackError::Functions(format!(
+                    "template function {} (binary {other}) has no in-memory handler in trialwatch-local; add it to local/src/memory/mod.rs",
+                    spec.logical_id
+                ))),
             };
             by_logical_id.insert(spec.logical_id.clone(), f);
         }
@@ -217,11 +215,15 @@ impl Functions for MemoryFunctions {
         match self.get(function)? {
             Function::VitalsAnalyzer(deps) => {
                 let deps = deps.clone();
-                off_thread(move || async move { vitals_analyzer::handle(&deps, event).await.map_err(|e| e.to_string()) }).await.map_err(failed)
+                off_thread(move || async move { vitals_analyzer::handle(&deps, event).await.map_err(|e| e.to_string()) })
+                    .await
+                    .map_err(failed)
             }
             Function::AlertDispatcher(deps) => {
                 let deps = deps.clone();
-                off_thread(move || async move { alert_dispatcher::handle(&deps, event).await.map_err(|e| e.to_string()) }).await.map_err(failed)
+                off_thread(move || async move { alert_dispatcher::handle(&deps, event).await.map_err(|e| e.to_string()) })
+                    .await
+                    .map_err(failed)
             }
             _ => Err(InvokeError::UnknownFunction(format!("{function} (not an SQS function)"))),
         }

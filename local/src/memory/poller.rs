@@ -41,7 +41,8 @@ pub async fn run(
         if messages.is_empty() {
             drop(permit);
         } else {
-            let (queue, functions, source, stats, region) = (queue.clone(), functions.clone(), source.clone(), stats.clone(), region.clone());
+            let (queue, functions, source, stats, region) =
+                (queue.clone(), functions.clone(), source.clone(), stats.clone(), region.clone());
             in_flight.spawn(async move {
                 process(&queue, functions.as_ref(), &source, &stats, messages, &region).await;
                 drop(permit);
@@ -52,7 +53,14 @@ pub async fn run(
     while in_flight.join_next().await.is_some() {}
 }
 
-async fn process(queue: &LocalQueue, functions: &dyn Functions, source: &SqsSource, stats: &PollerStats, messages: Vec<QueuedMessage>, region: &str) {
+async fn process(
+    queue: &LocalQueue,
+    functions: &dyn Functions,
+    source: &SqsSource,
+    stats: &PollerStats,
+    messages: Vec<QueuedMessage>,
+    region: &str,
+) {
     let records: Vec<Value> = messages.iter().map(|m| m.record(&source.queue_arn, region)).collect();
     let batch: Vec<(String, String)> = messages.iter().map(|m| (m.message_id.clone(), m.receipt_handle())).collect();
     stats.batches.fetch_add(1, Ordering::Relaxed);

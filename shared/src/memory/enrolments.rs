@@ -19,7 +19,33 @@ impl EnrolmentStore for MemoryStore {
 
     async fn put_enrolment(&self, e: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
         self.faults.check("put_enrolment")?;
+        // The adapter reads the item (consistently) for its record and chain head first.
         self.requests.add("dynamodb.GetItem", 1);
+        self.write_enrolment(e, audit)
+    }
+
+    async fn put_enrolment_after_read(&self, e: &Enrolment, audit: &AuditEntry, read: Option<&Enrolment>) -> Result<Upsert, Error> {
+        self.faults.check("put_enrolment")?;
+        // The adapter starts from the caller's read; a stale one would cost a re-read,
+        // which a single in-memory table never has.
+        let _ = read;
+        self.write_enrolment(e, audit)
+    }
+
+    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
+        self.faults.check("enrolment_counts")?;
+        self.requests.add("dynamodb.Query", 1);
+        Ok(lock(&self.t)
+            .enrolment_counts
+            .iter()
+            .filter(|((t, _, _), n)| t == trial && **n > 0)
+            .map(|((_, site, status), n)| EnrolmentCount { site_id: site.clone(), status: *status, count: *n as u64 })
+            .collect())
+    }
+}
+
+impl MemoryStore {
+    fn write_enrolment(&self, e: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
         self.requests.add("dynamodb.TransactWriteItems", 1);
         let mut t = lock(&self.t);
         let key = (e.trial_id.clone(), e.patient_id.clone());
@@ -45,16 +71,5 @@ impl EnrolmentStore for MemoryStore {
         t.enrolments.insert(key, new);
         t.append(audit);
         Ok(if old.is_some() { Upsert::Updated } else { Upsert::Created })
-    }
-
-    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
-        self.faults.check("enrolment_counts")?;
-        self.requests.add("dynamodb.Query", 1);
-        Ok(lock(&self.t)
-            .enrolment_counts
-            .iter()
-            .filter(|((t, _, _), n)| t == trial && **n > 0)
-            .map(|((_, site, status), n)| EnrolmentCount { site_id: site.clone(), status: *status, count: *n as u64 })
-            .collect())
     }
 }

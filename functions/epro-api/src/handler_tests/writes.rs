@@ -390,3 +390,20 @@ async fn every_audited_write_without_a_sub_is_401_and_reads_still_work() {
     // AND the same token may still read
     assert_eq!(w.call("GET", "/v1/trials/tw-demo", Some(no_sub(admin())), None).await.status, 200);
 }
+
+#[tokio::test]
+async fn an_enrolment_costs_one_read_and_one_transaction() {
+    // GIVEN the trial is cached (a first enrolment read it)
+    let w = world();
+    let path = "/v1/trials/tw-demo/patients/P0100";
+    assert_eq!(w.call("PUT", path, Some(admin()), Some(json!({"siteId": "site-leeds", "status": "enrolled"}))).await.status, 201);
+    w.store.requests.reset();
+    // WHEN another patient is enrolled
+    let r = w
+        .call("PUT", "/v1/trials/tw-demo/patients/P0101", Some(admin()), Some(json!({"siteId": "site-leeds", "status": "enrolled"})))
+        .await;
+    // THEN it is one GetItem (the handler's) and one TransactWriteItems: the write
+    // starts from the handler's read instead of reading the item a second time
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!((w.store.requests.get("dynamodb.GetItem"), w.store.requests.get("dynamodb.TransactWriteItems")), (1, 1));
+}

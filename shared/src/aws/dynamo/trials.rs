@@ -127,31 +127,13 @@ impl EnrolmentStore for DynamoStore {
     }
 
     async fn put_enrolment(&self, e: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
-        const OP: &str = "dynamodb.TransactWriteItems(enrolment)";
-        let chain = ChainId::Patient(e.patient_id.clone());
-        let read = || async {
-            let old = self.get("dynamodb.GetItem(enrolment)", trial_pk(&e.trial_id), enrolment_sk(&e.patient_id), true).await?;
-            let head = old.as_ref().map(head_of).unwrap_or_default();
-            Ok::<_, Error>((old.map(|i| enrolment_of(OP, i)).transpose()?, head))
-        };
-        append_with_retry(None, read, |(old, head)| {
-            let chain = &chain;
-            async move {
-                let mut linked = audit.clone();
-                linked.link(chain, &head);
-                let ext = Extension::of(std::slice::from_ref(&linked))?;
-                let tx = self.enrolment_transaction(OP, e, old.as_ref(), &linked, &ext)?;
-                match self.transact(OP, tx).await? {
-                    Transacted::Committed => Ok(if old.is_some() { Upsert::Updated } else { Upsert::Created }),
-                    // Someone changed the enrolment (or extended its chain)
-                    // since our read: re-read so the counters move from the
-                    // state that is really stored and the entry links from its head.
-                    Transacted::Cancelled(r) if condition_failed(&r, 0) => Err(head_moved()),
-                    Transacted::Cancelled(r) => Err(chain_refusal(OP, &r, 0, 1)),
-                }
-            }
-        })
-        .await
+        self.write_enrolment(e, audit, None).await
+    }
+
+    async fn put_enrolment_after_read(&self, e: &Enrolment, audit: &AuditEntry, read: Option<&Enrolment>) -> Result<Upsert, Error> {
+        // The enrolment carries its chain's head (`enrolment_of`): no second read of the item.
+        let start = (read.cloned(), read.map(|r| r.audit_head.clone()).unwrap_or_default());
+        self.write_enrolment(e, audit, Some(start)).await
     }
 
     async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
@@ -169,6 +151,44 @@ impl EnrolmentStore for DynamoStore {
             }
         }
         Ok(counts)
+    }
+}
+
+impl DynamoStore {
+    /// The enrolment transaction, linked from `start` (the stored record and
+    /// chain head as the caller read them) or, without one, from a consistent
+    /// read; a moved head or changed record re-reads and retries.
+    async fn write_enrolment(
+        &self,
+        e: &Enrolment,
+        audit: &AuditEntry,
+        start: Option<(Option<Enrolment>, ChainHead)>,
+    ) -> Result<Upsert, Error> {
+        const OP: &str = "dynamodb.TransactWriteItems(enrolment)";
+        let chain = ChainId::Patient(e.patient_id.clone());
+        let read = || async {
+            let old = self.get("dynamodb.GetItem(enrolment)", trial_pk(&e.trial_id), enrolment_sk(&e.patient_id), true).await?;
+            let head = old.as_ref().map(head_of).unwrap_or_default();
+            Ok::<_, Error>((old.map(|i| enrolment_of(OP, i)).transpose()?, head))
+        };
+        append_with_retry(start, read, |(old, head)| {
+            let chain = &chain;
+            async move {
+                let mut linked = audit.clone();
+                linked.link(chain, &head);
+                let ext = Extension::of(std::slice::from_ref(&linked))?;
+                let tx = self.enrolment_transaction(OP, e, old.as_ref(), &linked, &ext)?;
+                match self.transact(OP, tx).await? {
+                    Transacted::Committed => Ok(if old.is_some() { Upsert::Updated } else { Upsert::Created }),
+                    // Someone changed the enrolment (or extended its chain)
+                    // since our read: re-read so the counters move from the
+                    // state that is really stored and the entry links from its head.
+                    Transacted::Cancelled(r) if condition_failed(&r, 0) => Err(head_moved()),
+                    Transacted::Cancelled(r) => Err(chain_refusal(OP, &r, 0, 1)),
+                }
+            }
+        })
+        .await
     }
 }
 

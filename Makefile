@@ -5,7 +5,7 @@ SHELL := bash
 # Prefix of the resource names `make provision` creates on the emulator.
 PREFIX ?= trialwatch
 
-.PHONY: help test emulator-start emulator-stop emulator-status provision up demo load token tools lint package invoke verify-audit
+.PHONY: help test emulator-start emulator-stop emulator-status provision up demo load token tools lint package invoke verify-audit schemathesis fuzz
 
 # Instruction set `make package` builds for: the template's Architecture parameter.
 ARCH ?= arm64
@@ -23,6 +23,8 @@ help:
 	@echo "make lint            sam validate --lint, cfn-lint and checkov on template.yaml (offline, no credentials)"
 	@echo "make package [ARCH=arm64|x86_64]   sam build with cargo-lambda; zips each bootstrap and prints its size"
 	@echo "make invoke          every function through cargo lambda watch/invoke with events/, on the emulator"
+	@echo "make schemathesis [MAX_EXAMPLES=40]   docs/openapi.yaml against the local stack, every role: 0 5xx, 0 schema breaks"
+	@echo "make fuzz [FUZZ_MINUTES=1]   each cargo-fuzz target (submission, vitals, fhir, sqs_record) for N minutes"
 	@echo "make verify-audit TRIAL=t1 [PREFIX=trialwatch]   recompute a trial's audit chains, check heads and anchors (exit 1 names the break)"
 	@echo "                     deployed: add TABLE_NAME=... AUDIT_TABLE_NAME=... AUDIT_ANCHOR_BUCKET=... with real AWS credentials"
 
@@ -72,6 +74,13 @@ package:
 
 invoke:
 	scripts/invoke.sh
+
+# Hostile load; neither is part of `make test` (a finding becomes a regression test there).
+schemathesis:
+	scripts/schemathesis.sh
+
+fuzz:
+	FUZZ_MINUTES="$(FUZZ_MINUTES)" FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh
 
 verify-audit:
 	@test -n "$(TRIAL)" || { echo "usage: make verify-audit TRIAL=<trialId> [PREFIX=trialwatch]" >&2; exit 2; }

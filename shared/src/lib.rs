@@ -13,6 +13,7 @@ pub mod egress;
 pub mod enrolment;
 pub mod error;
 pub mod ids;
+pub mod json_object;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod news2;

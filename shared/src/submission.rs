@@ -25,6 +25,7 @@ pub struct SubmissionRequest {
     pub questionnaire_id: String,
     pub questionnaire_version: String,
     pub completed_at: String,
+    #[serde(deserialize_with = "crate::json_object::each")]
     pub answers: Vec<AnswerInput>,
 }
 

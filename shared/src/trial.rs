@@ -19,18 +19,19 @@ pub const MAX_NAME_LEN: usize = 200;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrialDefinition {
     pub name: String,
+    #[serde(deserialize_with = "crate::json_object::each")]
     pub sites: Vec<Site>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::each")]
     pub questionnaires: Vec<Questionnaire>,
     /// Expected ePRO submissions, the denominator of compliance.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::each")]
     pub schedule: Vec<ScheduleEntry>,
     /// IANA zone used to bucket days in reports, e.g. `Europe/London`.
     #[serde(default = "default_timezone")]
     pub timezone: String,
     #[serde(default)]
     pub status: TrialStatus,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::one")]
     pub alerting: Alerting,
 }
 
@@ -68,6 +69,7 @@ pub struct Site {
 pub struct Questionnaire {
     pub id: QuestionnaireId,
     pub version: String,
+    #[serde(deserialize_with = "crate::json_object::each")]
     pub items: Vec<Item>,
 }
 
@@ -124,14 +126,14 @@ pub struct ScheduleEntry {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Alerting {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_object::optional")]
     pub webhook: Option<Webhook>,
     /// Overrides the default alert topic for this trial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sns_topic_arn: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::one")]
     pub news2: News2Settings,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_object::each")]
     pub pro_rules: Vec<ProRule>,
 }
 

@@ -24,6 +24,7 @@ const ENVELOPE_BYTES: usize = 512;
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct VitalsRequest {
+    #[serde(deserialize_with = "trialwatch::json_object::each")]
     readings: Vec<ReadingInput>,
 }
 

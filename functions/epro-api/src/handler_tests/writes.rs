@@ -120,6 +120,31 @@ async fn a_trial_bound_dynamodb_cannot_store_is_422_naming_it() {
 }
 
 #[tokio::test]
+async fn an_array_in_place_of_an_object_is_422_naming_it_and_nothing_is_written() {
+    // Found by `make schemathesis`: serde reads a struct from an array, field by
+    // field, so `"alerting": [null, null]` was stored (201) as the default alerting.
+    let w = world();
+    for (field, value, named) in [
+        ("alerting", json!([null, null]), "alerting"),
+        ("sites", json!([["site-leeds", "Leeds"]]), "sites[0]"),
+        ("questionnaires", json!([["kccq", "1", []]]), "questionnaires[0]"),
+    ] {
+        // GIVEN a valid definition with one object written as an array
+        let mut def = definition_json();
+        def[field] = value;
+        // WHEN an admin PUTs it
+        let r = w.call("PUT", "/v1/trials/tw-x", Some(admin()), Some(def)).await;
+        // THEN it is 422 naming the field, and no trial exists
+        assert_eq!(r.status, 422, "{field}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["field"], named);
+        assert_eq!(w.call("GET", "/v1/trials/tw-x", Some(admin()), None).await.status, 404);
+    }
+    // AND a whole body in serde's positional form is 422 too
+    let r = w.call("PUT", "/v1/trials/tw-x", Some(admin()), Some(json!(["t", [{"id": "s", "name": "S"}]]))).await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("body")));
+}
+
+#[tokio::test]
 async fn a_fhir_content_type_is_415_on_a_trial() {
     let w = world();
     assert_eq!(w.call_fhir("PUT", "/v1/trials/tw-x", Some(admin()), definition_json()).await.status, 415);

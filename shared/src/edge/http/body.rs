@@ -53,9 +53,16 @@ pub fn json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, Error
 /// plain decode of a 20-item submission (65k vs 36k instructions, callgrind).
 pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, Error> {
     match serde_json::from_slice(b) {
-        Ok(value) => Ok(value),
+        // Every body of this API is an object; serde would also read a struct
+        // from an array, field by field (see `crate::json_object`).
+        Ok(value) if is_an_object(b) => Ok(value),
+        Ok(_) => Err(Error::Validation(vec![FieldError::new("body", "must be a JSON object")])),
         Err(_) => Err(decode_with_path::<T>(b)),
     }
+}
+
+fn is_an_object(b: &[u8]) -> bool {
+    b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{')
 }
 
 fn decode_with_path<T: DeserializeOwned>(b: &[u8]) -> Error {
@@ -164,6 +171,30 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(names(e), ["answers[0].linkId"]);
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_422_even_where_serde_would_read_it() {
+        // GIVEN a submission in serde's positional (array) form, and other non-objects
+        let positional = br#"["0f8fad5b-d9cb-469f-a165-70867728950e","kccq","1","2026-11-26T19:00:00Z",[]]"#;
+        for b in [&positional[..], b"[]", b"1", b"\"x\"", b"null"] {
+            // WHEN decoded as a body THEN it is refused, naming the body
+            let e = decode::<serde_json::Value>(b).unwrap_err();
+            assert_eq!(fields(e), [("body".to_owned(), "must be a JSON object".to_owned())], "{b:?}");
+        }
+        assert_eq!(names(decode::<SubmissionRequest>(positional).unwrap_err()), ["body"]);
+        // AND a nested array in place of an object is refused at its path (found by schemathesis:
+        // `"alerting": [null, null]` was stored as the default alerting)
+        let e =
+            decode::<crate::trial::TrialDefinition>(br#"{"name":"t","sites":[{"id":"s","name":"S"}],"alerting":[null,null]}"#).unwrap_err();
+        assert_eq!(names(e), ["alerting"]);
+        let e = decode::<crate::trial::TrialDefinition>(br#"{"name":"t","sites":[["s","S"]]}"#).unwrap_err();
+        assert_eq!(names(e), ["sites[0]"]);
+        let e = decode::<SubmissionRequest>(
+            br#"{"submissionId":"x","questionnaireId":"q","questionnaireVersion":"1","completedAt":"t","answers":[["a",1]]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(names(e), ["answers[0]"]);
     }
 
     #[test]

@@ -27,7 +27,11 @@ async fn the_in_memory_stack_stores_reads_back_and_alerts_through_its_pollers_wi
     let staff = api
         .token(&DevIdentity::new("site_staff").trial(TRIAL).sites(&[&format!("{TRIAL}/{}", scenario::site_of(0))]).subject("t-nurse"))
         .unwrap();
-    assert!(api.put(&format!("/v1/trials/{TRIAL}"), &admin, &scenario::trial_definition(&receiver.url, secret)).await.unwrap().is_success());
+    assert!(api
+        .put(&format!("/v1/trials/{TRIAL}"), &admin, &scenario::trial_definition(&receiver.url, secret))
+        .await
+        .unwrap()
+        .is_success());
     let p = scenario::patient_id(0);
     assert_eq!(api.put(&format!("/v1/trials/{TRIAL}/patients/{p}"), &admin, &scenario::enrolment(0)).await.unwrap().status, 201);
 
@@ -40,7 +44,10 @@ async fn the_in_memory_stack_stores_reads_back_and_alerts_through_its_pollers_wi
     assert_eq!(listed.iter().filter(|s| s["submissionId"] == id.as_str()).count(), 1);
 
     // WHEN critical vitals arrive
-    let r = api.post(&format!("/v1/trials/{TRIAL}/patients/{p}/vitals"), &patient, &scenario::vitals(Condition::Critical, chrono::Utc::now())).await.unwrap();
+    let r = api
+        .post(&format!("/v1/trials/{TRIAL}/patients/{p}/vitals"), &patient, &scenario::vitals(Condition::Critical, chrono::Utc::now()))
+        .await
+        .unwrap();
     assert_eq!(r.status, 202, "{}", r.body);
     // THEN the analyzer (polled from the in-memory FIFO queue) raises a high alert the API lists
     let mut alert_id = None;

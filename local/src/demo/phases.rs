@@ -18,6 +18,9 @@ use crate::receiver::WebhookReceiver;
 use crate::scenario::{self, Condition};
 use crate::Stack;
 
+/// One patient's stored submissions by id, as the API lists them.
+type ReadBack = Result<(usize, BTreeMap<String, Value>), crate::client::ClientError>;
+
 /// Backend labels used in the summary.
 const MEMORY: &str = "[in-memory]";
 const EMULATOR: &str = "[emulator]";
@@ -236,7 +239,7 @@ impl<'a> Demo<'a> {
             .line("latency per request", format!("p50 {p50}, p99 {p99} {MEMORY} (client-side, loopback HTTP -> gateway -> handler)"));
     }
 
-    /// 4. Correctness, on the emulator: submissions through the production
+    /// Phase 4, correctness, on the emulator: submissions through the production
     /// adapters, then every accepted one read back through the API with its answers.
     async fn correctness(&mut self) -> Result<(), DemoError> {
         let opts = self.opts;
@@ -278,7 +281,7 @@ impl<'a> Demo<'a> {
         for r in &accepted {
             sent.entry(r.0 % opts.emulator_patients).or_default().push((r.1.as_str(), r.2));
         }
-        let read: Vec<Result<(usize, BTreeMap<String, Value>), crate::client::ClientError>> = futures::stream::iter(sent.keys().copied())
+        let read: Vec<ReadBack> = futures::stream::iter(sent.keys().copied())
             .map(|n| async move {
                 let path = format!("/v1/trials/{TRIAL}/patients/{}/submissions?limit=100", scenario::patient_id(n));
                 let items = api.list_all(&path, &tokens[n]).await?;
@@ -528,8 +531,8 @@ impl<'a> Demo<'a> {
         Ok(())
     }
 
-    /// 9. Anchor the chain heads now (the stack fires this hourly), then recompute
-    /// every chain of the trial as an inspector would with `make verify-audit`.
+    /// Phase 9, the audit trail: anchor the chain heads now (the stack fires this
+    /// hourly), then recompute every chain of the trial as `make verify-audit` does.
     async fn audit(&mut self) -> Result<(), DemoError> {
         let line = match self.emulator.fire("AuditAnchors").await {
             Err(e) => {

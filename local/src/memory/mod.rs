@@ -181,10 +181,12 @@ impl MemoryFunctions {
                         anchoring,
                     }))
                 }
-                other => return Err(StackError::Functions(format!(
+                other => {
+                    return Err(StackError::Functions(format!(
                     "template function {} (binary {other}) has no in-memory handler in trialwatch-local; add it to local/src/memory/mod.rs",
                     spec.logical_id
-                ))),
+                )))
+                }
             };
             by_logical_id.insert(spec.logical_id.clone(), f);
         }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use super::{lock, MemoryStore};
 use crate::audit::AuditEntry;
+use crate::domain_event::DomainEvent;
 use crate::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
 use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
@@ -17,34 +18,41 @@ impl EnrolmentStore for MemoryStore {
         Ok(lock(&self.t).enrolment(trial, patient))
     }
 
-    async fn put_enrolment(&self, e: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
-        self.faults.check("put_enrolment")?;
-        self.requests.add("dynamodb.GetItem", 1);
-        self.requests.add("dynamodb.TransactWriteItems", 1);
-        let mut t = lock(&self.t);
-        let key = (e.trial_id.clone(), e.patient_id.clone());
-        let old = t.enrolments.get(&key).cloned();
-        let mut new = e.clone();
-        if let Some(o) = &old {
-            *t.enrolment_counts.entry((o.trial_id.clone(), o.site_id.clone(), o.status)).or_default() -= 1;
-            new.submission_count = o.submission_count;
-            new.last_submission_at = o.last_submission_at.clone();
-            new.enrolled_at = o.enrolled_at.clone();
-            // As the adapter: the first withdrawal time survives repeated withdrawn writes.
-            if o.withdrawn_at.is_some() && e.status == EnrolmentStatus::Withdrawn {
-                new.withdrawn_at = o.withdrawn_at.clone();
+    async fn put_enrolment_with_events(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, Error> {
+        let result: Result<Upsert, Error> = async {
+            self.faults.check("put_enrolment")?;
+            self.requests.add("dynamodb.GetItem", 1);
+            self.requests.add("dynamodb.TransactWriteItems", 1);
+            let mut t = lock(&self.t);
+            let key = (e.trial_id.clone(), e.patient_id.clone());
+            let old = t.enrolments.get(&key).cloned();
+            let mut new = e.clone();
+            if let Some(o) = &old {
+                *t.enrolment_counts.entry((o.trial_id.clone(), o.site_id.clone(), o.status)).or_default() -= 1;
+                new.submission_count = o.submission_count;
+                new.last_submission_at = o.last_submission_at.clone();
+                new.enrolled_at = o.enrolled_at.clone();
+                // As the adapter: the first withdrawal time survives repeated withdrawn writes.
+                if o.withdrawn_at.is_some() && e.status == EnrolmentStatus::Withdrawn {
+                    new.withdrawn_at = o.withdrawn_at.clone();
+                }
             }
+            if e.status != EnrolmentStatus::Withdrawn {
+                new.withdrawn_at = None;
+            } else if new.withdrawn_at.is_none() {
+                new.withdrawn_at = Some(e.updated_at.clone());
+            }
+            *t.enrolment_counts.entry((e.trial_id.clone(), e.site_id.clone(), e.status)).or_default() += 1;
+            new.audit_head = Default::default();
+            t.enrolments.insert(key, new);
+            t.append(audit);
+            Ok(if old.is_some() { Upsert::Updated } else { Upsert::Created })
         }
-        if e.status != EnrolmentStatus::Withdrawn {
-            new.withdrawn_at = None;
-        } else if new.withdrawn_at.is_none() {
-            new.withdrawn_at = Some(e.updated_at.clone());
+        .await;
+        if result.is_ok() {
+            self.add_pending_events(events);
         }
-        *t.enrolment_counts.entry((e.trial_id.clone(), e.site_id.clone(), e.status)).or_default() += 1;
-        new.audit_head = Default::default();
-        t.enrolments.insert(key, new);
-        t.append(audit);
-        Ok(if old.is_some() { Upsert::Updated } else { Upsert::Created })
+        result
     }
 
     async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {

@@ -519,6 +519,24 @@ async fn drive_with(stack: &Stack, opts: &DemoOptions, receiver: &WebhookReceive
     println!("  duplicates               {duplicates}");
     println!("  DLQ                      {}", dlq.join(", "));
     println!("  audit trail              {audit_line}");
+    // ---- domain events (issue 15): the local subscriber's counts, one alert's correlation id traced
+    let events = match stack.events_queue_url.as_deref() {
+        Some(url) => crate::subscriber::drain(&aws_sdk_sqs::Client::new(&stack.sdk), url).await,
+        None => Err("the template has no event bus".into()),
+    };
+    match &events {
+        Ok(r) => println!("  events by type           {} ({} in all, local subscriber)", crate::subscriber::fmt_by_type(r), r.total()),
+        Err(e) => checks.expect(false, format!("events not counted: {e}")),
+    }
+    if let Some((alert_id, id)) = got.iter().find_map(|(a, r)| r.correlation_id.clone().map(|c| (a.clone(), c))) {
+        let lines = crate::logs::captured_with(&id);
+        let on_bus = events.as_ref().map(|r| r.details.iter().filter(|(_, d)| d["correlationId"] == id.as_str()).count()).unwrap_or(0);
+        println!(
+            "  correlation traced       alert {alert_id}: id {id} on {} log lines, {on_bus} events, and its webhook header",
+            lines.len()
+        );
+    }
+    // ---- domain events (end)
     println!("  report PDF               {} ({pdf_bytes} bytes)", pdf_path.display());
     println!(
         "  the emulator is the throughput bottleneck (moto: ~150-200 DynamoDB item writes/s, 5 per submission); sizes are flags: make demo DEMO_ARGS=\"--submissions N ...\""

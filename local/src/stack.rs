@@ -201,6 +201,8 @@ pub struct Stack {
     pub plan: Plan,
     /// Per source queue logical id.
     pub poller_stats: BTreeMap<String, Arc<PollerStats>>,
+    /// The local event subscriber's queue (every `trialwatch` event on the bus), when the template has a bus.
+    pub events_queue_url: Option<String>,
     functions: Arc<dyn Functions>,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
@@ -215,7 +217,12 @@ impl Stack {
         let provisioned = trialwatch::provision::provision_all(&sdk, &config.template, &config.prefix).await?;
         let template = Template::load(&config.template)?;
         let functions = crate::functions::TrialWatchFunctions::build(&sdk, &provisioned, &template.functions())?;
-        Self::start_with(config, sdk, provisioned, template.functions(), Arc::new(functions)).await
+        let bus = provisioned.physical.get("EventBus").map(|b| b.reference.clone());
+        let mut stack = Self::start_with(config, sdk, provisioned, template.functions(), Arc::new(functions)).await?;
+        if let Some(bus) = bus {
+            stack.events_queue_url = Some(trialwatch::provision::subscribe_queue(&stack.sdk, &bus).await?);
+        }
+        Ok(stack)
     }
 
     /// Starts serving given functions (the real ones, or scripted ones in tests).
@@ -272,7 +279,19 @@ impl Stack {
                 }
             }
         }
-        Ok(Stack { base_url: format!("http://{addr}"), addr, provisioned, sdk, plan, poller_stats, functions, stop, server, pollers })
+        Ok(Stack {
+            base_url: format!("http://{addr}"),
+            addr,
+            provisioned,
+            sdk,
+            plan,
+            poller_stats,
+            events_queue_url: None,
+            functions,
+            stop,
+            server,
+            pollers,
+        })
     }
 
     /// Fires the named schedule now (`trialwatch-local fire <name>`).

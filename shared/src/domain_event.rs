@@ -358,3 +358,161 @@ impl crate::ports::EventPublisher for Unpublished {
         Ok(Published { accepted: vec![], failed: events.len() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::AlertReason;
+    use crate::ids::{AlertId, PatientId, ReportId, SiteId, TrialId};
+
+    fn at(t: &str) -> DateTime<Utc> {
+        t.parse().unwrap()
+    }
+
+    /// Validates an event's `detail` against its schema file under docs/events/.
+    pub(crate) fn assert_matches_schema(event: &DomainEvent) {
+        let path = format!("{}/../docs/events/{}", env!("CARGO_MANIFEST_DIR"), event.detail_type.schema_file());
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file")).expect("schema JSON");
+        let validator = jsonschema::validator_for(&schema).expect("a valid draft 2020-12 schema");
+        let detail = Value::Object(event.detail.clone());
+        let errors: Vec<String> = validator.iter_errors(&detail).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+        assert!(errors.is_empty(), "{} does not match {path}: {errors:?}", event.detail_type);
+    }
+
+    fn alert(reason: AlertReason) -> Alert {
+        Alert {
+            alert_id: AlertId::parse("al-1").unwrap(),
+            trial_id: TrialId::parse("tw-1").unwrap(),
+            patient_id: PatientId::parse("P0001").unwrap(),
+            site_id: SiteId::parse("s1").unwrap(),
+            level: RiskLevel::High,
+            reason,
+            created_at: at("2026-11-27T10:00:00Z"),
+            correlation_id: CorrelationId::parse("req-123"),
+        }
+    }
+
+    fn pro() -> AlertReason {
+        AlertReason::ProRule {
+            questionnaire_id: crate::ids::QuestionnaireId::parse("phq9").unwrap(),
+            submission_id: crate::ids::SubmissionId::parse("7b0c2f43-2a8e-4e0a-9a53-0c8e1b1f0001").unwrap(),
+            link_id: "q9".into(),
+            value: 3.0,
+            at_least: 1.0,
+        }
+    }
+
+    fn submission() -> StoredSubmission {
+        serde_json::from_value(json!({
+            "trialId": "tw-1", "patientId": "P0001", "siteId": "s1",
+            "submissionId": "7b0c2f43-2a8e-4e0a-9a53-0c8e1b1f0001", "questionnaireId": "phq9", "questionnaireVersion": "1",
+            "completedAt": "2026-11-27T10:00:00Z", "receivedAt": "2026-11-27T10:00:01Z",
+            "answers": [{"linkId": "q9", "value": 3}],
+            "bodyHash": "h", "submittedBy": {"sub": "p", "role": "patient"}
+        }))
+        .expect("a submission")
+    }
+
+    fn state(version: u64) -> VitalsState {
+        serde_json::from_value(json!({
+            "trialId": "tw-1", "patientId": "P0001", "version": version, "latest": {}
+        }))
+        .expect("a state")
+    }
+
+    /// One event of every type, as the writers build them.
+    pub(crate) fn one_of_each() -> Vec<DomainEvent> {
+        let enrolment: Enrolment = serde_json::from_value(json!({
+            "trialId": "tw-1", "patientId": "P0001", "siteId": "s1", "status": "withdrawn",
+            "enrolledAt": "2026-11-01T00:00:00Z", "updatedAt": "2026-11-27T10:00:00Z"
+        }))
+        .unwrap();
+        let report = ReportMeta {
+            report_id: ReportId::parse("rp-1").unwrap(),
+            trial_id: TrialId::parse("tw-1").unwrap(),
+            from: "2026-11-01".parse().unwrap(),
+            to: "2026-11-27".parse().unwrap(),
+            generated_at: at("2026-11-27T10:00:00Z"),
+            object_key: "reports/tw-1/rp-1.pdf".into(),
+            pages: 3,
+            bytes: 1000,
+            summary: crate::report::ReportSummary::default(),
+        };
+        let corr = CorrelationId::parse("req-123");
+        vec![
+            DomainEvent::submission_received(&submission(), corr.as_ref()),
+            DomainEvent::risk_level_changed(&state(4), None, RiskLevel::Medium, at("2026-11-27T10:00:00Z"), corr.as_ref()),
+            DomainEvent::risk_level_changed(&state(5), Some(RiskLevel::Medium), RiskLevel::High, at("2026-11-27T10:00:00Z"), None),
+            DomainEvent::alert_raised(&alert(AlertReason::News2 { score: 7, components: vec![] })),
+            DomainEvent::alert_raised(&alert(pro())),
+            DomainEvent::alert_delivery_finished(&alert(pro()), true, at("2026-11-27T10:00:05Z")),
+            DomainEvent::alert_delivery_finished(&alert(pro()), false, at("2026-11-27T10:00:05Z")),
+            DomainEvent::alert_acknowledged(&alert(pro()), at("2026-11-27T11:00:00Z"), corr.as_ref()),
+            DomainEvent::patient_enrolment_changed(&enrolment, at("2026-11-27T10:00:00Z"), corr.as_ref()),
+            DomainEvent::report_generated(&report, corr.as_ref()),
+        ]
+    }
+
+    #[test]
+    fn every_event_type_matches_its_schema_file() {
+        let events = one_of_each();
+        let types: std::collections::BTreeSet<EventType> = events.iter().map(|e| e.detail_type).collect();
+        assert_eq!(types.len(), EventType::ALL.len(), "one event of every type is checked");
+        for event in &events {
+            assert_matches_schema(event);
+            assert_eq!(event.detail["eventId"], event.event_id.as_str());
+        }
+    }
+
+    #[test]
+    fn a_schema_refuses_a_detail_that_carries_more_than_ids_levels_and_times() {
+        // GIVEN an AlertRaised whose detail grew an answer value
+        let mut event = DomainEvent::alert_raised(&alert(pro()));
+        event.detail.insert("value".into(), 3.0.into());
+        let path = format!("{}/../docs/events/AlertRaised.schema.json", env!("CARGO_MANIFEST_DIR"));
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        // THEN the schema refuses it (additionalProperties is false)
+        assert!(!jsonschema::validator_for(&schema).unwrap().is_valid(&Value::Object(event.detail)));
+    }
+
+    #[test]
+    fn the_event_id_is_the_same_for_the_same_change_and_differs_for_another() {
+        let a = alert(pro());
+        assert_eq!(DomainEvent::alert_raised(&a).event_id, DomainEvent::alert_raised(&a).event_id);
+        // The same alert's outcomes are distinct events.
+        let delivered = DomainEvent::alert_delivery_finished(&a, true, at("2026-11-27T10:00:05Z"));
+        let failed = DomainEvent::alert_delivery_finished(&a, false, at("2026-11-27T10:00:05Z"));
+        assert_ne!(delivered.event_id, failed.event_id);
+        assert_ne!(delivered.event_id, DomainEvent::alert_raised(&a).event_id);
+        // A retried delivery outcome, at another time, is the same event.
+        assert_eq!(delivered.event_id, DomainEvent::alert_delivery_finished(&a, true, at("2026-11-27T10:09:00Z")).event_id);
+        // Each state version is its own RiskLevelChanged; the same version is the same event.
+        let t = at("2026-11-27T10:00:00Z");
+        let v4 = DomainEvent::risk_level_changed(&state(4), None, RiskLevel::Medium, t, None).event_id;
+        assert_eq!(v4, DomainEvent::risk_level_changed(&state(4), None, RiskLevel::Medium, t, None).event_id);
+        assert_ne!(v4, DomainEvent::risk_level_changed(&state(5), None, RiskLevel::Medium, t, None).event_id);
+        assert_eq!(
+            DomainEvent::submission_received(&submission(), None).event_id,
+            DomainEvent::submission_received(&submission(), CorrelationId::parse("another").as_ref()).event_id
+        );
+    }
+
+    #[test]
+    fn no_event_carries_an_answer_a_value_or_a_note() {
+        for event in one_of_each() {
+            let text = event.detail_json();
+            for phi in ["\"value\"", "atLeast", "answers", "note", "score", "components", "\"q9\""] {
+                assert!(!text.contains(phi), "{} carries {phi}: {text}", event.detail_type);
+            }
+        }
+    }
+
+    #[test]
+    fn a_pending_event_round_trips_through_its_stored_form() {
+        for event in one_of_each() {
+            let stored = serde_json::to_value(&event).unwrap();
+            assert_eq!(serde_json::from_value::<DomainEvent>(stored).unwrap(), event);
+            assert!(event.event_id.shard() < EVENT_SHARDS);
+        }
+    }
+}

@@ -73,7 +73,7 @@ mod tests {
     use super::*;
     use trialwatch::domain_event::{DomainEvent, EventType};
     use trialwatch::memory::{MemoryEventBus, MemoryStore};
-    use trialwatch::ports::{AlertStore, EnrolmentStore};
+    use trialwatch::ports::EnrolmentStore;
 
     fn at(t: &str) -> DateTime<Utc> {
         t.parse().unwrap()
@@ -105,7 +105,6 @@ mod tests {
         failing.fail_next(1);
         let published = announce(&failing, &store, std::slice::from_ref(&event)).await;
         assert!(published.accepted.is_empty());
-        let _ = AlertStore::get_alert; // the store is the dispatcher's own
         (store, event)
     }
 

@@ -18,6 +18,7 @@ pub mod poller;
 pub mod receiver;
 pub mod scenario;
 pub mod stack;
+pub mod subscriber;
 pub mod verify_audit;
 
 pub use stack::{Stack, StackConfig, StackError, StoreKind};

@@ -45,6 +45,53 @@ where
     let _ = tracing::subscriber::set_global_default(subscriber(writer, default_level));
 }
 
+/// The demo's log sink: every line (INFO and up) is kept in memory, so the
+/// summary can follow one correlation id through the functions' lines, and
+/// warnings and errors still go to stderr as before. Bounded: past
+/// [`CAPTURE_LIMIT`] lines the oldest are not kept.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Capture;
+
+/// Lines kept at most (a demo of a few thousand submissions logs far fewer).
+pub const CAPTURE_LIMIT: usize = 500_000;
+
+static CAPTURED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+pub struct CaptureWriter;
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = String::from_utf8_lossy(buf).into_owned();
+        if line.contains("\"level\":\"WARN\"")
+            || line.contains("\"level\":\"ERROR\"")
+            || line.contains(" WARN ")
+            || line.contains(" ERROR ")
+        {
+            std::io::stderr().write_all(buf)?;
+        }
+        let mut kept = CAPTURED.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() < CAPTURE_LIMIT {
+            kept.push(line);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'w> MakeWriter<'w> for Capture {
+    type Writer = CaptureWriter;
+    fn make_writer(&'w self) -> Self::Writer {
+        CaptureWriter
+    }
+}
+
+/// The captured lines that contain `needle` (a correlation id).
+pub fn captured_with(needle: &str) -> Vec<String> {
+    CAPTURED.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|l| l.contains(needle)).cloned().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

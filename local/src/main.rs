@@ -89,9 +89,10 @@ async fn main() -> ExitCode {
             }
         }
         Command::Demo(opts) => {
-            // The demo prints its own progress; functions log warnings and errors
-            // only (RUST_LOG overrides), on stderr.
-            trialwatch_local::logs::init(std::io::stderr, LevelFilter::WARN);
+            // The demo prints its own progress; functions' warnings and errors go
+            // to stderr, and every INFO line is kept in memory so the summary can
+            // trace one alert's correlation id through them (RUST_LOG overrides).
+            trialwatch_local::logs::init(trialwatch_local::logs::Capture, LevelFilter::INFO);
             match trialwatch_local::demo::run(opts).await {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,

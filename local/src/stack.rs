@@ -263,6 +263,8 @@ pub struct Stack {
     pub poller_stats: BTreeMap<String, Arc<PollerStats>>,
     /// The in-memory table and queues (`StoreKind::Memory`); `None` on the emulator.
     pub memory: Option<Arc<MemoryBackend>>,
+    /// The local event subscriber's queue (every `trialwatch` event on the bus), when the template has a bus.
+    pub events_queue_url: Option<String>,
     functions: Arc<dyn Functions>,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
@@ -286,7 +288,12 @@ impl Stack {
         let provisioned = trialwatch::provision::provision_all(&sdk, &config.template, &config.prefix).await?;
         let template = Template::load(&config.template)?;
         let functions = crate::functions::TrialWatchFunctions::build(&sdk, &provisioned, &template.functions())?;
-        Self::start_with(config, sdk, provisioned, template.functions(), Arc::new(functions)).await
+        let bus = provisioned.physical.get("EventBus").map(|b| b.reference.clone());
+        let mut stack = Self::start_with(config, sdk, provisioned, template.functions(), Arc::new(functions)).await?;
+        if let Some(bus) = bus {
+            stack.events_queue_url = Some(trialwatch::provision::subscribe_queue(&stack.sdk, &bus).await?);
+        }
+        Ok(stack)
     }
 
     /// Starts serving given functions (the real ones, or scripted ones in tests).
@@ -395,6 +402,7 @@ impl Stack {
             plan,
             poller_stats,
             memory,
+            events_queue_url: None,
             functions,
             stop,
             server,

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod clock;
 pub mod config_cache;
 pub mod correlation;
+pub mod domain_event;
 pub mod edge;
 pub mod egress;
 pub mod enrolment;

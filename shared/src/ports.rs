@@ -10,6 +10,7 @@ use crate::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
 use crate::audit::anchor::Anchor;
 use crate::audit::chain::{ChainHead, ChainId};
 use crate::audit::{Actor, AuditEntry};
+use crate::domain_event::{DomainEvent, DueEvent, EventId, Published};
 use crate::enrolment::{Enrolment, EnrolmentCount};
 use crate::error::Error;
 use crate::ids::{AlertId, PatientId, ReportId, SubmissionId, TrialId};
@@ -56,15 +57,25 @@ pub trait EnrolmentStore: Send + Sync {
     }
     /// Writes the enrolment, its audit entry and the per-site/status counters
     /// atomically. `enrolment.submission_count`/`last_submission_at` are kept.
-    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error>;
-    /// `put_enrolment` for a caller that has just read the enrolment (`read`,
-    /// `None` if absent; possibly stale): the write starts from that read's
-    /// record and chain head instead of reading the item again. A stale read
-    /// fails the write's condition, and the adapter then re-reads and retries,
-    /// as `put_enrolment` does; so the answer is the same, one read cheaper.
-    async fn put_enrolment_after_read(&self, enrolment: &Enrolment, audit: &AuditEntry, read: Option<&Enrolment>) -> Result<Upsert, Error> {
+    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
+        self.put_enrolment_with_events(enrolment, audit, &[]).await
+    }
+    /// `put_enrolment`, with pending domain events in the same transaction.
+    async fn put_enrolment_with_events(&self, enrolment: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, Error>;
+    /// `put_enrolment_with_events` for a caller that has just read the
+    /// enrolment (`read`, `None` if absent; possibly stale): the write starts
+    /// from that read's record and chain head instead of reading the item
+    /// again. A stale read fails the write's condition, and the adapter then
+    /// re-reads and retries; so the answer is the same, one read cheaper.
+    async fn put_enrolment_after_read(
+        &self,
+        enrolment: &Enrolment,
+        audit: &AuditEntry,
+        read: Option<&Enrolment>,
+        events: &[DomainEvent],
+    ) -> Result<Upsert, Error> {
         let _ = read;
-        self.put_enrolment(enrolment, audit).await
+        self.put_enrolment_with_events(enrolment, audit, events).await
     }
     /// Patients per site and status, from counters (O(sites), not O(patients)).
     async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error>;
@@ -102,6 +113,18 @@ pub trait SubmissionStore: Send + Sync {
         day: &str,
         audit: &[AuditEntry],
         alerts: &[Alert],
+    ) -> Result<RecordOutcome, Error> {
+        self.record_submission_with_events(submission, day, audit, alerts, &[]).await
+    }
+    /// `record_submission`, with `events` written as pending domain events
+    /// in the same transaction ([`crate::domain_event`]).
+    async fn record_submission_with_events(
+        &self,
+        submission: &StoredSubmission,
+        day: &str,
+        audit: &[AuditEntry],
+        alerts: &[Alert],
+        events: &[DomainEvent],
     ) -> Result<RecordOutcome, Error>;
     /// The submission `id` of this patient; another patient's use of the same id is not seen.
     async fn get_submission(&self, trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error>;
@@ -158,7 +181,18 @@ pub trait VitalsStore: Send + Sync {
     /// enrolment: it commits only with the state. A stale version wins over
     /// a moved head (`Stale`: the reload may raise nothing); a moved head
     /// alone is [`crate::audit::append::head_moved`].
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error>;
+    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error> {
+        self.put_state_with_events(previous, state, raised, &[]).await
+    }
+    /// `put_state`, with pending domain events in the same transaction: they
+    /// commit only with the state, so a `Stale` write announces nothing.
+    async fn put_state_with_events(
+        &self,
+        previous: Option<&VitalsState>,
+        state: &VitalsState,
+        raised: &[AuditEntry],
+        events: &[DomainEvent],
+    ) -> Result<StateWrite, Error>;
     /// Patients per current NEWS2 risk level (patients with no score are omitted).
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(crate::news2::RiskLevel, u64)>, Error>;
 }
@@ -202,6 +236,24 @@ pub trait DeadLetters: Send + Sync {
     async fn park(&self, letter: &DeadLetter<'_>) -> Result<(), Error>;
 }
 
+/// The event bus (EventBridge PutEvents).
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Puts the events, at most 10 per call, and reports per entry which the
+    /// bus accepted: a refused entry is not an error of the call.
+    async fn publish(&self, events: &[DomainEvent]) -> Result<Published, Error>;
+}
+
+/// Pending domain events: written by the state changes' own transactions,
+/// deleted once published, swept when left ([`crate::domain_event`]).
+#[async_trait]
+pub trait PendingEvents: Send + Sync {
+    /// Pending events of one index shard due at or before `now`, oldest first, at most `limit`.
+    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEvent>, Error>;
+    /// Deletes the pending items of published events (absent ones are fine).
+    async fn settle(&self, published: &[EventId]) -> Result<(), Error>;
+}
+
 /// The outbox of pending PRO alerts, read by the sweeper ([`crate::outbox`]).
 #[async_trait]
 pub trait AlertOutbox: Send + Sync {
@@ -221,7 +273,20 @@ pub trait AlertStore: Send + Sync {
     async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, Error>;
     async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), Error>;
     /// Moves to delivered or failed, clears the lease, writes the audit entry.
-    async fn finish(&self, trial: &TrialId, id: &AlertId, status: AlertStatus, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), Error>;
+    async fn finish(&self, trial: &TrialId, id: &AlertId, status: AlertStatus, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), Error> {
+        self.finish_with_events(trial, id, status, at, audit, &[]).await
+    }
+    /// `finish`, with pending domain events in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_with_events(
+        &self,
+        trial: &TrialId,
+        id: &AlertId,
+        status: AlertStatus,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+        events: &[DomainEvent],
+    ) -> Result<(), Error>;
     /// Clears the lease after a retryable failure so the redelivery may claim at once.
     async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error>;
     async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, Error>;
@@ -246,6 +311,21 @@ pub trait AlertStore: Send + Sync {
         at: DateTime<Utc>,
         audit: &AuditEntry,
         news2_patient: Option<&PatientId>,
+    ) -> Result<AlertRecord, Error> {
+        self.acknowledge_with_events(trial, id, by, note, at, audit, news2_patient, &[]).await
+    }
+    /// `acknowledge`, with pending domain events in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn acknowledge_with_events(
+        &self,
+        trial: &TrialId,
+        id: &AlertId,
+        by: &Actor,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+        news2_patient: Option<&PatientId>,
+        events: &[DomainEvent],
     ) -> Result<AlertRecord, Error>;
 }
 

@@ -41,6 +41,8 @@ pub const VITALS_QUEUE_URL: &str = "VITALS_QUEUE_URL";
 pub const ALERT_QUEUE_URL: &str = "ALERT_QUEUE_URL";
 pub const REPORTS_BUCKET: &str = "REPORTS_BUCKET";
 pub const ALERT_TOPIC_ARN: &str = "ALERT_TOPIC_ARN";
+/// The EventBridge bus domain events are put on (README, "Integrations").
+pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const CONFIG_TTL_SECONDS: &str = "CONFIG_TTL_SECONDS";
 pub const REPORTS_KMS_KEY_ID: &str = "REPORTS_KMS_KEY_ID";
 /// The Object Lock bucket audit chain heads are anchored to (report-generator's schedule).

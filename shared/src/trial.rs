@@ -33,6 +33,11 @@ pub struct TrialDefinition {
     pub status: TrialStatus,
     #[serde(default, deserialize_with = "crate::json_object::one")]
     pub alerting: Alerting,
+    /// Announce every stored submission on the event bus (`SubmissionReceived`).
+    /// Off by default: at a national peak of 50k submissions/s, one event per
+    /// submission is five times PutEvents' default quota (README, "Integrations").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publish_submission_events: bool,
 }
 
 fn default_timezone() -> String {

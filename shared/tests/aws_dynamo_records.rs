@@ -93,6 +93,7 @@ async fn an_enrolment_written_after_a_read_skips_its_own_read_and_a_stale_read_s
             &enrolment(&p1, "s2", EnrolmentStatus::Enrolled),
             &audit("patient/P-1", "enrolment.updated", "2026-11-26T10:00:00Z"),
             read.as_ref(),
+            &[],
         )
         .await
         .unwrap();
@@ -106,6 +107,7 @@ async fn an_enrolment_written_after_a_read_skips_its_own_read_and_a_stale_read_s
             &enrolment(&p1, "s3", EnrolmentStatus::Enrolled),
             &audit("patient/P-1", "enrolment.updated", "2026-11-26T11:00:00Z"),
             None,
+            &[],
         )
         .await
         .unwrap();

@@ -16,7 +16,7 @@ impl AwsDeps {
     /// The production adapters, built once in init from the function's
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &SdkConfig) -> Self {
-        Deps::new(
+        let deps = Deps::new(
             Arc::new(DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone())),
             SnsNotifier::new(sdk, config.alert_topic_arn.clone()),
             HttpWebhookSender::with_policy(config.egress),
@@ -24,6 +24,10 @@ impl AwsDeps {
             Arc::new(SqsVisibility::new(sdk, config.alert_queue_url.clone())),
             config.dispatch.clone(),
         )
-        .with_outbox_queue(Arc::new(SqsAlertQueue::new(sdk, config.alert_queue_url.clone())))
+        .with_outbox_queue(Arc::new(SqsAlertQueue::new(sdk, config.alert_queue_url.clone())));
+        match &config.event_bus_name {
+            Some(bus) => deps.with_event_bus(Arc::new(trialwatch::aws::EventBridgePublisher::new(sdk, bus.clone()))),
+            None => deps,
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! What alert-dispatcher reads from its environment, once, in init.
 
 use trialwatch::egress::EgressPolicy;
-use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, ALERT_TOPIC_ARN, AUDIT_TABLE_NAME, TABLE_NAME};
+use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, ALERT_TOPIC_ARN, AUDIT_TABLE_NAME, EVENT_BUS_NAME, TABLE_NAME};
 
 use crate::settings::DispatchSettings;
 
@@ -22,6 +22,9 @@ pub struct Config {
     /// holds that `template.yaml` never does, so in Lambda this is always
     /// [`EgressPolicy::DEPLOYED`].
     pub egress: EgressPolicy,
+    /// `EVENT_BUS_NAME` (optional): delivery outcomes are announced, and the
+    /// sweep publishes pending events, on this bus. Absent: they stay pending.
+    pub event_bus_name: Option<String>,
 }
 
 impl Config {
@@ -39,6 +42,7 @@ impl Config {
             alert_topic_arn: env.required(ALERT_TOPIC_ARN)?,
             dispatch: DispatchSettings::from_vars(env)?,
             egress: EgressPolicy::from_vars(env),
+            event_bus_name: env.optional(EVENT_BUS_NAME),
         })
     }
 }

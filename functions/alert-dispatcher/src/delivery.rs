@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use trialwatch::alert::{Alert, AlertRecord, AlertStatus, AttemptOutcome, Channel, Claim, DeliveryAttempt};
 use trialwatch::audit::{Actor, AuditEntry};
-use trialwatch::ports::{AlertStore, Clock, Notifier, TrialStore};
+use trialwatch::domain_event::{announce, DomainEvent};
+use trialwatch::ports::{AlertStore, Clock, Notifier, PendingEvents, TrialStore};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::{Trial, Webhook};
 use trialwatch::Error;
@@ -127,7 +128,7 @@ fn attempt(
 
 impl<S, N, W, C> Deps<S, N, W, C>
 where
-    S: AlertStore + TrialStore + 'static,
+    S: AlertStore + TrialStore + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -326,10 +327,12 @@ where
         if !failed.is_empty() {
             audit = audit.with_detail("failedChannels", json!(failed));
         }
-        if let Err(e) = self.store.finish(&alert.trial_id, &alert.alert_id, status, now, &audit).await {
+        let events = [DomainEvent::alert_delivery_finished(alert, delivered, now)];
+        if let Err(e) = self.store.finish_with_events(&alert.trial_id, &alert.alert_id, status, now, &audit, &events).await {
             // Attempts are recorded, so the retry re-sends nothing and only settles.
             return self.give_back(alert, e.code()).await;
         }
+        announce(self.event_bus.as_ref(), self.store.as_ref(), &events).await;
         if delivered {
             metrics::alert_delivered(alert.level, raised_at.map(|t| metrics::since(t, now)));
         } else {

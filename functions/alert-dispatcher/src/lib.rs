@@ -2,7 +2,8 @@
 //! once per channel (a signed webhook to the trial's site, and SNS), records
 //! every attempt, and leaves retryable failures to SQS with a growing backoff.
 //! Its second trigger, a one-minute schedule, runs the outbox sweeper
-//! ([`outbox`]): stored PRO alerts that never reached the queue are sent to it.
+//! ([`outbox`]): stored PRO alerts that never reached the queue are sent to it,
+//! and the domain events left pending are published ([`events`]).
 //!
 //! Logic is generic over ports: the stores, the notifier, the webhook sender,
 //! the clock and the queue's visibility control. `main.rs` wires AWS adapters
@@ -16,8 +17,9 @@ use tracing::Instrument;
 use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::correlation::CorrelationId;
+use trialwatch::domain_event::Unpublished;
 use trialwatch::edge::sqs::{Batch, FailurePolicy};
-use trialwatch::ports::{AlertOutbox, AlertQueue, AlertStore, Clock, Notifier, TrialStore};
+use trialwatch::ports::{AlertOutbox, AlertQueue, AlertStore, Clock, EventPublisher, Notifier, PendingEvents, TrialStore};
 use trialwatch::trial::Trial;
 use trialwatch::TrialId;
 
@@ -25,6 +27,7 @@ pub mod aws;
 pub mod breaker;
 mod config;
 mod delivery;
+pub mod events;
 pub mod outbox;
 pub mod settings;
 pub mod signature;
@@ -46,7 +49,7 @@ use delivery::{Disposition, HideFor};
 /// Everything the handler uses, built once per execution environment.
 pub struct Deps<S, N, W, C>
 where
-    S: AlertStore + TrialStore + 'static,
+    S: AlertStore + TrialStore + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -58,6 +61,9 @@ where
     pub visibility: Arc<dyn VisibilityControl>,
     /// Where the outbox sweeper sends stored alerts: this function's own queue.
     pub outbox_queue: Option<Arc<dyn AlertQueue>>,
+    /// The event bus: delivery outcomes are announced on it, and the sweep
+    /// publishes the domain events other functions left pending.
+    pub event_bus: Arc<dyn EventPublisher>,
     settings: DispatchSettings,
     /// Trials' webhook and topic, per execution environment with a TTL.
     trials: Arc<ConfigCache<TrialId, Trial>>,
@@ -66,7 +72,7 @@ where
 
 impl<S, N, W, C> Deps<S, N, W, C>
 where
-    S: AlertStore + TrialStore + 'static,
+    S: AlertStore + TrialStore + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -86,6 +92,7 @@ where
             clock,
             visibility,
             outbox_queue: None,
+            event_bus: Arc::new(Unpublished),
             trials: Arc::new(ConfigCache::new(settings.config_ttl)),
             breaker: CircuitBreaker::new(settings.breaker),
             settings,
@@ -94,6 +101,12 @@ where
 
     pub fn settings(&self) -> &DispatchSettings {
         &self.settings
+    }
+
+    /// Publishes domain events on `bus` (else they wait for a sweep that has one).
+    pub fn with_event_bus(mut self, bus: Arc<dyn EventPublisher>) -> Self {
+        self.event_bus = bus;
+        self
     }
 
     /// Enables the outbox sweeper, sending to `queue` (the alert queue).
@@ -110,7 +123,7 @@ pub async fn handle_event<S, N, W, C>(
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, lambda_runtime::Error>
 where
-    S: AlertStore + TrialStore + AlertOutbox + 'static,
+    S: AlertStore + TrialStore + PendingEvents + AlertOutbox + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -133,7 +146,7 @@ pub async fn handle_sweep<S, N, W, C>(
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, lambda_runtime::Error>
 where
-    S: AlertStore + TrialStore + AlertOutbox + 'static,
+    S: AlertStore + TrialStore + PendingEvents + AlertOutbox + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -141,7 +154,12 @@ where
     let now = deps.clock.now();
     trialwatch::edge::schedule::run("outbox-sweep", event, now, |scheduled| async move {
         let queue = deps.outbox_queue.as_deref().ok_or_else(|| trialwatch::Error::Internal("outbox: no alert queue wired".into()))?;
-        outbox::sweep(deps.store.as_ref(), queue, scheduled.time).await
+        // Both outboxes in one run: the schedule, the role and the store are
+        // already this function's, and a second schedule would only add a
+        // second invocation a minute. The event sweep never fails the run.
+        let alerts = outbox::sweep(deps.store.as_ref(), queue, scheduled.time).await?;
+        let events = events::sweep(deps.store.as_ref(), deps.event_bus.as_ref(), scheduled.time).await;
+        Ok(events::Sweeps { alerts, events })
     })
     .await
 }
@@ -185,7 +203,7 @@ impl trialwatch::edge::sqs::Failure for Redelivery {
 /// SQS should redeliver. Records are independent: every alert is its own.
 pub async fn handle<S, N, W, C>(deps: &Deps<S, N, W, C>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
-    S: AlertStore + TrialStore + 'static,
+    S: AlertStore + TrialStore + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -198,7 +216,7 @@ where
 /// hides the record for its backoff first.
 async fn process<S, N, W, C>(deps: &Deps<S, N, W, C>, message: &SqsMessage) -> Result<(), Redelivery>
 where
-    S: AlertStore + TrialStore + 'static,
+    S: AlertStore + TrialStore + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,

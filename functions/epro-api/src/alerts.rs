@@ -5,6 +5,7 @@ use lambda_http::Request;
 use serde::Deserialize;
 use trialwatch::alert::AlertReason;
 use trialwatch::audit::AuditEntry;
+use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::page::PageRequest;
 use trialwatch::ports::Clock;
 use trialwatch::{AlertId, Error, PatientId, TrialId};
@@ -70,7 +71,10 @@ pub async fn ack<S: Stores, Q: Queues, C: Clock>(
     // transaction: one item more in a rare route's write, where the analyzer
     // reading the alert item instead would add a read to its hot path.
     let news2_patient = matches!(record.alert.reason, AlertReason::News2 { .. }).then_some(&record.alert.patient_id);
-    let acknowledged = deps.store.acknowledge(&trial, &alert, &actor, body.note.as_deref(), now, &audit, news2_patient).await?;
+    let events = [DomainEvent::alert_acknowledged(&record.alert, now, trialwatch::correlation::current().as_ref())];
+    let acknowledged =
+        deps.store.acknowledge_with_events(&trial, &alert, &actor, body.note.as_deref(), now, &audit, news2_patient, &events).await?;
+    announce(deps.event_bus.as_ref(), deps.store.as_ref(), &events).await;
     tracing::info!(trial_id = %trial, alert_id = %alert, "alert acknowledged");
     Ok(respond::json(200, &acknowledged))
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use trialwatch::egress::EgressPolicy;
-use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, AUDIT_TABLE_NAME, TABLE_NAME, VITALS_QUEUE_URL};
+use trialwatch::settings::{Env, SettingsError, ALERT_QUEUE_URL, AUDIT_TABLE_NAME, EVENT_BUS_NAME, TABLE_NAME, VITALS_QUEUE_URL};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -21,6 +21,9 @@ pub struct Config {
     /// in Lambda, since the template never sets `TRIALWATCH_LOCAL_ALLOW_LOOPBACK_WEBHOOK`
     /// (only the local runner does, for its `http://127.0.0.1` receiver).
     pub egress: EgressPolicy,
+    /// `EVENT_BUS_NAME` (optional): the bus domain events are put on. Absent
+    /// (a local run without a bus), events stay pending for the sweep.
+    pub event_bus_name: Option<String>,
 }
 
 impl Config {
@@ -38,6 +41,7 @@ impl Config {
             alert_queue_url: env.required(ALERT_QUEUE_URL)?,
             config_ttl: env.config_ttl()?,
             egress: EgressPolicy::from_vars(env),
+            event_bus_name: env.optional(EVENT_BUS_NAME),
         })
     }
 }

@@ -37,6 +37,8 @@ pub struct Deps<S, Q, C> {
     trials: Arc<ConfigCache<TrialId, Trial>>,
     enrolments: Arc<ConfigCache<(TrialId, PatientId), Enrolment>>,
     pub(crate) egress: trialwatch::egress::EgressPolicy,
+    /// Where committed changes are announced ([`trialwatch::domain_event`]).
+    pub(crate) event_bus: Arc<dyn trialwatch::ports::EventPublisher>,
 }
 
 impl<S, Q, C> Deps<S, Q, C>
@@ -58,7 +60,14 @@ where
             trials: Arc::new(ConfigCache::new(config_ttl)),
             enrolments: Arc::new(ConfigCache::new(ENROLMENT_TTL.min(config_ttl))),
             egress: trialwatch::egress::EgressPolicy::DEPLOYED,
+            event_bus: Arc::new(trialwatch::domain_event::Unpublished),
         }
+    }
+
+    /// Publishes domain events on `bus` (default: none, so they wait for the sweep).
+    pub fn with_event_bus(mut self, bus: Arc<dyn trialwatch::ports::EventPublisher>) -> Self {
+        self.event_bus = bus;
+        self
     }
 
     /// The webhook egress rules trial writes are checked against (default
@@ -166,7 +175,11 @@ impl AwsDeps {
             vitals: trialwatch::aws::SqsVitalsQueue::new(sdk, config.vitals_queue_url.clone()),
             alerts: trialwatch::aws::SqsAlertQueue::new(sdk, config.alert_queue_url.clone()),
         };
-        Deps::new(store, queues, trialwatch::clock::SystemClock, config.config_ttl).with_egress(config.egress)
+        let deps = Deps::new(store, queues, trialwatch::clock::SystemClock, config.config_ttl).with_egress(config.egress);
+        match &config.event_bus_name {
+            Some(bus) => deps.with_event_bus(Arc::new(trialwatch::aws::EventBridgePublisher::new(sdk, bus.clone()))),
+            None => deps,
+        }
     }
 }
 
@@ -178,6 +191,7 @@ pub trait Stores:
     + trialwatch::ports::VitalsStore
     + trialwatch::ports::AlertStore
     + trialwatch::ports::AuditTrail
+    + trialwatch::ports::PendingEvents
     + 'static
 {
 }
@@ -188,6 +202,7 @@ impl<T> Stores for T where
         + trialwatch::ports::VitalsStore
         + trialwatch::ports::AlertStore
         + trialwatch::ports::AuditTrail
+        + trialwatch::ports::PendingEvents
         + 'static
 {
 }

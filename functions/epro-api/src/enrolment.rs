@@ -5,6 +5,7 @@
 use lambda_http::Request;
 use serde::Serialize;
 use trialwatch::audit::{self, AuditEntry};
+use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::enrolment::{Enrolment, EnrolmentRequest, EnrolmentStatus};
 use trialwatch::ports::{Clock, Upsert};
 use trialwatch::{Error, PatientId, SiteId, TrialId};
@@ -82,8 +83,16 @@ pub async fn put<S: Stores, Q: Queues, C: Clock>(
     if let Some(w) = enrolment.withdrawn_at.as_deref().filter(|_| existing.as_ref().is_none_or(|e| e.status != body.status)) {
         audit = audit.with_detail("withdrawnAt", w);
     }
+    // Announced when the patient is enrolled or the status moves, not on a
+    // site or flag change alone.
+    let changed = existing.as_ref().is_none_or(|e| e.status != enrolment.status);
+    let events: Vec<DomainEvent> = changed
+        .then(|| DomainEvent::patient_enrolment_changed(&enrolment, now, trialwatch::correlation::current().as_ref()))
+        .into_iter()
+        .collect();
     // The write starts from `existing` (with its chain head): one read per enrolment, not two.
-    let outcome = deps.store.put_enrolment_after_read(&enrolment, &audit, existing.as_ref()).await?;
+    let outcome = deps.store.put_enrolment_after_read(&enrolment, &audit, existing.as_ref(), &events).await?;
+    announce(deps.event_bus.as_ref(), deps.store.as_ref(), &events).await;
     deps.forget_enrolment(&trial_id, &patient_id);
     Ok(respond::json(if outcome == Upsert::Created { 201 } else { 200 }, &EnrolmentView::of(&enrolment)))
 }

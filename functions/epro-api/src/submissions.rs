@@ -18,6 +18,7 @@ use trialwatch::alert::{Alert, AlertReason};
 use trialwatch::audit::append::append_with_retry;
 use trialwatch::audit::chain::{link_all, ChainId};
 use trialwatch::audit::{Actor, AuditEntry};
+use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::enrolment::Enrolment;
 use trialwatch::page::{Page, PageRequest};
 use trialwatch::ports::{Clock, RecordOutcome};
@@ -79,9 +80,17 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
     // outbox items, they survive a failed send below or a function that dies
     // before it; the outbox sweeper delivers them (crate docs of `trialwatch::outbox`).
     let alerts = pro_alerts(trial, &stored);
-    let recorded = record(deps, &stored, &day, &audit, &alerts, enrolment).await;
+    // Announced from the same transaction (the outbox of `trialwatch::domain_event`):
+    // SubmissionReceived only where the trial opted in, an AlertRaised per PRO alert.
+    let mut events: Vec<DomainEvent> = Vec::with_capacity(alerts.len() + 1);
+    if trial.definition.publish_submission_events {
+        events.push(DomainEvent::submission_received(&stored, trialwatch::correlation::current().as_ref()));
+    }
+    events.extend(alerts.iter().map(DomainEvent::alert_raised));
+    let recorded = record(deps, &stored, &day, &audit, &alerts, &events, enrolment).await;
     let (status, recorded, alerts) = match recorded {
         Ok(RecordOutcome::Recorded) => {
+            announce(deps.event_bus.as_ref(), deps.store.as_ref(), &events).await;
             // Raised once, when stored: a replay re-sends but raises nothing new.
             for a in &alerts {
                 metrics::alert_raised(a.level, metrics::since(stored.completed_at, now));
@@ -147,6 +156,7 @@ async fn record<S: Stores, Q: Queues, C: Clock>(
     day: &str,
     audit: &AuditEntry,
     alerts: &[Alert],
+    events: &[DomainEvent],
     enrolment: Enrolment,
 ) -> Result<RecordOutcome, Error> {
     let (trial, patient) = (&stored.trial_id, &stored.patient_id);
@@ -157,7 +167,7 @@ async fn record<S: Stores, Q: Queues, C: Clock>(
         // The rule raised the alert, not the person who answered.
         entries.extend(alerts.iter().map(|a| a.raised_entry(Actor::system(COMPONENT), stored.received_at)));
         let head = link_all(entries.iter_mut(), chain, &enrolment.audit_head);
-        let outcome = deps.store.record_submission(stored, day, &entries, alerts).await?;
+        let outcome = deps.store.record_submission_with_events(stored, day, &entries, alerts, events).await?;
         if outcome == RecordOutcome::Recorded {
             deps.remember_head(trial, patient, &head);
         }

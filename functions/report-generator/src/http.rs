@@ -39,7 +39,15 @@ pub fn routes() -> &'static Routes<Route> {
     &ROUTES
 }
 
+/// Served inside the request's correlation scope, as the ePRO API's routes:
+/// every line it logs carries the id, and the response echoes it.
 pub async fn handle_http<S: ReportSources, R: ReportStore, C: Clock>(deps: &Deps<S, R, C>, req: Request) -> Response<Body> {
+    let correlation = trialwatch::edge::http::correlation_id(&req);
+    let response = trialwatch::correlation::scope(correlation.clone(), serve_http(deps, req)).await;
+    trialwatch::edge::http::with_correlation_id(response, &correlation)
+}
+
+async fn serve_http<S: ReportSources, R: ReportStore, C: Clock>(deps: &Deps<S, R, C>, req: Request) -> Response<Body> {
     match route(deps, req).await {
         Ok(resp) => resp,
         Err(e) => {

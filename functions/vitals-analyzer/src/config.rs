@@ -28,6 +28,9 @@ pub struct Config {
     pub concurrency: usize,
     /// `VITALS_INTEGRATORS` (default none): direct integrators and their trials.
     pub integrators: Integrators,
+    /// `EVENT_BUS_NAME` (optional): where risk-level changes and alerts are
+    /// announced. Absent: events stay pending for the dispatcher's sweep.
+    pub event_bus_name: Option<String>,
 }
 
 impl Config {
@@ -51,6 +54,7 @@ impl Config {
             concurrency,
             integrators: Integrators::parse(&env.optional(INTEGRATORS_VAR).unwrap_or_default())
                 .map_err(|e| SettingsError::Invalid(INTEGRATORS_VAR, e))?,
+            event_bus_name: env.optional(trialwatch::settings::EVENT_BUS_NAME),
         })
     }
 }

@@ -70,7 +70,9 @@ fn seeded(patients: &[&str], cooldown_minutes: u32) -> MemoryStore {
 
 type TestDeps<S> = Deps<S, MemoryQueue, Arc<FakeClock>, MemoryDeadLetters>;
 
-fn deps<S: VitalsStore + EnrolmentStore + TrialStore + 'static>(store: S) -> (TestDeps<S>, Arc<FakeClock>) {
+fn deps<S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static>(
+    store: S,
+) -> (TestDeps<S>, Arc<FakeClock>) {
     let clock = Arc::new(FakeClock::at(START));
     (Deps::new(Arc::new(store), MemoryQueue::new(), clock.clone(), MemoryDeadLetters::new(), StdDuration::from_secs(300), 8), clock)
 }
@@ -694,8 +696,13 @@ impl EnrolmentStore for Hooked {
         self.consistent_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.get_enrolment(trial, patient).await
     }
-    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
-        self.inner.put_enrolment(enrolment, audit).await
+    async fn put_enrolment_with_events(
+        &self,
+        enrolment: &Enrolment,
+        audit: &AuditEntry,
+        events: &[trialwatch::domain_event::DomainEvent],
+    ) -> Result<Upsert, Error> {
+        self.inner.put_enrolment_with_events(enrolment, audit, events).await
     }
     async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
         self.inner.enrolment_counts(trial).await
@@ -725,7 +732,13 @@ impl VitalsStore for Hooked {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.inner.get_state(trial, patient).await
     }
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error> {
+    async fn put_state_with_events(
+        &self,
+        previous: Option<&VitalsState>,
+        state: &VitalsState,
+        raised: &[AuditEntry],
+        events: &[trialwatch::domain_event::DomainEvent],
+    ) -> Result<StateWrite, Error> {
         let raced = self.races.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         if raced {
             // Another invocation writes a newer version with its own reading first.
@@ -745,7 +758,7 @@ impl VitalsStore for Hooked {
             self.competitor_versions.lock().unwrap().push(theirs.version);
             assert_eq!(self.inner.put_state(stored.as_ref(), &theirs, &[]).await?, StateWrite::Written);
         }
-        self.inner.put_state(previous, state, raised).await
+        self.inner.put_state_with_events(previous, state, raised, events).await
     }
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
         self.inner.risk_level_counts(trial).await
@@ -1035,5 +1048,15 @@ mod audit_chain {
         assert_eq!(failed_ids(&r), ["m1"]);
         assert!(state_of(&*d.store, "P0002").await.is_none());
         assert!(raised(&d.store, "P0002").is_empty());
+    }
+}
+
+#[async_trait]
+impl trialwatch::ports::PendingEvents for Hooked {
+    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<trialwatch::domain_event::DueEvent>, Error> {
+        self.inner.due_events(shard, now, limit).await
+    }
+    async fn settle(&self, published: &[trialwatch::domain_event::EventId]) -> Result<(), Error> {
+        self.inner.settle(published).await
     }
 }

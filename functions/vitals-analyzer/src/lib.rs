@@ -107,6 +107,8 @@ pub struct Deps<S, Q, C, D> {
     trials: Arc<ConfigCache<TrialId, Trial>>,
     concurrency: usize,
     integrators: Integrators,
+    /// Where risk-level changes and NEWS2 alerts are announced ([`trialwatch::domain_event`]).
+    pub event_bus: Arc<dyn trialwatch::ports::EventPublisher>,
 }
 
 pub type AwsDeps =
@@ -114,7 +116,7 @@ pub type AwsDeps =
 
 impl<S, Q, C, D> Deps<S, Q, C, D>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + 'static,
+    S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -128,7 +130,14 @@ where
             trials: Arc::new(ConfigCache::new(config_ttl)),
             concurrency: concurrency.max(1),
             integrators: Integrators::default(),
+            event_bus: Arc::new(trialwatch::domain_event::Unpublished),
         }
+    }
+
+    /// Publishes domain events on `bus` (default: none, so they wait for the sweep).
+    pub fn with_event_bus(mut self, bus: Arc<dyn trialwatch::ports::EventPublisher>) -> Self {
+        self.event_bus = bus;
+        self
     }
 
     /// The direct integrators and the trials each may send for ([`senders`]).
@@ -173,13 +182,17 @@ impl AwsDeps {
             config.concurrency,
         )
         .with_integrators(config.integrators.clone())
+        .with_event_bus(match &config.event_bus_name {
+            Some(bus) => Arc::new(trialwatch::aws::EventBridgePublisher::new(sdk, bus.clone())),
+            None => Arc::new(trialwatch::domain_event::Unpublished),
+        })
     }
 }
 
 /// Handles one SQS batch; see the crate doc for the steps.
 pub async fn handle<S, Q, C, D>(deps: &Deps<S, Q, C, D>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + 'static,
+    S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -292,7 +305,7 @@ async fn process<S, Q, C, D>(
     outcomes: &mut Outcomes<RecordFailure>,
 ) -> usize
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + 'static,
+    S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,

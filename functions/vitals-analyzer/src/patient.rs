@@ -12,6 +12,7 @@ use trialwatch::audit::append::append_with_retry;
 use trialwatch::audit::chain::{link_all, ChainHead, ChainId};
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::correlation::CorrelationId;
+use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::edge::sqs::guarded;
 use trialwatch::news2::Spo2Scale;
 use trialwatch::ports::{AlertQueue, Clock, DeadLetters, EnrolmentStore, StateWrite, TrialStore, VitalsStore};
@@ -120,7 +121,7 @@ where
 /// enrolment's `withdrawnAt` and audit trail say why.
 pub async fn plan<S, Q, C, D>(deps: &Deps<S, Q, C, D>, batch: &PatientBatch, now: DateTime<Utc>) -> Result<Option<Plan>, RecordFailure>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + 'static,
+    S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -180,7 +181,7 @@ pub async fn commit<S, Q, C, D>(
     now: DateTime<Utc>,
 ) -> Result<Option<Escalation>, RecordFailure>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + 'static,
+    S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -203,17 +204,28 @@ where
         // The escalation this write records (it moves the sequence) is
         // audited in the same transaction: a redelivered batch, whose write
         // finds the version moved, records no second entry.
-        let raised = alert_for(batch, &site, &assessment).map(|a| a.raised_entry(Actor::system(COMPONENT), now));
+        let alert = alert_for(batch, &site, &assessment);
+        let raised = alert.as_ref().map(|a| a.raised_entry(Actor::system(COMPONENT), now));
+        // Announced from the same transaction: committed only with this version.
+        let (from, to) = (prev.news2.as_ref().map(|n| n.risk_level), assessment.state.news2.as_ref().map(|n| n.risk_level));
+        let correlation = trialwatch::correlation::current();
+        let mut events: Vec<DomainEvent> = to
+            .filter(|to| from != Some(*to))
+            .map(|to| DomainEvent::risk_level_changed(&assessment.state, from, to, now, correlation.as_ref()))
+            .into_iter()
+            .collect();
+        events.extend(alert.as_ref().map(DomainEvent::alert_raised));
         let write = |head: ChainHead| {
-            let (raised, state) = (raised.clone(), &assessment.state);
+            let (raised, state, events) = (raised.clone(), &assessment.state, &events);
             async move {
                 let mut raised: Vec<AuditEntry> = raised.into_iter().collect();
                 link_all(raised.iter_mut(), chain, &head);
-                deps.store.put_state(previous, state, &raised).await
+                deps.store.put_state_with_events(previous, state, &raised, events).await
             }
         };
         match append_with_retry(Some(head.clone()), reread, write).await? {
             StateWrite::Written => {
+                announce(deps.event_bus.as_ref(), deps.store.as_ref(), &events).await;
                 metrics::readings_scored(readings.len());
                 let (from, to) = (prev.news2.as_ref().map(|n| n.risk_level), assessment.state.news2.as_ref().map(|n| n.risk_level));
                 if let Some(to) = to.filter(|to| from != Some(*to)) {

@@ -100,6 +100,7 @@ impl<'a> Demo<'a> {
         self.report().await?;
         self.dead_letters().await?;
         self.audit().await?;
+        self.domain_events().await;
         Ok(())
     }
 
@@ -552,6 +553,41 @@ impl<'a> Demo<'a> {
         println!("9. audit {EMULATOR} {line}");
         self.summary.line("audit trail", format!("{line} {EMULATOR}"));
         Ok(())
+    }
+}
+
+impl Demo<'_> {
+    /// Phase 10, domain events: what the local subscriber (a rule from the bus
+    /// to a queue) received, by type, and one delivered alert's correlation id
+    /// followed through the log lines, the events and the webhook header.
+    async fn domain_events(&mut self) {
+        let events = match self.emulator.events_queue_url.as_deref() {
+            Some(url) => crate::subscriber::drain(&aws_sdk_sqs::Client::new(&self.emulator.sdk), url).await,
+            None => Err("the template has no event bus".into()),
+        };
+        match &events {
+            Ok(r) => {
+                let line = format!("{} ({} in all, local subscriber) {EMULATOR}", crate::subscriber::fmt_by_type(r), r.total());
+                println!("10. events {line}");
+                self.summary.line("events by type", line);
+            }
+            Err(e) => self.checks.expect(false, format!("events not counted: {e}")),
+        }
+        let got = self.receiver.received();
+        if let Some((alert_id, id)) = got.iter().find_map(|(a, r)| r.correlation_id.clone().map(|c| (a.clone(), c))) {
+            let lines = crate::logs::captured_with(&id);
+            let on_bus = events
+                .as_ref()
+                .map(|r| r.details.iter().filter(|(_, d)| d["correlationId"] == id.as_str()).count())
+                .unwrap_or(0);
+            self.checks.expect(!lines.is_empty(), format!("no log line carries alert {alert_id}'s correlation id {id}"));
+            self.summary.line(
+                "correlation traced",
+                format!("alert {alert_id}: id {id} on {} log lines, {on_bus} events, and its webhook header", lines.len()),
+            );
+        } else {
+            self.checks.expect(false, "no delivered alert carried a correlation id header");
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 mod anchors;
 mod dynamo;
 mod errors;
+mod eventbridge;
 mod s3;
 mod sns;
 pub mod sqs;
@@ -13,6 +14,7 @@ pub use anchors::S3Anchors;
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) use dynamo::audit_shard;
 pub use dynamo::{chain_pk, chain_sk, DynamoStore, AUDIT_SHARDS, COUNTER_SHARDS, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};
+pub use eventbridge::EventBridgePublisher;
 pub use s3::S3ReportStore;
 pub use sns::SnsNotifier;
 pub use sqs::{SqsAlertQueue, SqsDeadLetters, SqsQueue, SqsVitalsQueue};

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{lock, page_of, MemoryStore};
 use crate::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
 use crate::audit::{Actor, AuditEntry};
+use crate::domain_event::DomainEvent;
 use crate::error::Error;
 use crate::ids::{AlertId, PatientId, TrialId};
 use crate::outbox::{shard_of, DueAlert};
@@ -94,20 +95,35 @@ impl AlertStore for MemoryStore {
         Ok(())
     }
 
-    async fn finish(&self, trial: &TrialId, id: &AlertId, status: AlertStatus, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), Error> {
-        self.faults.check("finish")?;
-        // As the adapter: a consistent read of the chain head, then one transaction.
-        self.requests.add("dynamodb.GetItem", 1);
-        self.requests.add("dynamodb.TransactWriteItems", 1);
-        let mut t = lock(&self.t);
-        let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
-        r.status = status;
-        r.lease_until = None;
-        if status == AlertStatus::Delivered {
-            r.delivered_at = Some(at);
+    async fn finish_with_events(
+        &self,
+        trial: &TrialId,
+        id: &AlertId,
+        status: AlertStatus,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+        events: &[DomainEvent],
+    ) -> Result<(), Error> {
+        let result: Result<(), Error> = async {
+            self.faults.check("finish")?;
+            // As the adapter: a consistent read of the chain head, then one transaction.
+            self.requests.add("dynamodb.GetItem", 1);
+            self.requests.add("dynamodb.TransactWriteItems", 1);
+            let mut t = lock(&self.t);
+            let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
+            r.status = status;
+            r.lease_until = None;
+            if status == AlertStatus::Delivered {
+                r.delivered_at = Some(at);
+            }
+            t.append(audit);
+            Ok(())
         }
-        t.append(audit);
-        Ok(())
+        .await;
+        if result.is_ok() {
+            self.add_pending_events(events);
+        }
+        result
     }
 
     async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error> {
@@ -150,7 +166,7 @@ impl AlertStore for MemoryStore {
         Ok(items)
     }
 
-    async fn acknowledge(
+    async fn acknowledge_with_events(
         &self,
         trial: &TrialId,
         id: &AlertId,
@@ -159,35 +175,43 @@ impl AlertStore for MemoryStore {
         at: DateTime<Utc>,
         audit: &AuditEntry,
         news2_patient: Option<&PatientId>,
+        events: &[DomainEvent],
     ) -> Result<AlertRecord, Error> {
-        self.faults.check("acknowledge")?;
-        self.requests.add("dynamodb.TransactWriteItems", 1);
-        // The chain head's read before it, the record's after it.
-        self.requests.add("dynamodb.GetItem", 2);
-        let mut t = lock(&self.t);
-        let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
-        if r.status == AlertStatus::Acknowledged {
-            return Err(Error::conflict("alert-already-acknowledged", "the alert was already acknowledged"));
-        }
-        r.status = AlertStatus::Acknowledged;
-        r.acknowledged_at = Some(at);
-        r.acknowledged_by = Some(by.clone());
-        r.ack_note = note.map(str::to_owned);
-        r.lease_until = None;
-        let out = r.clone();
-        t.append(audit);
-        // Mark the state when this is its last alert, as the adapter's transaction does.
-        if let Some(patient) = news2_patient {
-            let state = t.states.get_mut(&(trial.clone(), patient.clone())).filter(|s| s.last_alert_id.as_ref() == Some(id));
-            match state {
-                Some(s) => {
-                    s.last_alert_acked_at = Some(at);
-                    s.version += 1;
-                }
-                // The adapter retries the transaction without the mark.
-                None => self.requests.add("dynamodb.TransactWriteItems", 1),
+        let result: Result<AlertRecord, Error> = async {
+            self.faults.check("acknowledge")?;
+            self.requests.add("dynamodb.TransactWriteItems", 1);
+            // The chain head's read before it, the record's after it.
+            self.requests.add("dynamodb.GetItem", 2);
+            let mut t = lock(&self.t);
+            let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
+            if r.status == AlertStatus::Acknowledged {
+                return Err(Error::conflict("alert-already-acknowledged", "the alert was already acknowledged"));
             }
+            r.status = AlertStatus::Acknowledged;
+            r.acknowledged_at = Some(at);
+            r.acknowledged_by = Some(by.clone());
+            r.ack_note = note.map(str::to_owned);
+            r.lease_until = None;
+            let out = r.clone();
+            t.append(audit);
+            // Mark the state when this is its last alert, as the adapter's transaction does.
+            if let Some(patient) = news2_patient {
+                let state = t.states.get_mut(&(trial.clone(), patient.clone())).filter(|s| s.last_alert_id.as_ref() == Some(id));
+                match state {
+                    Some(s) => {
+                        s.last_alert_acked_at = Some(at);
+                        s.version += 1;
+                    }
+                    // The adapter retries the transaction without the mark.
+                    None => self.requests.add("dynamodb.TransactWriteItems", 1),
+                }
+            }
+            Ok(out)
         }
-        Ok(out)
+        .await;
+        if result.is_ok() {
+            self.add_pending_events(events);
+        }
+        result
     }
 }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use super::{lock, MemoryStore};
 use crate::audit::AuditEntry;
+use crate::domain_event::DomainEvent;
 use crate::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
 use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
@@ -17,19 +18,25 @@ impl EnrolmentStore for MemoryStore {
         Ok(lock(&self.t).enrolment(trial, patient))
     }
 
-    async fn put_enrolment(&self, e: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
+    async fn put_enrolment_with_events(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, Error> {
         self.faults.check("put_enrolment")?;
         // The adapter reads the item (consistently) for its record and chain head first.
         self.requests.add("dynamodb.GetItem", 1);
-        self.write_enrolment(e, audit)
+        self.write_enrolment(e, audit, events)
     }
 
-    async fn put_enrolment_after_read(&self, e: &Enrolment, audit: &AuditEntry, read: Option<&Enrolment>) -> Result<Upsert, Error> {
+    async fn put_enrolment_after_read(
+        &self,
+        e: &Enrolment,
+        audit: &AuditEntry,
+        read: Option<&Enrolment>,
+        events: &[DomainEvent],
+    ) -> Result<Upsert, Error> {
         self.faults.check("put_enrolment")?;
         // The adapter starts from the caller's read; a stale one would cost a re-read,
         // which a single in-memory table never has.
         let _ = read;
-        self.write_enrolment(e, audit)
+        self.write_enrolment(e, audit, events)
     }
 
     async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
@@ -45,7 +52,7 @@ impl EnrolmentStore for MemoryStore {
 }
 
 impl MemoryStore {
-    fn write_enrolment(&self, e: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
+    fn write_enrolment(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, Error> {
         self.requests.add("dynamodb.TransactWriteItems", 1);
         let mut t = lock(&self.t);
         let key = (e.trial_id.clone(), e.patient_id.clone());
@@ -70,6 +77,9 @@ impl MemoryStore {
         new.audit_head = Default::default();
         t.enrolments.insert(key, new);
         t.append(audit);
+        drop(t);
+        // In the adapter's transaction: written only with the change.
+        self.add_pending_events(events);
         Ok(if old.is_some() { Upsert::Updated } else { Upsert::Created })
     }
 }

@@ -29,6 +29,7 @@ mod audit_trail;
 mod clock;
 mod dead_letters;
 mod enrolments;
+mod events;
 mod notifier;
 mod queues;
 mod reports;
@@ -42,6 +43,7 @@ pub use anchors::MemoryAnchors;
 pub use audit_trail::MemoryAuditTrail;
 pub use clock::FakeClock;
 pub use dead_letters::{MemoryDeadLetters, ParkedLetter};
+pub use events::MemoryEventBus;
 pub use notifier::MemoryNotifier;
 pub use queues::MemoryQueue;
 pub use reports::MemoryReportStore;
@@ -122,6 +124,8 @@ struct Tables {
     /// Unclaimed PRO alerts and their due time: the sparse outbox index.
     outbox: BTreeMap<(TrialId, AlertId), chrono::DateTime<chrono::Utc>>,
     audit: Vec<AuditEntry>,
+    /// Pending domain events and their due time: the sparse `events` index.
+    pending_events: BTreeMap<crate::domain_event::EventId, (crate::domain_event::DomainEvent, chrono::DateTime<chrono::Utc>)>,
     /// Chain heads, as the adapter keeps them on the enrolment and trial items.
     heads: BTreeMap<(TrialId, ChainId), ChainHead>,
 }

@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use super::{lock, page_of, MemoryStore};
 use crate::alert::{Alert, AlertRecord, AlertStatus};
 use crate::audit::AuditEntry;
+use crate::domain_event::DomainEvent;
 use crate::enrolment::EnrolmentStatus;
 use crate::error::Error;
 use crate::ids::{PatientId, SubmissionId, TrialId};
@@ -16,59 +17,67 @@ use crate::submission::{DailySiteCount, StoredSubmission};
 
 #[async_trait]
 impl SubmissionStore for MemoryStore {
-    async fn record_submission(
+    async fn record_submission_with_events(
         &self,
         s: &StoredSubmission,
         day: &str,
         audit: &[AuditEntry],
         alerts: &[Alert],
+        events: &[DomainEvent],
     ) -> Result<RecordOutcome, Error> {
-        self.faults.check("record_submission")?;
-        self.requests.add("dynamodb.TransactWriteItems", 1);
-        let mut t = lock(&self.t);
-        let guard = (s.trial_id.clone(), s.patient_id.clone(), s.submission_id);
-        if let Some(existing) = t.submissions.get(&guard) {
-            let existing = existing.clone();
-            self.requests.add("dynamodb.GetItem", 1);
-            return Ok(RecordOutcome::Duplicate(existing));
-        }
-        let key = (s.trial_id.clone(), s.patient_id.clone());
-        // As the adapter's enrolment condition: enrolled first, then the head.
-        let enrolled = t.enrolments.get(&key).is_some_and(|e| e.status == EnrolmentStatus::Enrolled);
-        let ext = if enrolled { Some(t.check_head(&s.trial_id, audit, self.faults.fire(super::RACE_APPENDS))?) } else { None };
-        match t.enrolments.get_mut(&key) {
-            Some(e) if e.status == EnrolmentStatus::Enrolled => {
-                e.submission_count += 1;
-                let at = crate::timestamp::format(s.completed_at);
-                if e.last_submission_at.as_deref().is_none_or(|l| l < at.as_str()) {
-                    e.last_submission_at = Some(at);
-                }
+        let result: Result<RecordOutcome, Error> = async {
+            self.faults.check("record_submission")?;
+            self.requests.add("dynamodb.TransactWriteItems", 1);
+            let mut t = lock(&self.t);
+            let guard = (s.trial_id.clone(), s.patient_id.clone(), s.submission_id);
+            if let Some(existing) = t.submissions.get(&guard) {
+                let existing = existing.clone();
+                self.requests.add("dynamodb.GetItem", 1);
+                return Ok(RecordOutcome::Duplicate(existing));
             }
-            _ => return Err(Error::conflict("patient-not-enrolled", "the patient is not enrolled in this trial")),
+            let key = (s.trial_id.clone(), s.patient_id.clone());
+            // As the adapter's enrolment condition: enrolled first, then the head.
+            let enrolled = t.enrolments.get(&key).is_some_and(|e| e.status == EnrolmentStatus::Enrolled);
+            let ext = if enrolled { Some(t.check_head(&s.trial_id, audit, self.faults.fire(super::RACE_APPENDS))?) } else { None };
+            match t.enrolments.get_mut(&key) {
+                Some(e) if e.status == EnrolmentStatus::Enrolled => {
+                    e.submission_count += 1;
+                    let at = crate::timestamp::format(s.completed_at);
+                    if e.last_submission_at.as_deref().is_none_or(|l| l < at.as_str()) {
+                        e.last_submission_at = Some(at);
+                    }
+                }
+                _ => return Err(Error::conflict("patient-not-enrolled", "the patient is not enrolled in this trial")),
+            }
+            t.submissions.insert(guard, s.clone());
+            *t.daily.entry((s.trial_id.clone(), day.to_owned(), s.site_id.clone(), s.questionnaire_id.to_string())).or_default() += 1;
+            if let Some(ext) = ext {
+                t.append_checked(&s.trial_id, audit, ext);
+            }
+            for alert in alerts {
+                let key = (alert.trial_id.clone(), alert.alert_id.clone());
+                t.alerts.insert(
+                    key.clone(),
+                    AlertRecord {
+                        alert: alert.clone(),
+                        status: AlertStatus::Pending,
+                        attempts: vec![],
+                        lease_until: None,
+                        delivered_at: None,
+                        acknowledged_at: None,
+                        acknowledged_by: None,
+                        ack_note: None,
+                    },
+                );
+                t.outbox.insert(key, first_due(alert));
+            }
+            Ok(RecordOutcome::Recorded)
         }
-        t.submissions.insert(guard, s.clone());
-        *t.daily.entry((s.trial_id.clone(), day.to_owned(), s.site_id.clone(), s.questionnaire_id.to_string())).or_default() += 1;
-        if let Some(ext) = ext {
-            t.append_checked(&s.trial_id, audit, ext);
+        .await;
+        if matches!(result, Ok(RecordOutcome::Recorded)) {
+            self.add_pending_events(events);
         }
-        for alert in alerts {
-            let key = (alert.trial_id.clone(), alert.alert_id.clone());
-            t.alerts.insert(
-                key.clone(),
-                AlertRecord {
-                    alert: alert.clone(),
-                    status: AlertStatus::Pending,
-                    attempts: vec![],
-                    lease_until: None,
-                    delivered_at: None,
-                    acknowledged_at: None,
-                    acknowledged_by: None,
-                    ack_note: None,
-                },
-            );
-            t.outbox.insert(key, first_due(alert));
-        }
-        Ok(RecordOutcome::Recorded)
+        result
     }
 
     async fn get_submission(&self, trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {

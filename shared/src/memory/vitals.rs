@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use super::{lock, MemoryStore};
 use crate::audit::chain::ChainId;
 use crate::audit::AuditEntry;
+use crate::domain_event::DomainEvent;
 use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
 use crate::news2::RiskLevel;
@@ -46,44 +47,57 @@ impl VitalsStore for MemoryStore {
         Ok(lock(&self.t).states.get(&(trial.clone(), patient.clone())).cloned())
     }
 
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error> {
-        self.faults.check("put_state")?;
-        if !state.follows(previous) {
-            return Err(Error::Internal("put_state: the state does not follow the previous one".into()));
-        }
-        let old_level = previous.and_then(|p| p.news2.as_ref()).map(|n| n.risk_level);
-        let new_level = state.news2.as_ref().map(|n| n.risk_level);
-        // Matches the adapter: no read, a Put when the level the caller read is
-        // unchanged, or a transaction with the risk counters when it moved or
-        // with the audit entry and its chain head when an alert is raised.
-        if old_level == new_level && raised.is_empty() {
-            self.requests.add("dynamodb.PutItem", 1);
-        } else {
-            self.requests.add("dynamodb.TransactWriteItems", 1);
-        }
-        let mut t = lock(&self.t);
-        let key = (state.trial_id.clone(), state.patient_id.clone());
-        let stored_version = t.states.get(&key).map(|s| s.version);
-        if stored_version != previous.map(|p| p.version) {
-            return Ok(StateWrite::Stale);
-        }
-        if !raised.is_empty() {
-            let ext = t.check_head(&state.trial_id, raised, self.faults.fire(super::RACE_APPENDS))?;
-            if ext.chain != ChainId::Patient(state.patient_id.clone()) {
-                return Err(Error::Internal("put_state: audit entries linked into another chain".into()));
+    async fn put_state_with_events(
+        &self,
+        previous: Option<&VitalsState>,
+        state: &VitalsState,
+        raised: &[AuditEntry],
+        events: &[DomainEvent],
+    ) -> Result<StateWrite, Error> {
+        let result: Result<StateWrite, Error> = async {
+            self.faults.check("put_state")?;
+            if !state.follows(previous) {
+                return Err(Error::Internal("put_state: the state does not follow the previous one".into()));
             }
-            t.append_checked(&state.trial_id, raised, ext);
-        }
-        if old_level != new_level {
-            if let Some(l) = old_level {
-                *t.risk_counts.entry((state.trial_id.clone(), l)).or_default() -= 1;
+            let old_level = previous.and_then(|p| p.news2.as_ref()).map(|n| n.risk_level);
+            let new_level = state.news2.as_ref().map(|n| n.risk_level);
+            // Matches the adapter: no read, a Put when the level the caller read is
+            // unchanged, or a transaction with the risk counters when it moved or
+            // with the audit entry and its chain head when an alert is raised.
+            if old_level == new_level && raised.is_empty() {
+                self.requests.add("dynamodb.PutItem", 1);
+            } else {
+                self.requests.add("dynamodb.TransactWriteItems", 1);
             }
-            if let Some(l) = new_level {
-                *t.risk_counts.entry((state.trial_id.clone(), l)).or_default() += 1;
+            let mut t = lock(&self.t);
+            let key = (state.trial_id.clone(), state.patient_id.clone());
+            let stored_version = t.states.get(&key).map(|s| s.version);
+            if stored_version != previous.map(|p| p.version) {
+                return Ok(StateWrite::Stale);
             }
+            if !raised.is_empty() {
+                let ext = t.check_head(&state.trial_id, raised, self.faults.fire(super::RACE_APPENDS))?;
+                if ext.chain != ChainId::Patient(state.patient_id.clone()) {
+                    return Err(Error::Internal("put_state: audit entries linked into another chain".into()));
+                }
+                t.append_checked(&state.trial_id, raised, ext);
+            }
+            if old_level != new_level {
+                if let Some(l) = old_level {
+                    *t.risk_counts.entry((state.trial_id.clone(), l)).or_default() -= 1;
+                }
+                if let Some(l) = new_level {
+                    *t.risk_counts.entry((state.trial_id.clone(), l)).or_default() += 1;
+                }
+            }
+            t.states.insert(key, state.clone());
+            Ok(StateWrite::Written)
         }
-        t.states.insert(key, state.clone());
-        Ok(StateWrite::Written)
+        .await;
+        if matches!(result, Ok(StateWrite::Written)) {
+            self.add_pending_events(events);
+        }
+        result
     }
 
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {

@@ -13,7 +13,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use serde_json::Value;
 
-use super::template::{as_u32, get_att_target, Resource, BUCKET_TYPE, QUEUE_TYPE, TABLE_TYPE, TOPIC_TYPE};
+use super::template::{as_u32, get_att_target, Resource, BUCKET_TYPE, EVENT_BUS_TYPE, QUEUE_TYPE, TABLE_TYPE, TOPIC_TYPE};
 use super::{kebab, resources_from, validate_prefix, FunctionSpec, ProvisionError, Template};
 use crate::settings::Resources;
 
@@ -121,6 +121,10 @@ pub async fn provision_all(sdk: &SdkConfig, template: &Path, prefix: &str) -> Re
         let made = create_topic(&clients.sns, &r, &physical_name(prefix, &r)).await?;
         physical.insert(r.logical_id.to_string(), made);
     }
+    for r in template.resources_of_type(EVENT_BUS_TYPE) {
+        let made = create_event_bus(&clients.events, &r, &physical_name(prefix, &r)).await?;
+        physical.insert(r.logical_id.to_string(), made);
+    }
     for r in template.resources_of_type(BUCKET_TYPE) {
         let made = create_bucket(&clients.s3, sdk, &template, &r, &physical_name(prefix, &r)).await?;
         physical.insert(r.logical_id.to_string(), made);
@@ -161,13 +165,20 @@ struct Clients {
     sqs: aws_sdk_sqs::Client,
     s3: aws_sdk_s3::Client,
     sns: aws_sdk_sns::Client,
+    events: aws_sdk_eventbridge::Client,
 }
 
 impl Clients {
     fn new(sdk: &SdkConfig) -> Self {
         // Emulators serve buckets by path, not by virtual-host DNS names.
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
-        Clients { dynamodb: aws_sdk_dynamodb::Client::new(sdk), sqs: aws_sdk_sqs::Client::new(sdk), s3, sns: aws_sdk_sns::Client::new(sdk) }
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            s3,
+            sns: aws_sdk_sns::Client::new(sdk),
+            events: aws_sdk_eventbridge::Client::new(sdk),
+        }
     }
 }
 
@@ -554,6 +565,77 @@ async fn create_topic(client: &aws_sdk_sns::Client, r: &Resource<'_>, name: &str
         reference: arn.clone(),
         attributes: BTreeMap::from([("TopicArn".to_string(), arn), ("TopicName".to_string(), name.to_string())]),
     })
+}
+
+/// The bus, and (local only, not in the template) a rule delivering every
+/// TrialWatch event to the queue `<bus>-subscriber`, which the local runner's
+/// subscriber reads: the emulator's PutEvents delivers to SQS targets.
+async fn create_event_bus(client: &aws_sdk_eventbridge::Client, r: &Resource<'_>, name: &str) -> Result<PhysicalResource, ProvisionError> {
+    let id = r.logical_id;
+    let arn = match client.describe_event_bus().name(name).send().await {
+        Ok(found) => found.arn().unwrap_or_default().to_string(),
+        Err(_) => client
+            .create_event_bus()
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error(id, "CreateEventBus", e))?
+            .event_bus_arn()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    Ok(PhysicalResource {
+        kind: EVENT_BUS_TYPE.to_string(),
+        reference: name.to_string(),
+        attributes: BTreeMap::from([("Arn".to_string(), arn), ("Name".to_string(), name.to_string())]),
+    })
+}
+
+/// The local subscriber's queue: a rule on the bus matching `source: trialwatch`
+/// with this queue as its target. Idempotent. Returns the queue URL.
+pub async fn subscribe_queue(sdk: &SdkConfig, bus_name: &str) -> Result<String, ProvisionError> {
+    let (events, sqs) = (aws_sdk_eventbridge::Client::new(sdk), aws_sdk_sqs::Client::new(sdk));
+    let queue = format!("{bus_name}-subscriber");
+    let url = sqs
+        .create_queue()
+        .queue_name(&queue)
+        .send()
+        .await
+        .map_err(|e| aws_error("EventSubscriber", "CreateQueue", e))?
+        .queue_url()
+        .unwrap_or_default()
+        .to_string();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| aws_error("EventSubscriber", "GetQueueAttributes", e))?;
+    let arn = attrs.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
+    let rule = format!("{bus_name}-all");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus_name)
+        .event_pattern(r#"{"source":["trialwatch"]}"#)
+        .send()
+        .await
+        .map_err(|e| aws_error("EventSubscriber", "PutRule", e))?;
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("local-subscriber")
+        .arn(arn)
+        .build()
+        .map_err(|e| ProvisionError::Template(e.to_string()))?;
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus_name)
+        .targets(target)
+        .send()
+        .await
+        .map_err(|e| aws_error("EventSubscriber", "PutTargets", e))?;
+    Ok(url)
 }
 
 // ------------------------------------------------------------------ intrinsics

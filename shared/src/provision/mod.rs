@@ -26,7 +26,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::settings::{self, Resources};
 
-pub use emulator::{provision, provision_all, DeadLetter, PhysicalResource, Provisioned, AUDIT_ANCHOR_BUCKET_ID};
+pub use emulator::{provision, provision_all, subscribe_queue, DeadLetter, PhysicalResource, Provisioned, AUDIT_ANCHOR_BUCKET_ID};
 pub use template::{
     FunctionSpec, HttpRoute, Resource, Schedule, SqsSource, Template, BUCKET_TYPE, FUNCTION_TYPE, QUEUE_TYPE, TABLE_TYPE, TOPIC_TYPE,
 };

@@ -18,6 +18,7 @@ pub const TABLE_TYPE: &str = "AWS::DynamoDB::Table";
 pub const QUEUE_TYPE: &str = "AWS::SQS::Queue";
 pub const BUCKET_TYPE: &str = "AWS::S3::Bucket";
 pub const TOPIC_TYPE: &str = "AWS::SNS::Topic";
+pub const EVENT_BUS_TYPE: &str = "AWS::Events::EventBus";
 
 /// A parsed SAM template, in CloudFormation's long (JSON) form.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::Mutex;
 use trialwatch::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
 use trialwatch::audit::{Actor, AuditEntry};
+use trialwatch::domain_event::{DomainEvent, DueEvent, EventId};
 use trialwatch::enrolment::{Enrolment, EnrolmentCount};
 use trialwatch::news2::RiskLevel;
 use trialwatch::page::{Page, PageRequest};
@@ -60,8 +61,8 @@ impl<S: EnrolmentStore> EnrolmentStore for Serial<S> {
     async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
         serial!(self, self.inner.get_enrolment(trial, patient))
     }
-    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
-        serial!(self, self.inner.put_enrolment(enrolment, audit))
+    async fn put_enrolment_with_events(&self, enrolment: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, Error> {
+        serial!(self, self.inner.put_enrolment_with_events(enrolment, audit, events))
     }
     async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
         serial!(self, self.inner.enrolment_counts(trial))
@@ -70,14 +71,15 @@ impl<S: EnrolmentStore> EnrolmentStore for Serial<S> {
 
 #[async_trait]
 impl<S: SubmissionStore> SubmissionStore for Serial<S> {
-    async fn record_submission(
+    async fn record_submission_with_events(
         &self,
         submission: &StoredSubmission,
         day: &str,
         audit: &[AuditEntry],
         alerts: &[trialwatch::alert::Alert],
+        events: &[DomainEvent],
     ) -> Result<RecordOutcome, Error> {
-        serial!(self, self.inner.record_submission(submission, day, audit, alerts))
+        serial!(self, self.inner.record_submission_with_events(submission, day, audit, alerts, events))
     }
     async fn get_submission(&self, trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
         serial!(self, self.inner.get_submission(trial, patient, id))
@@ -98,8 +100,14 @@ impl<S: VitalsStore> VitalsStore for Serial<S> {
     async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
         serial!(self, self.inner.get_state(trial, patient))
     }
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error> {
-        serial!(self, self.inner.put_state(previous, state, raised))
+    async fn put_state_with_events(
+        &self,
+        previous: Option<&VitalsState>,
+        state: &VitalsState,
+        raised: &[AuditEntry],
+        events: &[DomainEvent],
+    ) -> Result<StateWrite, Error> {
+        serial!(self, self.inner.put_state_with_events(previous, state, raised, events))
     }
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
         serial!(self, self.inner.risk_level_counts(trial))
@@ -114,8 +122,16 @@ impl<S: AlertStore> AlertStore for Serial<S> {
     async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), Error> {
         serial!(self, self.inner.record_attempt(trial, id, attempt))
     }
-    async fn finish(&self, trial: &TrialId, id: &AlertId, status: AlertStatus, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), Error> {
-        serial!(self, self.inner.finish(trial, id, status, at, audit))
+    async fn finish_with_events(
+        &self,
+        trial: &TrialId,
+        id: &AlertId,
+        status: AlertStatus,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+        events: &[DomainEvent],
+    ) -> Result<(), Error> {
+        serial!(self, self.inner.finish_with_events(trial, id, status, at, audit, events))
     }
     async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error> {
         serial!(self, self.inner.release(trial, id))
@@ -129,7 +145,7 @@ impl<S: AlertStore> AlertStore for Serial<S> {
     async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, Error> {
         serial!(self, self.inner.alerts_between(trial, from, to))
     }
-    async fn acknowledge(
+    async fn acknowledge_with_events(
         &self,
         trial: &TrialId,
         id: &AlertId,
@@ -138,8 +154,9 @@ impl<S: AlertStore> AlertStore for Serial<S> {
         at: DateTime<Utc>,
         audit: &AuditEntry,
         news2_patient: Option<&PatientId>,
+        events: &[DomainEvent],
     ) -> Result<AlertRecord, Error> {
-        serial!(self, self.inner.acknowledge(trial, id, by, note, at, audit, news2_patient))
+        serial!(self, self.inner.acknowledge_with_events(trial, id, by, note, at, audit, news2_patient, events))
     }
 }
 
@@ -152,5 +169,15 @@ impl<S: AuditTrail> AuditTrail for Serial<S> {
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>, Error> {
         serial!(self, self.inner.audit_page(trial, filter, page))
+    }
+}
+
+#[async_trait]
+impl<S: PendingEvents> PendingEvents for Serial<S> {
+    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEvent>, Error> {
+        serial!(self, self.inner.due_events(shard, now, limit))
+    }
+    async fn settle(&self, published: &[EventId]) -> Result<(), Error> {
+        serial!(self, self.inner.settle(published))
     }
 }

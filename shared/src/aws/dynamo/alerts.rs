@@ -13,6 +13,7 @@ use crate::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
 use crate::audit::append::{append_with_retry, Extension};
 use crate::audit::{Actor, AuditEntry};
 use crate::aws::errors::from_sdk;
+use crate::domain_event::DomainEvent;
 use crate::error::Error;
 use crate::ids::{AlertId, PatientId, TrialId};
 use crate::page::{Page, PageRequest};
@@ -134,7 +135,15 @@ impl AlertStore for DynamoStore {
         }
     }
 
-    async fn finish(&self, trial: &TrialId, id: &AlertId, status: AlertStatus, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), Error> {
+    async fn finish_with_events(
+        &self,
+        trial: &TrialId,
+        id: &AlertId,
+        status: AlertStatus,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+        events: &[DomainEvent],
+    ) -> Result<(), Error> {
         const OP: &str = "dynamodb.TransactWriteItems(alert finish)";
         let mut expr = Expr::default()
             .name("#status", "status")
@@ -148,17 +157,20 @@ impl AlertStore for DynamoStore {
         };
         let alert_update =
             self.tx_update(OP, alert_pk(trial), id.to_string(), update, Some("attribute_exists(pk) AND #status = :pending"), expr)?;
+        let event_puts = self.tx_events(OP, events)?;
         let chain = &audit.chain_id();
         append_with_retry(
             None,
             || self.read_head(trial, chain),
             |head| {
-                let alert_update = alert_update.clone();
+                let (alert_update, event_puts) = (alert_update.clone(), event_puts.clone());
                 async move {
                     let mut linked = audit.clone();
                     linked.link(chain, &head);
                     let ext = Extension::of(std::slice::from_ref(&linked))?;
-                    let tx = vec![alert_update, self.tx_audit(OP, &linked)?, self.tx_head(OP, trial, &ext)?];
+                    // [alert, audit, head, events..]
+                    let mut tx = vec![alert_update, self.tx_audit(OP, &linked)?, self.tx_head(OP, trial, &ext)?];
+                    tx.extend(event_puts);
                     match self.transact(OP, tx).await? {
                         Transacted::Committed => Ok(()),
                         Transacted::Cancelled(r) if condition_failed(&r, 0) => match super::old_item(&r, 0) {
@@ -257,7 +269,7 @@ impl AlertStore for DynamoStore {
         }
     }
 
-    async fn acknowledge(
+    async fn acknowledge_with_events(
         &self,
         trial: &TrialId,
         id: &AlertId,
@@ -266,8 +278,10 @@ impl AlertStore for DynamoStore {
         at: DateTime<Utc>,
         audit: &AuditEntry,
         news2_patient: Option<&PatientId>,
+        events: &[DomainEvent],
     ) -> Result<AlertRecord, Error> {
         const OP: &str = "dynamodb.TransactWriteItems(alert ack)";
+        let event_puts = self.tx_events(OP, events)?;
         let by = serde_dynamo::to_attribute_value(by).map_err(crate::aws::errors::codec(OP, "actor"))?;
         let mut expr = Expr::default()
             .name("#status", "status")
@@ -289,16 +303,17 @@ impl AlertStore for DynamoStore {
             None,
             || self.read_head(trial, chain),
             |head| {
-                let (alert_update, mut mark) = (alert_update.clone(), mark.clone());
+                let (alert_update, mut mark, event_puts) = (alert_update.clone(), mark.clone(), event_puts.clone());
                 async move {
                     let mut linked = audit.clone();
                     linked.link(chain, &head);
                     let ext = Extension::of(std::slice::from_ref(&linked))?;
                     let (audit_put, head_update) = (self.tx_audit(OP, &linked)?, self.tx_head(OP, trial, &ext)?);
                     loop {
-                        // [alert, audit, head, mark?]
+                        // [alert, audit, head, mark?, events..]
                         let mut tx = vec![alert_update.clone(), audit_put.clone(), head_update.clone()];
                         tx.extend(mark.clone());
+                        tx.extend(event_puts.clone());
                         match self.transact(OP, tx).await? {
                             Transacted::Committed => return Ok(()),
                             Transacted::Cancelled(r) if condition_failed(&r, 0) => {

@@ -43,6 +43,7 @@ mod alerts;
 mod audit;
 mod batch;
 mod chains;
+mod events;
 mod outbox;
 mod submissions;
 mod trials;
@@ -77,8 +78,22 @@ pub(crate) const GSI2: &str = "gsi2";
 
 /// Attributes the adapter adds around a domain record; removed before decoding
 /// (some domain types deny unknown fields).
-const STORAGE_ATTRS: &[&str] =
-    &["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "outboxpk", "outboxsk", "expiresAt", "riskLevel", HEAD_SEQ, HEAD_HASH];
+const STORAGE_ATTRS: &[&str] = &[
+    "pk",
+    "sk",
+    "gsi1pk",
+    "gsi1sk",
+    "gsi2pk",
+    "gsi2sk",
+    "outboxpk",
+    "outboxsk",
+    "eventspk",
+    "eventssk",
+    "expiresAt",
+    "riskLevel",
+    HEAD_SEQ,
+    HEAD_HASH,
+];
 
 /// A chain's head on its head item (the enrolment, the trial): absent = genesis.
 pub(crate) const HEAD_SEQ: &str = "auditSeq";

@@ -18,6 +18,7 @@ use crate::audit::append::{head_moved, Extension};
 use crate::audit::chain::ChainId;
 use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
+use crate::domain_event::{DomainEvent, MAX_SUBMISSION_EVENTS};
 use crate::enrolment::EnrolmentStatus;
 use crate::error::Error;
 use crate::ids::{PatientId, QuestionnaireId, SiteId, SubmissionId, TrialId};
@@ -33,7 +34,7 @@ use crate::timestamp;
 pub const COUNTER_SHARDS: u32 = 32;
 
 // Item positions in the record transaction, for reading cancellation reasons:
-// [submission, guard, counter, enrolment, audit entries.., PRO alerts..].
+// [submission, guard, counter, enrolment, audit entries.., PRO alerts.., events..].
 const TX_SUBMISSION: usize = 0;
 const TX_GUARD: usize = 1;
 const TX_ENROLMENT: usize = 3;
@@ -76,12 +77,13 @@ fn day_pk(trial: &TrialId, shard: u32) -> String {
 
 #[async_trait]
 impl SubmissionStore for DynamoStore {
-    async fn record_submission(
+    async fn record_submission_with_events(
         &self,
         sub: &StoredSubmission,
         day: &str,
         audit: &[AuditEntry],
         alerts: &[Alert],
+        events: &[DomainEvent],
     ) -> Result<RecordOutcome, Error> {
         const OP: &str = "dynamodb.TransactWriteItems(submission)";
         let ext = Extension::of(audit)?;
@@ -93,7 +95,7 @@ impl SubmissionStore for DynamoStore {
         // try only counts, so lastSubmissionAt keeps the maximum.
         let (submission_pk, submission_sk) = submission_key(sub);
         for move_last in [true, false] {
-            let tx = self.submission_transaction(OP, sub, day, audit, &ext, alerts, move_last)?;
+            let tx = self.submission_transaction(OP, sub, day, audit, &ext, alerts, events, move_last)?;
             let reasons = match self.transact(OP, tx).await? {
                 Transacted::Committed => return Ok(RecordOutcome::Recorded),
                 Transacted::Cancelled(reasons) => reasons,
@@ -210,11 +212,17 @@ impl DynamoStore {
         audit: &[AuditEntry],
         ext: &Extension,
         alerts: &[Alert],
+        events: &[DomainEvent],
         move_last: bool,
     ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error> {
         // TransactWriteItems takes 100 items; trial validation keeps rule items below this.
         if alerts.len() > MAX_PRO_ALERTS_PER_SUBMISSION {
             return Err(Error::Internal(format!("{op}: {} PRO alerts exceed the per-submission limit", alerts.len())));
+        }
+        // 4 fixed items + (1 + alerts) audit entries + alerts + (1 + alerts)
+        // events = 6 + 3 x 25 = 81 at most ([`MAX_SUBMISSION_EVENTS`]).
+        if events.len() > MAX_SUBMISSION_EVENTS {
+            return Err(Error::Internal(format!("{op}: {} events exceed the per-submission limit", events.len())));
         }
         let completed_at = timestamp::format(sub.completed_at);
         let (pk, sk) = submission_key(sub);
@@ -268,6 +276,8 @@ impl DynamoStore {
         for alert in alerts {
             tx.push(self.tx_put(op, pending_alert_item(op, alert)?, "attribute_not_exists(pk)", Expr::default())?);
         }
+        // Last, so the positions read from cancellation reasons above stay put.
+        tx.extend(self.tx_events(op, events)?);
         Ok(tx)
     }
 

@@ -10,6 +10,7 @@ use crate::audit::append::{append_with_retry, head_moved, Extension};
 use crate::audit::chain::{ChainHead, ChainId};
 use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
+use crate::domain_event::DomainEvent;
 use crate::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
 use crate::error::Error;
 use crate::ids::{PatientId, SiteId, TrialId};
@@ -126,14 +127,20 @@ impl EnrolmentStore for DynamoStore {
         self.get(OP, trial_pk(trial), enrolment_sk(patient), true).await?.map(|i| enrolment_of(OP, i)).transpose()
     }
 
-    async fn put_enrolment(&self, e: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
-        self.write_enrolment(e, audit, None).await
+    async fn put_enrolment_with_events(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, Error> {
+        self.write_enrolment(e, audit, None, events).await
     }
 
-    async fn put_enrolment_after_read(&self, e: &Enrolment, audit: &AuditEntry, read: Option<&Enrolment>) -> Result<Upsert, Error> {
+    async fn put_enrolment_after_read(
+        &self,
+        e: &Enrolment,
+        audit: &AuditEntry,
+        read: Option<&Enrolment>,
+        events: &[DomainEvent],
+    ) -> Result<Upsert, Error> {
         // The enrolment carries its chain's head (`enrolment_of`): no second read of the item.
         let start = (read.cloned(), read.map(|r| r.audit_head.clone()).unwrap_or_default());
-        self.write_enrolment(e, audit, Some(start)).await
+        self.write_enrolment(e, audit, Some(start), events).await
     }
 
     async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
@@ -163,6 +170,7 @@ impl DynamoStore {
         e: &Enrolment,
         audit: &AuditEntry,
         start: Option<(Option<Enrolment>, ChainHead)>,
+        events: &[DomainEvent],
     ) -> Result<Upsert, Error> {
         const OP: &str = "dynamodb.TransactWriteItems(enrolment)";
         let chain = ChainId::Patient(e.patient_id.clone());
@@ -177,7 +185,9 @@ impl DynamoStore {
                 let mut linked = audit.clone();
                 linked.link(chain, &head);
                 let ext = Extension::of(std::slice::from_ref(&linked))?;
-                let tx = self.enrolment_transaction(OP, e, old.as_ref(), &linked, &ext)?;
+                let mut tx = self.enrolment_transaction(OP, e, old.as_ref(), &linked, &ext)?;
+                // Last: the reasons read below are at fixed positions before them.
+                tx.extend(self.tx_events(OP, events)?);
                 match self.transact(OP, tx).await? {
                     Transacted::Committed => Ok(if old.is_some() { Upsert::Updated } else { Upsert::Created }),
                     // Someone changed the enrolment (or extended its chain)

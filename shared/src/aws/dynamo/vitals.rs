@@ -16,6 +16,7 @@ use crate::audit::append::Extension;
 use crate::audit::chain::ChainId;
 use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
+use crate::domain_event::DomainEvent;
 use crate::error::Error;
 use crate::ids::{AlertId, PatientId, TrialId};
 use crate::news2::RiskLevel;
@@ -141,7 +142,13 @@ impl VitalsStore for DynamoStore {
     /// One PutItem, or one TransactWriteItems when the risk level moves; no
     /// read: the caller's `previous` is the stored item whenever the version
     /// condition passes (see the port).
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error> {
+    async fn put_state_with_events(
+        &self,
+        previous: Option<&VitalsState>,
+        state: &VitalsState,
+        raised: &[AuditEntry],
+        events: &[DomainEvent],
+    ) -> Result<StateWrite, Error> {
         const OP: &str = "dynamodb.PutItem(vitals state)";
         if !state.follows(previous) {
             return Err(Error::Internal(format!("{OP}: the state does not follow the previous one")));
@@ -161,7 +168,7 @@ impl VitalsStore for DynamoStore {
             return Err(Error::Internal(format!("{OP}: audit entries linked into another chain")));
         }
 
-        if new_level == previous_level && ext.is_none() {
+        if new_level == previous_level && ext.is_none() && events.is_empty() {
             let res = self
                 .client
                 .put_item()
@@ -188,7 +195,7 @@ impl VitalsStore for DynamoStore {
         // The put's version condition makes the decrement of the previous
         // level right: the transaction commits only over the item the caller read.
         const TX: &str = "dynamodb.TransactWriteItems(vitals state)";
-        // [state, (head, audit entries..)?, counters..]
+        // [state, (head, audit entries..)?, counters.., events..]
         let mut tx = vec![self.tx_put(TX, item, condition, expr)?];
         if let Some(ext) = &ext {
             tx.push(self.tx_head(TX, &state.trial_id, ext)?);
@@ -204,6 +211,7 @@ impl VitalsStore for DynamoStore {
                 tx.push(self.risk_counter(TX, &state.trial_id, level, -1)?);
             }
         }
+        tx.extend(self.tx_events(TX, events)?);
         match self.transact(TX, tx).await? {
             Transacted::Committed => Ok(StateWrite::Written),
             Transacted::Cancelled(r) if condition_failed(&r, 0) => Ok(StateWrite::Stale),

@@ -23,7 +23,7 @@ use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::timestamp;
 use crate::vitals::{VitalReading, VitalsState};
 
-const STATE_SK: &str = "STATE#VITALS";
+pub(super) const STATE_SK: &str = "STATE#VITALS";
 
 fn reading_sk(r: &VitalReading) -> String {
     format!("VITAL#{}#{}#{}", timestamp::format(r.observed_at), r.code.as_str(), r.reading_id)

@@ -46,7 +46,8 @@ impl DynamoStore {
     /// Builds one PutRequest per distinct reading key, across patients.
     /// BatchWriteItem refuses a call naming one key twice, and a repeated
     /// reading key is the same reading, so the last one wins.
-    fn reading_requests(&self, batch: &[PatientReadings<'_>]) -> Result<Vec<WriteRequest>, Error> {
+    #[doc(hidden)] // public for the request-building benchmark
+    pub fn reading_requests(&self, batch: &[PatientReadings<'_>]) -> Result<Vec<WriteRequest>, Error> {
         const OP: &str = "dynamodb.BatchWriteItem(readings)";
         let mut by_key: BTreeMap<(String, String), Item> = BTreeMap::new();
         for group in batch {

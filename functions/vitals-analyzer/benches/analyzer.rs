@@ -45,9 +45,11 @@ fn full_set() -> LatestVitals {
 fn engine(c: &mut Criterion) {
     let mut g = c.benchmark_group("news2");
     let latest = full_set();
+    // Hoisted: parsing the RFC 3339 instant inside the loop measured chrono's parser, not NEWS2.
+    let (at, freshness) = (now(), Duration::minutes(60));
     g.throughput(Throughput::Elements(1));
     g.bench_function("aggregate_of_7_parameters", |b| {
-        b.iter(|| news2::score(black_box(&latest), Spo2Scale::Scale1, now(), Duration::minutes(60)))
+        b.iter(|| news2::score(black_box(&latest), Spo2Scale::Scale1, black_box(at), black_box(freshness)))
     });
     g.bench_function("one_reading", |b| {
         b.iter(|| news2::score_parameter(Parameter::Temperature, black_box(VitalValue::Number(38.45)), Spo2Scale::Scale1, false))

@@ -31,7 +31,7 @@ fn main() {
     g.bench_function("batch_get_item_input", |b| {
         b.iter(|| {
             let keys = BatchKeys::new(black_box(&[trial]), black_box(&patients));
-            keys.chunks().into_iter().map(|k| BatchKeys::request(k).unwrap()).count()
+            keys.chunks().into_iter().map(|k| BatchKeys::request(k).unwrap()).collect::<Vec<_>>()
         })
     });
     g.bench_function("batch_write_item_readings_70", |b| b.iter(|| store.reading_requests(black_box(&writes)).unwrap().len()));

@@ -78,6 +78,22 @@ where
         }
     }
 
+    /// The cached value while it is younger than the TTL; never loads. For a
+    /// caller that loads its misses together with other reads (one request).
+    pub fn fresh(&self, key: &K) -> Option<Arc<Option<V>>> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.get(key).filter(|e| e.loaded_at.elapsed() < self.ttl).map(|e| e.value.clone())
+    }
+
+    /// Caches a value the caller loaded itself (see [`ConfigCache::fresh`]);
+    /// its TTL runs from now.
+    pub fn store(&self, key: K, value: Option<V>) -> Arc<Option<V>> {
+        let value = Arc::new(value);
+        let entry = Entry { value: value.clone(), loaded_at: Instant::now(), refreshing: false };
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).insert(key, entry);
+        value
+    }
+
     /// Changes a cached value in place (after a write through this process
     /// that the value records, such as a moved audit chain head), keeping its
     /// age: the TTL still bounds how long the rest of it is trusted.
@@ -217,6 +233,22 @@ mod tests {
         // AND the next read is served from the cache
         assert_eq!(*cache.get(&"t1", counting_loader(loads.clone(), Duration::ZERO)).await.unwrap(), Some(2));
         assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_value_stored_by_the_caller_is_fresh_until_its_ttl_and_never_loads() {
+        // GIVEN a value the caller read itself, stored at t0
+        let cache = ConfigCache::<&str, usize>::new(Duration::from_secs(300));
+        assert!(cache.fresh(&"t1").is_none());
+        cache.store("t1", Some(7));
+        // WHEN looked up within the TTL THEN it is served; after the TTL it is a miss
+        tokio::time::advance(Duration::from_secs(299)).await;
+        assert_eq!(cache.fresh(&"t1").as_deref(), Some(&Some(7)));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(cache.fresh(&"t1").is_none());
+        // AND `get` sees a stored value as loaded
+        cache.store("t1", Some(8));
+        assert_eq!(*cache.get(&"t1", || async { Ok(Some(0)) }).await.unwrap(), Some(8));
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,7 +1,7 @@
 //! Ports: one trait per capability, so a handler asks only for what it uses.
 //! Each has an AWS adapter (`crate::aws`) and an in-memory one (`crate::memory`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -195,6 +195,27 @@ pub trait VitalsStore: Send + Sync {
     ) -> Result<StateWrite, Error>;
     /// Patients per current NEWS2 risk level (patients with no score are omitted).
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(crate::news2::RiskLevel, u64)>, Error>;
+}
+
+/// What one analyzer batch reads, keyed by id: an id asked for and absent
+/// from its map was not found (on a strongly consistent read).
+#[derive(Debug, Default, Clone)]
+pub struct BatchRead {
+    pub trials: HashMap<TrialId, Trial>,
+    pub enrolments: HashMap<(TrialId, PatientId), Enrolment>,
+    pub states: HashMap<(TrialId, PatientId), VitalsState>,
+}
+
+/// The analyzer's reads of a batch in one request rather than two per patient.
+#[async_trait]
+pub trait BatchReader: Send + Sync {
+    /// Loads the `trials` (the config cache's misses) and each patient's
+    /// enrolment and vitals state, all strongly consistent: an absence found
+    /// here parks a record for good, and the state is written back under its
+    /// version. One BatchGetItem per 100 distinct keys; keys DynamoDB leaves
+    /// unprocessed are requested again with backoff, a bounded number of
+    /// times, then `Unavailable`.
+    async fn read_batch(&self, trials: &[&TrialId], patients: &[(&TrialId, &PatientId)]) -> Result<BatchRead, Error>;
 }
 
 /// epro-api -> FIFO vitals queue.

@@ -70,7 +70,7 @@ fn seeded(patients: &[&str], cooldown_minutes: u32) -> MemoryStore {
 
 type TestDeps<S> = Deps<S, MemoryQueue, Arc<FakeClock>, MemoryDeadLetters>;
 
-fn deps<S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static>(
+fn deps<S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch::ports::PendingEvents + 'static>(
     store: S,
 ) -> (TestDeps<S>, Arc<FakeClock>) {
     let clock = Arc::new(FakeClock::at(START));
@@ -214,7 +214,7 @@ async fn a_record_that_cannot_be_parked_is_redelivered_instead_and_holds_back_on
 
 #[tokio::test]
 async fn a_transient_failure_for_one_patient_holds_back_only_that_patient_s_later_records() {
-    // GIVEN patient A's state load fails (a dependency), in a batch A, B, A, C
+    // GIVEN patient A's state write fails (a dependency), in a batch A, B, A, C
     let store = Hooked { unavailable_for: Some(pid("P000A")), ..hooked(&["P000A", "P000B", "P000C"]) };
     let (d, clock) = deps(store);
     let at = clock.now();
@@ -226,12 +226,14 @@ async fn a_transient_failure_for_one_patient_holds_back_only_that_patient_s_late
     ];
     // WHEN handled
     let response = handle(&d, fifo_event(&batch)).await.unwrap();
-    // THEN only A's records come back, and nothing of A is stored or parked
+    // THEN only A's records come back, and A's state is not written (its
+    // readings are: the batch-wide write is idempotent, a redelivery rewrites them) nor parked
     assert_eq!(failed_ids(&response), ["a1", "a2"]);
-    assert!(d.store.inner.readings(&trial_id(), &pid("P000A")).is_empty());
+    assert!(state_of(&d.store.inner, "P000A").await.is_none());
     assert!(d.dead_letters.parked().is_empty(), "a transient failure is retried, never parked");
-    // AND B and C were processed in this invocation
-    assert_eq!(d.alerts.sent_alerts().iter().map(|a| a.patient_id.as_str()).collect::<Vec<_>>(), ["P000B"]);
+    // AND B and C were processed in this invocation (A's alert went out before its state write
+    // failed: send, then record; the redelivery computes the same alert id)
+    assert_eq!(d.alerts.sent_alerts().iter().map(|a| a.patient_id.as_str()).collect::<Vec<_>>(), ["P000A", "P000B"]);
     assert!(state_of(&d.store.inner, "P000C").await.is_some());
 }
 
@@ -262,8 +264,8 @@ async fn a_record_without_a_message_id_that_must_be_redelivered_fails_the_whole_
     // THEN it cannot be reported by id, so the invocation fails and SQS redelivers the batch
     assert!(handle(&d, failed).await.is_err());
 
-    // GIVEN a record without a message id after a record of the same patient whose enrolment load fails
-    d.store.fail_next("get_enrolment", 1);
+    // GIVEN a record without a message id after a record of the same patient whose batch read fails
+    d.store.fail_next("read_batch", 1);
     let mut held_back = sqs_event(&[
         ("m1", body("P0001", readings_for(RiskLevel::Low, clock.now()))),
         ("m2", body("P0001", readings_for(RiskLevel::Low, clock.now() + Duration::seconds(1)))),
@@ -522,25 +524,24 @@ async fn an_unknown_trial_or_patient_is_parked_after_a_consistent_read_and_holds
 }
 
 #[tokio::test]
-async fn an_enrolment_or_trial_a_stale_read_misses_is_found_by_the_consistent_read_and_scored() {
-    // GIVEN eventually consistent reads that have not yet seen the trial or the enrolment
-    let store = hooked(&["P0001"]);
-    store.stale_trial_reads.store(1, Ordering::SeqCst);
-    store.stale_enrolment_reads.store(1, Ordering::SeqCst);
-    let (d, clock) = deps(store);
-    // WHEN a record of the patient is handled
+async fn a_trial_found_absent_is_not_cached_so_a_trial_created_next_is_read_and_scored() {
+    // GIVEN a batch of a trial that does not exist yet: parked after the consistent batch read
+    let (d, clock) = deps(Hooked::default());
     let r = handle(&d, fifo_event(&[("m1", "P0001", body("P0001", readings_for(RiskLevel::High, clock.now())))])).await.unwrap();
-    // THEN it is scored, not parked
     assert!(r.batch_item_failures.is_empty());
-    assert!(d.dead_letters.parked().is_empty(), "a replication lag never parks a good record");
-    assert_eq!(levels(&d.alerts.sent_alerts()), [RiskLevel::High]);
-    // AND both absences were checked on a consistent read
-    assert_eq!(d.store.consistent_reads.load(Ordering::SeqCst), 2);
-    // AND the cached absence of the trial was dropped: the next batch loads it again (and finds it)
+    assert_eq!(d.dead_letters.parked().into_iter().map(|p| p.reason).collect::<Vec<_>>(), ["unknown-trial"]);
+    // WHEN the trial and the enrolment are written and the next record arrives within the cache TTL
+    d.store.inner.seed_trial(self::trial(60));
+    d.store.inner.seed_enrolment(enrolment("P0001"));
     clock.advance(Duration::minutes(1));
     let r = handle(&d, fifo_event(&[("m2", "P0001", body("P0001", readings_for(RiskLevel::High, clock.now())))])).await.unwrap();
+    // THEN the absence was not trusted: the trial was read again (in the batch read) and the record scored
     assert!(r.batch_item_failures.is_empty());
-    assert_eq!((d.store.trial_loads.load(Ordering::SeqCst), d.store.consistent_reads.load(Ordering::SeqCst)), (2, 2));
+    assert_eq!(levels(&d.alerts.sent_alerts()), [RiskLevel::High]);
+    assert_eq!(d.store.trial_loads.load(Ordering::SeqCst), 2);
+    // AND each batch cost one BatchGetItem and no GetItem
+    assert_eq!(d.store.inner.requests.get("dynamodb.BatchGetItem"), 2);
+    assert_eq!(d.store.inner.requests.get("dynamodb.GetItem"), 0);
 }
 
 #[tokio::test]
@@ -570,9 +571,10 @@ async fn parking_costs_one_send_message_per_permanent_failure_and_nothing_else()
     assert_eq!(d.store.requests.get("dynamodb.BatchWriteItem"), 1);
     assert_eq!(d.store.requests.get("dynamodb.PutItem") + d.store.requests.get("dynamodb.TransactWriteItems"), 5);
     assert_eq!(d.alerts.requests.get("sqs.SendMessageBatch"), 1);
-    // AND reads: the trial once, then per patient (6) enrolment and state, plus ONE consistent
-    // enrolment read confirming P0099's absence
-    assert_eq!(d.store.requests.get("dynamodb.GetItem"), 1 + 6 + 6 + 1);
+    // AND reads: ONE consistent BatchGetItem (the trial, 6 enrolments, 6 states: 13 keys),
+    // which also confirms P0099's absence; no GetItem
+    assert_eq!(d.store.requests.get("dynamodb.BatchGetItem"), 1);
+    assert_eq!(d.store.requests.get("dynamodb.GetItem"), 0);
 }
 
 #[tokio::test]
@@ -591,9 +593,10 @@ async fn a_batch_of_n_readings_from_p_patients_stays_within_the_request_budget()
     // THEN ceil(40/25) = 2 BatchWriteItem, 7 state writes, ceil(7/10) = 1 SendMessageBatch
     assert_eq!(d.store.requests.get("dynamodb.BatchWriteItem"), 2);
     assert_eq!(d.store.requests.get("dynamodb.PutItem") + d.store.requests.get("dynamodb.TransactWriteItems"), 7);
-    // AND the only reads are the plan's loads: the trial once (config cache), then
-    // per patient its enrolment and state; the state write reads nothing again
-    assert_eq!(d.store.requests.get("dynamodb.GetItem"), 1 + 7 + 7);
+    // AND the only read is ONE consistent BatchGetItem of the trial (a config cache
+    // miss), 7 enrolments and 7 states; the state write reads nothing again
+    assert_eq!(d.store.requests.get("dynamodb.BatchGetItem"), 1);
+    assert_eq!(d.store.requests.get("dynamodb.GetItem"), 0);
     assert_eq!(d.alerts.requests.get("sqs.SendMessageBatch"), 1);
     assert_eq!(d.alerts.sent_alerts().len(), 7);
     // AND parking costs nothing when nothing failed for good
@@ -643,19 +646,17 @@ async fn the_malformed_fixture_parks_the_bad_record_and_processes_the_others() {
 }
 
 /// A memory store with hooks: a competing writer, a panicking patient,
-/// counted trial loads and in-flight state loads.
+/// counted trial loads (in the batch read) and in-flight state writes.
 #[derive(Default)]
 struct Hooked {
     inner: MemoryStore,
     /// This many `put_state` calls find that another writer got there first.
     races: AtomicUsize,
+    /// `put_state` for this patient panics.
     panic_for: Option<PatientId>,
-    /// `get_state` for this patient fails as a dependency would (transient).
+    /// `put_state` for this patient fails as a dependency would (transient).
     unavailable_for: Option<PatientId>,
-    /// This many eventually consistent reads miss an item that exists (replication lag).
-    stale_trial_reads: AtomicUsize,
-    stale_enrolment_reads: AtomicUsize,
-    consistent_reads: AtomicUsize,
+    /// Trials asked for in batch reads.
     trial_loads: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -666,14 +667,6 @@ struct Hooked {
 #[async_trait]
 impl TrialStore for Hooked {
     async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
-        self.trial_loads.fetch_add(1, Ordering::SeqCst);
-        if self.stale_trial_reads.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-            return Ok(None);
-        }
-        self.inner.get_trial(id).await
-    }
-    async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
-        self.consistent_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.get_trial(id).await
     }
     async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error> {
@@ -687,13 +680,6 @@ impl TrialStore for Hooked {
 #[async_trait]
 impl EnrolmentStore for Hooked {
     async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
-        if self.stale_enrolment_reads.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-            return Ok(None);
-        }
-        self.inner.get_enrolment(trial, patient).await
-    }
-    async fn get_enrolment_consistent(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
-        self.consistent_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.get_enrolment(trial, patient).await
     }
     async fn put_enrolment_with_events(
@@ -718,18 +704,6 @@ impl VitalsStore for Hooked {
         self.inner.put_readings_batch(batch).await
     }
     async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
-        if self.panic_for.as_ref() == Some(patient) {
-            panic!("injected panic in get_state");
-        }
-        if self.unavailable_for.as_ref() == Some(patient) {
-            return Err(Error::Unavailable("injected".into()));
-        }
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        if let Some(d) = self.load_delay {
-            tokio::time::sleep(d).await;
-        }
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.inner.get_state(trial, patient).await
     }
     async fn put_state_with_events(
@@ -739,6 +713,18 @@ impl VitalsStore for Hooked {
         raised: &[AuditEntry],
         events: &[trialwatch::domain_event::DomainEvent],
     ) -> Result<StateWrite, Error> {
+        if self.panic_for.as_ref() == Some(&state.patient_id) {
+            panic!("injected panic in put_state");
+        }
+        if self.unavailable_for.as_ref() == Some(&state.patient_id) {
+            return Err(Error::Unavailable("injected".into()));
+        }
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        if let Some(d) = self.load_delay {
+            tokio::time::sleep(d).await;
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
         let raced = self.races.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         if raced {
             // Another invocation writes a newer version with its own reading first.
@@ -762,6 +748,14 @@ impl VitalsStore for Hooked {
     }
     async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
         self.inner.risk_level_counts(trial).await
+    }
+}
+
+#[async_trait]
+impl BatchReader for Hooked {
+    async fn read_batch(&self, trials: &[&TrialId], patients: &[(&TrialId, &PatientId)]) -> Result<BatchRead, Error> {
+        self.trial_loads.fetch_add(trials.len(), Ordering::SeqCst);
+        self.inner.read_batch(trials, patients).await
     }
 }
 
@@ -799,7 +793,7 @@ async fn a_state_that_stays_contended_fails_the_patients_records_after_bounded_r
 
 #[tokio::test]
 async fn a_panicking_dependency_fails_only_its_patient_and_the_records_after_it() {
-    // GIVEN loading P0002's state panics
+    // GIVEN writing P0002's state panics
     let store = Hooked { panic_for: Some(pid("P0002")), ..hooked(&["P0001", "P0002", "P0003"]) };
     let (d, clock) = deps(store);
     let batch = [
@@ -811,14 +805,16 @@ async fn a_panicking_dependency_fails_only_its_patient_and_the_records_after_it(
     let r = handle(&d, sqs_event(&batch)).await.unwrap();
     // THEN the invocation survives; P0002's record and the later one are reported
     assert_eq!(failed_ids(&r), ["m2", "m3"]);
-    // AND P0001 was processed and alerted
-    assert_eq!(d.alerts.sent_alerts().iter().map(|a| a.patient_id.as_str()).collect::<Vec<_>>(), ["P0001"]);
+    // AND P0001 was processed and alerted (P0002's alert went out before its state write
+    // panicked: send, then record; the redelivery computes the same alert id)
+    assert_eq!(d.alerts.sent_alerts().iter().map(|a| a.patient_id.as_str()).collect::<Vec<_>>(), ["P0001", "P0002"]);
+    assert!(state_of(&d.store.inner, "P0002").await.is_none());
     assert!(state_of(&d.store.inner, "P0001").await.is_some());
 }
 
 #[tokio::test]
 async fn patients_are_processed_concurrently_up_to_the_limit_and_no_further() {
-    // GIVEN 9 patients, a limit of 3, and state loads that take 20 ms
+    // GIVEN 9 patients, a limit of 3, and state writes that take 20 ms
     let patients: Vec<String> = (1..=9).map(|i| format!("P{i:04}")).collect();
     let names: Vec<&str> = patients.iter().map(String::as_str).collect();
     let store = Hooked { load_delay: Some(StdDuration::from_millis(20)), ..hooked(&names) };
@@ -829,7 +825,7 @@ async fn patients_are_processed_concurrently_up_to_the_limit_and_no_further() {
     let batch: Vec<(&str, String)> = records.iter().map(|(id, b)| (id.as_str(), b.clone())).collect();
     // WHEN handled
     let r = handle(&d, sqs_event(&batch)).await.unwrap();
-    // THEN exactly 3 loads were ever in flight together
+    // THEN exactly 3 writes were ever in flight together
     assert!(r.batch_item_failures.is_empty());
     assert_eq!(d.store.max_in_flight.load(Ordering::SeqCst), 3);
 }

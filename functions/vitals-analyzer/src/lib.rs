@@ -12,13 +12,14 @@
 //!    (`group-id-mismatch`), or whose sender is a direct integrator not
 //!    allowed the body's trial (`sender-not-allowed-for-trial`, [`senders`]).
 //! 3. The valid records are grouped by patient, in batch order.
-//! 4. **Plan** (per patient, at most `concurrency` at once): trial from the
-//!    config cache, enrolment and state loaded concurrently; readings merged,
-//!    NEWS2 scored, escalation decided ([`escalation`]). Nothing is written.
-//!    A trial or enrolment that is not found is read again with a consistent
-//!    read before the patient's records fail as unknown-trial/not-enrolled
-//!    (permanent): a replica that has not yet seen a new enrolment must not
-//!    park good readings.
+//! 4. **Read, then plan**: ONE strongly consistent BatchGetItem loads every
+//!    patient's enrolment and state, and each trial the config cache does not
+//!    hold ([`BatchReader`]); then per patient, readings merged, NEWS2 scored,
+//!    escalation decided ([`escalation`]). Nothing is written. A trial or
+//!    enrolment not found fails the patient's records as
+//!    unknown-trial/not-enrolled (permanent): the read was consistent, so a
+//!    replica that has not yet seen a new enrolment cannot park good readings.
+//!    A failed read fails every patient of the batch (transient).
 //! 5. **Send** (batch-wide): all readings in ONE `put_readings_batch` (25 per
 //!    BatchWriteItem across patients) and, concurrently, all alerts in ONE
 //!    `enqueue` (10 per SendMessageBatch).
@@ -41,15 +42,16 @@
 //! | dependency, state contention, panic               | transient   | reported with its group's later records |
 //!
 //! # Why phases with barriers
-//! The budget per batch of N readings from P patients is ceil(N/25)
-//! BatchWriteItem + P state writes + ceil(alerts/10) SendMessageBatch, plus
-//! one SendMessage per parked record. Readings
-//! and alerts can meet it only if they are written for the whole batch at
-//! once, which needs every patient's plan first. The price: a patient's state
-//! write waits for the slowest patient's loads, and one failed readings write
-//! (after the adapter's own retries) fails every patient of the batch rather
-//! than one. Both are cheap: a batch is at most 10 records, the loads run
-//! concurrently, and every step is idempotent, so a redelivery converges.
+//! The budget per batch of N readings from P patients is 1 BatchGetItem
+//! (ceil(keys/100), keys = 2P + trials missed by the cache) + ceil(N/25)
+//! BatchWriteItem + P state writes (each escalation's audit entry inside its
+//! state's TransactWriteItems) + ceil(alerts/10) SendMessageBatch, plus one
+//! SendMessage per parked record. Reads, readings and alerts can meet it only
+//! if they are done for the whole batch at once, which needs every patient's
+//! plan first. The price: one failed read or readings write (after the
+//! adapter's own retries of unprocessed keys and items) fails every patient
+//! of the batch rather than one. That is cheap: a batch is at most 10
+//! records, and every step is idempotent, so a redelivery converges.
 //!
 //! # Order of effects (ARCHITECTURE, reliability rules)
 //! Alerts are sent before the state write that records `lastAlertLevel`: if
@@ -85,14 +87,14 @@ use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::correlation::{self, CorrelationId};
 use trialwatch::edge::sqs::{group_id, guarded, Batch, FailurePolicy, Outcomes};
-use trialwatch::ports::{AlertQueue, Clock, DeadLetters, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
+use trialwatch::ports::{AlertQueue, BatchRead, BatchReader, Clock, DeadLetters, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::Trial;
 use trialwatch::vitals::VitalsMessage;
 use trialwatch::{PatientId, TrialId};
 
 pub use crate::config::{Config, CONCURRENCY_VAR, DEFAULT_CONCURRENCY, DLQ_URL_VAR};
-use crate::patient::{bounded, PatientBatch, Plan};
+use crate::patient::{PatientBatch, Plan};
 use crate::record::RecordFailure;
 use crate::senders::{Integrators, SENDER_ID};
 use tracing::Instrument;
@@ -116,7 +118,7 @@ pub type AwsDeps =
 
 impl<S, Q, C, D> Deps<S, Q, C, D>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static,
+    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -149,24 +151,6 @@ where
     pub fn concurrency(&self) -> usize {
         self.concurrency
     }
-
-    /// The trial through the per-environment config cache: one load per TTL.
-    async fn trial(&self, id: &TrialId) -> Result<Arc<Option<Trial>>, trialwatch::Error> {
-        let store = Arc::clone(&self.store);
-        let key = id.clone();
-        self.trials.get(id, move || async move { store.get_trial(&key).await }).await
-    }
-
-    /// The trial on a consistent read, past the cache: called only when the
-    /// cached read found none, before that absence parks a record for good.
-    /// A trial found here replaces the cached absence at the next read.
-    async fn trial_confirmed(&self, id: &TrialId) -> Result<Option<Trial>, trialwatch::Error> {
-        let trial = self.store.get_trial_consistent(id).await?;
-        if trial.is_some() {
-            self.trials.invalidate(id);
-        }
-        Ok(trial)
-    }
 }
 
 impl AwsDeps {
@@ -192,7 +176,7 @@ impl AwsDeps {
 /// Handles one SQS batch; see the crate doc for the steps.
 pub async fn handle<S, Q, C, D>(deps: &Deps<S, Q, C, D>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static,
+    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -305,7 +289,7 @@ async fn process<S, Q, C, D>(
     outcomes: &mut Outcomes<RecordFailure>,
 ) -> usize
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static,
+    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -316,15 +300,31 @@ where
         }
     };
 
-    // Phase 1: plan.
+    // Phase 1: one read for the batch, then a plan per patient.
+    let read = match read_batch(deps, batches).await {
+        Ok(read) => read,
+        Err(f) => {
+            tracing::warn!(patients = batches.len(), reason = f.code(), "batch read failed; failing every patient of the batch");
+            for b in batches {
+                fail(b, &f);
+            }
+            return 0;
+        }
+    };
+    let Loaded { trials, read: BatchRead { mut enrolments, mut states, .. } } = read;
     let mut plans: Vec<(usize, Plan)> = Vec::with_capacity(batches.len());
-    let planned = bounded(deps.concurrency, batches.iter().enumerate(), |b| patient::plan(deps, b, now).instrument(b.span())).await;
-    for (i, planned) in planned {
+    for (i, b) in batches.iter().enumerate() {
+        let key = (b.trial.clone(), b.patient.clone());
+        let (enrolment, state) = (enrolments.remove(&key), states.remove(&key));
+        let trial = trials.get(&b.trial).and_then(|t| t.as_ref().as_ref());
+        // The panic boundary of the patient's plan: a panic fails its records only.
+        let planned =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.span().in_scope(|| patient::plan(b, trial, enrolment, state, now))))
+                .unwrap_or(Err(RecordFailure::Panicked));
         match planned {
             Ok(Some(p)) => plans.push((i, p)),
             Ok(None) => {}
             Err(f) => {
-                let b = &batches[i];
                 b.span()
                     .in_scope(|| tracing::warn!(trial_id = %b.trial, patient_id = %b.patient, reason = f.code(), "patient not processed"));
                 fail(b, &f);
@@ -401,6 +401,48 @@ where
         }
     }
     recorded
+}
+
+/// What phase 1 plans from: every trial of the batch (`None`: not found)
+/// and each patient's enrolment and state as read.
+struct Loaded {
+    trials: HashMap<TrialId, Arc<Option<Trial>>>,
+    read: BatchRead,
+}
+
+/// The batch's trials, enrolments and states: a trial from the config cache
+/// while fresh, everything else in one consistent
+/// [`BatchReader::read_batch`]. A cached absence is not trusted (it would
+/// park records for good) and is read again with the rest; a trial found is
+/// cached for the next batches.
+async fn read_batch<S, Q, C, D>(deps: &Deps<S, Q, C, D>, batches: &[PatientBatch]) -> Result<Loaded, RecordFailure>
+where
+    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + 'static,
+    Q: AlertQueue,
+    C: Clock,
+    D: DeadLetters,
+{
+    let mut trials: HashMap<TrialId, Arc<Option<Trial>>> = HashMap::new();
+    let mut misses: Vec<&TrialId> = Vec::new();
+    for b in batches {
+        if trials.contains_key(&b.trial) || misses.contains(&&b.trial) {
+            continue;
+        }
+        match deps.trials.fresh(&b.trial) {
+            Some(t) if t.is_some() => {
+                trials.insert(b.trial.clone(), t);
+            }
+            _ => misses.push(&b.trial),
+        }
+    }
+    let patients: Vec<(&TrialId, &PatientId)> = batches.iter().map(|b| (&b.trial, &b.patient)).collect();
+    let mut read = guarded(async { Ok::<_, RecordFailure>(deps.store.read_batch(&misses, &patients).await?) }).await?;
+    for id in misses {
+        let trial = read.trials.remove(id);
+        let cached = if trial.is_some() { deps.trials.store(id.clone(), trial) } else { Arc::new(None) };
+        trials.insert(id.clone(), cached);
+    }
+    Ok(Loaded { trials, read })
 }
 
 #[cfg(test)]

@@ -2,22 +2,18 @@
 //! them (see the crate doc for why): plan (load + assess, no writes), then the
 //! batch-wide readings write and alert send, then the state writes.
 
-use std::future::Future;
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use trialwatch::alert::{Alert, AlertReason};
 use trialwatch::audit::append::append_with_retry;
 use trialwatch::audit::chain::{link_all, ChainHead, ChainId};
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::correlation::CorrelationId;
 use trialwatch::domain_event::{announce, DomainEvent};
-use trialwatch::edge::sqs::guarded;
+use trialwatch::enrolment::Enrolment;
 use trialwatch::news2::Spo2Scale;
 use trialwatch::ports::{AlertQueue, Clock, DeadLetters, EnrolmentStore, StateWrite, TrialStore, VitalsStore};
 use trialwatch::telemetry::metrics;
-use trialwatch::trial::News2Settings;
+use trialwatch::trial::{News2Settings, Trial};
 use trialwatch::vitals::{VitalReading, VitalsState};
 use trialwatch::{PatientId, SiteId, TrialId};
 
@@ -95,22 +91,12 @@ fn alert_for(batch: &PatientBatch, site: &SiteId, assessment: &Assessment) -> Op
     })
 }
 
-/// Runs `f` for each item with at most `limit` in flight (no spawning: the
-/// futures are polled by this task, so the bound is exact), each inside the
-/// runner's panic boundary: a panic fails that patient's records only.
-pub async fn bounded<'a, I, T, F, Fut>(limit: usize, items: I, f: F) -> Vec<(usize, Result<T, RecordFailure>)>
-where
-    I: IntoIterator<Item = (usize, &'a PatientBatch)>,
-    F: Fn(&'a PatientBatch) -> Fut,
-    Fut: Future<Output = Result<T, RecordFailure>>,
-{
-    let f = &f;
-    futures::stream::iter(items).map(|(i, b)| async move { (i, guarded(f(b)).await) }).buffer_unordered(limit.max(1)).collect().await
-}
-
-/// Phase 1: trial (config cache), enrolment and state, loaded concurrently;
-/// then the assessment. `None`: nothing of the batch is to be processed (every
-/// reading was observed after the patient withdrew consent).
+/// Phase 1, for one patient, over what the batch read found (one consistent
+/// BatchGetItem for the whole batch, see the crate doc): the assessment, no
+/// I/O. `None`: nothing of the batch is to be processed (every reading was
+/// observed after the patient withdrew consent). The read was strongly
+/// consistent, so an absent trial or enrolment is absent for good and its
+/// records are parked.
 ///
 /// Readings observed after a withdrawal are neither stored nor scored, and
 /// their records are acknowledged: consent no longer covers processing them,
@@ -119,36 +105,23 @@ where
 /// not lost silently: a warning with the reason code
 /// [`SKIPPED_AFTER_WITHDRAWAL`] and the count is logged per patient, and the
 /// enrolment's `withdrawnAt` and audit trail say why.
-pub async fn plan<S, Q, C, D>(deps: &Deps<S, Q, C, D>, batch: &PatientBatch, now: DateTime<Utc>) -> Result<Option<Plan>, RecordFailure>
-where
-    S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static,
-    Q: AlertQueue,
-    C: Clock,
-    D: DeadLetters,
-{
-    let (trial, enrolment, state) = tokio::try_join!(
-        deps.trial(&batch.trial),
-        deps.store.get_enrolment(&batch.trial, &batch.patient),
-        deps.store.get_state(&batch.trial, &batch.patient),
-    )?;
-    // An absence parks the records for good, so it is confirmed on a
-    // consistent read first (one extra GetItem, only on this path): the
-    // eventually consistent reads (and a cached absence) may predate a trial
-    // or enrolment written a moment ago.
-    let trial = match trial.as_ref() {
-        Some(_) => trial,
-        None => Arc::new(deps.trial_confirmed(&batch.trial).await?),
-    };
-    let trial = trial.as_ref().as_ref().ok_or(RecordFailure::UnknownTrial)?;
-    let enrolment = match enrolment {
-        Some(e) => e,
-        None => deps.store.get_enrolment_consistent(&batch.trial, &batch.patient).await?.ok_or(RecordFailure::NotEnrolled)?,
-    };
+pub fn plan(
+    batch: &PatientBatch,
+    trial: Option<&Trial>,
+    enrolment: Option<Enrolment>,
+    state: Option<VitalsState>,
+    now: DateTime<Utc>,
+) -> Result<Option<Plan>, RecordFailure> {
+    let trial = trial.ok_or(RecordFailure::UnknownTrial)?;
+    let enrolment = enrolment.ok_or(RecordFailure::NotEnrolled)?;
     let settings = trial.definition.alerting.news2;
     let scale = enrolment.spo2_scale();
-    let readings: Vec<VitalReading> =
-        batch.readings.iter().filter(|r| !enrolment.observed_after_withdrawal(r.observed_at)).cloned().collect();
-    let skipped = batch.readings.len() - readings.len();
+    let skipped = batch.readings.iter().filter(|r| enrolment.observed_after_withdrawal(r.observed_at)).count();
+    let readings: Vec<VitalReading> = if skipped == 0 {
+        batch.readings.clone()
+    } else {
+        batch.readings.iter().filter(|r| !enrolment.observed_after_withdrawal(r.observed_at)).cloned().collect()
+    };
     if skipped > 0 {
         tracing::warn!(
             trial_id = %batch.trial,

@@ -576,10 +576,7 @@ impl Demo<'_> {
         let got = self.receiver.received();
         if let Some((alert_id, id)) = got.iter().find_map(|(a, r)| r.correlation_id.clone().map(|c| (a.clone(), c))) {
             let lines = crate::logs::captured_with(&id);
-            let on_bus = events
-                .as_ref()
-                .map(|r| r.details.iter().filter(|(_, d)| d["correlationId"] == id.as_str()).count())
-                .unwrap_or(0);
+            let on_bus = events.as_ref().map(|r| r.details.iter().filter(|(_, d)| d["correlationId"] == id.as_str()).count()).unwrap_or(0);
             self.checks.expect(!lines.is_empty(), format!("no log line carries alert {alert_id}'s correlation id {id}"));
             self.summary.line(
                 "correlation traced",

@@ -13,7 +13,9 @@ pub mod sqs;
 pub use anchors::S3Anchors;
 #[cfg(any(test, feature = "test-util"))]
 pub(crate) use dynamo::audit_shard;
-pub use dynamo::{chain_pk, chain_sk, DynamoStore, AUDIT_SHARDS, COUNTER_SHARDS, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};
+pub use dynamo::{
+    chain_pk, chain_sk, BatchKeys, DynamoStore, AUDIT_SHARDS, COUNTER_SHARDS, MAX_BATCH_GET, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS,
+};
 pub use eventbridge::EventBridgePublisher;
 pub use s3::S3ReportStore;
 pub use sns::SnsNotifier;

@@ -26,6 +26,7 @@ mod alerts;
 mod anchors;
 mod audit;
 mod audit_trail;
+mod batch_reads;
 mod clock;
 mod dead_letters;
 mod enrolments;

@@ -1,6 +1,7 @@
-//! BatchWriteItem with DynamoDB's limits: at most 25 requests per call, and
-//! `UnprocessedItems` (returned under throttling, never an error) resubmitted
-//! with capped exponential backoff and full jitter until done or out of attempts.
+//! BatchWriteItem and BatchGetItem with DynamoDB's limits: at most 25 requests
+//! (100 keys) per call, and `UnprocessedItems` (`UnprocessedKeys`), returned
+//! under throttling and never an error, resubmitted with capped exponential
+//! backoff and full jitter until done or out of attempts.
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,6 +10,9 @@ use crate::error::Error;
 
 /// AWS limit: a BatchWriteItem carries at most 25 put/delete requests.
 pub const MAX_BATCH_WRITE: usize = 25;
+
+/// AWS limit: a BatchGetItem carries at most 100 keys.
+pub const MAX_BATCH_GET: usize = 100;
 
 /// Calls per chunk before giving up with `Unavailable` (the SQS record then
 /// retries the whole batch; the writes are idempotent puts).
@@ -52,6 +56,43 @@ pub(crate) fn chunks<T>(requests: Vec<T>) -> Vec<Vec<T>> {
         out.push(it.by_ref().take(MAX_BATCH_WRITE).collect());
     }
     out
+}
+
+/// Splits keys into BatchGetItem-sized chunks.
+pub(crate) fn get_chunks<T>(keys: Vec<T>) -> Vec<Vec<T>> {
+    let mut out = Vec::with_capacity(keys.len().div_ceil(MAX_BATCH_GET));
+    let mut it = keys.into_iter().peekable();
+    while it.peek().is_some() {
+        out.push(it.by_ref().take(MAX_BATCH_GET).collect());
+    }
+    out
+}
+
+/// Requests `pending` keys with `send` (one BatchGetItem returning the items
+/// found and the keys left unprocessed) until none is left; `Unavailable`
+/// after `max_attempts` calls. A read is as safe to repeat as a put.
+pub(crate) async fn read_until_done<K, V, F, Fut>(mut pending: Vec<K>, backoff: Backoff, mut send: F) -> Result<Vec<V>, Error>
+where
+    F: FnMut(Vec<K>) -> Fut,
+    Fut: Future<Output = Result<(Vec<V>, Vec<K>), Error>>,
+{
+    let mut found = Vec::new();
+    for attempt in 0..backoff.max_attempts {
+        if pending.is_empty() {
+            return Ok(found);
+        }
+        if attempt > 0 {
+            tokio::time::sleep(backoff.delay(attempt - 1)).await;
+        }
+        let (items, unprocessed) = send(pending).await?;
+        found.extend(items);
+        pending = unprocessed;
+    }
+    if pending.is_empty() {
+        Ok(found)
+    } else {
+        Err(Error::Unavailable(format!("dynamodb.BatchGetItem: {} key(s) unprocessed after retries", pending.len())))
+    }
 }
 
 /// Sends `pending` with `send` (one BatchWriteItem returning the unprocessed
@@ -129,6 +170,51 @@ mod tests {
         let err = write_until_done(vec![1, 2], Backoff::default(), send).await.unwrap_err();
         assert!(err.is_retryable());
         assert_eq!(*attempts.lock().unwrap(), MAX_WRITE_ATTEMPTS);
+    }
+
+    #[test]
+    fn two_hundred_and_fifty_keys_make_three_reads_of_at_most_a_hundred() {
+        let sizes: Vec<usize> = get_chunks((0..250).collect()).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![100, 100, 50]);
+        assert!(get_chunks(Vec::<u8>::new()).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unprocessed_keys_are_requested_again_until_every_item_is_read() {
+        // GIVEN a table that throttles reads: the first call returns 2 of 5 keys, the second 2 of 3, the third the last
+        let calls = Arc::new(Mutex::new(Vec::<Vec<u32>>::new()));
+        let seen = calls.clone();
+        let send = move |keys: Vec<u32>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(keys.clone());
+                let split = keys.len().min(2);
+                let (found, unprocessed) = keys.split_at(split);
+                Ok((found.iter().map(|k| k * 10).collect::<Vec<_>>(), unprocessed.to_vec()))
+            }
+        };
+        // WHEN read
+        let items = read_until_done(vec![1, 2, 3, 4, 5], Backoff::default(), send).await.unwrap();
+        // THEN only the unprocessed keys were asked again, and every item came back once
+        assert_eq!(*calls.lock().unwrap(), vec![vec![1, 2, 3, 4, 5], vec![3, 4, 5], vec![5]]);
+        assert_eq!(items, vec![10, 20, 30, 40, 50]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_still_unprocessed_after_the_last_attempt_are_unavailable() {
+        // GIVEN a table that never serves a key
+        let attempts = Arc::new(Mutex::new(0u32));
+        let counter = attempts.clone();
+        let send = move |keys: Vec<u32>| {
+            *counter.lock().unwrap() += 1;
+            async move { Ok((Vec::<u32>::new(), keys)) }
+        };
+        // WHEN read THEN a retryable error after the capped attempts, with time spent backing off
+        let started = tokio::time::Instant::now();
+        let err = read_until_done(vec![1, 2], Backoff::default(), send).await.unwrap_err();
+        assert!(err.is_retryable());
+        assert_eq!(*attempts.lock().unwrap(), MAX_WRITE_ATTEMPTS);
+        assert!(started.elapsed() > Duration::ZERO, "retries back off");
     }
 
     #[test]

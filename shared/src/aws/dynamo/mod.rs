@@ -45,6 +45,7 @@ mod batch;
 mod chains;
 mod events;
 mod outbox;
+mod reads;
 mod submissions;
 mod trials;
 mod vitals;
@@ -68,7 +69,8 @@ use crate::page::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::ports::AuditLog;
 use crate::report::ReportMeta;
 
-pub use batch::{MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};
+pub use batch::{MAX_BATCH_GET, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};
+pub use reads::BatchKeys;
 pub use submissions::COUNTER_SHARDS;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;

@@ -203,7 +203,7 @@ impl DynamoStore {
 }
 
 /// The enrolment with its chain's head, which the item carries beside the record.
-fn enrolment_of(op: &'static str, item: Item) -> Result<Enrolment, Error> {
+pub(super) fn enrolment_of(op: &'static str, item: Item) -> Result<Enrolment, Error> {
     let head = head_of(&item);
     Ok(Enrolment { audit_head: head, ..from_record(op, "enrolment", item)? })
 }

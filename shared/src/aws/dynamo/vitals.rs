@@ -24,7 +24,7 @@ use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::timestamp;
 use crate::vitals::{VitalReading, VitalsState};
 
-const STATE_SK: &str = "STATE#VITALS";
+pub(super) const STATE_SK: &str = "STATE#VITALS";
 
 fn reading_sk(r: &VitalReading) -> String {
     format!("VITAL#{}#{}#{}", timestamp::format(r.observed_at), r.code.as_str(), r.reading_id)
@@ -47,7 +47,8 @@ impl DynamoStore {
     /// Builds one PutRequest per distinct reading key, across patients.
     /// BatchWriteItem refuses a call naming one key twice, and a repeated
     /// reading key is the same reading, so the last one wins.
-    fn reading_requests(&self, batch: &[PatientReadings<'_>]) -> Result<Vec<WriteRequest>, Error> {
+    #[doc(hidden)] // public for the request-building benchmark
+    pub fn reading_requests(&self, batch: &[PatientReadings<'_>]) -> Result<Vec<WriteRequest>, Error> {
         const OP: &str = "dynamodb.BatchWriteItem(readings)";
         let mut by_key: BTreeMap<(String, String), Item> = BTreeMap::new();
         for group in batch {

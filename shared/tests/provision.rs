@@ -184,6 +184,8 @@ async fn the_table_has_the_template_key_schema_gsis_and_ttl() {
     assert_eq!(
         gsis,
         vec![
+            // The sparse index of domain events not yet on the bus: only the event projected.
+            ("events".into(), vec![("eventspk".into(), "HASH".into()), ("eventssk".into(), "RANGE".into())], "INCLUDE".into()),
             ("gsi1".into(), vec![("gsi1pk".into(), "HASH".into()), ("gsi1sk".into(), "RANGE".into())], "ALL".into()),
             ("gsi2".into(), vec![("gsi2pk".into(), "HASH".into()), ("gsi2sk".into(), "RANGE".into())], "ALL".into()),
             // The sparse outbox of unclaimed PRO alerts: only the alert projected.

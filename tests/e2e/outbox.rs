@@ -71,7 +71,7 @@ async fn a_pro_alert_whose_inline_send_failed_is_delivered_once_by_the_outbox_wi
 
     // WHEN the sweeper runs after the inline send's grace (the schedule runs every minute)
     let outcome = sweep_at(&w, acknowledged_at + trialwatch::outbox::grace() + chrono::Duration::seconds(1)).await;
-    assert_eq!(outcome["sent"], 1, "{outcome}");
+    assert_eq!(outcome["alerts"]["sent"], 1, "{outcome}");
 
     // THEN the dispatcher delivers the alert to the site, exactly once
     let delivered = w.receiver.wait_until(Duration::from_secs(30), |got| got.len() == 1).await;
@@ -85,7 +85,7 @@ async fn a_pro_alert_whose_inline_send_failed_is_delivered_once_by_the_outbox_wi
 
     // AND the claim took it out of the outbox: a later sweep sends nothing, and nothing is delivered twice
     let again = sweep_at(&w, sent_at + chrono::Duration::minutes(30)).await;
-    assert_eq!(again["due"], 0, "{again}");
+    assert_eq!(again["alerts"]["due"], 0, "{again}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(w.receiver.received()[alert_id].deliveries, 1);
     assert_eq!(w.receiver.rejected(), 0);

@@ -434,7 +434,12 @@ pub trait Notifier: Send + Sync {
 #[async_trait]
 pub trait ReportStore: Send + Sync {
     /// Stores the PDF (SSE-KMS, content type, metadata) and its metadata record.
-    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>) -> Result<(), Error>;
+    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>) -> Result<(), Error> {
+        self.put_report_with_events(meta, pdf, &[]).await
+    }
+    /// `put_report`, with pending domain events in the metadata record's
+    /// transaction: a stored report is always announced.
+    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), Error>;
     async fn get_report(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, Error>;
     /// A GET URL for the object valid for `ttl`.
     async fn presign(&self, object_key: &str, ttl: std::time::Duration) -> Result<String, Error>;

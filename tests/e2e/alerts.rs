@@ -76,5 +76,32 @@ async fn deteriorating_vitals_raise_a_high_alert_delivered_once_with_a_valid_sig
     for url in [w.stack.provisioned.vitals_dlq_url(), w.stack.provisioned.alert_dlq_url()] {
         assert_eq!(trialwatch_local::poller::queue_depth(&sqs, url.expect("DLQ")).await, Ok(0));
     }
+
+    // AND the stack's subscriber received the events of all this, each valid against its
+    // schema, AlertRaised and AlertDelivered among them, no eventId twice
+    let url = w.stack.events_queue_url.as_deref().expect("the template's bus has a subscriber queue");
+    let received = trialwatch_local::subscriber::drain(&sqs, url).await.expect("the subscriber queue drains");
+    for (kind, detail) in &received.details {
+        assert_matches_schema(kind, detail);
+    }
+    for kind in ["AlertRaised", "AlertDelivered"] {
+        assert!(received.by_type.get(kind).is_some_and(|n| *n > 0), "no {kind} received: {:?}", received.by_type);
+    }
+    let mut ids: Vec<&str> = received.details.iter().filter_map(|(_, d)| d["eventId"].as_str()).collect();
+    assert_eq!(ids.len(), received.details.len(), "every event has an eventId");
+    ids.sort_unstable();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), before, "an eventId was received twice: {:?}", received.by_type);
     w.shutdown().await;
+}
+
+/// Validates an event's `detail` against `docs/events/<detail-type>.schema.json`.
+fn assert_matches_schema(kind: &str, detail: &serde_json::Value) {
+    let path = format!("{}/../docs/events/{kind}.schema.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("no schema for {kind} at {path}: {e}"));
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator.iter_errors(detail).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    assert!(errors.is_empty(), "{kind} as received does not match {path}: {errors:?}\n{detail}");
 }

@@ -2,7 +2,8 @@
 
 use trialwatch::audit::anchor::DEFAULT_RETENTION_DAYS;
 use trialwatch::settings::{
-    Env, SettingsError, AUDIT_ANCHOR_BUCKET, AUDIT_ANCHOR_RETENTION_DAYS, AUDIT_TABLE_NAME, REPORTS_BUCKET, REPORTS_KMS_KEY_ID, TABLE_NAME,
+    Env, SettingsError, AUDIT_ANCHOR_BUCKET, AUDIT_ANCHOR_RETENTION_DAYS, AUDIT_TABLE_NAME, EVENT_BUS_NAME, REPORTS_BUCKET,
+    REPORTS_KMS_KEY_ID, TABLE_NAME,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,9 @@ pub struct Config {
     /// `AUDIT_ANCHOR_RETENTION_DAYS` (optional, default 3653): how long each
     /// anchor is locked.
     pub audit_anchor_retention_days: u32,
+    /// `EVENT_BUS_NAME` (optional): where `ReportGenerated` is announced.
+    /// Absent, the event waits in its pending item for a sweep that has a bus.
+    pub event_bus_name: Option<String>,
 }
 
 impl Config {
@@ -44,6 +48,7 @@ impl Config {
                     SettingsError::Invalid(AUDIT_ANCHOR_RETENTION_DAYS, "must be a whole number of days, at least 1".into())
                 })?,
             },
+            event_bus_name: env.optional(EVENT_BUS_NAME),
         })
     }
 }
@@ -61,6 +66,12 @@ mod tests {
     fn with(extra: &[(&'static str, &'static str)]) -> Env {
         let base = [(TABLE_NAME, "t"), (AUDIT_TABLE_NAME, "audit"), (REPORTS_BUCKET, "b"), (AUDIT_ANCHOR_BUCKET, "anchors")];
         Env::vars(extra.iter().copied()).or(Env::vars(base))
+    }
+
+    #[test]
+    fn the_event_bus_is_optional() {
+        assert_eq!(Config::from_vars(&with(&[])).unwrap().event_bus_name, None);
+        assert_eq!(Config::from_vars(&with(&[(EVENT_BUS_NAME, "bus")])).unwrap().event_bus_name.as_deref(), Some("bus"));
     }
 
     #[test]

@@ -6,7 +6,10 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use trialwatch::audit::{Actor, AuditEntry};
-use trialwatch::ports::{AlertStore, AuditLog, Clock, EnrolmentStore, ReportStore, SubmissionStore, TrialStore, VitalsStore};
+use trialwatch::domain_event::{announce, DomainEvent};
+use trialwatch::ports::{
+    AlertStore, AuditLog, Clock, EnrolmentStore, PendingEvents, ReportStore, SubmissionStore, TrialStore, VitalsStore,
+};
 use trialwatch::report::ReportMeta;
 use trialwatch::{Error, ReportId, TrialId};
 
@@ -18,9 +21,10 @@ use crate::Deps;
 /// How long a presigned download link stays valid.
 pub const LINK_TTL: StdDuration = StdDuration::from_secs(15 * 60);
 
-/// Every store port a report reads, plus the audit log it writes.
-pub trait ReportSources: TrialStore + EnrolmentStore + SubmissionStore + AlertStore + VitalsStore + AuditLog {}
-impl<T: TrialStore + EnrolmentStore + SubmissionStore + AlertStore + VitalsStore + AuditLog> ReportSources for T {}
+/// Every store port a report reads, plus the audit log it writes and the
+/// pending events it settles.
+pub trait ReportSources: TrialStore + EnrolmentStore + SubmissionStore + AlertStore + VitalsStore + AuditLog + PendingEvents {}
+impl<T: TrialStore + EnrolmentStore + SubmissionStore + AlertStore + VitalsStore + AuditLog + PendingEvents> ReportSources for T {}
 
 /// A stored report and a fresh link to it.
 #[derive(Debug, Clone)]
@@ -87,7 +91,7 @@ async fn render(heading: pdf::Heading, figures: Figures) -> Result<pdf::Rendered
         .map_err(|_| Error::Internal("pdf rendering panicked".into()))?
 }
 
-/// Builds, stores and audits one report from gathered data.
+/// Builds, stores, announces and audits one report from gathered data.
 ///
 /// The object and its metadata are stored before the audit entry is written:
 /// an audit entry must never claim a report that does not exist.
@@ -123,7 +127,11 @@ pub async fn publish<S: ReportSources, R: ReportStore, C: Clock>(
         bytes: rendered.bytes.len() as u64,
         summary,
     };
-    deps.reports.put_report(&meta, rendered.bytes).await?;
+    // The record and its event commit together; the event is announced at
+    // once, and a failed publish is left to the sweep, never lost.
+    let event = DomainEvent::report_generated(&meta, trialwatch::correlation::current().as_ref());
+    deps.reports.put_report_with_events(&meta, rendered.bytes, std::slice::from_ref(&event)).await?;
+    announce(deps.event_bus.as_ref(), &deps.store, std::slice::from_ref(&event)).await;
     let audit = AuditEntry::new(trial_id.clone(), format!("report/{report_id}"), "report.generated", actor, generated_at)
         .with_detail("reportId", report_id.to_string())
         .with_detail("from", period.from.to_string())

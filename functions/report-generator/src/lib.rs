@@ -16,10 +16,13 @@ mod schedule;
 
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
+use std::sync::Arc;
 use trialwatch::aws::{DynamoStore, S3Anchors, S3ReportStore};
 use trialwatch::clock::SystemClock;
 use trialwatch::edge;
-use trialwatch::ports::{Clock, ReportStore};
+
+use trialwatch::domain_event::Unpublished;
+use trialwatch::ports::{Clock, EventPublisher, ReportStore};
 
 pub use aggregate::{figures, percentile, AlertFigures, DayCell, Figures, Gathered, Outcome, SiteFigures};
 pub use anchors::{handle_anchors, is_anchor_run, Anchoring, ANCHOR_JOB};
@@ -30,13 +33,16 @@ pub use http::{handle_http, routes, Route, MAX_BODY_BYTES, ROUTE_KEYS};
 pub use period::{day_start_utc, local_day, Period, PeriodRequest, MAX_PERIOD_DAYS};
 pub use schedule::{handle_schedule, run_weekly, ScheduleOutcome};
 
-/// What the handlers talk to: the stores, the report store, the clock, and
-/// where the audit anchoring schedule reads heads and writes anchors.
+/// What the handlers talk to: the stores, the report store, the clock, the
+/// event bus, and where the audit anchoring schedule reads heads and writes anchors.
 pub struct Deps<S: ReportSources, R: ReportStore, C: Clock> {
     pub store: S,
     pub reports: R,
     pub clock: C,
     pub anchoring: Anchoring,
+    /// Where `ReportGenerated` is announced ([`trialwatch::domain_event`]);
+    /// [`Unpublished`] leaves it pending for the sweep.
+    pub event_bus: Arc<dyn EventPublisher>,
 }
 
 pub type AwsDeps = Deps<DynamoStore, S3ReportStore, SystemClock>;
@@ -48,11 +54,15 @@ impl AwsDeps {
         let store = DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone());
         let reports = S3ReportStore::new(sdk, config.reports_bucket.clone(), config.reports_kms_key_id.clone(), store.clone());
         let anchoring = Anchoring {
-            heads: std::sync::Arc::new(store.clone()),
-            anchors: std::sync::Arc::new(S3Anchors::new(sdk, config.audit_anchor_bucket.clone())),
+            heads: Arc::new(store.clone()),
+            anchors: Arc::new(S3Anchors::new(sdk, config.audit_anchor_bucket.clone())),
             retention_days: config.audit_anchor_retention_days,
         };
-        Deps { store, reports, clock: SystemClock, anchoring }
+        let event_bus: Arc<dyn EventPublisher> = match &config.event_bus_name {
+            Some(bus) => Arc::new(trialwatch::aws::EventBridgePublisher::new(sdk, bus.clone())),
+            None => Arc::new(Unpublished),
+        };
+        Deps { store, reports, clock: SystemClock, anchoring, event_bus }
     }
 }
 

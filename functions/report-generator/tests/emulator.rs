@@ -304,7 +304,7 @@ async fn a_sponsor_downloads_the_report_of_30_days_of_real_writes_through_its_pr
     let aws = report_generator::AwsDeps::from_config(&config, &sdk);
     // The production adapters, with the clock of the sample event (26 Nov 2026).
     let deps: Deps<DynamoStore, S3ReportStore, FakeClock> =
-        Deps { store: aws.store, reports: aws.reports, clock: common::clock(), anchoring: aws.anchoring };
+        Deps { store: aws.store, reports: aws.reports, clock: common::clock(), anchoring: aws.anchoring, event_bus: aws.event_bus };
 
     // AND 3 sites, 200 patients, 1,500 submissions over 30 days and 60 alerts written through the ports
     let started = std::time::Instant::now();

@@ -119,7 +119,51 @@ async fn gathering_costs_the_same_requests_whatever_the_number_of_patients() {
         assert_eq!(r.get("dynamodb.Query"), Some(&(3 + shards)), "{r:?}");
         assert_eq!(r.get("dynamodb.TransactWriteItems"), Some(&1), "{r:?}");
         assert_eq!(deps.store.requests.total(), 6 + shards, "{r:?}");
+        // AND the report store one PutObject and one TransactWriteItems (the record with its pending event)
+        let r = deps.reports.requests.snapshot();
+        assert_eq!((r.get("s3.PutObject"), r.get("dynamodb.TransactWriteItems")), (Some(&1), Some(&1)), "{r:?}");
+        assert_eq!(deps.reports.requests.total(), 2, "{r:?}");
     }
+}
+
+#[tokio::test]
+async fn a_generated_report_is_announced_once_and_its_pending_event_settled() {
+    // GIVEN a trial and a bus that accepts
+    let bus = std::sync::Arc::new(trialwatch::memory::MemoryEventBus::new());
+    let deps = deps_with_bus(bus.clone());
+    seed(&deps.store, 3, 50, week()).await;
+    // WHEN a report is made
+    let (status, body, _) = call(&deps, post_event(TRIAL, WEEK, SPONSOR)).await;
+    assert_eq!(status, 201, "{body}");
+    // THEN one ReportGenerated, naming the report and its period, is on the bus
+    let accepted = bus.accepted();
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    let event = &accepted[0];
+    assert_eq!(event.detail_type, trialwatch::domain_event::EventType::ReportGenerated);
+    assert_eq!(event.detail["reportId"], body["reportId"]);
+    assert_eq!(event.detail["trialId"], TRIAL);
+    assert_eq!((event.detail["periodFrom"].as_str(), event.detail["periodTo"].as_str()), (Some("2026-11-16"), Some("2026-11-22")));
+    // AND its pending item is settled: one PutEvents, one BatchWriteItem
+    assert!(deps.store.pending_events().is_empty());
+    assert_eq!(*bus.calls.lock().unwrap(), 1);
+    assert_eq!(deps.store.requests.get("dynamodb.BatchWriteItem"), 1);
+}
+
+#[tokio::test]
+async fn a_report_whose_event_is_not_published_leaves_it_pending_for_the_sweep() {
+    // GIVEN a bus that fails the call
+    let bus = std::sync::Arc::new(trialwatch::memory::MemoryEventBus::new());
+    bus.fail_next(1);
+    let deps = deps_with_bus(bus.clone());
+    seed(&deps.store, 3, 50, week()).await;
+    // WHEN a report is made THEN it is still made (the record is committed)
+    let (status, body, _) = call(&deps, post_event(TRIAL, WEEK, SPONSOR)).await;
+    assert_eq!(status, 201, "{body}");
+    // AND its event waits, pending, in the same table as the record
+    let pending = deps.store.pending_events();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].detail["reportId"], body["reportId"]);
+    assert!(bus.accepted().is_empty());
 }
 
 #[tokio::test]

@@ -176,9 +176,11 @@ impl MemoryFunctions {
                     };
                     Function::ReportGenerator(Box::new(report_generator::Deps {
                         store: backend.store.clone(),
-                        reports: MemoryReportStore::new(),
+                        reports: MemoryReportStore::on(&backend.store),
                         clock: SystemClock,
                         anchoring,
+                        // As the other functions here: no bus in memory, events stay pending.
+                        event_bus: Arc::new(trialwatch::domain_event::Unpublished),
                     }))
                 }
                 other => {

@@ -9,6 +9,7 @@ use aws_sdk_s3::types::ServerSideEncryption;
 
 use super::errors::from_sdk;
 use super::DynamoStore;
+use crate::domain_event::DomainEvent;
 use crate::error::Error;
 use crate::ids::{ReportId, TrialId};
 use crate::ports::ReportStore;
@@ -34,7 +35,7 @@ impl S3ReportStore {
 
 #[async_trait]
 impl ReportStore for S3ReportStore {
-    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>) -> Result<(), Error> {
+    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), Error> {
         const OP: &str = "s3.PutObject(report)";
         // Object first, record second: a record never points at a missing
         // object, and a retry overwrites the same key.
@@ -53,7 +54,7 @@ impl ReportStore for S3ReportStore {
             .send()
             .await
             .map_err(|e| from_sdk(OP, &e))?;
-        self.meta.put_report_meta(meta).await
+        self.meta.put_report_meta(meta, events).await
     }
 
     async fn get_report(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, Error> {

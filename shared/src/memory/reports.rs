@@ -5,23 +5,33 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{lock, RequestLog};
+use super::{lock, MemoryStore, RequestLog};
+use crate::domain_event::DomainEvent;
 use crate::error::Error;
 use crate::ids::{ReportId, TrialId};
 use crate::ports::ReportStore;
 use crate::report::ReportMeta;
 
 /// Report objects and metadata in memory; presigned URLs are `memory://` links.
+/// Pending events go to `table`, as the AWS adapter's go to the DynamoDB
+/// table its metadata records are in.
 #[derive(Default)]
 pub struct MemoryReportStore {
     objects: Mutex<BTreeMap<String, Vec<u8>>>,
     metas: Mutex<BTreeMap<(TrialId, ReportId), ReportMeta>>,
+    table: MemoryStore,
     pub requests: RequestLog,
 }
 
 impl MemoryReportStore {
+    /// A store with a table of its own.
     pub fn new() -> Self {
         Self::default()
+    }
+    /// A store whose records (and so pending events) are in `table`, for a
+    /// report's events to be announced and swept through that store.
+    pub fn on(table: &MemoryStore) -> Self {
+        Self { table: table.clone(), ..Self::default() }
     }
     pub fn object(&self, key: &str) -> Option<Vec<u8>> {
         lock(&self.objects).get(key).cloned()
@@ -30,11 +40,12 @@ impl MemoryReportStore {
 
 #[async_trait]
 impl ReportStore for MemoryReportStore {
-    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>) -> Result<(), Error> {
+    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), Error> {
         self.requests.add("s3.PutObject", 1);
-        self.requests.add("dynamodb.PutItem", 1);
+        self.requests.add(if events.is_empty() { "dynamodb.PutItem" } else { "dynamodb.TransactWriteItems" }, 1);
         lock(&self.objects).insert(meta.object_key.clone(), pdf);
         lock(&self.metas).insert((meta.trial_id.clone(), meta.report_id.clone()), meta.clone());
+        self.table.add_pending_events(events);
         Ok(())
     }
 

@@ -70,8 +70,17 @@ pub fn clock() -> FakeClock {
     FakeClock::at("2026-11-26T20:15:00Z")
 }
 
+/// Reports record into the same table as the store, whose pending events a
+/// bus that accepts nothing ([`trialwatch::domain_event::Unpublished`]) leaves in place.
 pub fn deps() -> MemoryDeps {
-    Deps { store: MemoryStore::new(), reports: MemoryReportStore::new(), clock: clock(), anchoring: anchoring() }
+    let store = MemoryStore::new();
+    let reports = MemoryReportStore::on(&store);
+    Deps { store, reports, clock: clock(), anchoring: anchoring(), event_bus: std::sync::Arc::new(trialwatch::domain_event::Unpublished) }
+}
+
+/// `deps()` with `bus` as the event bus.
+pub fn deps_with_bus(bus: std::sync::Arc<trialwatch::memory::MemoryEventBus>) -> MemoryDeps {
+    MemoryDeps { event_bus: bus, ..deps() }
 }
 
 /// Anchoring in memory (the report tests never anchor).

@@ -220,11 +220,30 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    pub(crate) async fn put_report_meta(&self, meta: &ReportMeta) -> Result<(), Error> {
-        const OP: &str = "dynamodb.PutItem(report)";
-        let item = to_record(OP, "report", meta, [("pk", report_pk(&meta.trial_id)), ("sk", meta.report_id.to_string())])?;
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(|e| from_sdk(OP, &e))?;
-        Ok(())
+    /// The report's record, alone (PutItem) or, with events, in one
+    /// TransactWriteItems with their pending items. Unconditional: a retried
+    /// report (the weekly id is fixed) rewrites the same items.
+    pub(crate) async fn put_report_meta(&self, meta: &ReportMeta, events: &[crate::domain_event::DomainEvent]) -> Result<(), Error> {
+        let keys = || [("pk", report_pk(&meta.trial_id)), ("sk", meta.report_id.to_string())];
+        if events.is_empty() {
+            const OP: &str = "dynamodb.PutItem(report)";
+            let item = to_record(OP, "report", meta, keys())?;
+            self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(|e| from_sdk(OP, &e))?;
+            return Ok(());
+        }
+        const OP: &str = "dynamodb.TransactWriteItems(report)";
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_record(OP, "report", meta, keys())?))
+            .build()
+            .map_err(build_error(OP))?;
+        let mut tx = vec![TransactWriteItem::builder().put(put).build()];
+        tx.extend(self.tx_events(OP, events)?);
+        match self.transact(OP, tx).await? {
+            Transacted::Committed => Ok(()),
+            // No item carries a condition, so no condition can fail.
+            Transacted::Cancelled(_) => Err(Error::Internal(format!("{OP}: cancelled without a condition"))),
+        }
     }
 
     pub(crate) async fn get_report_meta(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, Error> {

@@ -538,3 +538,31 @@ fn anchors_are_locked_in_compliance_mode_and_only_report_generator_may_put_them_
     assert_eq!(function["Environment"]["Variables"]["AUDIT_ANCHOR_BUCKET"], serde_json::json!({"Ref": "AuditAnchorBucket"}));
     assert_eq!(function["Events"]["AuditAnchors"]["Properties"]["Schedule"], "rate(1 hour)");
 }
+
+#[test]
+fn every_function_that_publishes_domain_events_may_settle_their_pending_items() {
+    // GIVEN the deployed template: a published event's pending item is deleted with a
+    // BatchWriteItem on the trial table (the emulator does not enforce IAM, so only this
+    // check sees a role that cannot, whose events the sweep would republish every minute)
+    let template = Template::load(&template_path()).expect("template.yaml parses");
+    let mut publishers = Vec::new();
+    for f in template.resources_of_type("AWS::Serverless::Function") {
+        let statements: Vec<&Value> =
+            one_or_many(f.properties.get("Policies")).into_iter().flat_map(|p| one_or_many(p.get("Statement"))).collect();
+        let allows = |action: &str, resource: &str| {
+            statements.iter().any(|s| {
+                one_or_many(s.get("Resource")).into_iter().any(|r| names_resource(r, resource))
+                    && one_or_many(s.get("Action")).into_iter().filter_map(Value::as_str).any(|a| action_covers(a, action))
+            })
+        };
+        let publishes =
+            statements.iter().any(|s| one_or_many(s.get("Action")).into_iter().filter_map(Value::as_str).any(|a| a == "events:PutEvents"));
+        if publishes {
+            publishers.push(f.logical_id.to_string());
+            // THEN its role may delete them from the trial table
+            assert!(allows("dynamodb:BatchWriteItem", "TrialTable"), "{} publishes events but cannot settle them", f.logical_id);
+        }
+    }
+    // AND the check is not vacuous: every function publishes
+    assert_eq!(publishers.len(), 4, "{publishers:?}");
+}

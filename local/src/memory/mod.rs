@@ -17,7 +17,10 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use trialwatch::clock::SystemClock;
-use trialwatch::memory::{MemoryAnchors, MemoryAuditTrail, MemoryDeadLetters, MemoryNotifier, MemoryReportStore, MemoryStore};
+use trialwatch::memory::{
+    MemoryAnchors, MemoryAuditTrail, MemoryDeadLetters, MemoryEventBus, MemoryNotifier, MemoryReportStore, MemoryStore,
+};
+use trialwatch::ports::EventPublisher;
 use trialwatch::provision::{FunctionSpec, PhysicalResource, Provisioned, Template, QUEUE_TYPE};
 use trialwatch::settings::{Env, Resources, SettingsError};
 
@@ -128,6 +131,9 @@ impl MemoryFunctions {
     /// stack gives it, then its `Deps` on `backend`'s adapters.
     pub fn build(backend: &MemoryBackend, provisioned: &Provisioned, specs: &[FunctionSpec]) -> Result<Self, StackError> {
         let queues = backend.queues_for_functions()?;
+        // One bus for all four, as on AWS: events are published and settled
+        // (not left pending for a sweep that could never publish them).
+        let bus: Arc<dyn EventPublisher> = Arc::new(MemoryEventBus::new());
         let mut by_logical_id = HashMap::new();
         for spec in specs {
             let env: Env = function_env(provisioned, spec, Env::process());
@@ -137,7 +143,7 @@ impl MemoryFunctions {
                 "epro-api" => {
                     let config = epro_api::Config::from_vars(&env).map_err(init)?;
                     let deps = epro_api::Deps::from_shared(store, Arc::new(queues.clone()), SystemClock, config.config_ttl);
-                    Function::EproApi(Box::new(deps.with_egress(config.egress)))
+                    Function::EproApi(Box::new(deps.with_egress(config.egress).with_event_bus(bus.clone())))
                 }
                 "vitals-analyzer" => {
                     let config = vitals_analyzer::Config::from_vars(&env).map_err(init)?;
@@ -149,7 +155,8 @@ impl MemoryFunctions {
                         config.config_ttl,
                         config.concurrency,
                     )
-                    .with_integrators(config.integrators.clone());
+                    .with_integrators(config.integrators.clone())
+                    .with_event_bus(bus.clone());
                     Function::VitalsAnalyzer(Arc::new(deps))
                 }
                 "alert-dispatcher" => {
@@ -162,7 +169,8 @@ impl MemoryFunctions {
                         Arc::new(MemoryVisibility(queues.alerts.clone())),
                         config.dispatch.clone(),
                     )
-                    .with_outbox_queue(Arc::new(queues.clone()));
+                    .with_outbox_queue(Arc::new(queues.clone()))
+                    .with_event_bus(bus.clone());
                     Function::AlertDispatcher(Arc::new(deps))
                 }
                 "report-generator" => {
@@ -179,8 +187,7 @@ impl MemoryFunctions {
                         reports: MemoryReportStore::on(&backend.store),
                         clock: SystemClock,
                         anchoring,
-                        // As the other functions here: no bus in memory, events stay pending.
-                        event_bus: Arc::new(trialwatch::domain_event::Unpublished),
+                        event_bus: bus.clone(),
                     }))
                 }
                 other => {

@@ -549,3 +549,31 @@ mod chain {
         );
     }
 }
+
+#[tokio::test]
+async fn submission_events_are_announced_only_for_a_trial_that_opted_in() {
+    use trialwatch::domain_event::EventType;
+    let received = |w: &World| w.store.pending_events().into_iter().filter(|e| e.detail_type == EventType::SubmissionReceived).count();
+    // GIVEN the sample trial, which has not opted in (50k submissions/s would exceed the PutEvents quota)
+    let w = world();
+    // WHEN a patient submits
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 3))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // THEN no SubmissionReceived is written
+    assert_eq!(received(&w), 0);
+
+    // GIVEN a trial that opted in
+    let w = world();
+    let mut definition = trial_definition();
+    definition.publish_submission_events = true;
+    w.store.seed_trial(Trial { trial_id: tid("tw-demo"), definition, updated_at: "2026-11-02T09:00:00.000Z".into() });
+    // WHEN a patient submits
+    let id = new_id();
+    let r = w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&id, 3))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // THEN one SubmissionReceived is written with the submission, naming ids and times only
+    let events: Vec<_> = w.store.pending_events().into_iter().filter(|e| e.detail_type == EventType::SubmissionReceived).collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].detail["submissionId"], json!(id));
+    assert!(!events[0].detail.contains_key("answers"), "{:?}", events[0].detail);
+}

@@ -5,7 +5,7 @@ SHELL := bash
 # Prefix of the resource names `make provision` creates on the emulator.
 PREFIX ?= trialwatch
 
-.PHONY: help test emulator-start emulator-stop emulator-status provision up demo token tools lint package invoke verify-audit
+.PHONY: help test coldstart emulator-start emulator-stop emulator-status provision up demo token tools lint package invoke verify-audit
 
 # Instruction set `make package` builds for: the template's Architecture parameter.
 ARCH ?= arm64
@@ -20,6 +20,7 @@ help:
 	@echo "make tools           install the pinned deploy tools into .tools/ (sam, cfn-lint, cargo-lambda, zig, checkov)"
 	@echo "make lint            sam validate --lint, cfn-lint and checkov on template.yaml (offline, no credentials)"
 	@echo "make package [ARCH=arm64|x86_64]   sam build with cargo-lambda; zips each bootstrap and prints its size"
+	@echo "make coldstart [RUNS=11]   release binaries vs hello-world: size, init, first/warm response, peak RSS"
 	@echo "make invoke          every function through cargo lambda watch/invoke with events/, on the emulator"
 	@echo "make verify-audit TRIAL=t1 [PREFIX=trialwatch]   recompute a trial's audit chains, check heads and anchors (exit 1 names the break)"
 	@echo "                     deployed: add TABLE_NAME=... AUDIT_TABLE_NAME=... AUDIT_ANCHOR_BUCKET=... with real AWS credentials"
@@ -64,6 +65,9 @@ package:
 
 invoke:
 	scripts/invoke.sh
+
+coldstart:
+	RUNS="$(RUNS)" scripts/coldstart.sh
 
 verify-audit:
 	@test -n "$(TRIAL)" || { echo "usage: make verify-audit TRIAL=<trialId> [PREFIX=trialwatch]" >&2; exit 2; }

@@ -5,7 +5,7 @@ SHELL := bash
 # Prefix of the resource names `make provision` creates on the emulator.
 PREFIX ?= trialwatch
 
-.PHONY: help test emulator-start emulator-stop emulator-status provision up demo load token tools lint package invoke verify-audit schemathesis fuzz
+.PHONY: help test coldstart emulator-start emulator-stop emulator-status provision up demo load token tools lint package invoke verify-audit schemathesis fuzz
 
 # Instruction set `make package` builds for: the template's Architecture parameter.
 ARCH ?= arm64
@@ -22,6 +22,7 @@ help:
 	@echo "make tools           install the pinned deploy tools into .tools/ (sam, cfn-lint, cargo-lambda, zig, checkov)"
 	@echo "make lint            sam validate --lint, cfn-lint and checkov on template.yaml (offline, no credentials)"
 	@echo "make package [ARCH=arm64|x86_64]   sam build with cargo-lambda; zips each bootstrap and prints its size"
+	@echo "make coldstart [RUNS=11]   release binaries vs hello-world: size, init, first/warm response, peak RSS"
 	@echo "make invoke          every function through cargo lambda watch/invoke with events/, on the emulator"
 	@echo "make schemathesis [MAX_EXAMPLES=40]   docs/openapi.yaml against the local stack, every role: 0 5xx, 0 schema breaks"
 	@echo "make fuzz [FUZZ_MINUTES=1]   each cargo-fuzz target (submission, vitals, fhir, sqs_record) for N minutes"
@@ -81,6 +82,9 @@ schemathesis:
 
 fuzz:
 	FUZZ_MINUTES="$(FUZZ_MINUTES)" FUZZ_TARGETS="$(FUZZ_TARGETS)" scripts/fuzz.sh
+
+coldstart:
+	RUNS="$(RUNS)" scripts/coldstart.sh
 
 verify-audit:
 	@test -n "$(TRIAL)" || { echo "usage: make verify-audit TRIAL=<trialId> [PREFIX=trialwatch]" >&2; exit 2; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: from nothing to a full check on a fresh machine.
 #   1. installs and starts the emulator (moto, project venv) on a free port,
-#   2. cargo fmt --check, cargo clippy (warnings are errors),
+#   2. cargo fmt --check, the duplicate-dependency gate (one HTTPS stack, one crypto
+#      provider in the Lambda binaries), cargo clippy (warnings are errors),
 #   3. cargo test over the whole workspace; integration tests provision their
 #      own uniquely named resources from template.yaml on that emulator,
 #   4. stops the emulator it started, whatever happened.
@@ -54,6 +55,9 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "cargo fmt --check"
 run cargo fmt --all --check
+
+step "duplicate-dependency gate (scripts/dup-gate.sh)"
+run scripts/dup-gate.sh
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 run cargo clippy --workspace --all-targets -- -D warnings

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod coldstart;
 pub mod demo;
 pub mod functions;
 pub mod gateway;

@@ -149,6 +149,7 @@ impl HttpWebhookSender {
             .dns_resolver(Arc::new(GuardedResolver { inner: resolver, policy }))
             .user_agent(concat!("TrialWatch-AlertDispatcher/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(50))
+            .use_preconfigured_tls(webhook_tls())
             .build()
             // Building fails only if the TLS backend cannot initialise; a default
             // client would lack the egress guard, so fail loudly, in init.
@@ -160,6 +161,18 @@ impl HttpWebhookSender {
     pub fn with_policy(policy: EgressPolicy) -> Self {
         Self::with_resolver(policy, Arc::new(SystemResolver))
     }
+}
+
+/// rustls on aws-lc-rs, the provider the AWS SDK already links (reqwest's own
+/// choice would add ring), trusting the Mozilla roots compiled into the binary:
+/// no certificate file is read in init, and the set is the same on every host.
+fn webhook_tls() -> rustls::ClientConfig {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs offers TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 impl Default for HttpWebhookSender {

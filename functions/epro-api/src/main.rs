@@ -7,7 +7,9 @@ use trialwatch::telemetry::invocation;
 async fn main() -> Result<(), lambda_http::Error> {
     trialwatch::telemetry::init("epro-api");
     let config = epro_api::Config::from_env()?;
-    let deps = &epro_api::Deps::from_config(&config, &trialwatch::aws::sdk_config().await);
+    let sdk = trialwatch::aws::sdk_config().await;
+    let deps = &epro_api::Deps::from_config(&config, &sdk);
+    trialwatch::aws::warm_up(&sdk, &config.table_name).await;
     lambda_http::run(service_fn(move |req: Request| {
         invocation(async move { Ok::<_, std::convert::Infallible>(epro_api::handle(deps, req).await) })
     }))

@@ -9,6 +9,8 @@ use trialwatch::telemetry::invocation;
 async fn main() -> Result<(), lambda_runtime::Error> {
     trialwatch::telemetry::init("report-generator");
     let config = report_generator::Config::from_env()?;
-    let deps = report_generator::Deps::from_config(&config, &trialwatch::aws::sdk_config().await);
+    let sdk = trialwatch::aws::sdk_config().await;
+    let deps = report_generator::Deps::from_config(&config, &sdk);
+    trialwatch::aws::warm_up(&sdk, &config.table_name).await;
     lambda_runtime::run(service_fn(|event| invocation(report_generator::handle_event(&deps, event)))).await
 }

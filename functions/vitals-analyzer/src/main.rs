@@ -7,6 +7,8 @@ use trialwatch::telemetry::invocation;
 async fn main() -> Result<(), lambda_runtime::Error> {
     trialwatch::telemetry::init("vitals-analyzer");
     let config = vitals_analyzer::Config::from_env()?;
-    let deps = vitals_analyzer::Deps::from_config(&config, &trialwatch::aws::sdk_config().await);
+    let sdk = trialwatch::aws::sdk_config().await;
+    let deps = vitals_analyzer::Deps::from_config(&config, &sdk);
+    trialwatch::aws::warm_up(&sdk, &config.table_name).await;
     lambda_runtime::run(service_fn(|event| invocation(vitals_analyzer::handle(&deps, event)))).await
 }

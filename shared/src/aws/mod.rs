@@ -9,6 +9,7 @@ mod eventbridge;
 mod s3;
 mod sns;
 pub mod sqs;
+mod warm_up;
 
 pub use anchors::S3Anchors;
 #[cfg(any(test, feature = "test-util"))]
@@ -20,6 +21,7 @@ pub use eventbridge::EventBridgePublisher;
 pub use s3::S3ReportStore;
 pub use sns::SnsNotifier;
 pub use sqs::{SqsAlertQueue, SqsDeadLetters, SqsQueue, SqsVitalsQueue};
+pub use warm_up::{warm_up, WarmUp};
 
 /// Loads the AWS configuration from the environment. The SDK itself honours
 /// `AWS_ENDPOINT_URL`, which points every client at a local emulator.
@@ -33,7 +35,17 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .operation_attempt_timeout(std::time::Duration::from_secs(3))
         .operation_timeout(std::time::Duration::from_secs(7))
         .build();
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts).http_client(https_client()).load().await
+}
+
+/// One HTTPS client for every SDK client of the function (and the credential
+/// providers): one connection pool, so the connection [`warm_up`] opens in init
+/// is the one the first request reuses, and one TLS configuration, built once.
+/// Without it each service client builds its own. rustls on aws-lc-rs, the
+/// SDK's own default provider; the only one linked (see scripts/test.sh's gate).
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).build_https()
 }
 
 /// Whether clients are pointed at an emulator (S3 then needs path-style URLs,

@@ -1,0 +1,51 @@
+//! One cheap request in init, so the first invocation does not pay for the
+//! HTTPS connection (on AWS, the TLS handshake: hundreds of ms on a small
+//! function), the credentials, the endpoint resolution and the signing set-up.
+//! It goes through the shared HTTP client of [`super::sdk_config`], so the
+//! connection it opens is the one the function's own DynamoDB client reuses.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// The key read: no item lives there, and the read costs half a capacity unit.
+const SENTINEL: &str = "warm-up#sentinel";
+
+/// A failed warm-up must not fail init, nor delay it for long: the first
+/// invocation would then simply pay the connection itself.
+const LIMIT: Duration = Duration::from_millis(1500);
+
+/// How the call ended: `ok`, the service's error code, `timeout` or `dispatch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmUp {
+    pub elapsed: Duration,
+    pub outcome: String,
+}
+
+/// A consistent-read-free `GetItem` of a sentinel key of `table`, bounded by [`LIMIT`].
+/// Logs `warm_up_us` and the outcome (the `make coldstart` harness reads the figure);
+/// never fails.
+pub async fn warm_up(sdk: &aws_config::SdkConfig, table: &str) -> WarmUp {
+    let started = Instant::now();
+    let request = aws_sdk_dynamodb::Client::new(sdk)
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(SENTINEL.to_owned()))
+        .key("sk", AttributeValue::S(SENTINEL.to_owned()))
+        .projection_expression("pk")
+        .send();
+    let outcome = match tokio::time::timeout(LIMIT, request).await {
+        Ok(Ok(_)) => "ok".to_owned(),
+        Ok(Err(e)) => e.code().unwrap_or("dispatch").to_owned(),
+        Err(_) => "timeout".to_owned(),
+    };
+    let elapsed = started.elapsed();
+    let warm_up_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    if outcome == "ok" {
+        tracing::info!(warm_up_us, outcome = %outcome, "init warm-up call");
+    } else {
+        tracing::warn!(warm_up_us, outcome = %outcome, "init warm-up call failed; the first invocation connects instead");
+    }
+    WarmUp { elapsed, outcome }
+}

@@ -1,0 +1,58 @@
+//! The init warm-up call against the emulator: it reads the sentinel key through
+//! the function's own SDK configuration, and whatever goes wrong, init goes on.
+
+mod aws_support;
+
+use std::time::Duration;
+
+use aws_support::Emulator;
+use trialwatch::aws::{sdk_config, warm_up};
+
+#[tokio::test]
+async fn the_warm_up_reads_the_sentinel_key_through_the_functions_own_sdk_configuration() {
+    // GIVEN the template's table and the SDK configuration a function builds in init
+    let env = Emulator::provision("warmup").await;
+    let sdk = sdk_config().await;
+    // WHEN the warm-up runs
+    let w = warm_up(&sdk, env.table()).await;
+    // THEN the GetItem succeeded (no item lives at the sentinel key, which is no error)
+    assert_eq!(w.outcome, "ok");
+}
+
+#[tokio::test]
+async fn every_sdk_client_of_a_function_shares_one_https_client() {
+    // GIVEN the SDK configuration a function builds in init
+    let sdk = sdk_config().await;
+    // THEN it carries an HTTP client, which every service client built from it uses
+    // (without one, each client builds its own pool, and the warm-up would warm only its own)
+    assert!(sdk.http_client().is_some());
+}
+
+#[tokio::test]
+async fn a_warm_up_of_a_missing_table_reports_the_code_and_does_not_fail_init() {
+    // GIVEN a table name that does not exist
+    let _env = Emulator::provision("warmup-missing").await;
+    let sdk = sdk_config().await;
+    // WHEN the warm-up runs
+    let w = warm_up(&sdk, "no-such-table-warm-up").await;
+    // THEN it returns the service's error code instead of failing
+    assert_eq!(w.outcome, "ResourceNotFoundException");
+}
+
+#[tokio::test]
+async fn a_warm_up_against_an_unreachable_endpoint_gives_up_quickly() {
+    // GIVEN an endpoint where nothing listens (a port just released)
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
+        .http_client(trialwatch::aws::https_client())
+        .load()
+        .await;
+    // WHEN the warm-up runs
+    let w = warm_up(&sdk, "any-table").await;
+    // THEN it names a failure, and init is delayed by at most the warm-up's bound
+    assert_ne!(w.outcome, "ok");
+    assert!(w.elapsed < Duration::from_secs(2), "took {:?}", w.elapsed);
+}

@@ -129,6 +129,10 @@ fn check_reading(r: &VitalReading, latest_allowed: DateTime<Utc>) -> Result<(), 
     match (r.code, r.value) {
         (VitalCode::SupplementalOxygen, VitalValue::Flag(_)) | (VitalCode::Consciousness, VitalValue::Avpu(_)) => {}
         (code, VitalValue::Number(x)) => match code.plausible_range() {
+            // In range yet unstorable (1e-200 breaths a minute): the API refuses it, but a
+            // direct integrator's message would otherwise fail the state write on every
+            // redelivery before reaching the DLQ; refused now, it goes there at once.
+            Some(_) if x.is_finite() && !trialwatch::validation::storable_number(x) => return Err("value-unstorable"),
             Some((lo, hi)) if x.is_finite() && (lo..=hi).contains(&x) => {}
             Some(_) => return Err("value-out-of-range"),
             None => return Err("value-of-wrong-kind"),
@@ -190,6 +194,17 @@ mod tests {
             parse_body(Some(&body(serde_json::json!([r]))), now()),
             Err(RecordFailure::Implausible { index: 0, reason: "observed-in-the-future" })
         );
+    }
+
+    #[test]
+    fn an_in_range_number_dynamodb_cannot_store_is_refused_as_permanent() {
+        // GIVEN a respiratory rate inside 0-80 but below DynamoDB's smallest non-zero number
+        let e = parse_body(Some(&body(serde_json::json!([reading("respiratory_rate", serde_json::json!(1e-200))]))), now()).unwrap_err();
+        // THEN the record is refused with its own reason, which parks it in the DLQ at once
+        assert_eq!(e, RecordFailure::Implausible { index: 0, reason: "value-unstorable" });
+        assert_eq!(trialwatch::edge::sqs::Failure::disposition(&e), Disposition::Permanent);
+        // AND zero, which DynamoDB stores, is still accepted
+        assert!(parse_body(Some(&body(serde_json::json!([reading("respiratory_rate", serde_json::json!(0))]))), now()).is_ok());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-use crate::error::Error;
+use crate::ports::StorageError;
 
 struct Entry<V> {
     value: Arc<V>,
@@ -55,10 +55,10 @@ where
     /// inline and returns the new value; callers arriving during that reload
     /// get the old value at once. A failed reload keeps the old value (and
     /// returns it); the next read tries again.
-    pub async fn get<F, Fut>(&self, key: &K, load: F) -> Result<Arc<Option<V>>, Error>
+    pub async fn get<F, Fut>(&self, key: &K, load: F) -> Result<Arc<Option<V>>, StorageError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Option<V>, Error>>,
+        Fut: Future<Output = Result<Option<V>, StorageError>>,
     {
         let stale = {
             let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
@@ -128,10 +128,10 @@ where
         }
     }
 
-    async fn first_load<F, Fut>(&self, key: &K, load: F) -> Result<Arc<Option<V>>, Error>
+    async fn first_load<F, Fut>(&self, key: &K, load: F) -> Result<Arc<Option<V>>, StorageError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Option<V>, Error>>,
+        Fut: Future<Output = Result<Option<V>, StorageError>>,
     {
         let cell = {
             let mut loads = self.first_loads.lock().unwrap_or_else(|p| p.into_inner());
@@ -144,7 +144,7 @@ where
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(key.clone(), Entry { value: v.clone(), loaded_at: Instant::now(), refreshing: false });
-                Ok::<_, Error>(v)
+                Ok::<_, StorageError>(v)
             })
             .await
             .cloned();
@@ -163,9 +163,9 @@ struct Refresh<'a, K: Eq + Hash + Clone, V> {
 }
 
 impl<K: Eq + Hash + Clone, V> Refresh<'_, K, V> {
-    /// Stores a loaded value and returns it; on failure keeps the old value
+    /// Keeps a loaded value and returns it; on failure keeps the old value
     /// (returns `None`) and lets the next read try again.
-    fn finish(mut self, result: Result<Option<V>, Error>) -> Option<Arc<Option<V>>> {
+    fn finish(mut self, result: Result<Option<V>, StorageError>) -> Option<Arc<Option<V>>> {
         self.done = true;
         let mut entries = self.cache.entries.write().unwrap_or_else(|p| p.into_inner());
         match result {
@@ -202,7 +202,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    type Loader = std::pin::Pin<Box<dyn Future<Output = Result<Option<usize>, Error>> + Send>>;
+    type Loader = std::pin::Pin<Box<dyn Future<Output = Result<Option<usize>, StorageError>> + Send>>;
 
     fn counting_loader(count: Arc<AtomicUsize>, delay: Duration) -> impl FnOnce() -> Loader + Send + 'static {
         move || {
@@ -353,7 +353,7 @@ mod tests {
         cache.get(&"t1", || async { Ok(Some(7)) }).await.unwrap();
         tokio::time::advance(Duration::from_secs(6)).await;
         // WHEN its refresh fails
-        let v = cache.get(&"t1", || async { Err(Error::Unavailable("throttled".into())) }).await.unwrap();
+        let v = cache.get(&"t1", || async { Err(StorageError::Unavailable("throttled".into())) }).await.unwrap();
         // THEN the old value is served
         assert_eq!(*v, Some(7));
         // AND the next read tries again and gets the new value

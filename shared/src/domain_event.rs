@@ -354,7 +354,7 @@ pub struct Unpublished;
 
 #[async_trait::async_trait]
 impl crate::ports::EventPublisher for Unpublished {
-    async fn publish(&self, events: &[DomainEvent]) -> Result<Published, crate::error::Error> {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<Published, crate::ports::StorageError> {
         Ok(Published { accepted: vec![], failed: events.len() })
     }
 }

@@ -115,6 +115,22 @@ impl Error {
     }
 }
 
+/// The HTTP edge's one mapping of a port's failure: 503 (retry), 409 with the
+/// conflict's kind, 500 for a corrupt or unexpected answer, 404, and a 422
+/// naming `cursor`.
+impl From<crate::ports::StorageError> for Error {
+    fn from(e: crate::ports::StorageError) -> Self {
+        use crate::ports::StorageError as S;
+        match e {
+            S::Unavailable(why) => Error::Unavailable(why),
+            S::Conflict { kind, detail } => Error::Conflict { kind, detail },
+            S::Corrupt(why) => Error::Internal(why),
+            S::NotFound(what) => Error::NotFound(what),
+            S::ForeignCursor(why) => Error::field("cursor", why),
+        }
+    }
+}
+
 /// RFC 9457 problem details, `application/problem+json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {

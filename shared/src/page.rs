@@ -38,11 +38,11 @@ pub fn encode_cursor(position: &serde_json::Value) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position.to_string())
 }
 
-/// Decodes a cursor; a tampered or foreign cursor is a 422 naming `cursor`.
-pub fn decode_cursor(cursor: &str) -> Result<serde_json::Value, crate::Error> {
+/// Decodes a cursor; a tampered or foreign cursor is `ForeignCursor` (a 422 naming `cursor` at the HTTP edge).
+pub fn decode_cursor(cursor: &str) -> Result<serde_json::Value, crate::ports::StorageError> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
-        .map_err(|_| crate::Error::field("cursor", "is not a cursor this API issued"))?;
-    serde_json::from_slice(&bytes).map_err(|_| crate::Error::field("cursor", "is not a cursor this API issued"))
+        .map_err(|_| crate::ports::StorageError::ForeignCursor("is not a cursor this API issued"))?;
+    serde_json::from_slice(&bytes).map_err(|_| crate::ports::StorageError::ForeignCursor("is not a cursor this API issued"))
 }

@@ -1,4 +1,5 @@
-//! Ports: one trait per capability, so a handler asks only for what it uses.
+//! Ports: one trait per capability, named for what its consumer does, so a
+//! use case asks only for what it uses.
 //! Each has an AWS adapter (`crate::aws`) and an in-memory one (`crate::memory`).
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,7 +13,6 @@ use crate::audit::chain::{ChainHead, ChainId};
 use crate::audit::{Actor, AuditEntry};
 use crate::domain_event::{DomainEvent, DueEvent, EventId, Published};
 use crate::enrolment::{Enrolment, EnrolmentCount};
-use crate::error::Error;
 use crate::ids::{AlertId, PatientId, ReportId, SubmissionId, TrialId};
 use crate::outbox::DueAlert;
 use crate::page::{Page, PageRequest};
@@ -24,6 +24,9 @@ use crate::vitals::{VitalReading, VitalsMessage, VitalsState};
 
 pub use crate::clock::Clock;
 
+mod errors;
+pub use errors::{NotifyError, StorageError};
+
 /// Whether an upsert created the record (201) or changed an existing one (200).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upsert {
@@ -33,35 +36,40 @@ pub enum Upsert {
 
 #[async_trait]
 pub trait TrialStore: Send + Sync {
-    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, Error>;
+    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError>;
     /// `get_trial` with a strongly consistent read, for confirming an absence
     /// before acting on it for good (a reading parked as "unknown trial"). An
     /// adapter whose `get_trial` may be stale must override this.
-    async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
+    async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         self.get_trial(id).await
     }
     /// Writes the trial and its audit entry atomically.
-    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error>;
+    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, StorageError>;
     /// Every trial id, for the weekly report schedule (an index item, not a Scan).
-    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, Error>;
+    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, StorageError>;
 }
 
 #[async_trait]
 pub trait EnrolmentStore: Send + Sync {
-    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error>;
+    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, StorageError>;
     /// `get_enrolment` with a strongly consistent read, for confirming an
     /// absence before acting on it for good (a reading parked as "not
     /// enrolled"). An adapter whose `get_enrolment` may be stale must override this.
-    async fn get_enrolment_consistent(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+    async fn get_enrolment_consistent(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, StorageError> {
         self.get_enrolment(trial, patient).await
     }
     /// Writes the enrolment, its audit entry and the per-site/status counters
     /// atomically. `enrolment.submission_count`/`last_submission_at` are kept.
-    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, Error> {
+    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, StorageError> {
         self.put_enrolment_with_events(enrolment, audit, &[]).await
     }
     /// `put_enrolment`, with pending domain events in the same transaction.
-    async fn put_enrolment_with_events(&self, enrolment: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, Error>;
+    async fn put_enrolment_with_events(
+        &self,
+        enrolment: &Enrolment,
+        audit: &AuditEntry,
+        events: &[DomainEvent],
+    ) -> Result<Upsert, StorageError>;
     /// `put_enrolment_with_events` for a caller that has just read the
     /// enrolment (`read`, `None` if absent; possibly stale): the write starts
     /// from that read's record and chain head instead of reading the item
@@ -73,12 +81,10 @@ pub trait EnrolmentStore: Send + Sync {
         audit: &AuditEntry,
         read: Option<&Enrolment>,
         events: &[DomainEvent],
-    ) -> Result<Upsert, Error> {
+    ) -> Result<Upsert, StorageError> {
         let _ = read;
         self.put_enrolment_with_events(enrolment, audit, events).await
     }
-    /// Patients per site and status, from counters (O(sites), not O(patients)).
-    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error>;
 }
 
 /// What recording a submission found.
@@ -92,8 +98,10 @@ pub enum RecordOutcome {
     Duplicate(StoredSubmission),
 }
 
+/// The submissions of patients: recorded once (epro-api's submit), read back
+/// (a replay's receipt, the newest-first list).
 #[async_trait]
-pub trait SubmissionStore: Send + Sync {
+pub trait SubmissionLedger: Send + Sync {
     /// ONE atomic write of: the submission, its idempotency guard, the audit
     /// entries, the per-day/per-site counter, and the patient's submission
     /// summary, conditional on the patient being enrolled. `day` is the
@@ -105,7 +113,7 @@ pub trait SubmissionStore: Send + Sync {
     /// linked, in order, into the patient's chain after the head the caller
     /// holds (the enrolment's `audit_head`); the write moves the head on the
     /// enrolment, conditional on it still being that head.
-    /// A patient not enrolled gives `Error::Conflict{kind: "patient-not-enrolled"}`;
+    /// A patient not enrolled gives `StorageError::Conflict{kind: "patient-not-enrolled"}`;
     /// a head that moved on, [`crate::audit::append::head_moved`] (re-read the enrolment).
     async fn record_submission(
         &self,
@@ -113,7 +121,7 @@ pub trait SubmissionStore: Send + Sync {
         day: &str,
         audit: &[AuditEntry],
         alerts: &[Alert],
-    ) -> Result<RecordOutcome, Error> {
+    ) -> Result<RecordOutcome, StorageError> {
         self.record_submission_with_events(submission, day, audit, alerts, &[]).await
     }
     /// `record_submission`, with `events` written as pending domain events
@@ -125,13 +133,21 @@ pub trait SubmissionStore: Send + Sync {
         audit: &[AuditEntry],
         alerts: &[Alert],
         events: &[DomainEvent],
-    ) -> Result<RecordOutcome, Error>;
+    ) -> Result<RecordOutcome, StorageError>;
     /// The submission `id` of this patient; another patient's use of the same id is not seen.
-    async fn get_submission(&self, trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error>;
+    async fn get_submission(
+        &self,
+        trial: &TrialId,
+        patient: &PatientId,
+        id: &SubmissionId,
+    ) -> Result<Option<StoredSubmission>, StorageError>;
     /// Newest first (by completedAt).
-    async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error>;
-    /// Counters for days `from..=to` (trial-zone days, `YYYY-MM-DD`).
-    async fn daily_counts(&self, trial: &TrialId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailySiteCount>, Error>;
+    async fn list_submissions(
+        &self,
+        trial: &TrialId,
+        patient: &PatientId,
+        page: &PageRequest,
+    ) -> Result<Page<StoredSubmission>, StorageError>;
 }
 
 /// Result of a conditional state write.
@@ -153,19 +169,19 @@ pub struct PatientReadings<'a> {
 #[async_trait]
 pub trait VitalsStore: Send + Sync {
     /// BatchWriteItem, at most 25 per call, unprocessed items retried with backoff.
-    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error>;
+    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), StorageError>;
     /// Readings of several patients packed 25 per BatchWriteItem *across*
     /// patients, so an SQS batch of N readings from P patients costs ceil(N/25)
     /// calls rather than one or more per patient (the analyzer's budget).
     /// Keys must be distinct (BatchWriteItem refuses duplicates in one call).
     /// The default writes patient by patient: correct, but P or more calls.
-    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), Error> {
+    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), StorageError> {
         for b in batch {
             self.put_readings(b.trial, b.patient, b.readings).await?;
         }
         Ok(())
     }
-    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error>;
+    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, StorageError>;
     /// Writes `state` over `previous`, the state this caller read with
     /// `get_state` (`None`: nothing was stored), in one write request and no read.
     /// The write is conditional on the stored version still being `previous`'s
@@ -174,14 +190,19 @@ pub trait VitalsStore: Send + Sync {
     /// move from `previous`'s level without reading it again. When it fails,
     /// the result is `Stale`: reload, recompute, retry.
     /// `state` must be `previous`'s patient at the next version (1 for `None`),
-    /// else `Error::Internal`.
+    /// else `StorageError::Corrupt`.
     /// `raised` (the alert.raised entry of an escalation this write records,
     /// or none) is linked into the patient's chain after the enrolment's head
     /// and written in the same transaction, with the head's move on the
     /// enrolment: it commits only with the state. A stale version wins over
     /// a moved head (`Stale`: the reload may raise nothing); a moved head
     /// alone is [`crate::audit::append::head_moved`].
-    async fn put_state(&self, previous: Option<&VitalsState>, state: &VitalsState, raised: &[AuditEntry]) -> Result<StateWrite, Error> {
+    async fn put_state(
+        &self,
+        previous: Option<&VitalsState>,
+        state: &VitalsState,
+        raised: &[AuditEntry],
+    ) -> Result<StateWrite, StorageError> {
         self.put_state_with_events(previous, state, raised, &[]).await
     }
     /// `put_state`, with pending domain events in the same transaction: they
@@ -192,9 +213,7 @@ pub trait VitalsStore: Send + Sync {
         state: &VitalsState,
         raised: &[AuditEntry],
         events: &[DomainEvent],
-    ) -> Result<StateWrite, Error>;
-    /// Patients per current NEWS2 risk level (patients with no score are omitted).
-    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(crate::news2::RiskLevel, u64)>, Error>;
+    ) -> Result<StateWrite, StorageError>;
 }
 
 /// What one analyzer batch reads, keyed by id: an id asked for and absent
@@ -215,7 +234,7 @@ pub trait BatchReader: Send + Sync {
     /// version. One BatchGetItem per 100 distinct keys; keys DynamoDB leaves
     /// unprocessed are requested again with backoff, a bounded number of
     /// times, then `Unavailable`.
-    async fn read_batch(&self, trials: &[&TrialId], patients: &[(&TrialId, &PatientId)]) -> Result<BatchRead, Error>;
+    async fn read_batch(&self, trials: &[&TrialId], patients: &[(&TrialId, &PatientId)]) -> Result<BatchRead, StorageError>;
 }
 
 /// epro-api -> FIFO vitals queue.
@@ -223,14 +242,14 @@ pub trait BatchReader: Send + Sync {
 pub trait VitalsQueue: Send + Sync {
     /// One SendMessageBatch (at most 10 messages); group id trial#patient,
     /// dedup id from content. Any entry failing fails the call (retry is safe).
-    async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), Error>;
+    async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), StorageError>;
 }
 
 #[async_trait]
 pub trait AlertQueue: Send + Sync {
     /// SendMessageBatch, 10 per call. Any entry failing fails the call; ids are
     /// deterministic so a retry never duplicates a notification.
-    async fn enqueue(&self, alerts: &[Alert]) -> Result<(), Error>;
+    async fn enqueue(&self, alerts: &[Alert]) -> Result<(), StorageError>;
 }
 
 /// A record an SQS consumer gives up on for good, to be kept for an operator
@@ -254,7 +273,7 @@ pub struct DeadLetter<'a> {
 pub trait DeadLetters: Send + Sync {
     /// One SendMessage per record. An error means the record was not parked
     /// and must be redelivered instead.
-    async fn park(&self, letter: &DeadLetter<'_>) -> Result<(), Error>;
+    async fn park(&self, letter: &DeadLetter<'_>) -> Result<(), StorageError>;
 }
 
 /// The event bus (EventBridge PutEvents).
@@ -262,7 +281,7 @@ pub trait DeadLetters: Send + Sync {
 pub trait EventPublisher: Send + Sync {
     /// Puts the events, at most 10 per call, and reports per entry which the
     /// bus accepted: a refused entry is not an error of the call.
-    async fn publish(&self, events: &[DomainEvent]) -> Result<Published, Error>;
+    async fn publish(&self, events: &[DomainEvent]) -> Result<Published, StorageError>;
 }
 
 /// Pending domain events: written by the state changes' own transactions,
@@ -270,9 +289,9 @@ pub trait EventPublisher: Send + Sync {
 #[async_trait]
 pub trait PendingEvents: Send + Sync {
     /// Pending events of one index shard due at or before `now`, oldest first, at most `limit`.
-    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEvent>, Error>;
+    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEvent>, StorageError>;
     /// Deletes the pending items of published events (absent ones are fine).
-    async fn settle(&self, published: &[EventId]) -> Result<(), Error>;
+    async fn settle(&self, published: &[EventId]) -> Result<(), StorageError>;
 }
 
 /// The outbox of pending PRO alerts, read by the sweeper ([`crate::outbox`]).
@@ -280,21 +299,30 @@ pub trait PendingEvents: Send + Sync {
 pub trait AlertOutbox: Send + Sync {
     /// Alerts of one index shard that no dispatcher has claimed and whose
     /// due time is at or before `now`, oldest first, at most `limit`.
-    async fn due_alerts(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueAlert>, Error>;
+    async fn due_alerts(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueAlert>, StorageError>;
     /// Moves a swept alert's due time to `until`, if it is still unclaimed and
     /// still due at `due.due_at` (else another sweep or a claim came first,
     /// which is not an error).
-    async fn defer(&self, due: &DueAlert, until: DateTime<Utc>) -> Result<(), Error>;
+    async fn defer(&self, due: &DueAlert, until: DateTime<Utc>) -> Result<(), StorageError>;
 }
 
+/// What alert-dispatcher does with an alert: claims it once, records each
+/// channel's attempt, settles it or gives it back.
 #[async_trait]
-pub trait AlertStore: Send + Sync {
+pub trait AlertDelivery: Send + Sync {
     /// Conditional write keyed by alertId: creates the record (pending, leased),
     /// takes over an expired lease, or reports it delivered / in progress.
-    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, Error>;
-    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), Error>;
+    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, StorageError>;
+    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), StorageError>;
     /// Moves to delivered or failed, clears the lease, writes the audit entry.
-    async fn finish(&self, trial: &TrialId, id: &AlertId, status: AlertStatus, at: DateTime<Utc>, audit: &AuditEntry) -> Result<(), Error> {
+    async fn finish(
+        &self,
+        trial: &TrialId,
+        id: &AlertId,
+        status: AlertStatus,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<(), StorageError> {
         self.finish_with_events(trial, id, status, at, audit, &[]).await
     }
     /// `finish`, with pending domain events in the same transaction.
@@ -307,14 +335,18 @@ pub trait AlertStore: Send + Sync {
         at: DateTime<Utc>,
         audit: &AuditEntry,
         events: &[DomainEvent],
-    ) -> Result<(), Error>;
+    ) -> Result<(), StorageError>;
     /// Clears the lease after a retryable failure so the redelivery may claim at once.
-    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error>;
-    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, Error>;
+    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), StorageError>;
+}
+
+/// What site staff do with alerts (epro-api): read them, page through a
+/// patient's, acknowledge one.
+#[async_trait]
+pub trait AlertInbox: Send + Sync {
+    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, StorageError>;
     /// A patient's alerts, newest first.
-    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, Error>;
-    /// Alerts created in `[from, to)`, for reports (indexed by trial and time).
-    async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, Error>;
+    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, StorageError>;
     /// Sets acknowledged (once) with the audit entry; `NotFound` when absent,
     /// `Conflict{kind: "alert-already-acknowledged"}` when already acknowledged.
     /// `news2_patient`: for a NEWS2 alert, its patient. When the alert is still
@@ -332,7 +364,7 @@ pub trait AlertStore: Send + Sync {
         at: DateTime<Utc>,
         audit: &AuditEntry,
         news2_patient: Option<&PatientId>,
-    ) -> Result<AlertRecord, Error> {
+    ) -> Result<AlertRecord, StorageError> {
         self.acknowledge_with_events(trial, id, by, note, at, audit, news2_patient, &[]).await
     }
     /// `acknowledge`, with pending domain events in the same transaction.
@@ -347,13 +379,13 @@ pub trait AlertStore: Send + Sync {
         audit: &AuditEntry,
         news2_patient: Option<&PatientId>,
         events: &[DomainEvent],
-    ) -> Result<AlertRecord, Error>;
+    ) -> Result<AlertRecord, StorageError>;
 }
 
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     /// Appends one entry; never overwrites (conditional on absence).
-    async fn append(&self, entry: &AuditEntry) -> Result<(), Error>;
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StorageError>;
 }
 
 /// Reading a trial's audit trail (the `auditor`'s and admins' route).
@@ -364,8 +396,8 @@ pub trait AuditTrail: Send + Sync {
     /// (one Query per shard, merged; never a Scan, never the table's own
     /// key). A page may come back short, even empty, with a `next_cursor`
     /// when a filter matches little ([`crate::trail::merge`]): follow it until
-    /// it is `None`. A cursor this adapter did not issue is a 422 naming `cursor`.
-    async fn audit_page(&self, trial: &TrialId, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>, Error>;
+    /// it is `None`. A cursor this adapter did not issue is [`StorageError::ForeignCursor`].
+    async fn audit_page(&self, trial: &TrialId, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>, StorageError>;
 }
 
 // ---- audit chains: the reads the verifier and the anchoring schedule use ----
@@ -378,7 +410,7 @@ pub trait ChainHeads: Send + Sync {
     /// Every chain the data table names for the trial, with its recorded head
     /// (strongly consistent: a verifier must not see an older head than the
     /// entries it reads next). The trial chain is present when the trial item is.
-    async fn chain_heads(&self, trial: &TrialId) -> Result<BTreeMap<ChainId, ChainHead>, Error>;
+    async fn chain_heads(&self, trial: &TrialId) -> Result<BTreeMap<ChainId, ChainHead>, StorageError>;
 }
 
 /// Where the time index places an entry: its chain (from its key), `None` when
@@ -393,17 +425,17 @@ pub struct IndexedEntry {
 #[async_trait]
 pub trait AuditChains: Send + Sync {
     /// One chain's stored entries in key (`seq`) order, strongly consistent.
-    async fn chain_entries(&self, trial: &TrialId, chain: &ChainId) -> Result<Vec<AuditEntry>, Error>;
+    async fn chain_entries(&self, trial: &TrialId, chain: &ChainId) -> Result<Vec<AuditEntry>, StorageError>;
     /// Every entry of the trial in the write-sharded time index, so a chain
     /// that no head names is found too.
-    async fn indexed_entries(&self, trial: &TrialId) -> Result<Vec<IndexedEntry>, Error>;
+    async fn indexed_entries(&self, trial: &TrialId) -> Result<Vec<IndexedEntry>, StorageError>;
 }
 
 /// Write-once storage of anchors (S3 Object Lock, compliance mode).
 #[async_trait]
 pub trait AnchorStore: Send + Sync {
-    /// Stores the anchor under [`Anchor::object_key`], locked until `retain_until`.
-    async fn put_anchor(&self, anchor: &Anchor, retain_until: DateTime<Utc>) -> Result<(), Error>;
+    /// Puts the anchor under [`Anchor::object_key`], locked until `retain_until`.
+    async fn put_anchor(&self, anchor: &Anchor, retain_until: DateTime<Utc>) -> Result<(), StorageError>;
 }
 
 /// One stored version of an anchor object, as read back.
@@ -418,7 +450,7 @@ pub struct StoredAnchor {
 pub trait AnchorReader: Send + Sync {
     /// Every version of every anchor object of the trial: an anchor
     /// overwritten by a later PutObject is still checked in its locked form.
-    async fn anchors(&self, trial: &TrialId) -> Result<Vec<StoredAnchor>, Error>;
+    async fn anchors(&self, trial: &TrialId) -> Result<Vec<StoredAnchor>, StorageError>;
 }
 
 // ---- end of audit chains ----
@@ -427,20 +459,34 @@ pub trait AnchorReader: Send + Sync {
 pub trait Notifier: Send + Sync {
     /// Publishes the alert JSON to `topic` (or the default topic), with `level`
     /// and `trialId` message attributes for subscription filters.
-    async fn publish(&self, topic: Option<&str>, alert: &Alert) -> Result<(), Error>;
+    async fn publish(&self, topic: Option<&str>, alert: &Alert) -> Result<(), NotifyError>;
+}
+
+/// The figures a report is made of (report-generator), each from counters or
+/// an index: the cost grows with sites x days, never with submissions.
+#[async_trait]
+pub trait ReportFigures: Send + Sync {
+    /// Patients per site and status, from counters (O(sites), not O(patients)).
+    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, StorageError>;
+    /// Submission counters for days `from..=to` (trial-zone days, `YYYY-MM-DD`).
+    async fn daily_counts(&self, trial: &TrialId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailySiteCount>, StorageError>;
+    /// Alerts created in `[from, to)` (indexed by trial and time).
+    async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, StorageError>;
+    /// Patients per current NEWS2 risk level (patients with no score are omitted).
+    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(crate::news2::RiskLevel, u64)>, StorageError>;
 }
 
 /// Report PDFs in object storage and their metadata.
 #[async_trait]
 pub trait ReportStore: Send + Sync {
-    /// Stores the PDF (SSE-KMS, content type, metadata) and its metadata record.
-    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>) -> Result<(), Error> {
+    /// Puts the PDF (SSE-KMS, content type, metadata) and its metadata record.
+    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>) -> Result<(), StorageError> {
         self.put_report_with_events(meta, pdf, &[]).await
     }
     /// `put_report`, with pending domain events in the metadata record's
     /// transaction: a stored report is always announced.
-    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), Error>;
-    async fn get_report(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, Error>;
+    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), StorageError>;
+    async fn get_report(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, StorageError>;
     /// A GET URL for the object valid for `ttl`.
-    async fn presign(&self, object_key: &str, ttl: std::time::Duration) -> Result<String, Error>;
+    async fn presign(&self, object_key: &str, ttl: std::time::Duration) -> Result<String, StorageError>;
 }

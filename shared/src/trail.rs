@@ -16,8 +16,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use crate::audit::AuditEntry;
-use crate::error::Error;
 use crate::page::{decode_cursor, encode_cursor, Page};
+use crate::ports::StorageError;
 use crate::validation::FieldError;
 
 /// Longest `entity` filter (characters); entities are `kind/<id>` with ids of at most 128.
@@ -100,11 +100,11 @@ impl Position {
         encode_cursor(&json!({ "before": self.0 }))
     }
 
-    /// A cursor this API issued, or a 422 naming `cursor`. The key is checked
+    /// A cursor this API issued, or `ForeignCursor` (a 422 naming `cursor`). The key is checked
     /// to be a time-index key (canonical time, then an id), so a tampered
     /// cursor can position a read but never change what it reads.
-    pub fn decode(cursor: &str) -> Result<Self, Error> {
-        let foreign = || Error::field("cursor", "is not a cursor of this list");
+    pub fn decode(cursor: &str) -> Result<Self, StorageError> {
+        let foreign = || StorageError::ForeignCursor("is not a cursor of this list");
         let value = decode_cursor(cursor)?;
         let serde_json::Value::Object(map) = value else { return Err(foreign()) };
         let (1, Some(serde_json::Value::String(key))) = (map.len(), map.get("before")) else { return Err(foreign()) };
@@ -185,7 +185,7 @@ pub trait ShardReader: Sync {
     /// An adapter's own continuation (DynamoDB's LastEvaluatedKey).
     type Resume: Send;
     /// At most `limit` items of `shard` examined, newest first, continuing at `resume`.
-    async fn read(&self, shard: u32, resume: Option<Self::Resume>, limit: usize) -> Result<ShardRead<Self::Resume>, Error>;
+    async fn read(&self, shard: u32, resume: Option<Self::Resume>, limit: usize) -> Result<ShardRead<Self::Resume>, StorageError>;
 }
 
 enum Next<R> {
@@ -222,7 +222,7 @@ impl<R> Shard<R> {
 /// above every dry shard's last examined key, and the cursor is that key.
 /// Every entry below the cursor is still to come and every one above it was
 /// returned, so following the cursor still misses nothing.
-pub async fn merge<S: ShardReader>(reader: &S, shards: u32, limit: usize) -> Result<Page<AuditEntry>, Error> {
+pub async fn merge<S: ShardReader>(reader: &S, shards: u32, limit: usize) -> Result<Page<AuditEntry>, StorageError> {
     let target = limit + 1;
     let first_read = (2 * target).div_ceil(shards.max(1) as usize).clamp(4, MAX_SHARD_READ);
     let mut state: Vec<Shard<S::Resume>> =
@@ -341,7 +341,7 @@ mod tests {
     #[async_trait]
     impl ShardReader for Fake {
         type Resume = String;
-        async fn read(&self, shard: u32, resume: Option<String>, limit: usize) -> Result<ShardRead<String>, Error> {
+        async fn read(&self, shard: u32, resume: Option<String>, limit: usize) -> Result<ShardRead<String>, StorageError> {
             self.reads.fetch_add(1, Ordering::Relaxed);
             let examined: Vec<&(String, AuditEntry)> = self.shards[shard as usize]
                 .iter()
@@ -497,8 +497,8 @@ mod tests {
             forged(json!({"pk": "x", "sk": "y"})),
             forged(json!(["2026-11-26T20:00:00.000Z#x"])),
         ] {
-            let err = Position::decode(&bad).unwrap_err();
-            assert!(matches!(&err, Error::Validation(e) if e[0].field == "cursor"), "{bad}: {err:?}");
+            let err = crate::Error::from(Position::decode(&bad).unwrap_err());
+            assert!(matches!(&err, crate::Error::Validation(e) if e[0].field == "cursor"), "{bad}: {err:?}");
         }
     }
 

@@ -10,7 +10,7 @@ use trialwatch::audit::chain::{self, ChainId};
 use trialwatch::audit::Actor;
 use trialwatch::news2::RiskLevel;
 use trialwatch::page::PageRequest;
-use trialwatch::ports::{AlertStore, AuditLog};
+use trialwatch::ports::{AlertDelivery, AlertInbox, AuditLog, ReportFigures, StorageError};
 use trialwatch::{AlertId, Error, PatientId};
 
 fn alert(p: &PatientId, n: i64) -> Alert {
@@ -93,7 +93,10 @@ async fn a_released_lease_can_be_claimed_at_once_and_attempts_accumulate() {
     assert_eq!(outcomes, vec![(AttemptOutcome::Retryable, Some(503)), (AttemptOutcome::Delivered, Some(200))]);
     // AND attempts on an unknown alert are NotFound, releasing one is a no-op
     let unknown = AlertId::parse("al-unknown").unwrap();
-    assert_eq!(store.record_attempt(&trial(), &unknown, &attempt(AttemptOutcome::Delivered, None)).await.unwrap_err().status(), 404);
+    assert_eq!(
+        Error::from(store.record_attempt(&trial(), &unknown, &attempt(AttemptOutcome::Delivered, None)).await.unwrap_err()).status(),
+        404
+    );
     store.release(&trial(), &unknown).await.unwrap();
 }
 
@@ -158,7 +161,7 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
             None,
         )
         .await;
-    assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+    assert!(matches!(missing, Err(StorageError::NotFound(_))), "{missing:?}");
 }
 
 #[tokio::test]
@@ -187,7 +190,7 @@ async fn a_patients_alerts_page_newest_first_through_the_index_without_gaps_or_r
     let expected: Vec<AlertId> = (0..7).rev().map(|n| alert(&p1, n).alert_id).collect();
     assert_eq!(seen, expected);
     // AND P-1's cursor cannot open P-2's list
-    let err = store.list_alerts(&trial(), &p2, &PageRequest { limit: 3, cursor: cursors.first().cloned() }).await.unwrap_err();
+    let err = Error::from(store.list_alerts(&trial(), &p2, &PageRequest { limit: 3, cursor: cursors.first().cloned() }).await.unwrap_err());
     assert!(matches!(&err, Error::Validation(e) if e[0].field == "cursor"), "{err:?}");
 }
 

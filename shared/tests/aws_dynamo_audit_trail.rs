@@ -177,7 +177,10 @@ async fn a_tampered_cursor_is_a_422_naming_cursor_and_reads_nothing() {
     let env = Emulator::provision("audit-cursor").await;
     let (store, requests) = env.counted_store();
     for bad in ["garbage", "eyJwayI6IkFVRElUI3R3LWEjMyJ9"] {
-        let err = store.audit_page(&trial_id("tw-a"), &AuditFilter::default(), &PageRequest { limit: 7, cursor: Some(bad.into()) }).await;
+        let err = store
+            .audit_page(&trial_id("tw-a"), &AuditFilter::default(), &PageRequest { limit: 7, cursor: Some(bad.into()) })
+            .await
+            .map_err(Error::from);
         assert!(matches!(&err, Err(Error::Validation(e)) if e[0].field == "cursor"), "{bad}: {err:?}");
     }
     assert_eq!(requests.total(), 0);

@@ -348,6 +348,7 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
         )
         .await
         .unwrap_err();
+    let err = Error::from(err);
     // THEN it is refused as not enrolled
     assert_eq!((err.status(), err.code()), (409, "patient-not-enrolled"));
     // AND none of the transaction's five writes happened: no submission, no guard, no audit, no counter, no summary change
@@ -444,9 +445,11 @@ async fn submissions_list_newest_first_across_pages_and_refuse_a_foreign_cursor(
     // THEN every submission comes once, newest first, and none of P-2's
     assert_eq!(seen, expected);
     // AND a cursor of P-1's list cannot continue P-2's (a tampered cursor must not cross patients)
-    let err = store.list_submissions(&trial(), &p2, &PageRequest { limit: 2, cursor: p2_cursor }).await.unwrap_err();
+    let err = Error::from(store.list_submissions(&trial(), &p2, &PageRequest { limit: 2, cursor: p2_cursor }).await.unwrap_err());
     assert!(matches!(&err, Error::Validation(e) if e[0].field == "cursor"), "{err:?}");
-    let err = store.list_submissions(&trial(), &p1, &PageRequest { limit: 2, cursor: Some("bm90LWEtY3Vyc29y".into()) }).await.unwrap_err();
+    let err = Error::from(
+        store.list_submissions(&trial(), &p1, &PageRequest { limit: 2, cursor: Some("bm90LWEtY3Vyc29y".into()) }).await.unwrap_err(),
+    );
     assert_eq!(err.status(), 422);
 }
 
@@ -577,7 +580,7 @@ async fn a_stale_state_writer_loses_and_risk_counters_follow_level_changes() {
     // AND a state that skips a version is refused before any request
     requests.reset();
     let skipping = store.put_state(Some(&p2_v2), &state(&p2, 5, None), &[]).await;
-    assert!(matches!(skipping, Err(Error::Internal(_))), "{skipping:?}");
+    assert!(matches!(skipping, Err(StorageError::Corrupt(_))), "{skipping:?}");
     assert_eq!(requests.total(), 0);
 }
 

@@ -17,7 +17,7 @@ async fn an_unreachable_endpoint_is_a_retryable_unavailable() {
     let read = DynamoStore::new(&config, env.table(), env.audit_table()).get_trial(&trial()).await;
     let send = SqsAlertQueue::new(&config, "http://127.0.0.1:9/000000000000/q").enqueue(&[]).await;
     // THEN the read is Unavailable (the caller answers 503 with Retry-After), and an empty send makes no call at all
-    let err = read.unwrap_err();
+    let err = Error::from(read.unwrap_err());
     assert!(err.is_retryable(), "{err:?}");
     assert_eq!(err.status(), 503);
     assert!(send.is_ok());
@@ -29,7 +29,7 @@ async fn a_missing_table_is_an_internal_error_naming_the_operation_and_code_only
     let env = Emulator::provision("notable").await;
     let store = DynamoStore::new(&env.sdk, format!("{}-missing", env.table()), env.audit_table());
     // WHEN read
-    let err = store.get_trial(&trial()).await.unwrap_err();
+    let err = Error::from(store.get_trial(&trial()).await.unwrap_err());
     // THEN it is a 500 whose detail names the call and the AWS code, and nothing of the request
     let Error::Internal(detail) = &err else { panic!("expected Internal, got {err:?}") };
     assert!(detail.contains("GetItem") && detail.contains("ResourceNotFoundException"), "{detail}");

@@ -146,7 +146,7 @@ async fn publishing_to_a_deleted_topic_is_a_permanent_not_found_not_a_retry() {
     for topic in [gone.clone(), format!("{gone}-never")] {
         let err = notifier.publish(Some(&topic), &alert).await.unwrap_err();
         // THEN SNS's answer is a not-found: no retry can fix it
-        assert!(matches!(err, trialwatch::Error::NotFound("sns topic")), "{topic}: {err:?}");
-        assert!(!err.is_retryable());
+        assert!(matches!(err, trialwatch::ports::NotifyError::TopicNotFound), "{topic}: {err:?}");
+        assert!(err.is_permanent());
     }
 }

@@ -17,7 +17,7 @@ use serde_json::json;
 use trialwatch::alert::{Alert, AlertRecord, AlertStatus, AttemptOutcome, Channel, Claim, DeliveryAttempt};
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::domain_event::{announce, DomainEvent};
-use trialwatch::ports::{AlertStore, Clock, Notifier, PendingEvents, TrialStore};
+use trialwatch::ports::{AlertDelivery, Clock, Notifier, NotifyError, PendingEvents, TrialStore};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::{Trial, Webhook};
 use trialwatch::Error;
@@ -98,18 +98,19 @@ fn state_after(attempt: &DeliveryAttempt) -> ChannelState {
 /// a missing topic, a refused request or topic setup, a forbidden topic.
 /// Anything else (throttling, 5xx, timeouts, unexpected) is retried and, if
 /// it persists, reaches the alarmed DLQ rather than being dropped.
-fn publish_outcome(e: &Error) -> AttemptOutcome {
-    match e {
-        Error::NotFound(_) | Error::BadRequest(_) | Error::Forbidden => AttemptOutcome::Permanent,
-        _ => AttemptOutcome::Retryable,
+fn publish_outcome(e: &NotifyError) -> AttemptOutcome {
+    if e.is_permanent() {
+        AttemptOutcome::Permanent
+    } else {
+        AttemptOutcome::Retryable
     }
 }
 
 /// The attempt's detail: codes only. A missing topic is named outright: it
 /// is a deployment or trial-setup mistake that someone has to fix.
-fn publish_detail(e: &Error) -> String {
+fn publish_detail(e: &NotifyError) -> String {
     match e {
-        Error::NotFound(_) => SNS_TOPIC_NOT_FOUND.to_owned(),
+        NotifyError::TopicNotFound => SNS_TOPIC_NOT_FOUND.to_owned(),
         _ => format!("sns-{}", e.code()),
     }
 }
@@ -128,7 +129,7 @@ fn attempt(
 
 impl<S, N, W, C> Deps<S, N, W, C>
 where
-    S: AlertStore + TrialStore + PendingEvents + 'static,
+    S: AlertDelivery + TrialStore + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -136,7 +137,7 @@ where
     async fn trial(&self, alert: &Alert) -> Result<Arc<Option<Trial>>, Error> {
         let store = Arc::clone(&self.store);
         let id = alert.trial_id.clone();
-        self.trials.get(&alert.trial_id, move || async move { store.get_trial(&id).await }).await
+        Ok(self.trials.get(&alert.trial_id, move || async move { store.get_trial(&id).await }).await?)
     }
 
     /// Delivers one alert; the disposition says whether SQS should redeliver it.
@@ -283,7 +284,7 @@ where
             Ok(()) => attempt(now, Channel::Sns, AttemptOutcome::Delivered, None, None),
             Err(e) => {
                 let detail = publish_detail(&e);
-                if matches!(e, Error::NotFound(_)) {
+                if matches!(e, NotifyError::TopicNotFound) {
                     tracing::error!(
                         alert_id = %alert.alert_id,
                         trial_id = %alert.trial_id,
@@ -348,20 +349,24 @@ pub(crate) const CIRCUIT_OPEN: &str = "circuit-open";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trialwatch::ports::StorageError;
 
     #[test]
     fn what_the_sns_adapter_calls_permanent_settles_the_channel_and_a_missing_topic_is_named() {
         // GIVEN the permanent answers the SNS adapter produces
-        for e in [Error::NotFound("sns topic"), Error::BadRequest("sns.Publish: InvalidParameter".into()), Error::Forbidden] {
+        for e in [NotifyError::TopicNotFound, NotifyError::Refused("sns.Publish: InvalidParameter".into()), NotifyError::Forbidden] {
             assert_eq!(publish_outcome(&e), AttemptOutcome::Permanent, "{e:?}");
         }
         // THEN a missing topic is named in the attempt, other failures by their code
-        assert_eq!(publish_detail(&Error::NotFound("sns topic")), "sns-topic-not-found");
-        assert_eq!(publish_detail(&Error::Forbidden), "sns-forbidden");
+        assert_eq!(publish_detail(&NotifyError::TopicNotFound), "sns-topic-not-found");
+        assert_eq!(publish_detail(&NotifyError::Forbidden), "sns-forbidden");
         // AND throttling and unexpected answers stay retryable
-        for e in [Error::Unavailable("sns.Publish: Throttled".into()), Error::Internal("sns.Publish: Odd (http 400)".into())] {
+        for (e, code) in [
+            (NotifyError::from(StorageError::Unavailable("sns.Publish: Throttled".into())), "unavailable"),
+            (NotifyError::from(StorageError::Corrupt("sns.Publish: Odd (http 400)".into())), "internal"),
+        ] {
             assert_eq!(publish_outcome(&e), AttemptOutcome::Retryable, "{e:?}");
-            assert_eq!(publish_detail(&e), format!("sns-{}", e.code()));
+            assert_eq!(publish_detail(&e), format!("sns-{code}"));
         }
     }
 }

@@ -84,7 +84,7 @@ mod tests {
     use trialwatch::audit::{Actor, AuditEntry};
     use trialwatch::memory::{MemoryQueue, MemoryStore};
     use trialwatch::news2::RiskLevel;
-    use trialwatch::ports::{AlertStore, SubmissionStore};
+    use trialwatch::ports::{AlertDelivery, SubmissionLedger};
     use trialwatch::submission::StoredSubmission;
     use trialwatch::{AlertId, PatientId, QuestionnaireId, SiteId, SubmissionId, TrialId};
 

@@ -13,7 +13,7 @@ use trialwatch::alert::{Alert, AlertReason, AlertRecord, AlertStatus, AttemptOut
 use trialwatch::clock::{Clock, FakeClock};
 use trialwatch::memory::{MemoryNotifier, MemoryStore};
 use trialwatch::news2::RiskLevel;
-use trialwatch::ports::AlertStore;
+use trialwatch::ports::AlertDelivery;
 use trialwatch::trial::Trial;
 use trialwatch::{AlertId, PatientId, SiteId, TrialId};
 

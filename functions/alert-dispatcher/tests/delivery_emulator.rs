@@ -23,7 +23,7 @@ use trialwatch::alert::{Alert, AlertReason, AlertRecord, AlertStatus, AttemptOut
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::enrolment::Enrolment;
 use trialwatch::news2::RiskLevel;
-use trialwatch::ports::{AlertStore, EnrolmentStore, TrialStore};
+use trialwatch::ports::{AlertInbox, EnrolmentStore, TrialStore};
 use trialwatch::provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned};
 use trialwatch::trial::Trial;
 use trialwatch::{AlertId, PatientId, SiteId, TrialId};

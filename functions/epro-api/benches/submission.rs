@@ -73,7 +73,7 @@ fn request(bytes: Vec<u8>) -> lambda_http::Request {
     lambda_http::Request::from(lambda)
 }
 
-type BenchDeps = epro_api::Deps<MemoryStore, MemoryQueue, Arc<FakeClock>>;
+type BenchDeps = epro_api::Deps<MemoryStore, MemoryQueue, MemoryQueue, Arc<FakeClock>>;
 
 fn deps() -> (BenchDeps, Arc<MemoryStore>, Arc<MemoryQueue>) {
     let store = Arc::new(MemoryStore::new());
@@ -93,7 +93,7 @@ fn deps() -> (BenchDeps, Arc<MemoryStore>, Arc<MemoryQueue>) {
         audit_head: Default::default(),
     });
     let clock = Arc::new(FakeClock::at("2026-11-26T20:00:00Z"));
-    (epro_api::Deps::from_shared(store.clone(), queue.clone(), clock, Duration::from_secs(3600)), store, queue)
+    (epro_api::Deps::from_shared(store.clone(), queue.clone(), queue.clone(), clock, Duration::from_secs(3600)), store, queue)
 }
 
 fn submission(c: &mut Criterion) {

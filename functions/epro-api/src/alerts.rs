@@ -7,19 +7,19 @@ use trialwatch::alert::AlertReason;
 use trialwatch::audit::AuditEntry;
 use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::page::PageRequest;
-use trialwatch::ports::Clock;
+use trialwatch::ports::{AlertInbox, Clock, EnrolmentStore, PendingEvents};
 use trialwatch::{AlertId, Error, PatientId, TrialId};
 
 use crate::auth::{self, PatientAccess, Principal};
-use crate::deps::{Deps, Queues, Stores};
+use crate::deps::Deps;
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
 /// Longest acknowledgement note; it is free text, so it is stored with the
 /// alert and in the audit entry's reason, never logged.
 pub const MAX_NOTE_CHARS: usize = 1000;
 
-pub async fn list<S: Stores, Q: Queues, C: Clock>(
-    deps: &Deps<S, Q, C>,
+pub async fn list<S: EnrolmentStore + AlertInbox, V, A, C>(
+    deps: &Deps<S, V, A, C>,
     p: &Principal,
     trial: TrialId,
     patient: PatientId,
@@ -42,8 +42,8 @@ struct AckRequest {
     note: Option<String>,
 }
 
-pub async fn ack<S: Stores, Q: Queues, C: Clock>(
-    deps: &Deps<S, Q, C>,
+pub async fn ack<S: AlertInbox + PendingEvents, V, A, C: Clock>(
+    deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,
     trial: TrialId,

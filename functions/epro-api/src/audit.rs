@@ -7,16 +7,16 @@
 use lambda_http::{Request, RequestExt};
 use trialwatch::edge::http::respond::{self, HttpResponse};
 use trialwatch::page::PageRequest;
-use trialwatch::ports::Clock;
+use trialwatch::ports::{AuditTrail, TrialStore};
 use trialwatch::trail::{AuditFilter, Position};
 use trialwatch::validation::FieldError;
 use trialwatch::{Error, TrialId};
 
 use crate::auth::{self, Principal};
-use crate::deps::{Deps, Queues, Stores};
+use crate::deps::Deps;
 
-pub async fn list<S: Stores, Q: Queues, C: Clock>(
-    deps: &Deps<S, Q, C>,
+pub async fn list<S: TrialStore + AuditTrail + 'static, V, A, C>(
+    deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,
     trial: TrialId,
@@ -41,7 +41,7 @@ fn parameters(req: &Request) -> Result<(AuditFilter, PageRequest), Error> {
     let query = req.query_string_parameters();
     if !errors.iter().any(|e| e.field == "cursor") {
         if let Some(cursor) = query.first("cursor") {
-            fields_of(Position::decode(cursor), &mut errors)?;
+            fields_of(Position::decode(cursor).map_err(Error::from), &mut errors)?;
         }
     }
     let filter = AuditFilter::parse(query.first("entity"), query.first("from"), query.first("to")).map_err(|e| errors.extend(e)).ok();

@@ -1,5 +1,5 @@
 //! What the handler needs, built once per execution environment: the store,
-//! the queues, the clock, and the caches that keep a warm submission to one
+//! the vitals queue, the alert queue, the clock, and the caches that keep a warm submission to one
 //! DynamoDB request.
 //!
 //! Budget of a warm `POST …/submissions`: the trial comes from the config
@@ -15,13 +15,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use trialwatch::alert::Alert;
 use trialwatch::audit::chain::ChainHead;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
-use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, TrialStore, VitalsQueue};
+use trialwatch::ports::{EnrolmentStore, TrialStore};
 use trialwatch::trial::Trial;
-use trialwatch::vitals::VitalsMessage;
 use trialwatch::{Error, PatientId, TrialId};
 
 use crate::Config;
@@ -30,9 +28,13 @@ use crate::Config;
 /// vitals paths. Short, because a site transfer moves the counter key.
 pub const ENROLMENT_TTL: Duration = Duration::from_secs(30);
 
-pub struct Deps<S, Q, C> {
+/// `S` is the store (one adapter serves every store port), `V` the vitals
+/// queue, `A` the alert queue, `C` the clock; each route asks of them only the
+/// ports it uses.
+pub struct Deps<S, V, A, C> {
     pub(crate) store: Arc<S>,
-    pub(crate) queue: Arc<Q>,
+    pub(crate) vitals_queue: Arc<V>,
+    pub(crate) alert_queue: Arc<A>,
     pub(crate) clock: C,
     trials: Arc<ConfigCache<TrialId, Trial>>,
     enrolments: Arc<ConfigCache<(TrialId, PatientId), Enrolment>>,
@@ -41,21 +43,17 @@ pub struct Deps<S, Q, C> {
     pub(crate) event_bus: Arc<dyn trialwatch::ports::EventPublisher>,
 }
 
-impl<S, Q, C> Deps<S, Q, C>
-where
-    S: TrialStore + EnrolmentStore + 'static,
-    Q: 'static,
-    C: Clock,
-{
-    pub fn new(store: S, queue: Q, clock: C, config_ttl: Duration) -> Self {
-        Self::from_shared(Arc::new(store), Arc::new(queue), clock, config_ttl)
+impl<S, V, A, C> Deps<S, V, A, C> {
+    pub fn new(store: S, vitals_queue: V, alert_queue: A, clock: C, config_ttl: Duration) -> Self {
+        Self::from_shared(Arc::new(store), Arc::new(vitals_queue), Arc::new(alert_queue), clock, config_ttl)
     }
 
     /// For callers (tests, the local runner) that keep a handle on the adapters.
-    pub fn from_shared(store: Arc<S>, queue: Arc<Q>, clock: C, config_ttl: Duration) -> Self {
+    pub fn from_shared(store: Arc<S>, vitals_queue: Arc<V>, alert_queue: Arc<A>, clock: C, config_ttl: Duration) -> Self {
         Self {
             store,
-            queue,
+            vitals_queue,
+            alert_queue,
             clock,
             trials: Arc::new(ConfigCache::new(config_ttl)),
             enrolments: Arc::new(ConfigCache::new(ENROLMENT_TTL.min(config_ttl))),
@@ -81,48 +79,20 @@ where
         &self.store
     }
 
-    pub fn queue(&self) -> &Q {
-        &self.queue
+    pub fn vitals_queue(&self) -> &V {
+        &self.vitals_queue
+    }
+
+    pub fn alert_queue(&self) -> &A {
+        &self.alert_queue
     }
 
     pub fn clock(&self) -> &C {
         &self.clock
     }
 
-    /// The trial from the config cache; an absent answer is re-read so a
-    /// trial created a moment ago elsewhere is found.
-    pub(crate) async fn trial(&self, id: &TrialId) -> Result<Arc<Option<Trial>>, Error> {
-        let store = self.store.clone();
-        let key = id.clone();
-        let cached = self.trials.get(id, move || async move { store.get_trial(&key).await }).await?;
-        if cached.is_some() {
-            return Ok(cached);
-        }
-        let fresh = self.store.get_trial(id).await?;
-        if fresh.is_some() {
-            self.trials.invalidate(id);
-        }
-        Ok(Arc::new(fresh))
-    }
-
     pub(crate) fn forget_trial(&self, id: &TrialId) {
         self.trials.invalidate(id);
-    }
-
-    /// The enrolment through the short-lived cache; anything but "enrolled"
-    /// is confirmed with a fresh read before it refuses a request.
-    pub(crate) async fn enrolment_cached(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
-        let store = self.store.clone();
-        let key = (trial.clone(), patient.clone());
-        let (t, p) = key.clone();
-        let cached = self.enrolments.get(&key, move || async move { store.get_enrolment(&t, &p).await }).await?;
-        if let Some(e) = cached.as_ref() {
-            if e.status == EnrolmentStatus::Enrolled {
-                return Ok(Some(e.clone()));
-            }
-        }
-        self.enrolments.invalidate(&key);
-        self.store.get_enrolment(trial, patient).await
     }
 
     /// After a commit that moved the patient's audit chain: the cached
@@ -142,71 +112,56 @@ where
     }
 }
 
-/// The two production queues behind one value, as the handler takes one
-/// queue parameter for both ports.
-#[derive(Clone, Debug)]
-pub struct AwsQueues {
-    pub vitals: trialwatch::aws::SqsVitalsQueue,
-    pub alerts: trialwatch::aws::SqsAlertQueue,
-}
-
-#[async_trait::async_trait]
-impl VitalsQueue for AwsQueues {
-    async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), Error> {
-        self.vitals.send_vitals(messages).await
+impl<S: TrialStore + 'static, V, A, C> Deps<S, V, A, C> {
+    /// The trial from the config cache; an absent answer is re-read so a
+    /// trial created a moment ago elsewhere is found.
+    pub(crate) async fn trial(&self, id: &TrialId) -> Result<Arc<Option<Trial>>, Error> {
+        let store = self.store.clone();
+        let key = id.clone();
+        let cached = self.trials.get(id, move || async move { store.get_trial(&key).await }).await?;
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let fresh = self.store.get_trial(id).await?;
+        if fresh.is_some() {
+            self.trials.invalidate(id);
+        }
+        Ok(Arc::new(fresh))
     }
 }
 
-#[async_trait::async_trait]
-impl AlertQueue for AwsQueues {
-    async fn enqueue(&self, alerts: &[Alert]) -> Result<(), Error> {
-        self.alerts.enqueue(alerts).await
+impl<S: EnrolmentStore + 'static, V, A, C> Deps<S, V, A, C> {
+    /// The enrolment through the short-lived cache; anything but "enrolled"
+    /// is confirmed with a fresh read before it refuses a request.
+    pub(crate) async fn enrolment_cached(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+        let store = self.store.clone();
+        let key = (trial.clone(), patient.clone());
+        let (t, p) = key.clone();
+        let cached = self.enrolments.get(&key, move || async move { store.get_enrolment(&t, &p).await }).await?;
+        if let Some(e) = cached.as_ref() {
+            if e.status == EnrolmentStatus::Enrolled {
+                return Ok(Some(e.clone()));
+            }
+        }
+        self.enrolments.invalidate(&key);
+        Ok(self.store.get_enrolment(trial, patient).await?)
     }
 }
 
-pub type AwsDeps = Deps<trialwatch::aws::DynamoStore, AwsQueues, trialwatch::clock::SystemClock>;
+pub type AwsDeps =
+    Deps<trialwatch::aws::DynamoStore, trialwatch::aws::SqsVitalsQueue, trialwatch::aws::SqsAlertQueue, trialwatch::clock::SystemClock>;
 
 impl AwsDeps {
     /// The production adapters, built once in init from the function's
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         let store = trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone());
-        let queues = AwsQueues {
-            vitals: trialwatch::aws::SqsVitalsQueue::new(sdk, config.vitals_queue_url.clone()),
-            alerts: trialwatch::aws::SqsAlertQueue::new(sdk, config.alert_queue_url.clone()),
-        };
-        let deps = Deps::new(store, queues, trialwatch::clock::SystemClock, config.config_ttl).with_egress(config.egress);
+        let vitals = trialwatch::aws::SqsVitalsQueue::new(sdk, config.vitals_queue_url.clone());
+        let alerts = trialwatch::aws::SqsAlertQueue::new(sdk, config.alert_queue_url.clone());
+        let deps = Deps::new(store, vitals, alerts, trialwatch::clock::SystemClock, config.config_ttl).with_egress(config.egress);
         match &config.event_bus_name {
             Some(bus) => deps.with_event_bus(Arc::new(trialwatch::aws::EventBridgePublisher::new(sdk, bus.clone()))),
             None => deps,
         }
     }
 }
-
-/// Every store port the API uses, as one bound.
-pub trait Stores:
-    trialwatch::ports::TrialStore
-    + trialwatch::ports::EnrolmentStore
-    + trialwatch::ports::SubmissionStore
-    + trialwatch::ports::VitalsStore
-    + trialwatch::ports::AlertStore
-    + trialwatch::ports::AuditTrail
-    + trialwatch::ports::PendingEvents
-    + 'static
-{
-}
-impl<T> Stores for T where
-    T: trialwatch::ports::TrialStore
-        + trialwatch::ports::EnrolmentStore
-        + trialwatch::ports::SubmissionStore
-        + trialwatch::ports::VitalsStore
-        + trialwatch::ports::AlertStore
-        + trialwatch::ports::AuditTrail
-        + trialwatch::ports::PendingEvents
-        + 'static
-{
-}
-
-/// Both queue ports, as one bound.
-pub trait Queues: VitalsQueue + AlertQueue + 'static {}
-impl<T> Queues for T where T: VitalsQueue + AlertQueue + 'static {}

@@ -7,15 +7,15 @@ use serde::Serialize;
 use trialwatch::audit::{self, AuditEntry};
 use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::enrolment::{Enrolment, EnrolmentRequest, EnrolmentStatus};
-use trialwatch::ports::{Clock, Upsert};
+use trialwatch::ports::{Clock, EnrolmentStore, PendingEvents, TrialStore, Upsert};
 use trialwatch::{Error, PatientId, SiteId, TrialId};
 
 use crate::auth::{self, PatientAccess, Principal};
-use crate::deps::{Deps, Queues, Stores};
+use crate::deps::Deps;
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
-pub async fn put<S: Stores, Q: Queues, C: Clock>(
-    deps: &Deps<S, Q, C>,
+pub async fn put<S: TrialStore + EnrolmentStore + PendingEvents + 'static, V, A, C: Clock>(
+    deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,
     trial_id: TrialId,

@@ -21,7 +21,7 @@ mod trials;
 mod vitals;
 
 pub use config::Config;
-pub use deps::{AwsDeps, AwsQueues, Deps, Queues, Stores, ENROLMENT_TTL};
+pub use deps::{AwsDeps, Deps, ENROLMENT_TTL};
 pub use routes::handle;
 
 #[cfg(test)]

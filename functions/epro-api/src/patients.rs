@@ -6,11 +6,11 @@ use serde::Serialize;
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
 use trialwatch::news2::News2Result;
 use trialwatch::page::{PageRequest, MAX_LIMIT};
-use trialwatch::ports::{AlertStore, Clock, EnrolmentStore, VitalsStore};
+use trialwatch::ports::{AlertInbox, Clock, EnrolmentStore, VitalsStore};
 use trialwatch::{Error, PatientId, TrialId};
 
 use crate::auth::{self, PatientAccess, Principal};
-use crate::deps::{Deps, Queues, Stores};
+use crate::deps::Deps;
 use crate::enrolment::EnrolmentView;
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
@@ -28,8 +28,8 @@ pub enum Purpose {
 /// Decides row-level access to a patient: the token's scope first (403 before
 /// any read), then, for site staff, the patient's site, where an absent
 /// patient is the same 403 as one at another site. Returns the enrolment.
-pub async fn authorize<S: Stores, Q: Queues, C: Clock>(
-    deps: &Deps<S, Q, C>,
+pub async fn authorize<S: EnrolmentStore + 'static, V, A, C: Clock>(
+    deps: &Deps<S, V, A, C>,
     p: &Principal,
     trial: &TrialId,
     patient: &PatientId,
@@ -81,15 +81,15 @@ struct SubmissionSummary<'a> {
     last_at: Option<&'a str>,
 }
 
-pub async fn get<S: Stores, Q: Queues, C: Clock>(
-    deps: &Deps<S, Q, C>,
+pub async fn get<S: EnrolmentStore + VitalsStore + AlertInbox + 'static, V, A, C: Clock>(
+    deps: &Deps<S, V, A, C>,
     p: &Principal,
     trial: TrialId,
     patient: PatientId,
 ) -> Result<HttpResponse, Error> {
     let enrolment = authorize(deps, p, &trial, &patient, Purpose::Read).await?.ok_or(Error::NotFound("patient"))?;
     let (state, (open_alerts, truncated)) =
-        futures::try_join!(deps.store.get_state(&trial, &patient), open_alerts(&*deps.store, &trial, &patient))?;
+        futures::try_join!(async { Ok(deps.store.get_state(&trial, &patient).await?) }, open_alerts(&*deps.store, &trial, &patient))?;
     let view = PatientView {
         enrolment: EnrolmentView::of(&enrolment),
         latest_news2: state.and_then(|s| s.news2),
@@ -100,11 +100,7 @@ pub async fn get<S: Stores, Q: Queues, C: Clock>(
     Ok(respond::json(200, &view))
 }
 
-async fn open_alerts<S: AlertStore + VitalsStore + EnrolmentStore>(
-    store: &S,
-    trial: &TrialId,
-    patient: &PatientId,
-) -> Result<(u64, bool), Error> {
+async fn open_alerts<S: AlertInbox>(store: &S, trial: &TrialId, patient: &PatientId) -> Result<(u64, bool), Error> {
     let mut page = PageRequest::first(MAX_LIMIT);
     let mut open = 0;
     for _ in 0..OPEN_ALERT_PAGES {

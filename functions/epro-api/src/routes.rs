@@ -12,13 +12,15 @@ use serde::Serialize;
 use trialwatch::edge::http::respond::{self, HttpResponse};
 use trialwatch::edge::http::{path_param, RouteKey, Routes};
 use trialwatch::page::{PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
-use trialwatch::ports::Clock;
+use trialwatch::ports::{
+    AlertInbox, AlertQueue, AuditTrail, Clock, EnrolmentStore, PendingEvents, SubmissionLedger, TrialStore, VitalsQueue, VitalsStore,
+};
 use trialwatch::telemetry::metrics;
 use trialwatch::validation::FieldError;
 use trialwatch::Error;
 
 use crate::auth::Principal;
-use crate::deps::{Deps, Queues, Stores};
+use crate::deps::Deps;
 
 /// The routes this function serves (the report routes belong to report-generator).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,13 +87,29 @@ impl Route {
 /// The request's correlation id ([`trialwatch::correlation`]) is on every line
 /// logged while serving it, on the queue messages it sends, and echoed in the
 /// response's `X-Correlation-Id`.
-pub async fn handle<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: Request) -> HttpResponse {
+pub async fn handle<
+    S: TrialStore + EnrolmentStore + SubmissionLedger + VitalsStore + AlertInbox + AuditTrail + PendingEvents + 'static,
+    V: VitalsQueue,
+    A: AlertQueue,
+    C: Clock,
+>(
+    deps: &Deps<S, V, A, C>,
+    req: Request,
+) -> HttpResponse {
     let correlation = trialwatch::edge::http::correlation_id(&req);
     let response = trialwatch::correlation::scope(correlation.clone(), serve(deps, req)).await;
     trialwatch::edge::http::with_correlation_id(response, &correlation)
 }
 
-async fn serve<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: Request) -> HttpResponse {
+async fn serve<
+    S: TrialStore + EnrolmentStore + SubmissionLedger + VitalsStore + AlertInbox + AuditTrail + PendingEvents + 'static,
+    V: VitalsQueue,
+    A: AlertQueue,
+    C: Clock,
+>(
+    deps: &Deps<S, V, A, C>,
+    req: Request,
+) -> HttpResponse {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let (route, result) = match routes().resolve(req) {
@@ -119,7 +137,16 @@ async fn serve<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: Reques
     response
 }
 
-async fn dispatch<S: Stores, Q: Queues, C: Clock>(deps: &Deps<S, Q, C>, req: &Request, route: Route) -> Result<HttpResponse, Error> {
+async fn dispatch<
+    S: TrialStore + EnrolmentStore + SubmissionLedger + VitalsStore + AlertInbox + AuditTrail + PendingEvents + 'static,
+    V: VitalsQueue,
+    A: AlertQueue,
+    C: Clock,
+>(
+    deps: &Deps<S, V, A, C>,
+    req: &Request,
+    route: Route,
+) -> Result<HttpResponse, Error> {
     if route == Route::Health {
         return Ok(respond::json(200, &Health { status: "ok", version: env!("CARGO_PKG_VERSION") }));
     }

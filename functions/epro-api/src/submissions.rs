@@ -21,7 +21,7 @@ use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::enrolment::Enrolment;
 use trialwatch::page::{Page, PageRequest};
-use trialwatch::ports::{Clock, RecordOutcome};
+use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, PendingEvents, RecordOutcome, SubmissionLedger, TrialStore};
 use trialwatch::submission::{Answer, StoredSubmission, SubmissionRequest};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::Trial;
@@ -29,12 +29,12 @@ use trialwatch::{AlertId, Error, PatientId, QuestionnaireId, SiteId, SubmissionI
 
 use crate::auth::Principal;
 use crate::body::MediaType;
-use crate::deps::{Deps, Queues, Stores};
+use crate::deps::Deps;
 use crate::patients::{authorize, require_enrolled, Purpose};
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
-pub async fn post<S: Stores, Q: Queues, C: Clock>(
-    deps: &Deps<S, Q, C>,
+pub async fn post<S: TrialStore + EnrolmentStore + SubmissionLedger + PendingEvents + 'static, V, A: AlertQueue, C: Clock>(
+    deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,
     trial_id: TrialId,
@@ -117,7 +117,7 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
     // replay sends again (ids are deterministic: the dispatcher claims once).
     let mut queued = alerts.is_empty();
     if !alerts.is_empty() {
-        match deps.queue.enqueue(&alerts).await {
+        match deps.alert_queue.enqueue(&alerts).await {
             Ok(()) => queued = true,
             Err(e) => tracing::warn!(
                 trial_id = %trial_id,
@@ -150,8 +150,8 @@ const COMPONENT: &str = "epro-api";
 /// condition; the enrolment is then re-read consistently and the entries
 /// re-linked ([`append_with_retry`]). A commit leaves the new head in the
 /// enrolment cache.
-async fn record<S: Stores, Q: Queues, C: Clock>(
-    deps: &Deps<S, Q, C>,
+async fn record<S: EnrolmentStore + SubmissionLedger + 'static, V, A, C>(
+    deps: &Deps<S, V, A, C>,
     stored: &StoredSubmission,
     day: &str,
     audit: &AuditEntry,
@@ -256,8 +256,8 @@ struct SubmissionView {
     submitted_by_role: String,
 }
 
-pub async fn list<S: Stores, Q: Queues, C: Clock>(
-    deps: &Deps<S, Q, C>,
+pub async fn list<S: EnrolmentStore + SubmissionLedger + 'static, V, A, C: Clock>(
+    deps: &Deps<S, V, A, C>,
     p: &Principal,
     trial: TrialId,
     patient: PatientId,

@@ -6,14 +6,14 @@ use lambda_http::Request;
 use serde::{Deserialize, Serialize};
 use trialwatch::aws::sqs::{batched, MAX_MESSAGE_BYTES};
 use trialwatch::enrolment::EnrolmentStatus;
-use trialwatch::ports::Clock;
+use trialwatch::ports::{Clock, EnrolmentStore, VitalsQueue};
 use trialwatch::validation::Validator;
 use trialwatch::vitals::{ReadingInput, VitalReading, VitalsMessage, MAX_READINGS_PER_REQUEST};
 use trialwatch::{Error, PatientId, TrialId};
 
 use crate::auth::Principal;
 use crate::body::MediaType;
-use crate::deps::{Deps, Queues, Stores};
+use crate::deps::Deps;
 use crate::patients::{authorize, require_enrolled, Purpose};
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
@@ -33,8 +33,8 @@ struct Accepted {
     accepted: usize,
 }
 
-pub async fn post<S: Stores, Q: Queues, C: Clock>(
-    deps: &Deps<S, Q, C>,
+pub async fn post<S: EnrolmentStore + 'static, V: VitalsQueue, A, C: Clock>(
+    deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,
     trial_id: TrialId,
@@ -72,7 +72,7 @@ pub async fn post<S: Stores, Q: Queues, C: Clock>(
     let accepted = readings.len();
     for batch in batches(pack(&trial_id, &patient_id, readings)) {
         // Batches go one after another; FIFO order within the group is kept.
-        deps.queue.send_vitals(&batch).await?;
+        deps.vitals_queue.send_vitals(&batch).await?;
     }
     tracing::info!(trial_id = %trial_id, accepted, "vitals queued");
     Ok(respond::json(202, &Accepted { accepted }))

@@ -20,12 +20,17 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
 use trialwatch::page::PageRequest;
-use trialwatch::ports::SubmissionStore;
+use trialwatch::ports::{ReportFigures, SubmissionLedger};
 use trialwatch::settings::Resources;
 use trialwatch::vitals::VitalsMessage;
 use trialwatch::{PatientId, SubmissionId, TrialId};
 
-type EmulatorDeps = epro_api::Deps<Serial<trialwatch::aws::DynamoStore>, epro_api::AwsQueues, trialwatch::clock::SystemClock>;
+type EmulatorDeps = epro_api::Deps<
+    Serial<trialwatch::aws::DynamoStore>,
+    trialwatch::aws::SqsVitalsQueue,
+    trialwatch::aws::SqsAlertQueue,
+    trialwatch::clock::SystemClock,
+>;
 
 struct Stack {
     sdk: SdkConfig,
@@ -40,11 +45,9 @@ async fn stack(label: &str) -> Stack {
         .await
         .unwrap_or_else(|e| panic!("provisioning {prefix} on the emulator failed: {e} (run `make test`)"));
     let store = Serial::new(trialwatch::aws::DynamoStore::new(&sdk, resources.table_name.clone(), resources.audit_table_name.clone()));
-    let queues = epro_api::AwsQueues {
-        vitals: trialwatch::aws::SqsVitalsQueue::new(&sdk, resources.vitals_queue_url.clone()),
-        alerts: trialwatch::aws::SqsAlertQueue::new(&sdk, resources.alert_queue_url.clone()),
-    };
-    let deps = epro_api::Deps::new(store, queues, trialwatch::clock::SystemClock, Duration::from_secs(300));
+    let vitals = trialwatch::aws::SqsVitalsQueue::new(&sdk, resources.vitals_queue_url.clone());
+    let alerts = trialwatch::aws::SqsAlertQueue::new(&sdk, resources.alert_queue_url.clone());
+    let deps = epro_api::Deps::new(store, vitals, alerts, trialwatch::clock::SystemClock, Duration::from_secs(300));
     Stack { sdk, resources, deps }
 }
 

@@ -10,9 +10,8 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use trialwatch::audit::anchor::anchor_all;
 use trialwatch::edge::schedule;
-use trialwatch::ports::{AnchorStore, ChainHeads, Clock, ReportStore};
+use trialwatch::ports::{AnchorStore, ChainHeads, Clock, ReportStore, TrialStore};
 
-use crate::generate::ReportSources;
 use crate::Deps;
 
 /// The rule's constant input (`{"job": "audit-anchors"}`) that tells an
@@ -34,7 +33,7 @@ pub fn is_anchor_run(payload: &Value) -> bool {
 
 /// Anchors every trial now; a trial that failed fails the invocation, so
 /// Lambda retries it.
-pub async fn handle_anchors<S: ReportSources, R: ReportStore, C: Clock>(
+pub async fn handle_anchors<S: TrialStore, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {

@@ -7,9 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::domain_event::{announce, DomainEvent};
-use trialwatch::ports::{
-    AlertStore, AuditLog, Clock, EnrolmentStore, PendingEvents, ReportStore, SubmissionStore, TrialStore, VitalsStore,
-};
+use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialStore};
 use trialwatch::report::ReportMeta;
 use trialwatch::{Error, ReportId, TrialId};
 
@@ -20,11 +18,6 @@ use crate::Deps;
 
 /// How long a presigned download link stays valid.
 pub const LINK_TTL: StdDuration = StdDuration::from_secs(15 * 60);
-
-/// Every store port a report reads, plus the audit log it writes and the
-/// pending events it settles.
-pub trait ReportSources: TrialStore + EnrolmentStore + SubmissionStore + AlertStore + VitalsStore + AuditLog + PendingEvents {}
-impl<T: TrialStore + EnrolmentStore + SubmissionStore + AlertStore + VitalsStore + AuditLog + PendingEvents> ReportSources for T {}
 
 /// A stored report and a fresh link to it.
 #[derive(Debug, Clone)]
@@ -64,10 +57,10 @@ fn widest_bounds(period: Period) -> (DateTime<Utc>, DateTime<Utc>) {
 /// (`try_join!` drops the other futures) and is returned. Each is a GetItem or
 /// an indexed Query over counters, so the cost grows with sites x days, never
 /// with submissions or patients.
-pub async fn gather<S: ReportSources>(store: &S, trial_id: &TrialId, period: Period) -> Result<Gathered, Error> {
+pub async fn gather<S: TrialStore + ReportFigures>(store: &S, trial_id: &TrialId, period: Period) -> Result<Gathered, Error> {
     let (from, to) = widest_bounds(period);
     let (trial, enrolment, daily, alerts, risk_levels) = tokio::try_join!(
-        async { store.get_trial(trial_id).await?.ok_or(Error::NotFound("trial")) },
+        async { store.get_trial(trial_id).await?.ok_or(trialwatch::ports::StorageError::NotFound("trial")) },
         store.enrolment_counts(trial_id),
         store.daily_counts(trial_id, period.from, period.to),
         store.alerts_between(trial_id, from, to),
@@ -95,7 +88,7 @@ async fn render(heading: pdf::Heading, figures: Figures) -> Result<pdf::Rendered
 ///
 /// The object and its metadata are stored before the audit entry is written:
 /// an audit entry must never claim a report that does not exist.
-pub async fn publish<S: ReportSources, R: ReportStore, C: Clock>(
+pub async fn publish<S: AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     gathered: Gathered,
     period: Period,

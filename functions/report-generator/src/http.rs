@@ -12,11 +12,11 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use trialwatch::edge::http::respond::{self, with_header};
 use trialwatch::edge::http::{body, path_param, Principal, RouteKey, Routes};
-use trialwatch::ports::{Clock, ReportStore};
+use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialStore};
 use trialwatch::{Error, ReportId, TrialId};
 
 use crate::auth::may_read_reports;
-use crate::generate::{self, ReportSources};
+use crate::generate;
 use crate::period::{Period, PeriodRequest};
 use crate::Deps;
 
@@ -41,13 +41,19 @@ pub fn routes() -> &'static Routes<Route> {
 
 /// Served inside the request's correlation scope, as the ePRO API's routes:
 /// every line it logs carries the id, and the response echoes it.
-pub async fn handle_http<S: ReportSources, R: ReportStore, C: Clock>(deps: &Deps<S, R, C>, req: Request) -> Response<Body> {
+pub async fn handle_http<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+    deps: &Deps<S, R, C>,
+    req: Request,
+) -> Response<Body> {
     let correlation = trialwatch::edge::http::correlation_id(&req);
     let response = trialwatch::correlation::scope(correlation.clone(), serve_http(deps, req)).await;
     trialwatch::edge::http::with_correlation_id(response, &correlation)
 }
 
-async fn serve_http<S: ReportSources, R: ReportStore, C: Clock>(deps: &Deps<S, R, C>, req: Request) -> Response<Body> {
+async fn serve_http<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+    deps: &Deps<S, R, C>,
+    req: Request,
+) -> Response<Body> {
     match route(deps, req).await {
         Ok(resp) => resp,
         Err(e) => {
@@ -61,7 +67,10 @@ async fn serve_http<S: ReportSources, R: ReportStore, C: Clock>(deps: &Deps<S, R
     }
 }
 
-async fn route<S: ReportSources, R: ReportStore, C: Clock>(deps: &Deps<S, R, C>, req: Request) -> Result<Response<Body>, Error> {
+async fn route<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+    deps: &Deps<S, R, C>,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     let (route, req) = routes().resolve(req)?;
     // Identity first (401), then the path (400), then scope (403) and body.
     let caller = Principal::from_request(&req)?;
@@ -79,7 +88,7 @@ async fn route<S: ReportSources, R: ReportStore, C: Clock>(deps: &Deps<S, R, C>,
     }
 }
 
-async fn create<S: ReportSources, R: ReportStore, C: Clock>(
+async fn create<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     caller: &Principal,
     trial: &TrialId,
@@ -107,11 +116,7 @@ async fn create<S: ReportSources, R: ReportStore, C: Clock>(
     Ok(with_header(respond::json(201, &body), header::LOCATION, &location))
 }
 
-async fn get<S: ReportSources, R: ReportStore, C: Clock>(
-    deps: &Deps<S, R, C>,
-    trial: &TrialId,
-    id: &ReportId,
-) -> Result<Response<Body>, Error> {
+async fn get<S, R: ReportStore, C: Clock>(deps: &Deps<S, R, C>, trial: &TrialId, id: &ReportId) -> Result<Response<Body>, Error> {
     let meta = deps.reports.get_report(trial, id).await?.ok_or(Error::NotFound("report"))?;
     let (url, expires_at) = generate::link(&deps.reports, &deps.clock, &meta).await?;
     let body = json!({

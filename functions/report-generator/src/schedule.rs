@@ -10,11 +10,11 @@ use serde::Serialize;
 use serde_json::Value;
 use trialwatch::audit::Actor;
 use trialwatch::edge::schedule;
-use trialwatch::ports::{Clock, ReportStore};
+use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialStore};
 use trialwatch::trial::TrialStatus;
 use trialwatch::{Error, TrialId};
 
-use crate::generate::{self, ReportSources};
+use crate::generate;
 use crate::period::Period;
 use crate::Deps;
 
@@ -44,7 +44,7 @@ enum One {
 /// names its job; any other event is the weekly reports. The edge kit reads
 /// the event's time and maps the outcome; a run with failed trials fails the
 /// invocation.
-pub async fn handle_schedule<S: ReportSources, R: ReportStore, C: Clock>(
+pub async fn handle_schedule<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
@@ -60,7 +60,7 @@ impl schedule::Outcome for ScheduleOutcome {
     }
 }
 
-pub async fn run_weekly<S: ReportSources, R: ReportStore, C: Clock>(
+pub async fn run_weekly<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     now: DateTime<Utc>,
 ) -> Result<ScheduleOutcome, Error> {
@@ -85,7 +85,7 @@ pub async fn run_weekly<S: ReportSources, R: ReportStore, C: Clock>(
     Ok(outcome)
 }
 
-async fn weekly_one<S: ReportSources, R: ReportStore, C: Clock>(
+async fn weekly_one<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     id: &TrialId,
     now: DateTime<Utc>,

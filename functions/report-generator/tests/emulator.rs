@@ -23,7 +23,7 @@ use trialwatch::aws::{DynamoStore, S3ReportStore};
 use trialwatch::clock::FakeClock;
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
 use trialwatch::news2::RiskLevel;
-use trialwatch::ports::{AlertStore, EnrolmentStore, RecordOutcome, SubmissionStore, TrialStore};
+use trialwatch::ports::{AlertDelivery, AlertInbox, EnrolmentStore, RecordOutcome, SubmissionLedger, TrialStore};
 use trialwatch::submission::{Answer, AnswerValue, StoredSubmission};
 use trialwatch::trial::{Trial, TrialDefinition};
 use trialwatch::{AlertId, SiteId, SubmissionId};
@@ -44,10 +44,10 @@ const IN_FLIGHT: usize = 1;
 
 /// Retries what a client retries after a 503: concurrent transactions on one
 /// counter item conflict (TransactionConflict), on DynamoDB as on the emulator.
-async fn retrying<T, F, Fut>(mut op: F) -> Result<T, trialwatch::Error>
+async fn retrying<T, F, Fut>(mut op: F) -> Result<T, trialwatch::ports::StorageError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, trialwatch::Error>>,
+    Fut: std::future::Future<Output = Result<T, trialwatch::ports::StorageError>>,
 {
     let mut attempt = 0u64;
     loop {
@@ -257,7 +257,7 @@ async fn seed(store: &DynamoStore) -> Expected {
                     .with_detail("patientId", alert.patient_id.as_str());
                 retrying(|| store.acknowledge(&t, &alert.alert_id, &by, None, at, &entry, None)).await?;
             }
-            Ok::<_, trialwatch::Error>(())
+            Ok::<_, trialwatch::ports::StorageError>(())
         })
         .buffer_unordered(IN_FLIGHT)
         .try_collect::<Vec<_>>()

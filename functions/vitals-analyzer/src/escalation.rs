@@ -327,7 +327,7 @@ mod tests {
         assess(prev, readings, Spo2Scale::Scale1, at, s)
     }
 
-    /// Stores an assessment's state as the analyzer's write would.
+    /// Writes an assessment's state as the analyzer's write would.
     fn stored(a: &Assessment) -> VitalsState {
         a.state.clone()
     }

@@ -11,13 +11,13 @@ use lambda_runtime::{Context, LambdaEvent};
 use trialwatch::alert::{Alert, AlertReason};
 use trialwatch::audit::AuditEntry;
 use trialwatch::clock::FakeClock;
-use trialwatch::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
+use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
 use trialwatch::memory::{MemoryDeadLetters, MemoryQueue, MemoryStore};
 use trialwatch::news2::RiskLevel;
 use trialwatch::ports::*;
 use trialwatch::trial::Trial;
 use trialwatch::vitals::{Avpu, VitalCode, VitalReading, VitalValue, VitalsMessage, VitalsState};
-use trialwatch::{Error, PatientId, ReadingId, SiteId, TrialId};
+use trialwatch::{PatientId, ReadingId, SiteId, TrialId};
 
 use crate::{handle, Deps};
 
@@ -666,20 +666,20 @@ struct Hooked {
 
 #[async_trait]
 impl TrialStore for Hooked {
-    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
+    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         self.inner.get_trial(id).await
     }
-    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error> {
+    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, StorageError> {
         self.inner.put_trial(trial, audit).await
     }
-    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, Error> {
+    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, StorageError> {
         self.inner.list_trial_ids().await
     }
 }
 
 #[async_trait]
 impl EnrolmentStore for Hooked {
-    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, StorageError> {
         self.inner.get_enrolment(trial, patient).await
     }
     async fn put_enrolment_with_events(
@@ -687,23 +687,20 @@ impl EnrolmentStore for Hooked {
         enrolment: &Enrolment,
         audit: &AuditEntry,
         events: &[trialwatch::domain_event::DomainEvent],
-    ) -> Result<Upsert, Error> {
+    ) -> Result<Upsert, StorageError> {
         self.inner.put_enrolment_with_events(enrolment, audit, events).await
-    }
-    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
-        self.inner.enrolment_counts(trial).await
     }
 }
 
 #[async_trait]
 impl VitalsStore for Hooked {
-    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error> {
+    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), StorageError> {
         self.inner.put_readings(trial, patient, readings).await
     }
-    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), Error> {
+    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), StorageError> {
         self.inner.put_readings_batch(batch).await
     }
-    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
+    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, StorageError> {
         self.inner.get_state(trial, patient).await
     }
     async fn put_state_with_events(
@@ -712,12 +709,12 @@ impl VitalsStore for Hooked {
         state: &VitalsState,
         raised: &[AuditEntry],
         events: &[trialwatch::domain_event::DomainEvent],
-    ) -> Result<StateWrite, Error> {
+    ) -> Result<StateWrite, StorageError> {
         if self.panic_for.as_ref() == Some(&state.patient_id) {
             panic!("injected panic in put_state");
         }
         if self.unavailable_for.as_ref() == Some(&state.patient_id) {
-            return Err(Error::Unavailable("injected".into()));
+            return Err(StorageError::Unavailable("injected".into()));
         }
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -746,14 +743,11 @@ impl VitalsStore for Hooked {
         }
         self.inner.put_state_with_events(previous, state, raised, events).await
     }
-    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
-        self.inner.risk_level_counts(trial).await
-    }
 }
 
 #[async_trait]
 impl BatchReader for Hooked {
-    async fn read_batch(&self, trials: &[&TrialId], patients: &[(&TrialId, &PatientId)]) -> Result<BatchRead, Error> {
+    async fn read_batch(&self, trials: &[&TrialId], patients: &[(&TrialId, &PatientId)]) -> Result<BatchRead, StorageError> {
         self.trial_loads.fetch_add(trials.len(), Ordering::SeqCst);
         self.inner.read_batch(trials, patients).await
     }
@@ -1049,10 +1043,15 @@ mod audit_chain {
 
 #[async_trait]
 impl trialwatch::ports::PendingEvents for Hooked {
-    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<trialwatch::domain_event::DueEvent>, Error> {
+    async fn due_events(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<trialwatch::domain_event::DueEvent>, StorageError> {
         self.inner.due_events(shard, now, limit).await
     }
-    async fn settle(&self, published: &[trialwatch::domain_event::EventId]) -> Result<(), Error> {
+    async fn settle(&self, published: &[trialwatch::domain_event::EventId]) -> Result<(), StorageError> {
         self.inner.settle(published).await
     }
 }

@@ -165,7 +165,7 @@ where
     // submission) is re-read consistently; the state write is retried with it.
     let reread = || async {
         let enrolment = deps.store.get_enrolment_consistent(&batch.trial, &batch.patient).await?;
-        Ok(enrolment.ok_or(trialwatch::Error::NotFound("enrolment"))?.audit_head)
+        Ok(enrolment.ok_or(trialwatch::ports::StorageError::NotFound("enrolment"))?.audit_head)
     };
     let mut sent = assessment.escalation.as_ref().map(|e| e.alert_id.clone());
     for _ in 0..=STATE_RETRIES {

@@ -99,6 +99,12 @@ impl From<trialwatch::Error> for RecordFailure {
     }
 }
 
+impl From<trialwatch::ports::StorageError> for RecordFailure {
+    fn from(e: trialwatch::ports::StorageError) -> Self {
+        RecordFailure::Dependency { code: e.code() }
+    }
+}
+
 /// Parses and re-validates a record body.
 pub fn parse_body(body: Option<&str>, now: DateTime<Utc>) -> Result<VitalsMessage, RecordFailure> {
     let body = body.ok_or(RecordFailure::MissingBody)?;

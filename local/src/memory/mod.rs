@@ -109,7 +109,7 @@ impl MemoryBackend {
     }
 }
 
-type EproDeps = epro_api::Deps<MemoryStore, MemoryQueues, SystemClock>;
+type EproDeps = epro_api::Deps<MemoryStore, MemoryQueues, MemoryQueues, SystemClock>;
 type AnalyzerDeps = vitals_analyzer::Deps<MemoryStore, MemoryQueues, SystemClock, MemoryDeadLetters>;
 type DispatcherDeps = alert_dispatcher::Deps<MemoryStore, MemoryNotifier, alert_dispatcher::HttpWebhookSender, SystemClock>;
 type ReportDeps = report_generator::Deps<MemoryStore, MemoryReportStore, SystemClock>;
@@ -142,7 +142,8 @@ impl MemoryFunctions {
             let f = match spec.binary.as_str() {
                 "epro-api" => {
                     let config = epro_api::Config::from_vars(&env).map_err(init)?;
-                    let deps = epro_api::Deps::from_shared(store, Arc::new(queues.clone()), SystemClock, config.config_ttl);
+                    let queues = Arc::new(queues.clone());
+                    let deps = epro_api::Deps::from_shared(store, queues.clone(), queues, SystemClock, config.config_ttl);
                     Function::EproApi(Box::new(deps.with_egress(config.egress).with_event_bus(bus.clone())))
                 }
                 "vitals-analyzer" => {

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 use trialwatch::alert::Alert;
-use trialwatch::ports::{AlertQueue, VitalsQueue};
+use trialwatch::ports::{AlertQueue, StorageError, VitalsQueue};
 use trialwatch::vitals::VitalsMessage;
 use trialwatch::Error;
 
@@ -272,10 +272,10 @@ fn correlation_attribute(id: Option<&trialwatch::correlation::CorrelationId>) ->
 /// SQS limits a SendMessageBatch to 10 entries; the adapter splits, so does this.
 #[async_trait]
 impl VitalsQueue for MemoryQueues {
-    async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), Error> {
+    async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), StorageError> {
         let correlation = trialwatch::correlation::current();
         for m in messages {
-            let body = serde_json::to_string(m).map_err(|_| Error::Internal("vitals message does not serialise".into()))?;
+            let body = serde_json::to_string(m).map_err(|_| StorageError::Corrupt("vitals message does not serialise".into()))?;
             let attributes = correlation_attribute(correlation.as_ref()).into_iter().collect();
             self.vitals.send(body, Some(m.group_id()), Some(m.dedup_id()), attributes);
         }
@@ -285,9 +285,9 @@ impl VitalsQueue for MemoryQueues {
 
 #[async_trait]
 impl AlertQueue for MemoryQueues {
-    async fn enqueue(&self, alerts: &[Alert]) -> Result<(), Error> {
+    async fn enqueue(&self, alerts: &[Alert]) -> Result<(), StorageError> {
         for a in alerts {
-            let body = serde_json::to_string(a).map_err(|_| Error::Internal("alert does not serialise".into()))?;
+            let body = serde_json::to_string(a).map_err(|_| StorageError::Corrupt("alert does not serialise".into()))?;
             let mut attributes = vec![("level".to_owned(), a.level.as_str().to_owned()), ("trialId".to_owned(), a.trial_id.to_string())];
             attributes.extend(correlation_attribute(a.correlation_id.as_ref()));
             // The alert queue is a standard queue: no group, no deduplication id.

@@ -175,18 +175,20 @@ mod tests {
         assert!(!anchor.chains.values().any(|h| h.hash == "c".repeat(64)));
     }
 
+    use crate::ports::StorageError;
+
     /// The trials index only: anchoring reads nothing else of a trial.
     struct Listed(Vec<&'static str>);
 
     #[async_trait::async_trait]
     impl TrialStore for Listed {
-        async fn get_trial(&self, _: &TrialId) -> Result<Option<crate::trial::Trial>, Error> {
-            Err(Error::Internal("not used".into()))
+        async fn get_trial(&self, _: &TrialId) -> Result<Option<crate::trial::Trial>, StorageError> {
+            Err(StorageError::Corrupt("not used".into()))
         }
-        async fn put_trial(&self, _: &crate::trial::Trial, _: &crate::audit::AuditEntry) -> Result<crate::ports::Upsert, Error> {
-            Err(Error::Internal("not used".into()))
+        async fn put_trial(&self, _: &crate::trial::Trial, _: &crate::audit::AuditEntry) -> Result<crate::ports::Upsert, StorageError> {
+            Err(StorageError::Corrupt("not used".into()))
         }
-        async fn list_trial_ids(&self) -> Result<Vec<TrialId>, Error> {
+        async fn list_trial_ids(&self) -> Result<Vec<TrialId>, StorageError> {
             Ok(self.0.iter().map(|id| t(id)).collect())
         }
     }

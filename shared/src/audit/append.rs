@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::chain::{ChainHead, ChainId, GENESIS};
 use super::AuditEntry;
 use crate::error::Error;
+use crate::ports::StorageError;
 
 /// Conflict kind of an append whose head is no longer the chain's head.
 pub const HEAD_MOVED: &str = "audit-head-moved";
@@ -31,12 +32,31 @@ pub fn head_retries() -> u64 {
     HEAD_RETRIES.load(Ordering::Relaxed)
 }
 
-pub fn head_moved() -> Error {
-    Error::conflict(HEAD_MOVED, "the audit chain moved on since its head was read")
+pub fn head_moved() -> StorageError {
+    StorageError::conflict(HEAD_MOVED, "the audit chain moved on since its head was read")
 }
 
-pub fn is_head_moved(e: &Error) -> bool {
-    matches!(e, Error::Conflict { kind: HEAD_MOVED, .. })
+/// An error an append loop can run on: the store's own, or a caller's that
+/// carries it (a use case's, the HTTP edge's).
+pub trait AppendError: From<StorageError> {
+    /// Whether this is [`head_moved`].
+    fn is_head_moved(&self) -> bool;
+}
+
+impl AppendError for StorageError {
+    fn is_head_moved(&self) -> bool {
+        matches!(self, StorageError::Conflict { kind: HEAD_MOVED, .. })
+    }
+}
+
+impl AppendError for Error {
+    fn is_head_moved(&self) -> bool {
+        matches!(self, Error::Conflict { kind: HEAD_MOVED, .. })
+    }
+}
+
+pub fn is_head_moved<E: AppendError>(e: &E) -> bool {
+    e.is_head_moved()
 }
 
 /// Runs `write` with `start` (the head context a writer already holds: a
@@ -45,12 +65,13 @@ pub fn is_head_moved(e: &Error) -> bool {
 /// context and `write` runs again, [`MAX_APPEND_ATTEMPTS`] tries in all; then
 /// the append is `Unavailable` (503 with Retry-After at the HTTP edge, a
 /// redelivery on a queue). Any other result ends the loop.
-pub async fn append_with_retry<C, T, R, RF, W, WF>(start: Option<C>, mut reread: R, mut write: W) -> Result<T, Error>
+pub async fn append_with_retry<C, T, E, R, RF, W, WF>(start: Option<C>, mut reread: R, mut write: W) -> Result<T, E>
 where
+    E: AppendError,
     R: FnMut() -> RF,
-    RF: Future<Output = Result<C, Error>>,
+    RF: Future<Output = Result<C, E>>,
     W: FnMut(C) -> WF,
-    WF: Future<Output = Result<T, Error>>,
+    WF: Future<Output = Result<T, E>>,
 {
     let mut context = match start {
         Some(c) => c,
@@ -69,7 +90,7 @@ where
             other => return other,
         }
     }
-    Err(Error::Unavailable(format!("audit append: the chain head moved {MAX_APPEND_ATTEMPTS} times")))
+    Err(StorageError::Unavailable(format!("audit append: the chain head moved {MAX_APPEND_ATTEMPTS} times")).into())
 }
 
 /// How one change moves its chain's head: from the head its first entry was
@@ -85,8 +106,8 @@ pub struct Extension {
 impl Extension {
     /// The move made by `entries`, linked in order into one chain; an
     /// unlinked entry, a gap or a second chain is a bug in the writer.
-    pub fn of(entries: &[AuditEntry]) -> Result<Self, Error> {
-        let bad = |why: &str| Error::Internal(format!("audit append: {why}"));
+    pub fn of(entries: &[AuditEntry]) -> Result<Self, StorageError> {
+        let bad = |why: &str| StorageError::Corrupt(format!("audit append: {why}"));
         let first = entries.first().ok_or_else(|| bad("no entries"))?;
         let chain = first.chain.as_deref().and_then(ChainId::parse).ok_or_else(|| bad("entry not linked"))?;
         let seq = first.seq.ok_or_else(|| bad("entry not linked"))?;
@@ -173,7 +194,7 @@ mod tests {
             },
         )
         .await;
-        assert!(matches!(result, Err(Error::Unavailable(_))), "{result:?}");
+        assert!(matches!(result, Err(StorageError::Unavailable(_))), "{result:?}");
         assert_eq!(writes.load(Ordering::SeqCst), MAX_APPEND_ATTEMPTS);
 
         // AND any other error ends the loop at once

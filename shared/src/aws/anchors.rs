@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use super::errors::from_sdk;
 use crate::audit::anchor::Anchor;
-use crate::error::Error;
 use crate::ids::TrialId;
+use crate::ports::StorageError;
 use crate::ports::{AnchorReader, AnchorStore, StoredAnchor};
 
 #[derive(Clone, Debug)]
@@ -35,9 +35,9 @@ impl S3Anchors {
 
 #[async_trait]
 impl AnchorStore for S3Anchors {
-    async fn put_anchor(&self, anchor: &Anchor, retain_until: DateTime<Utc>) -> Result<(), Error> {
+    async fn put_anchor(&self, anchor: &Anchor, retain_until: DateTime<Utc>) -> Result<(), StorageError> {
         const OP: &str = "s3.PutObject(anchor)";
-        let body = serde_json::to_vec(anchor).map_err(|_| Error::Internal(format!("{OP}: encoding")))?;
+        let body = serde_json::to_vec(anchor).map_err(|_| StorageError::Corrupt(format!("{OP}: encoding")))?;
         // Encryption is the bucket's default (SSE-KMS with the stack key). S3
         // refuses an Object Lock put without an integrity checksum.
         self.client
@@ -58,7 +58,7 @@ impl AnchorStore for S3Anchors {
 
 #[async_trait]
 impl AnchorReader for S3Anchors {
-    async fn anchors(&self, trial: &TrialId) -> Result<Vec<StoredAnchor>, Error> {
+    async fn anchors(&self, trial: &TrialId) -> Result<Vec<StoredAnchor>, StorageError> {
         const LIST: &str = "s3.ListObjectVersions(anchors)";
         const GET: &str = "s3.GetObject(anchor)";
         let mut versions = Vec::new();
@@ -101,7 +101,7 @@ impl AnchorReader for S3Anchors {
                 .send()
                 .await
                 .map_err(|e| from_sdk(GET, &e))?;
-            let body = out.body.collect().await.map_err(|_| Error::Unavailable(format!("{GET}: body")))?.into_bytes().to_vec();
+            let body = out.body.collect().await.map_err(|_| StorageError::Unavailable(format!("{GET}: body")))?.into_bytes().to_vec();
             let name = match version {
                 Some(v) if v != "null" => format!("{key}?versionId={v}"),
                 _ => key,

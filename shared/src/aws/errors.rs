@@ -1,10 +1,10 @@
-//! The one mapping from AWS SDK errors to the domain error. Only error codes
+//! The one mapping from AWS SDK errors to the ports' errors. Only error codes
 //! and operation names reach the result: never a message, which for some
 //! services echoes request values.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-use crate::error::Error;
+use crate::ports::{NotifyError, StorageError};
 
 /// Service error codes that mean "try the same request again later".
 const RETRYABLE_CODES: &[&str] = &[
@@ -48,26 +48,26 @@ pub(crate) fn is_retryable_code(code: &str) -> bool {
 /// failures are `Unavailable` (the caller answers 503 / lets SQS redeliver);
 /// everything else is `Internal`. `operation` names the call, e.g.
 /// `dynamodb.TransactWriteItems`.
-pub(crate) fn from_sdk<E>(operation: &'static str, err: &SdkError<E>) -> Error
+pub(crate) fn from_sdk<E>(operation: &'static str, err: &SdkError<E>) -> StorageError
 where
     E: ProvideErrorMetadata,
 {
     match err {
-        SdkError::TimeoutError(_) => Error::Unavailable(format!("{operation}: timeout")),
-        SdkError::DispatchFailure(_) => Error::Unavailable(format!("{operation}: dispatch-failure")),
-        SdkError::ResponseError(_) => Error::Unavailable(format!("{operation}: response-error")),
-        SdkError::ConstructionFailure(_) => Error::Internal(format!("{operation}: construction-failure")),
+        SdkError::TimeoutError(_) => StorageError::Unavailable(format!("{operation}: timeout")),
+        SdkError::DispatchFailure(_) => StorageError::Unavailable(format!("{operation}: dispatch-failure")),
+        SdkError::ResponseError(_) => StorageError::Unavailable(format!("{operation}: response-error")),
+        SdkError::ConstructionFailure(_) => StorageError::Corrupt(format!("{operation}: construction-failure")),
         SdkError::ServiceError(service) => {
             let code = err.code().unwrap_or("unknown");
             let status = service.raw().status().as_u16();
             let code = sanitize(code);
             if is_retryable_code(&code) || status >= 500 || status == 429 {
-                Error::Unavailable(format!("{operation}: {code}"))
+                StorageError::Unavailable(format!("{operation}: {code}"))
             } else {
-                Error::Internal(format!("{operation}: {code} (http {status})"))
+                StorageError::Corrupt(format!("{operation}: {code} (http {status})"))
             }
         }
-        _ => Error::Internal(format!("{operation}: unknown-sdk-error")),
+        _ => StorageError::Corrupt(format!("{operation}: unknown-sdk-error")),
     }
 }
 
@@ -94,23 +94,23 @@ const SNS_REFUSED: &[&str] = &[
 ];
 
 /// Maps an SNS SDK error. Permanent answers get their own variants
-/// (`NotFound`, `Forbidden`, `BadRequest`), which the dispatcher settles at
+/// (`TopicNotFound`, `Forbidden`, `Refused`), which the dispatcher settles at
 /// once; everything else (throttling, 5xx, timeouts, network) goes through
 /// [`from_sdk`] and stays retryable.
-pub(crate) fn from_sns<E>(operation: &'static str, err: &SdkError<E>) -> Error
+pub(crate) fn from_sns<E>(operation: &'static str, err: &SdkError<E>) -> NotifyError
 where
     E: ProvideErrorMetadata,
 {
-    let SdkError::ServiceError(_) = err else { return from_sdk(operation, err) };
+    let SdkError::ServiceError(_) = err else { return from_sdk(operation, err).into() };
     let code = sanitize(err.code().unwrap_or("unknown"));
     if SNS_TOPIC_NOT_FOUND.contains(&code.as_str()) {
-        Error::NotFound("sns topic")
+        NotifyError::TopicNotFound
     } else if SNS_FORBIDDEN.contains(&code.as_str()) {
-        Error::Forbidden
+        NotifyError::Forbidden
     } else if SNS_REFUSED.contains(&code.as_str()) {
-        Error::BadRequest(format!("{operation}: {code}"))
+        NotifyError::Refused(format!("{operation}: {code}"))
     } else {
-        from_sdk(operation, err)
+        from_sdk(operation, err).into()
     }
 }
 
@@ -121,8 +121,8 @@ fn sanitize(code: &str) -> String {
 
 /// A domain payload could not be turned into an item, or an item read back
 /// does not fit the domain type: a bug or a corrupted record, never input.
-pub(crate) fn codec(operation: &'static str, what: &'static str) -> impl FnOnce(serde_dynamo::Error) -> Error {
-    move |_| Error::Internal(format!("{operation}: {what} does not fit its stored form"))
+pub(crate) fn codec(operation: &'static str, what: &'static str) -> impl FnOnce(serde_dynamo::Error) -> StorageError {
+    move |_| StorageError::Corrupt(format!("{operation}: {what} does not fit its stored form"))
 }
 
 #[cfg(test)]
@@ -157,7 +157,7 @@ mod tests {
     fn server_errors_are_retryable_and_client_errors_are_internal() {
         assert!(from_sdk("dynamodb.PutItem", &service_error("Whatever", 503)).is_retryable());
         let e = from_sdk("dynamodb.PutItem", &service_error("ValidationException", 400));
-        assert!(matches!(e, Error::Internal(_)), "{e:?}");
+        assert!(matches!(e, StorageError::Corrupt(_)), "{e:?}");
     }
 
     fn sns_error(code: &str, status: u16) -> SdkError<PublishError> {
@@ -171,23 +171,23 @@ mod tests {
         // GIVEN SNS says the topic does not exist
         let e = from_sns("sns.Publish", &sns_error("NotFound", 404));
         // THEN it is a not-found, which the dispatcher settles at once
-        assert!(matches!(e, Error::NotFound("sns topic")), "{e:?}");
-        assert!(!e.is_retryable());
+        assert!(matches!(e, NotifyError::TopicNotFound), "{e:?}");
+        assert!(e.is_permanent());
         // AND a bad parameter or a forbidden topic are permanent too, without the message
         let e = from_sns("sns.Publish", &sns_error("InvalidParameter", 400));
-        assert!(matches!(&e, Error::BadRequest(d) if d == "sns.Publish: InvalidParameter"), "{e:?}");
-        assert!(matches!(from_sns("sns.Publish", &sns_error("AuthorizationError", 403)), Error::Forbidden));
-        assert!(matches!(from_sns("sns.Publish", &sns_error("KMSDisabled", 400)), Error::BadRequest(_)));
+        assert!(matches!(&e, NotifyError::Refused(d) if d == "sns.Publish: InvalidParameter"), "{e:?}");
+        assert!(matches!(from_sns("sns.Publish", &sns_error("AuthorizationError", 403)), NotifyError::Forbidden));
+        assert!(matches!(from_sns("sns.Publish", &sns_error("KMSDisabled", 400)), NotifyError::Refused(_)));
     }
 
     #[test]
     fn sns_throttling_server_errors_and_timeouts_stay_retryable() {
         for (code, status) in [("Throttled", 429), ("Throttled", 400), ("KMSThrottling", 400), ("InternalError", 500), ("Whatever", 503)] {
             let e = from_sns("sns.Publish", &sns_error(code, status));
-            assert!(e.is_retryable(), "{code} {status} -> {e:?}");
+            assert!(matches!(&e, NotifyError::Storage(s) if s.is_retryable()), "{code} {status} -> {e:?}");
         }
         let timeout: SdkError<PublishError> = SdkError::timeout_error("slow");
-        assert!(from_sns("sns.Publish", &timeout).is_retryable());
+        assert!(matches!(from_sns("sns.Publish", &timeout), NotifyError::Storage(s) if s.is_retryable()));
     }
 
     #[test]

@@ -8,8 +8,8 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use super::errors::from_sdk;
 use crate::domain_event::{DomainEvent, Published, MAX_PUT_EVENTS, SOURCE};
-use crate::error::Error;
 use crate::ports::EventPublisher;
+use crate::ports::StorageError;
 
 #[derive(Clone, Debug)]
 pub struct EventBridgePublisher {
@@ -25,7 +25,7 @@ impl EventBridgePublisher {
 
 #[async_trait]
 impl EventPublisher for EventBridgePublisher {
-    async fn publish(&self, events: &[DomainEvent]) -> Result<Published, Error> {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<Published, StorageError> {
         const OP: &str = "events.PutEvents";
         let mut published = Published::default();
         for batch in events.chunks(MAX_PUT_EVENTS) {

@@ -10,9 +10,9 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use super::errors::from_sdk;
 use super::DynamoStore;
 use crate::domain_event::DomainEvent;
-use crate::error::Error;
 use crate::ids::{ReportId, TrialId};
 use crate::ports::ReportStore;
+use crate::ports::StorageError;
 use crate::report::ReportMeta;
 
 #[derive(Clone, Debug)]
@@ -35,7 +35,7 @@ impl S3ReportStore {
 
 #[async_trait]
 impl ReportStore for S3ReportStore {
-    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), Error> {
+    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), StorageError> {
         const OP: &str = "s3.PutObject(report)";
         // Object first, record second: a record never points at a missing
         // object, and a retry overwrites the same key.
@@ -57,13 +57,13 @@ impl ReportStore for S3ReportStore {
         self.meta.put_report_meta(meta, events).await
     }
 
-    async fn get_report(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, Error> {
+    async fn get_report(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, StorageError> {
         self.meta.get_report_meta(trial, id).await
     }
 
-    async fn presign(&self, object_key: &str, ttl: std::time::Duration) -> Result<String, Error> {
+    async fn presign(&self, object_key: &str, ttl: std::time::Duration) -> Result<String, StorageError> {
         const OP: &str = "s3.GetObject(presign)";
-        let config = PresigningConfig::expires_in(ttl).map_err(|_| Error::Internal(format!("{OP}: ttl out of range")))?;
+        let config = PresigningConfig::expires_in(ttl).map_err(|_| StorageError::Corrupt(format!("{OP}: ttl out of range")))?;
         let req = self.client.get_object().bucket(&self.bucket).key(object_key).presigned(config).await.map_err(|e| from_sdk(OP, &e))?;
         Ok(req.uri().to_owned())
     }

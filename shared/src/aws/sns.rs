@@ -8,8 +8,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 
 use super::errors::from_sns;
 use crate::alert::Alert;
-use crate::error::Error;
-use crate::ports::Notifier;
+use crate::ports::{Notifier, NotifyError, StorageError};
 
 #[derive(Clone, Debug)]
 pub struct SnsNotifier {
@@ -26,12 +25,12 @@ impl SnsNotifier {
     }
 }
 
-fn string_attribute(value: &str) -> Result<MessageAttributeValue, Error> {
+fn string_attribute(value: &str) -> Result<MessageAttributeValue, StorageError> {
     MessageAttributeValue::builder()
         .data_type("String")
         .string_value(value)
         .build()
-        .map_err(|_| Error::Internal("sns.Publish: request-build".into()))
+        .map_err(|_| StorageError::Corrupt("sns.Publish: request-build".into()))
 }
 
 /// The e-mail subject: ids and level only (at most 100 ASCII characters by SNS's rules).
@@ -61,7 +60,7 @@ pub(crate) fn message(alert: &Alert) -> String {
 
 #[async_trait]
 impl Notifier for SnsNotifier {
-    async fn publish(&self, topic: Option<&str>, alert: &Alert) -> Result<(), Error> {
+    async fn publish(&self, topic: Option<&str>, alert: &Alert) -> Result<(), NotifyError> {
         const OP: &str = "sns.Publish";
         let topic = topic.unwrap_or(&self.default_topic_arn);
         let mut req = self

@@ -10,7 +10,7 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use super::errors::from_sdk;
 use crate::alert::Alert;
-use crate::error::Error;
+use crate::ports::StorageError;
 use crate::ports::{AlertQueue, DeadLetter, DeadLetters, VitalsQueue};
 use crate::vitals::VitalsMessage;
 
@@ -51,11 +51,11 @@ impl<M> SqsQueue<M> {
 
 #[async_trait]
 impl VitalsQueue for SqsQueue<VitalsMessage> {
-    async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), Error> {
+    async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), StorageError> {
         const OP: &str = "sqs.SendMessageBatch(vitals)";
         let mut entries = Vec::with_capacity(messages.len());
         for (i, m) in messages.iter().enumerate() {
-            let body = serde_json::to_string(m).map_err(|_| Error::Internal(format!("{OP}: message does not serialise")))?;
+            let body = serde_json::to_string(m).map_err(|_| StorageError::Corrupt(format!("{OP}: message does not serialise")))?;
             // FIFO: order per patient (group), and SQS drops a resend of the
             // same content within its five-minute deduplication window.
             let entry = SendMessageBatchRequestEntry::builder()
@@ -64,7 +64,7 @@ impl VitalsQueue for SqsQueue<VitalsMessage> {
                 .message_group_id(m.group_id())
                 .message_deduplication_id(m.dedup_id());
             let entry = traced(OP, entry, crate::correlation::current().as_ref())?;
-            entries.push(entry.build().map_err(|_| Error::Internal(format!("{OP}: request-build")))?);
+            entries.push(entry.build().map_err(|_| StorageError::Corrupt(format!("{OP}: request-build")))?);
         }
         send_batches(&self.client, &self.url, OP, entries).await
     }
@@ -72,12 +72,12 @@ impl VitalsQueue for SqsQueue<VitalsMessage> {
 
 #[async_trait]
 impl AlertQueue for SqsQueue<Alert> {
-    async fn enqueue(&self, alerts: &[Alert]) -> Result<(), Error> {
+    async fn enqueue(&self, alerts: &[Alert]) -> Result<(), StorageError> {
         const OP: &str = "sqs.SendMessageBatch(alerts)";
         let fifo = self.url.ends_with(".fifo");
         let mut entries = Vec::with_capacity(alerts.len());
         for (i, a) in alerts.iter().enumerate() {
-            let body = serde_json::to_string(a).map_err(|_| Error::Internal(format!("{OP}: alert does not serialise")))?;
+            let body = serde_json::to_string(a).map_err(|_| StorageError::Corrupt(format!("{OP}: alert does not serialise")))?;
             let mut entry = SendMessageBatchRequestEntry::builder()
                 .id(format!("a{i}"))
                 .message_body(body)
@@ -87,7 +87,7 @@ impl AlertQueue for SqsQueue<Alert> {
                 entry = entry.message_group_id(format!("{}#{}", a.trial_id, a.patient_id)).message_deduplication_id(a.alert_id.as_str());
             }
             let entry = traced(OP, entry, a.correlation_id.as_ref())?;
-            entries.push(entry.build().map_err(|_| Error::Internal(format!("{OP}: request-build")))?);
+            entries.push(entry.build().map_err(|_| StorageError::Corrupt(format!("{OP}: request-build")))?);
         }
         send_batches(&self.client, &self.url, OP, entries).await
     }
@@ -115,7 +115,7 @@ impl SqsDeadLetters {
 
 #[async_trait]
 impl DeadLetters for SqsDeadLetters {
-    async fn park(&self, letter: &DeadLetter<'_>) -> Result<(), Error> {
+    async fn park(&self, letter: &DeadLetter<'_>) -> Result<(), StorageError> {
         const OP: &str = "sqs.SendMessage(dead-letter)";
         let mut request = self
             .client
@@ -139,7 +139,7 @@ fn traced(
     op: &'static str,
     entry: aws_sdk_sqs::types::builders::SendMessageBatchRequestEntryBuilder,
     correlation: Option<&crate::correlation::CorrelationId>,
-) -> Result<aws_sdk_sqs::types::builders::SendMessageBatchRequestEntryBuilder, Error> {
+) -> Result<aws_sdk_sqs::types::builders::SendMessageBatchRequestEntryBuilder, StorageError> {
     let mut entry = entry;
     if let Some(id) = correlation {
         entry = entry.message_attributes(crate::correlation::MESSAGE_ATTRIBUTE, string_attribute(op, id.as_str())?);
@@ -149,18 +149,18 @@ fn traced(
             .data_type("String")
             .string_value(header)
             .build()
-            .map_err(|_| Error::Internal(format!("{op}: request-build")))?;
+            .map_err(|_| StorageError::Corrupt(format!("{op}: request-build")))?;
         entry = entry.message_system_attributes(aws_sdk_sqs::types::MessageSystemAttributeNameForSends::AwsTraceHeader, value);
     }
     Ok(entry)
 }
 
-fn string_attribute(op: &'static str, value: &str) -> Result<MessageAttributeValue, Error> {
+fn string_attribute(op: &'static str, value: &str) -> Result<MessageAttributeValue, StorageError> {
     MessageAttributeValue::builder()
         .data_type("String")
         .string_value(value)
         .build()
-        .map_err(|_| Error::Internal(format!("{op}: request-build")))
+        .map_err(|_| StorageError::Corrupt(format!("{op}: request-build")))
 }
 
 fn entry_size(e: &SendMessageBatchRequestEntry) -> usize {
@@ -203,7 +203,7 @@ async fn send_batches(
     url: &str,
     op: &'static str,
     entries: Vec<SendMessageBatchRequestEntry>,
-) -> Result<(), Error> {
+) -> Result<(), StorageError> {
     for batch in batched(entries, entry_size) {
         let mut pending = batch;
         for attempt in 0..2 {
@@ -215,10 +215,10 @@ async fn send_batches(
             }
             if let Some(f) = failed.iter().find(|f| f.sender_fault()) {
                 let code: String = f.code().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').take(60).collect();
-                return Err(Error::Internal(format!("{op}: entry refused {code}")));
+                return Err(StorageError::Corrupt(format!("{op}: entry refused {code}")));
             }
             if attempt == 1 {
-                return Err(Error::Unavailable(format!("{op}: {} entr(ies) failed twice", failed.len())));
+                return Err(StorageError::Unavailable(format!("{op}: {} entr(ies) failed twice", failed.len())));
             }
             pending.retain(|e| failed.iter().any(|f| f.id() == e.id()));
         }

@@ -1,4 +1,4 @@
-//! `AlertStore` in memory: records, claims, attempts.
+//! `AlertDelivery` and `AlertInbox` in memory: records, claims, attempts, acknowledgements.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -7,15 +7,15 @@ use super::{lock, page_of, MemoryStore};
 use crate::alert::{Alert, AlertRecord, AlertStatus, Claim, DeliveryAttempt};
 use crate::audit::{Actor, AuditEntry};
 use crate::domain_event::DomainEvent;
-use crate::error::Error;
 use crate::ids::{AlertId, PatientId, TrialId};
 use crate::outbox::{shard_of, DueAlert};
 use crate::page::{Page, PageRequest};
-use crate::ports::{AlertOutbox, AlertStore};
+use crate::ports::StorageError;
+use crate::ports::{AlertDelivery, AlertInbox, AlertOutbox};
 
 #[async_trait]
 impl AlertOutbox for MemoryStore {
-    async fn due_alerts(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueAlert>, Error> {
+    async fn due_alerts(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueAlert>, StorageError> {
         self.faults.check("due_alerts")?;
         self.requests.add("dynamodb.Query", 1);
         let t = lock(&self.t);
@@ -30,7 +30,7 @@ impl AlertOutbox for MemoryStore {
         Ok(due)
     }
 
-    async fn defer(&self, due: &DueAlert, until: DateTime<Utc>) -> Result<(), Error> {
+    async fn defer(&self, due: &DueAlert, until: DateTime<Utc>) -> Result<(), StorageError> {
         self.faults.check("defer")?;
         self.requests.add("dynamodb.UpdateItem", 1);
         let mut t = lock(&self.t);
@@ -44,8 +44,8 @@ impl AlertOutbox for MemoryStore {
 }
 
 #[async_trait]
-impl AlertStore for MemoryStore {
-    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, Error> {
+impl AlertDelivery for MemoryStore {
+    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, StorageError> {
         self.faults.check("claim")?;
         self.requests.add("dynamodb.UpdateItem", 1);
         let mut t = lock(&self.t);
@@ -86,11 +86,11 @@ impl AlertStore for MemoryStore {
         }
     }
 
-    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), Error> {
+    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), StorageError> {
         self.faults.check("record_attempt")?;
         self.requests.add("dynamodb.UpdateItem", 1);
         let mut t = lock(&self.t);
-        let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
+        let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(StorageError::NotFound("alert"))?;
         r.attempts.push(attempt.clone());
         Ok(())
     }
@@ -103,14 +103,14 @@ impl AlertStore for MemoryStore {
         at: DateTime<Utc>,
         audit: &AuditEntry,
         events: &[DomainEvent],
-    ) -> Result<(), Error> {
-        let result: Result<(), Error> = async {
+    ) -> Result<(), StorageError> {
+        let result: Result<(), StorageError> = async {
             self.faults.check("finish")?;
             // As the adapter: a consistent read of the chain head, then one transaction.
             self.requests.add("dynamodb.GetItem", 1);
             self.requests.add("dynamodb.TransactWriteItems", 1);
             let mut t = lock(&self.t);
-            let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
+            let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(StorageError::NotFound("alert"))?;
             r.status = status;
             r.lease_until = None;
             if status == AlertStatus::Delivered {
@@ -126,7 +126,7 @@ impl AlertStore for MemoryStore {
         result
     }
 
-    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error> {
+    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), StorageError> {
         self.faults.check("release")?;
         self.requests.add("dynamodb.UpdateItem", 1);
         let mut t = lock(&self.t);
@@ -137,33 +137,23 @@ impl AlertStore for MemoryStore {
         }
         Ok(())
     }
+}
 
-    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, Error> {
+#[async_trait]
+impl AlertInbox for MemoryStore {
+    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, StorageError> {
         self.faults.check("get_alert")?;
         self.requests.add("dynamodb.GetItem", 1);
         Ok(lock(&self.t).alerts.get(&(trial.clone(), id.clone())).cloned())
     }
 
-    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, Error> {
+    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, StorageError> {
         self.faults.check("list_alerts")?;
         self.requests.add("dynamodb.Query", 1);
         let mut items: Vec<AlertRecord> =
             lock(&self.t).alerts.values().filter(|r| &r.alert.trial_id == trial && &r.alert.patient_id == patient).cloned().collect();
         items.sort_by(|a, b| (b.alert.created_at, &b.alert.alert_id).cmp(&(a.alert.created_at, &a.alert.alert_id)));
         page_of(&items, &format!("ALERTS#{trial}#{patient}"), page)
-    }
-
-    async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, Error> {
-        self.faults.check("alerts_between")?;
-        self.requests.add("dynamodb.Query", 1);
-        let mut items: Vec<AlertRecord> = lock(&self.t)
-            .alerts
-            .values()
-            .filter(|r| &r.alert.trial_id == trial && r.alert.created_at >= from && r.alert.created_at < to)
-            .cloned()
-            .collect();
-        items.sort_by_key(|r| r.alert.created_at);
-        Ok(items)
     }
 
     async fn acknowledge_with_events(
@@ -176,16 +166,16 @@ impl AlertStore for MemoryStore {
         audit: &AuditEntry,
         news2_patient: Option<&PatientId>,
         events: &[DomainEvent],
-    ) -> Result<AlertRecord, Error> {
-        let result: Result<AlertRecord, Error> = async {
+    ) -> Result<AlertRecord, StorageError> {
+        let result: Result<AlertRecord, StorageError> = async {
             self.faults.check("acknowledge")?;
             self.requests.add("dynamodb.TransactWriteItems", 1);
             // The chain head's read before it, the record's after it.
             self.requests.add("dynamodb.GetItem", 2);
             let mut t = lock(&self.t);
-            let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(Error::NotFound("alert"))?;
+            let r = t.alerts.get_mut(&(trial.clone(), id.clone())).ok_or(StorageError::NotFound("alert"))?;
             if r.status == AlertStatus::Acknowledged {
-                return Err(Error::conflict("alert-already-acknowledged", "the alert was already acknowledged"));
+                return Err(StorageError::conflict("alert-already-acknowledged", "the alert was already acknowledged"));
             }
             r.status = AlertStatus::Acknowledged;
             r.acknowledged_at = Some(at);
@@ -213,5 +203,26 @@ impl AlertStore for MemoryStore {
             self.add_pending_events(events);
         }
         result
+    }
+}
+
+/// Read by [`ReportFigures`](crate::ports::ReportFigures).
+impl MemoryStore {
+    pub(crate) async fn read_alerts_between(
+        &self,
+        trial: &TrialId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AlertRecord>, StorageError> {
+        self.faults.check("alerts_between")?;
+        self.requests.add("dynamodb.Query", 1);
+        let mut items: Vec<AlertRecord> = lock(&self.t)
+            .alerts
+            .values()
+            .filter(|r| &r.alert.trial_id == trial && r.alert.created_at >= from && r.alert.created_at < to)
+            .cloned()
+            .collect();
+        items.sort_by_key(|r| r.alert.created_at);
+        Ok(items)
     }
 }

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::lock;
 use crate::audit::anchor::Anchor;
-use crate::error::Error;
 use crate::ids::TrialId;
+use crate::ports::StorageError;
 use crate::ports::{AnchorReader, AnchorStore, StoredAnchor};
 
 /// (key, body, retain-until; none for a raw put): one object version.
@@ -41,15 +41,15 @@ impl MemoryAnchors {
 
 #[async_trait]
 impl AnchorStore for MemoryAnchors {
-    async fn put_anchor(&self, anchor: &Anchor, retain_until: DateTime<Utc>) -> Result<(), Error> {
+    async fn put_anchor(&self, anchor: &Anchor, retain_until: DateTime<Utc>) -> Result<(), StorageError> {
         {
             let mut failures = lock(&self.failures);
             if *failures > 0 {
                 *failures -= 1;
-                return Err(Error::Unavailable("injected fault in put_anchor".into()));
+                return Err(StorageError::Unavailable("injected fault in put_anchor".into()));
             }
         }
-        let body = serde_json::to_vec(anchor).map_err(|_| Error::Internal("anchor encoding".into()))?;
+        let body = serde_json::to_vec(anchor).map_err(|_| StorageError::Corrupt("anchor encoding".into()))?;
         lock(&self.objects).push((anchor.key(), body, Some(retain_until)));
         Ok(())
     }
@@ -57,7 +57,7 @@ impl AnchorStore for MemoryAnchors {
 
 #[async_trait]
 impl AnchorReader for MemoryAnchors {
-    async fn anchors(&self, trial: &TrialId) -> Result<Vec<StoredAnchor>, Error> {
+    async fn anchors(&self, trial: &TrialId) -> Result<Vec<StoredAnchor>, StorageError> {
         let prefix = Anchor::prefix(trial);
         Ok(lock(&self.objects)
             .iter()

@@ -7,15 +7,15 @@ use async_trait::async_trait;
 use super::{lock, MemoryStore};
 use crate::audit::AuditEntry;
 use crate::aws::{audit_shard, AUDIT_SHARDS};
-use crate::error::Error;
 use crate::ids::TrialId;
 use crate::page::{Page, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::ports::StorageError;
 use crate::ports::{AuditLog, AuditTrail};
 use crate::trail::{merge, time_key, AuditFilter, KeyRange, Position, ShardRead, ShardReader};
 
 #[async_trait]
 impl AuditLog for MemoryStore {
-    async fn append(&self, entry: &AuditEntry) -> Result<(), Error> {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StorageError> {
         self.faults.check("append")?;
         // As the adapter: a consistent read of the chain head, then one transaction.
         self.requests.add("dynamodb.GetItem", 1);
@@ -37,7 +37,7 @@ impl ShardReader for Shards<'_> {
     /// The last key examined.
     type Resume = String;
 
-    async fn read(&self, shard: u32, resume: Option<String>, limit: usize) -> Result<ShardRead<String>, Error> {
+    async fn read(&self, shard: u32, resume: Option<String>, limit: usize) -> Result<ShardRead<String>, StorageError> {
         self.store.requests.add("dynamodb.Query", 1);
         let examined: Vec<&(String, AuditEntry)> =
             self.by_shard[shard as usize].iter().filter(|(k, _)| resume.as_ref().is_none_or(|r| k < r)).take(limit).collect();
@@ -51,7 +51,7 @@ impl ShardReader for Shards<'_> {
 
 #[async_trait]
 impl AuditTrail for MemoryStore {
-    async fn audit_page(&self, trial: &TrialId, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>, Error> {
+    async fn audit_page(&self, trial: &TrialId, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>, StorageError> {
         self.faults.check("audit_page")?;
         let after = page.cursor.as_deref().map(Position::decode).transpose()?;
         let range = KeyRange::new(filter, after.as_ref());

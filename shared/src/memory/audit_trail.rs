@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use super::lock;
 use crate::audit::chain::{link_all, ChainHead, ChainId};
 use crate::audit::AuditEntry;
-use crate::error::Error;
 use crate::ids::TrialId;
+use crate::ports::StorageError;
 use crate::ports::{AuditChains, ChainHeads, IndexedEntry};
 
 #[derive(Default)]
@@ -76,18 +76,18 @@ impl MemoryAuditTrail {
 
 #[async_trait]
 impl ChainHeads for MemoryAuditTrail {
-    async fn chain_heads(&self, trial: &TrialId) -> Result<BTreeMap<ChainId, ChainHead>, Error> {
+    async fn chain_heads(&self, trial: &TrialId) -> Result<BTreeMap<ChainId, ChainHead>, StorageError> {
         Ok(lock(&self.heads).iter().filter(|((t, _), _)| t == trial).map(|((_, c), h)| (c.clone(), h.clone())).collect())
     }
 }
 
 #[async_trait]
 impl AuditChains for MemoryAuditTrail {
-    async fn chain_entries(&self, trial: &TrialId, chain: &ChainId) -> Result<Vec<AuditEntry>, Error> {
+    async fn chain_entries(&self, trial: &TrialId, chain: &ChainId) -> Result<Vec<AuditEntry>, StorageError> {
         Ok(self.entries(trial, chain))
     }
 
-    async fn indexed_entries(&self, trial: &TrialId) -> Result<Vec<IndexedEntry>, Error> {
+    async fn indexed_entries(&self, trial: &TrialId) -> Result<Vec<IndexedEntry>, StorageError> {
         let mut out: Vec<IndexedEntry> = lock(&self.chains)
             .iter()
             .filter(|((t, _), _)| t == trial)

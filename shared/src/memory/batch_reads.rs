@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 
 use super::{lock, MemoryStore};
-use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
+use crate::ports::StorageError;
 use crate::ports::{BatchRead, BatchReader};
 
 /// AWS limit: a BatchGetItem carries at most 100 keys.
@@ -14,7 +14,7 @@ const MAX_BATCH_GET: usize = 100;
 
 #[async_trait]
 impl BatchReader for MemoryStore {
-    async fn read_batch(&self, trials: &[&TrialId], patients: &[(&TrialId, &PatientId)]) -> Result<BatchRead, Error> {
+    async fn read_batch(&self, trials: &[&TrialId], patients: &[(&TrialId, &PatientId)]) -> Result<BatchRead, StorageError> {
         self.faults.check("read_batch")?;
         // As the adapter: each distinct key once (DynamoDB refuses a repeated
         // key), two per patient, ceil(keys/100) calls.

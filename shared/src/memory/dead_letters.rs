@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{lock, Faults, RequestLog};
-use crate::error::Error;
+use crate::ports::StorageError;
 use crate::ports::{DeadLetter, DeadLetters};
 
 /// One parked record, owned.
@@ -30,7 +30,7 @@ impl MemoryDeadLetters {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Makes the next `times` parks fail with `Error::Unavailable`.
+    /// Makes the next `times` parks fail with `StorageError::Unavailable`.
     pub fn fail_next(&self, times: u32) {
         lock(&self.faults.0).insert("park", times);
     }
@@ -41,11 +41,11 @@ impl MemoryDeadLetters {
 
 #[async_trait]
 impl DeadLetters for MemoryDeadLetters {
-    async fn park(&self, letter: &DeadLetter<'_>) -> Result<(), Error> {
+    async fn park(&self, letter: &DeadLetter<'_>) -> Result<(), StorageError> {
         self.faults.check("park")?;
         // SQS refuses an empty body (MessageBody must be at least one character).
         if letter.body.is_empty() {
-            return Err(Error::Internal("sqs.SendMessage(dead-letter): empty body".into()));
+            return Err(StorageError::Corrupt("sqs.SendMessage(dead-letter): empty body".into()));
         }
         self.requests.add("sqs.SendMessage", 1);
         let mut parked = lock(&self.parked);

@@ -6,19 +6,19 @@ use super::{lock, MemoryStore};
 use crate::audit::AuditEntry;
 use crate::domain_event::DomainEvent;
 use crate::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
-use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
+use crate::ports::StorageError;
 use crate::ports::{EnrolmentStore, Upsert};
 
 #[async_trait]
 impl EnrolmentStore for MemoryStore {
-    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, StorageError> {
         self.faults.check("get_enrolment")?;
         self.requests.add("dynamodb.GetItem", 1);
         Ok(lock(&self.t).enrolment(trial, patient))
     }
 
-    async fn put_enrolment_with_events(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, Error> {
+    async fn put_enrolment_with_events(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, StorageError> {
         self.faults.check("put_enrolment")?;
         // The adapter reads the item (consistently) for its record and chain head first.
         self.requests.add("dynamodb.GetItem", 1);
@@ -31,15 +31,18 @@ impl EnrolmentStore for MemoryStore {
         audit: &AuditEntry,
         read: Option<&Enrolment>,
         events: &[DomainEvent],
-    ) -> Result<Upsert, Error> {
+    ) -> Result<Upsert, StorageError> {
         self.faults.check("put_enrolment")?;
         // The adapter starts from the caller's read; a stale one would cost a re-read,
         // which a single in-memory table never has.
         let _ = read;
         self.write_enrolment(e, audit, events)
     }
+}
 
-    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
+/// Read by [`ReportFigures`](crate::ports::ReportFigures).
+impl MemoryStore {
+    pub(crate) async fn read_enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, StorageError> {
         self.faults.check("enrolment_counts")?;
         self.requests.add("dynamodb.Query", 1);
         Ok(lock(&self.t)
@@ -52,7 +55,7 @@ impl EnrolmentStore for MemoryStore {
 }
 
 impl MemoryStore {
-    fn write_enrolment(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, Error> {
+    fn write_enrolment(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, StorageError> {
         self.requests.add("dynamodb.TransactWriteItems", 1);
         let mut t = lock(&self.t);
         let key = (e.trial_id.clone(), e.patient_id.clone());

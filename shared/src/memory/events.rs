@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{lock, Faults, MemoryStore};
 use crate::domain_event::{DomainEvent, DueEvent, EventId, Published, MAX_PUT_EVENTS};
-use crate::error::Error;
+use crate::ports::StorageError;
 use crate::ports::{EventPublisher, PendingEvents};
 
 impl MemoryStore {
@@ -28,7 +28,7 @@ impl MemoryStore {
 
 #[async_trait]
 impl PendingEvents for MemoryStore {
-    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEvent>, Error> {
+    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEvent>, StorageError> {
         self.faults.check("due_events")?;
         self.requests.add("dynamodb.Query", 1);
         let t = lock(&self.t);
@@ -43,7 +43,7 @@ impl PendingEvents for MemoryStore {
         Ok(due)
     }
 
-    async fn settle(&self, published: &[EventId]) -> Result<(), Error> {
+    async fn settle(&self, published: &[EventId]) -> Result<(), StorageError> {
         if published.is_empty() {
             return Ok(());
         }
@@ -85,7 +85,7 @@ impl MemoryEventBus {
 
 #[async_trait]
 impl EventPublisher for MemoryEventBus {
-    async fn publish(&self, events: &[DomainEvent]) -> Result<Published, Error> {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<Published, StorageError> {
         self.faults.check("publish")?;
         *lock(&self.calls) += events.len().div_ceil(MAX_PUT_EVENTS) as u64;
         let mut published = Published::default();

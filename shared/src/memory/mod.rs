@@ -14,10 +14,10 @@ use crate::audit::append::{head_moved, Extension};
 use crate::audit::chain::{ChainHead, ChainId};
 use crate::audit::AuditEntry;
 use crate::enrolment::{Enrolment, EnrolmentStatus};
-use crate::error::Error;
 use crate::ids::{AlertId, PatientId, SiteId, SubmissionId, TrialId};
 use crate::news2::RiskLevel;
 use crate::page::{decode_cursor, encode_cursor, Page, PageRequest};
+use crate::ports::StorageError;
 use crate::submission::{DailySiteCount, StoredSubmission};
 use crate::trial::Trial;
 use crate::vitals::{VitalReading, VitalsState};
@@ -33,6 +33,7 @@ mod enrolments;
 mod events;
 mod notifier;
 mod queues;
+mod report_figures;
 mod reports;
 mod submissions;
 #[cfg(test)]
@@ -98,12 +99,12 @@ impl Faults {
         }
     }
 
-    fn check(&self, op: &'static str) -> Result<(), Error> {
+    fn check(&self, op: &'static str) -> Result<(), StorageError> {
         let mut f = lock(&self.0);
         match f.get_mut(op) {
             Some(n) if *n > 0 => {
                 *n -= 1;
-                Err(Error::Unavailable(format!("injected fault in {op}")))
+                Err(StorageError::Unavailable(format!("injected fault in {op}")))
             }
             _ => Ok(()),
         }
@@ -149,7 +150,7 @@ impl Tables {
     /// The adapter's head condition for entries the caller linked from a
     /// head it holds: `head_moved` when that is no longer the head. `race`:
     /// another writer extends the chain first ([`MemoryStore::race_appends`]).
-    fn check_head(&mut self, trial: &TrialId, entries: &[AuditEntry], race: bool) -> Result<Extension, Error> {
+    fn check_head(&mut self, trial: &TrialId, entries: &[AuditEntry], race: bool) -> Result<Extension, StorageError> {
         let ext = Extension::of(entries)?;
         if race {
             if let ChainId::Patient(p) = &ext.chain {
@@ -198,7 +199,7 @@ impl MemoryStore {
     }
 
     /// Makes the next `times` calls of `op` (a port method name such as
-    /// `record_submission`) fail with `Error::Unavailable`.
+    /// `record_submission`) fail with `StorageError::Unavailable`.
     pub fn fail_next(&self, op: &'static str, times: u32) {
         lock(&self.faults.0).insert(op, times);
     }
@@ -275,15 +276,15 @@ impl MemoryStore {
     }
 }
 
-fn page_of<T: Clone>(items: &[T], partition: &str, page: &PageRequest) -> Result<Page<T>, Error> {
+fn page_of<T: Clone>(items: &[T], partition: &str, page: &PageRequest) -> Result<Page<T>, StorageError> {
     let start = match &page.cursor {
         None => 0,
         Some(c) => {
             let v = decode_cursor(c)?;
             if v.get("p").and_then(|p| p.as_str()) != Some(partition) {
-                return Err(Error::field("cursor", "is not a cursor this API issued"));
+                return Err(StorageError::ForeignCursor("is not a cursor this API issued"));
             }
-            v.get("o").and_then(|o| o.as_u64()).ok_or_else(|| Error::field("cursor", "is not a cursor this API issued"))? as usize
+            v.get("o").and_then(|o| o.as_u64()).ok_or(StorageError::ForeignCursor("is not a cursor this API issued"))? as usize
         }
     };
     let limit = page.limit.clamp(1, crate::page::MAX_LIMIT) as usize;

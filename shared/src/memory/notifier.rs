@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use super::{lock, Faults, RequestLog};
 use crate::alert::Alert;
-use crate::error::Error;
 use crate::ports::Notifier;
+use crate::ports::NotifyError;
 
 /// Records published alerts and the topic each went to.
 #[derive(Default)]
@@ -31,7 +31,7 @@ impl MemoryNotifier {
 
 #[async_trait]
 impl Notifier for MemoryNotifier {
-    async fn publish(&self, topic: Option<&str>, alert: &Alert) -> Result<(), Error> {
+    async fn publish(&self, topic: Option<&str>, alert: &Alert) -> Result<(), NotifyError> {
         self.faults.check("publish")?;
         self.requests.add("sns.Publish", 1);
         lock(&self.published).push((topic.map(str::to_owned), alert.clone()));

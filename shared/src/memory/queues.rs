@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::{lock, Faults, RequestLog};
 use crate::alert::Alert;
-use crate::error::Error;
+use crate::ports::StorageError;
 use crate::ports::{AlertQueue, VitalsQueue};
 use crate::vitals::VitalsMessage;
 
@@ -43,10 +43,10 @@ const SQS_BATCH: usize = 10;
 
 #[async_trait]
 impl VitalsQueue for MemoryQueue {
-    async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), Error> {
+    async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), StorageError> {
         self.faults.check("send_vitals")?;
         if messages.len() > SQS_BATCH {
-            return Err(Error::Internal("more than 10 messages in one SendMessageBatch".into()));
+            return Err(StorageError::Corrupt("more than 10 messages in one SendMessageBatch".into()));
         }
         self.requests.add("sqs.SendMessageBatch", 1);
         lock(&self.vitals).extend_from_slice(messages);
@@ -56,7 +56,7 @@ impl VitalsQueue for MemoryQueue {
 
 #[async_trait]
 impl AlertQueue for MemoryQueue {
-    async fn enqueue(&self, alerts: &[Alert]) -> Result<(), Error> {
+    async fn enqueue(&self, alerts: &[Alert]) -> Result<(), StorageError> {
         self.faults.check("enqueue")?;
         self.requests.add("sqs.SendMessageBatch", alerts.len().div_ceil(SQS_BATCH) as u64);
         lock(&self.alerts).extend_from_slice(alerts);

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 
 use super::{lock, MemoryStore, RequestLog};
 use crate::domain_event::DomainEvent;
-use crate::error::Error;
 use crate::ids::{ReportId, TrialId};
 use crate::ports::ReportStore;
+use crate::ports::StorageError;
 use crate::report::ReportMeta;
 
 /// Report objects and metadata in memory; presigned URLs are `memory://` links.
@@ -40,7 +40,7 @@ impl MemoryReportStore {
 
 #[async_trait]
 impl ReportStore for MemoryReportStore {
-    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), Error> {
+    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), StorageError> {
         self.requests.add("s3.PutObject", 1);
         self.requests.add(if events.is_empty() { "dynamodb.PutItem" } else { "dynamodb.TransactWriteItems" }, 1);
         lock(&self.objects).insert(meta.object_key.clone(), pdf);
@@ -49,12 +49,12 @@ impl ReportStore for MemoryReportStore {
         Ok(())
     }
 
-    async fn get_report(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, Error> {
+    async fn get_report(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, StorageError> {
         self.requests.add("dynamodb.GetItem", 1);
         Ok(lock(&self.metas).get(&(trial.clone(), id.clone())).cloned())
     }
 
-    async fn presign(&self, object_key: &str, ttl: std::time::Duration) -> Result<String, Error> {
+    async fn presign(&self, object_key: &str, ttl: std::time::Duration) -> Result<String, StorageError> {
         Ok(format!("memory://reports/{object_key}?expires={}", ttl.as_secs()))
     }
 }

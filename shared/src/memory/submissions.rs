@@ -1,4 +1,4 @@
-//! `SubmissionStore` in memory: idempotent records and day counters.
+//! `SubmissionLedger` in memory: idempotent records and day counters.
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -8,15 +8,15 @@ use crate::alert::{Alert, AlertRecord, AlertStatus};
 use crate::audit::AuditEntry;
 use crate::domain_event::DomainEvent;
 use crate::enrolment::EnrolmentStatus;
-use crate::error::Error;
 use crate::ids::{PatientId, SubmissionId, TrialId};
 use crate::outbox::first_due;
 use crate::page::{Page, PageRequest};
-use crate::ports::{RecordOutcome, SubmissionStore};
+use crate::ports::StorageError;
+use crate::ports::{RecordOutcome, SubmissionLedger};
 use crate::submission::{DailySiteCount, StoredSubmission};
 
 #[async_trait]
-impl SubmissionStore for MemoryStore {
+impl SubmissionLedger for MemoryStore {
     async fn record_submission_with_events(
         &self,
         s: &StoredSubmission,
@@ -24,8 +24,8 @@ impl SubmissionStore for MemoryStore {
         audit: &[AuditEntry],
         alerts: &[Alert],
         events: &[DomainEvent],
-    ) -> Result<RecordOutcome, Error> {
-        let result: Result<RecordOutcome, Error> = async {
+    ) -> Result<RecordOutcome, StorageError> {
+        let result: Result<RecordOutcome, StorageError> = async {
             self.faults.check("record_submission")?;
             self.requests.add("dynamodb.TransactWriteItems", 1);
             let mut t = lock(&self.t);
@@ -47,7 +47,7 @@ impl SubmissionStore for MemoryStore {
                         e.last_submission_at = Some(at);
                     }
                 }
-                _ => return Err(Error::conflict("patient-not-enrolled", "the patient is not enrolled in this trial")),
+                _ => return Err(StorageError::conflict("patient-not-enrolled", "the patient is not enrolled in this trial")),
             }
             t.submissions.insert(guard, s.clone());
             *t.daily.entry((s.trial_id.clone(), day.to_owned(), s.site_id.clone(), s.questionnaire_id.to_string())).or_default() += 1;
@@ -80,13 +80,23 @@ impl SubmissionStore for MemoryStore {
         result
     }
 
-    async fn get_submission(&self, trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
+    async fn get_submission(
+        &self,
+        trial: &TrialId,
+        patient: &PatientId,
+        id: &SubmissionId,
+    ) -> Result<Option<StoredSubmission>, StorageError> {
         self.faults.check("get_submission")?;
         self.requests.add("dynamodb.GetItem", 1);
         Ok(lock(&self.t).submissions.get(&(trial.clone(), patient.clone(), *id)).cloned())
     }
 
-    async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error> {
+    async fn list_submissions(
+        &self,
+        trial: &TrialId,
+        patient: &PatientId,
+        page: &PageRequest,
+    ) -> Result<Page<StoredSubmission>, StorageError> {
         self.faults.check("list_submissions")?;
         self.requests.add("dynamodb.Query", 1);
         let mut items: Vec<StoredSubmission> =
@@ -94,8 +104,16 @@ impl SubmissionStore for MemoryStore {
         items.sort_by_key(|s| std::cmp::Reverse((s.completed_at, s.submission_id)));
         page_of(&items, &format!("PATIENT#{trial}#{patient}"), page)
     }
+}
 
-    async fn daily_counts(&self, trial: &TrialId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailySiteCount>, Error> {
+/// Read by [`ReportFigures`](crate::ports::ReportFigures).
+impl MemoryStore {
+    pub(crate) async fn read_daily_counts(
+        &self,
+        trial: &TrialId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailySiteCount>, StorageError> {
         self.faults.check("daily_counts")?;
         // One Query per counter shard (see `aws::COUNTER_SHARDS`): O(shards x sites x days).
         self.requests.add("dynamodb.Query", u64::from(crate::aws::COUNTER_SHARDS));

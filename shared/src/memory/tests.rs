@@ -7,11 +7,11 @@ use crate::audit::append::is_head_moved;
 use crate::audit::chain::{check_head, link_all, verify, ChainId};
 use crate::audit::{Actor, AuditEntry};
 use crate::enrolment::{Enrolment, EnrolmentStatus};
-use crate::error::Error;
 use crate::ids::{PatientId, SiteId, SubmissionId, TrialId};
 use crate::news2::News2Result;
 use crate::news2::RiskLevel;
 use crate::page::PageRequest;
+use crate::ports::StorageError;
 use crate::ports::*;
 use crate::submission::Answer;
 use crate::submission::StoredSubmission;
@@ -200,5 +200,5 @@ async fn a_state_written_over_the_callers_read_costs_one_write_and_a_stale_read_
     // AND the counters moved from the level the winner read
     assert_eq!(m.risk_level_counts(&ids().0).await.unwrap(), vec![(RiskLevel::High, 1)]);
     // AND a state that does not follow the previous one is refused
-    assert!(matches!(m.put_state(Some(&v2), &state(4, None), &[]).await, Err(Error::Internal(_))));
+    assert!(matches!(m.put_state(Some(&v2), &state(4, None), &[]).await, Err(StorageError::Corrupt(_))));
 }

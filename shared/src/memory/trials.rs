@@ -4,20 +4,20 @@ use async_trait::async_trait;
 
 use super::{lock, MemoryStore};
 use crate::audit::AuditEntry;
-use crate::error::Error;
 use crate::ids::TrialId;
+use crate::ports::StorageError;
 use crate::ports::{TrialStore, Upsert};
 use crate::trial::Trial;
 
 #[async_trait]
 impl TrialStore for MemoryStore {
-    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
+    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         self.faults.check("get_trial")?;
         self.requests.add("dynamodb.GetItem", 1);
         Ok(lock(&self.t).trials.get(id).cloned())
     }
 
-    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error> {
+    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, StorageError> {
         self.faults.check("put_trial")?;
         // The adapter reads the old item to answer created-or-updated, then writes once.
         self.requests.add("dynamodb.GetItem", 1);
@@ -28,7 +28,7 @@ impl TrialStore for MemoryStore {
         Ok(if existed { Upsert::Updated } else { Upsert::Created })
     }
 
-    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, Error> {
+    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, StorageError> {
         self.faults.check("list_trial_ids")?;
         self.requests.add("dynamodb.Query", 1);
         Ok(lock(&self.t).trials.keys().cloned().collect())

@@ -6,15 +6,15 @@ use super::{lock, MemoryStore};
 use crate::audit::chain::ChainId;
 use crate::audit::AuditEntry;
 use crate::domain_event::DomainEvent;
-use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
 use crate::news2::RiskLevel;
+use crate::ports::StorageError;
 use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::vitals::{VitalReading, VitalsState};
 
 #[async_trait]
 impl VitalsStore for MemoryStore {
-    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error> {
+    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), StorageError> {
         self.faults.check("put_readings")?;
         // BatchWriteItem takes at most 25 items per call.
         self.requests.add("dynamodb.BatchWriteItem", readings.len().div_ceil(25) as u64);
@@ -26,7 +26,7 @@ impl VitalsStore for MemoryStore {
         Ok(())
     }
 
-    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), Error> {
+    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), StorageError> {
         self.faults.check("put_readings")?;
         let n: usize = batch.iter().map(|b| b.readings.len()).sum();
         // The AWS adapter packs 25 items per BatchWriteItem across patients.
@@ -41,7 +41,7 @@ impl VitalsStore for MemoryStore {
         Ok(())
     }
 
-    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
+    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, StorageError> {
         self.faults.check("get_state")?;
         self.requests.add("dynamodb.GetItem", 1);
         Ok(lock(&self.t).states.get(&(trial.clone(), patient.clone())).cloned())
@@ -53,11 +53,11 @@ impl VitalsStore for MemoryStore {
         state: &VitalsState,
         raised: &[AuditEntry],
         events: &[DomainEvent],
-    ) -> Result<StateWrite, Error> {
-        let result: Result<StateWrite, Error> = async {
+    ) -> Result<StateWrite, StorageError> {
+        let result: Result<StateWrite, StorageError> = async {
             self.faults.check("put_state")?;
             if !state.follows(previous) {
-                return Err(Error::Internal("put_state: the state does not follow the previous one".into()));
+                return Err(StorageError::Corrupt("put_state: the state does not follow the previous one".into()));
             }
             let old_level = previous.and_then(|p| p.news2.as_ref()).map(|n| n.risk_level);
             let new_level = state.news2.as_ref().map(|n| n.risk_level);
@@ -78,7 +78,7 @@ impl VitalsStore for MemoryStore {
             if !raised.is_empty() {
                 let ext = t.check_head(&state.trial_id, raised, self.faults.fire(super::RACE_APPENDS))?;
                 if ext.chain != ChainId::Patient(state.patient_id.clone()) {
-                    return Err(Error::Internal("put_state: audit entries linked into another chain".into()));
+                    return Err(StorageError::Corrupt("put_state: audit entries linked into another chain".into()));
                 }
                 t.append_checked(&state.trial_id, raised, ext);
             }
@@ -99,8 +99,11 @@ impl VitalsStore for MemoryStore {
         }
         result
     }
+}
 
-    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
+/// Read by [`ReportFigures`](crate::ports::ReportFigures).
+impl MemoryStore {
+    pub(crate) async fn read_risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, StorageError> {
         self.faults.check("risk_level_counts")?;
         self.requests.add("dynamodb.Query", 1);
         Ok(lock(&self.t).risk_counts.iter().filter(|((t, _), n)| t == trial && **n > 0).map(|((_, l), n)| (*l, *n as u64)).collect())

@@ -28,7 +28,7 @@ use crate::Deps;
 pub const NOW: &str = "2026-11-26T20:00:00Z";
 pub const WEBHOOK_SECRET: &str = "whsec_demo_0123456789abcdef";
 
-pub type TestDeps = Deps<MemoryStore, MemoryQueue, Arc<FakeClock>>;
+pub type TestDeps = Deps<MemoryStore, MemoryQueue, MemoryQueue, Arc<FakeClock>>;
 
 pub struct World {
     pub deps: TestDeps,
@@ -110,7 +110,7 @@ pub fn world() -> World {
     store.seed_enrolment(enrolment("P0001", "site-leeds", EnrolmentStatus::Enrolled));
     store.seed_enrolment(enrolment("P0002", "site-york", EnrolmentStatus::Enrolled));
     store.seed_enrolment(enrolment("P0003", "site-leeds", EnrolmentStatus::Withdrawn));
-    let deps = Deps::from_shared(store.clone(), queue.clone(), clock.clone(), Duration::from_secs(300));
+    let deps = Deps::from_shared(store.clone(), queue.clone(), queue.clone(), clock.clone(), Duration::from_secs(300));
     World { deps, store, queue, clock }
 }
 

@@ -5,7 +5,7 @@ use serde_json::json;
 use trialwatch::alert::{AlertReason, AlertStatus};
 use trialwatch::news2::RiskLevel;
 use trialwatch::page::PageRequest;
-use trialwatch::ports::{AlertOutbox, Clock, SubmissionStore};
+use trialwatch::ports::{AlertOutbox, Clock, ReportFigures, SubmissionLedger};
 
 use trialwatch::enrolment::EnrolmentStatus;
 use trialwatch::trial::Trial;

@@ -23,7 +23,7 @@ use trialwatch::ports::*;
 use trialwatch::submission::{DailySiteCount, StoredSubmission};
 use trialwatch::trial::Trial;
 use trialwatch::vitals::{VitalReading, VitalsState};
-use trialwatch::{AlertId, Error, PatientId, SubmissionId, TrialId};
+use trialwatch::{AlertId, PatientId, SubmissionId, TrialId};
 
 pub struct Serial<S> {
     pub inner: S,
@@ -45,32 +45,34 @@ macro_rules! serial {
 
 #[async_trait]
 impl<S: TrialStore> TrialStore for Serial<S> {
-    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
+    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         serial!(self, self.inner.get_trial(id))
     }
-    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error> {
+    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, StorageError> {
         serial!(self, self.inner.put_trial(trial, audit))
     }
-    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, Error> {
+    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, StorageError> {
         serial!(self, self.inner.list_trial_ids())
     }
 }
 
 #[async_trait]
 impl<S: EnrolmentStore> EnrolmentStore for Serial<S> {
-    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, StorageError> {
         serial!(self, self.inner.get_enrolment(trial, patient))
     }
-    async fn put_enrolment_with_events(&self, enrolment: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, Error> {
+    async fn put_enrolment_with_events(
+        &self,
+        enrolment: &Enrolment,
+        audit: &AuditEntry,
+        events: &[DomainEvent],
+    ) -> Result<Upsert, StorageError> {
         serial!(self, self.inner.put_enrolment_with_events(enrolment, audit, events))
-    }
-    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
-        serial!(self, self.inner.enrolment_counts(trial))
     }
 }
 
 #[async_trait]
-impl<S: SubmissionStore> SubmissionStore for Serial<S> {
+impl<S: SubmissionLedger> SubmissionLedger for Serial<S> {
     async fn record_submission_with_events(
         &self,
         submission: &StoredSubmission,
@@ -78,26 +80,33 @@ impl<S: SubmissionStore> SubmissionStore for Serial<S> {
         audit: &[AuditEntry],
         alerts: &[trialwatch::alert::Alert],
         events: &[DomainEvent],
-    ) -> Result<RecordOutcome, Error> {
+    ) -> Result<RecordOutcome, StorageError> {
         serial!(self, self.inner.record_submission_with_events(submission, day, audit, alerts, events))
     }
-    async fn get_submission(&self, trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
+    async fn get_submission(
+        &self,
+        trial: &TrialId,
+        patient: &PatientId,
+        id: &SubmissionId,
+    ) -> Result<Option<StoredSubmission>, StorageError> {
         serial!(self, self.inner.get_submission(trial, patient, id))
     }
-    async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error> {
+    async fn list_submissions(
+        &self,
+        trial: &TrialId,
+        patient: &PatientId,
+        page: &PageRequest,
+    ) -> Result<Page<StoredSubmission>, StorageError> {
         serial!(self, self.inner.list_submissions(trial, patient, page))
-    }
-    async fn daily_counts(&self, trial: &TrialId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailySiteCount>, Error> {
-        serial!(self, self.inner.daily_counts(trial, from, to))
     }
 }
 
 #[async_trait]
 impl<S: VitalsStore> VitalsStore for Serial<S> {
-    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error> {
+    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), StorageError> {
         serial!(self, self.inner.put_readings(trial, patient, readings))
     }
-    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
+    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, StorageError> {
         serial!(self, self.inner.get_state(trial, patient))
     }
     async fn put_state_with_events(
@@ -106,20 +115,17 @@ impl<S: VitalsStore> VitalsStore for Serial<S> {
         state: &VitalsState,
         raised: &[AuditEntry],
         events: &[DomainEvent],
-    ) -> Result<StateWrite, Error> {
+    ) -> Result<StateWrite, StorageError> {
         serial!(self, self.inner.put_state_with_events(previous, state, raised, events))
-    }
-    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
-        serial!(self, self.inner.risk_level_counts(trial))
     }
 }
 
 #[async_trait]
-impl<S: AlertStore> AlertStore for Serial<S> {
-    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, Error> {
+impl<S: AlertDelivery> AlertDelivery for Serial<S> {
+    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, StorageError> {
         serial!(self, self.inner.claim(alert, now, lease_until))
     }
-    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), Error> {
+    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), StorageError> {
         serial!(self, self.inner.record_attempt(trial, id, attempt))
     }
     async fn finish_with_events(
@@ -130,20 +136,21 @@ impl<S: AlertStore> AlertStore for Serial<S> {
         at: DateTime<Utc>,
         audit: &AuditEntry,
         events: &[DomainEvent],
-    ) -> Result<(), Error> {
+    ) -> Result<(), StorageError> {
         serial!(self, self.inner.finish_with_events(trial, id, status, at, audit, events))
     }
-    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error> {
+    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), StorageError> {
         serial!(self, self.inner.release(trial, id))
     }
-    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, Error> {
+}
+
+#[async_trait]
+impl<S: AlertInbox> AlertInbox for Serial<S> {
+    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, StorageError> {
         serial!(self, self.inner.get_alert(trial, id))
     }
-    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, Error> {
+    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, StorageError> {
         serial!(self, self.inner.list_alerts(trial, patient, page))
-    }
-    async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, Error> {
-        serial!(self, self.inner.alerts_between(trial, from, to))
     }
     async fn acknowledge_with_events(
         &self,
@@ -155,7 +162,7 @@ impl<S: AlertStore> AlertStore for Serial<S> {
         audit: &AuditEntry,
         news2_patient: Option<&PatientId>,
         events: &[DomainEvent],
-    ) -> Result<AlertRecord, Error> {
+    ) -> Result<AlertRecord, StorageError> {
         serial!(self, self.inner.acknowledge_with_events(trial, id, by, note, at, audit, news2_patient, events))
     }
 }
@@ -167,17 +174,33 @@ impl<S: AuditTrail> AuditTrail for Serial<S> {
         trial: &TrialId,
         filter: &trialwatch::trail::AuditFilter,
         page: &PageRequest,
-    ) -> Result<Page<AuditEntry>, Error> {
+    ) -> Result<Page<AuditEntry>, StorageError> {
         serial!(self, self.inner.audit_page(trial, filter, page))
     }
 }
 
 #[async_trait]
 impl<S: PendingEvents> PendingEvents for Serial<S> {
-    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEvent>, Error> {
+    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEvent>, StorageError> {
         serial!(self, self.inner.due_events(shard, now, limit))
     }
-    async fn settle(&self, published: &[EventId]) -> Result<(), Error> {
+    async fn settle(&self, published: &[EventId]) -> Result<(), StorageError> {
         serial!(self, self.inner.settle(published))
+    }
+}
+
+#[async_trait]
+impl<S: ReportFigures> ReportFigures for Serial<S> {
+    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, StorageError> {
+        serial!(self, self.inner.enrolment_counts(trial))
+    }
+    async fn daily_counts(&self, trial: &TrialId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailySiteCount>, StorageError> {
+        serial!(self, self.inner.daily_counts(trial, from, to))
+    }
+    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, StorageError> {
+        serial!(self, self.inner.risk_level_counts(trial))
+    }
+    async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, StorageError> {
+        serial!(self, self.inner.alerts_between(trial, from, to))
     }
 }

@@ -14,10 +14,10 @@ use crate::audit::append::{append_with_retry, Extension};
 use crate::audit::{Actor, AuditEntry};
 use crate::aws::errors::from_sdk;
 use crate::domain_event::DomainEvent;
-use crate::error::Error;
 use crate::ids::{AlertId, PatientId, TrialId};
 use crate::page::{Page, PageRequest};
-use crate::ports::AlertStore;
+use crate::ports::StorageError;
+use crate::ports::{AlertDelivery, AlertInbox};
 use crate::timestamp;
 
 /// Claims re-read and retry when a lease expired between the failed write and the read.
@@ -36,13 +36,13 @@ fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &aw
 }
 
 impl DynamoStore {
-    async fn alert_item(&self, trial: &TrialId, id: &AlertId, consistent: bool) -> Result<Option<Item>, Error> {
+    async fn alert_item(&self, trial: &TrialId, id: &AlertId, consistent: bool) -> Result<Option<Item>, StorageError> {
         self.get("dynamodb.GetItem(alert)", alert_pk(trial), id.to_string(), consistent).await
     }
 
     /// What a failed claim met: done, or leased by a live owner. `None` when
     /// the lease has lapsed since (the caller tries again).
-    fn claim_refusal(item: &Item, now: DateTime<Utc>) -> Result<Option<Claim>, Error> {
+    fn claim_refusal(item: &Item, now: DateTime<Utc>) -> Result<Option<Claim>, StorageError> {
         let record: AlertRecord = from_record("dynamodb.GetItem(alert)", "alert", item.clone())?;
         Ok(match (record.status, record.lease_until) {
             // Leases are stored at millisecond precision, like the claim's `:now`.
@@ -54,8 +54,8 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl AlertStore for DynamoStore {
-    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, Error> {
+impl AlertDelivery for DynamoStore {
+    async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, StorageError> {
         const OP: &str = "dynamodb.UpdateItem(alert claim)";
         let alert_value: aws_sdk_dynamodb::types::AttributeValue =
             serde_dynamo::to_attribute_value(alert).map_err(crate::aws::errors::codec(OP, "alert"))?;
@@ -98,7 +98,7 @@ impl AlertStore for DynamoStore {
                 .await;
             match res {
                 Ok(out) => {
-                    let item = out.attributes.ok_or_else(|| Error::Internal(format!("{OP}: no attributes returned")))?;
+                    let item = out.attributes.ok_or_else(|| StorageError::Corrupt(format!("{OP}: no attributes returned")))?;
                     return Ok(Claim::Acquired(from_record(OP, "alert", item)?));
                 }
                 Err(e) if is_condition_failure(&e) => {
@@ -110,10 +110,10 @@ impl AlertStore for DynamoStore {
                 Err(e) => return Err(from_sdk(OP, &e)),
             }
         }
-        Err(Error::Unavailable(format!("{OP}: concurrent claimers")))
+        Err(StorageError::Unavailable(format!("{OP}: concurrent claimers")))
     }
 
-    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), Error> {
+    async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), StorageError> {
         const OP: &str = "dynamodb.UpdateItem(alert attempt)";
         let attempt = serde_dynamo::to_attribute_value(attempt).map_err(crate::aws::errors::codec(OP, "attempt"))?;
         let res = self
@@ -130,7 +130,7 @@ impl AlertStore for DynamoStore {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(Error::NotFound("alert")),
+            Err(e) if is_condition_failure(&e) => Err(StorageError::NotFound("alert")),
             Err(e) => Err(from_sdk(OP, &e)),
         }
     }
@@ -143,7 +143,7 @@ impl AlertStore for DynamoStore {
         at: DateTime<Utc>,
         audit: &AuditEntry,
         events: &[DomainEvent],
-    ) -> Result<(), Error> {
+    ) -> Result<(), StorageError> {
         const OP: &str = "dynamodb.TransactWriteItems(alert finish)";
         let mut expr = Expr::default()
             .name("#status", "status")
@@ -177,8 +177,8 @@ impl AlertStore for DynamoStore {
                             // Finished already (a redelivery whose earlier run completed,
                             // or staff acknowledged first): nothing left to record.
                             Some(old) if attr_str(&old, "status") != Some(AlertStatus::Pending.as_str()) => Ok(()),
-                            Some(_) => Err(Error::Internal(format!("{OP}: pending alert refused the finish"))),
-                            None => Err(Error::NotFound("alert")),
+                            Some(_) => Err(StorageError::Corrupt(format!("{OP}: pending alert refused the finish"))),
+                            None => Err(StorageError::NotFound("alert")),
                         },
                         Transacted::Cancelled(r) => Err(chain_refusal(OP, &r, 2, 1)),
                     }
@@ -188,7 +188,7 @@ impl AlertStore for DynamoStore {
         .await
     }
 
-    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), Error> {
+    async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), StorageError> {
         const OP: &str = "dynamodb.UpdateItem(alert release)";
         let res = self
             .client
@@ -209,12 +209,15 @@ impl AlertStore for DynamoStore {
             Err(e) => Err(from_sdk(OP, &e)),
         }
     }
+}
 
-    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, Error> {
+#[async_trait]
+impl AlertInbox for DynamoStore {
+    async fn get_alert(&self, trial: &TrialId, id: &AlertId) -> Result<Option<AlertRecord>, StorageError> {
         self.alert_item(trial, id, false).await?.map(|i| from_record("dynamodb.GetItem(alert)", "alert", i)).transpose()
     }
 
-    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, Error> {
+    async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, StorageError> {
         const OP: &str = "dynamodb.Query(patient alerts)";
         let partition = format!("ALERTS#{trial}#{patient}");
         let start = decode_position(page.cursor.as_deref(), GSI1_KEY, "gsi1pk", &partition)?;
@@ -235,40 +238,6 @@ impl AlertStore for DynamoStore {
         Ok(Page { items, next_cursor: encode_position(OP, out.last_evaluated_key)? })
     }
 
-    async fn alerts_between(&self, trial: &TrialId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<AlertRecord>, Error> {
-        const OP: &str = "dynamodb.Query(trial alerts)";
-        let mut records = Vec::new();
-        if from >= to {
-            return Ok(records);
-        }
-        let mut start: Option<Item> = None;
-        loop {
-            // Index keys are `<createdAt>#<id>`: `from` itself sorts before
-            // every key at `from`, and `to` before every key at `to`, so
-            // BETWEEN gives exactly [from, to).
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI2)
-                .key_condition_expression("gsi2pk = :p AND gsi2sk BETWEEN :from AND :to")
-                .expression_attribute_values(":p", s(format!("ALERTS#{trial}")))
-                .expression_attribute_values(":from", s(timestamp::format(from)))
-                .expression_attribute_values(":to", s(timestamp::format(to)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| from_sdk(OP, &e))?;
-            for item in out.items.unwrap_or_default() {
-                records.push(from_record(OP, "alert", item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(records),
-            }
-        }
-    }
-
     async fn acknowledge_with_events(
         &self,
         trial: &TrialId,
@@ -279,7 +248,7 @@ impl AlertStore for DynamoStore {
         audit: &AuditEntry,
         news2_patient: Option<&PatientId>,
         events: &[DomainEvent],
-    ) -> Result<AlertRecord, Error> {
+    ) -> Result<AlertRecord, StorageError> {
         const OP: &str = "dynamodb.TransactWriteItems(alert ack)";
         let event_puts = self.tx_events(OP, events)?;
         let by = serde_dynamo::to_attribute_value(by).map_err(crate::aws::errors::codec(OP, "actor"))?;
@@ -318,8 +287,8 @@ impl AlertStore for DynamoStore {
                             Transacted::Committed => return Ok(()),
                             Transacted::Cancelled(r) if condition_failed(&r, 0) => {
                                 return Err(match super::old_item(&r, 0) {
-                                    Some(_) => Error::conflict("alert-already-acknowledged", "the alert was already acknowledged"),
-                                    None => Error::NotFound("alert"),
+                                    Some(_) => StorageError::conflict("alert-already-acknowledged", "the alert was already acknowledged"),
+                                    None => StorageError::NotFound("alert"),
                                 });
                             }
                             // A newer alert (or no state item) for the patient: this
@@ -335,8 +304,50 @@ impl AlertStore for DynamoStore {
             },
         )
         .await?;
-        let item = self.alert_item(trial, id, true).await?.ok_or(Error::NotFound("alert"))?;
+        let item = self.alert_item(trial, id, true).await?.ok_or(StorageError::NotFound("alert"))?;
         from_record(OP, "alert", item)
+    }
+}
+
+/// Read by [`ReportFigures`](crate::ports::ReportFigures).
+impl DynamoStore {
+    pub(crate) async fn read_alerts_between(
+        &self,
+        trial: &TrialId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AlertRecord>, StorageError> {
+        const OP: &str = "dynamodb.Query(trial alerts)";
+        let mut records = Vec::new();
+        if from >= to {
+            return Ok(records);
+        }
+        let mut start: Option<Item> = None;
+        loop {
+            // Index keys are `<createdAt>#<id>`: `from` itself sorts before
+            // every key at `from`, and `to` before every key at `to`, so
+            // BETWEEN gives exactly [from, to).
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI2)
+                .key_condition_expression("gsi2pk = :p AND gsi2sk BETWEEN :from AND :to")
+                .expression_attribute_values(":p", s(format!("ALERTS#{trial}")))
+                .expression_attribute_values(":from", s(timestamp::format(from)))
+                .expression_attribute_values(":to", s(timestamp::format(to)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk(OP, &e))?;
+            for item in out.items.unwrap_or_default() {
+                records.push(from_record(OP, "alert", item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(records),
+            }
+        }
     }
 }
 

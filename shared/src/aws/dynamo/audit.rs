@@ -12,10 +12,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::{attr_str, from_record, page_limit, s, DynamoStore, Item, AUDIT_SHARDS, GSI1};
 use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
-use crate::error::Error;
 use crate::ids::TrialId;
 use crate::page::{Page, PageRequest};
 use crate::ports::AuditTrail;
+use crate::ports::StorageError;
 use crate::trail::{merge, AuditFilter, KeyRange, Position, ShardRead, ShardReader};
 
 const OP: &str = "dynamodb.Query(audit)";
@@ -31,7 +31,7 @@ struct Shards<'a> {
 impl ShardReader for Shards<'_> {
     type Resume = Item;
 
-    async fn read(&self, shard: u32, resume: Option<Item>, limit: usize) -> Result<ShardRead<Item>, Error> {
+    async fn read(&self, shard: u32, resume: Option<Item>, limit: usize) -> Result<ShardRead<Item>, StorageError> {
         // BETWEEN is inclusive at both ends; the upper bound is exclusive, so
         // the one item that may equal it (the last entry of the previous page)
         // is dropped below. `<` alone cannot be combined with a lower bound.
@@ -59,7 +59,7 @@ impl ShardReader for Shards<'_> {
             .map_err(|e| from_sdk(OP, &e))?;
         let mut entries = Vec::new();
         for item in out.items.unwrap_or_default() {
-            let key = attr_str(&item, "gsi1sk").ok_or_else(|| Error::Internal(format!("{OP}: entry without gsi1sk")))?.to_owned();
+            let key = attr_str(&item, "gsi1sk").ok_or_else(|| StorageError::Corrupt(format!("{OP}: entry without gsi1sk")))?.to_owned();
             if self.range.upper.as_deref() == Some(key.as_str()) {
                 continue;
             }
@@ -69,7 +69,8 @@ impl ShardReader for Shards<'_> {
         let more = match out.last_evaluated_key.filter(|k| !k.is_empty()) {
             None => None,
             Some(lek) => {
-                let key = attr_str(&lek, "gsi1sk").ok_or_else(|| Error::Internal(format!("{OP}: LastEvaluatedKey without gsi1sk")))?;
+                let key =
+                    attr_str(&lek, "gsi1sk").ok_or_else(|| StorageError::Corrupt(format!("{OP}: LastEvaluatedKey without gsi1sk")))?;
                 let key = key.to_owned();
                 Some((lek, key))
             }
@@ -96,7 +97,7 @@ impl Shards<'_> {
 
 #[async_trait]
 impl AuditTrail for DynamoStore {
-    async fn audit_page(&self, trial: &TrialId, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>, Error> {
+    async fn audit_page(&self, trial: &TrialId, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>, StorageError> {
         let after = page.cursor.as_deref().map(Position::decode).transpose()?;
         let range = KeyRange::new(filter, after.as_ref());
         if range.is_empty() {

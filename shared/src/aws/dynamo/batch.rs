@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::ports::StorageError;
 
 /// AWS limit: a BatchWriteItem carries at most 25 put/delete requests.
 pub const MAX_BATCH_WRITE: usize = 25;
@@ -71,10 +71,10 @@ pub(crate) fn get_chunks<T>(keys: Vec<T>) -> Vec<Vec<T>> {
 /// Requests `pending` keys with `send` (one BatchGetItem returning the items
 /// found and the keys left unprocessed) until none is left; `Unavailable`
 /// after `max_attempts` calls. A read is as safe to repeat as a put.
-pub(crate) async fn read_until_done<K, V, F, Fut>(mut pending: Vec<K>, backoff: Backoff, mut send: F) -> Result<Vec<V>, Error>
+pub(crate) async fn read_until_done<K, V, F, Fut>(mut pending: Vec<K>, backoff: Backoff, mut send: F) -> Result<Vec<V>, StorageError>
 where
     F: FnMut(Vec<K>) -> Fut,
-    Fut: Future<Output = Result<(Vec<V>, Vec<K>), Error>>,
+    Fut: Future<Output = Result<(Vec<V>, Vec<K>), StorageError>>,
 {
     let mut found = Vec::new();
     for attempt in 0..backoff.max_attempts {
@@ -91,16 +91,16 @@ where
     if pending.is_empty() {
         Ok(found)
     } else {
-        Err(Error::Unavailable(format!("dynamodb.BatchGetItem: {} key(s) unprocessed after retries", pending.len())))
+        Err(StorageError::Unavailable(format!("dynamodb.BatchGetItem: {} key(s) unprocessed after retries", pending.len())))
     }
 }
 
 /// Sends `pending` with `send` (one BatchWriteItem returning the unprocessed
 /// requests) until nothing is left; `Unavailable` after `max_attempts` calls.
-pub(crate) async fn write_until_done<T, F, Fut>(mut pending: Vec<T>, backoff: Backoff, mut send: F) -> Result<(), Error>
+pub(crate) async fn write_until_done<T, F, Fut>(mut pending: Vec<T>, backoff: Backoff, mut send: F) -> Result<(), StorageError>
 where
     F: FnMut(Vec<T>) -> Fut,
-    Fut: Future<Output = Result<Vec<T>, Error>>,
+    Fut: Future<Output = Result<Vec<T>, StorageError>>,
 {
     for attempt in 0..backoff.max_attempts {
         if pending.is_empty() {
@@ -114,7 +114,7 @@ where
     if pending.is_empty() {
         Ok(())
     } else {
-        Err(Error::Unavailable(format!("dynamodb.BatchWriteItem: {} item(s) unprocessed after retries", pending.len())))
+        Err(StorageError::Unavailable(format!("dynamodb.BatchWriteItem: {} item(s) unprocessed after retries", pending.len())))
     }
 }
 

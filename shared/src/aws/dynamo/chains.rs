@@ -12,8 +12,8 @@ use super::{attr_str, attr_u64, chain_pk, from_record, s, DynamoStore, Item, AUD
 use crate::audit::chain::{ChainHead, ChainId, GENESIS};
 use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
-use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
+use crate::ports::StorageError;
 use crate::ports::{AuditChains, ChainHeads, IndexedEntry};
 
 /// The chain a stored entry's pk places it in; `None` for any other key.
@@ -23,17 +23,17 @@ fn chain_of_partition(trial: &TrialId, pk: &str) -> Option<ChainId> {
 
 /// An item's recorded head: both attributes, or neither (genesis). One
 /// without the other is a corrupt head, not a genesis one.
-fn recorded_head(op: &'static str, item: &Item) -> Result<ChainHead, Error> {
+fn recorded_head(op: &'static str, item: &Item) -> Result<ChainHead, StorageError> {
     match (attr_u64(item, HEAD_SEQ), attr_str(item, HEAD_HASH)) {
         (Some(seq), Some(hash)) => Ok(ChainHead { seq, hash: hash.to_owned() }),
         (None, None) if !item.contains_key(HEAD_SEQ) && !item.contains_key(HEAD_HASH) => Ok(ChainHead { seq: 0, hash: GENESIS.to_owned() }),
-        _ => Err(Error::Internal(format!("{op}: malformed chain head"))),
+        _ => Err(StorageError::Corrupt(format!("{op}: malformed chain head"))),
     }
 }
 
 #[async_trait]
 impl ChainHeads for DynamoStore {
-    async fn chain_heads(&self, trial: &TrialId) -> Result<BTreeMap<ChainId, ChainHead>, Error> {
+    async fn chain_heads(&self, trial: &TrialId) -> Result<BTreeMap<ChainId, ChainHead>, StorageError> {
         const OP: &str = "dynamodb.Query(chain heads)";
         // The trial item (sk META) and its enrolments (sk PATIENT#p) share the
         // trial's partition: one paginated Query reads every head.
@@ -57,7 +57,7 @@ impl ChainHeads for DynamoStore {
                     Some("META") => ChainId::Trial,
                     Some(sk) => match sk.strip_prefix("PATIENT#").map(PatientId::parse) {
                         Some(Ok(p)) => ChainId::Patient(p),
-                        Some(Err(_)) => return Err(Error::Internal(format!("{OP}: malformed enrolment key"))),
+                        Some(Err(_)) => return Err(StorageError::Corrupt(format!("{OP}: malformed enrolment key"))),
                         None => continue,
                     },
                     None => continue,
@@ -74,7 +74,7 @@ impl ChainHeads for DynamoStore {
 
 #[async_trait]
 impl AuditChains for DynamoStore {
-    async fn chain_entries(&self, trial: &TrialId, chain: &ChainId) -> Result<Vec<AuditEntry>, Error> {
+    async fn chain_entries(&self, trial: &TrialId, chain: &ChainId) -> Result<Vec<AuditEntry>, StorageError> {
         const OP: &str = "dynamodb.Query(audit chain)";
         let mut entries = Vec::new();
         let mut start: Option<Item> = None;
@@ -101,14 +101,14 @@ impl AuditChains for DynamoStore {
         }
     }
 
-    async fn indexed_entries(&self, trial: &TrialId) -> Result<Vec<IndexedEntry>, Error> {
+    async fn indexed_entries(&self, trial: &TrialId) -> Result<Vec<IndexedEntry>, StorageError> {
         let shards = (0..AUDIT_SHARDS).map(|shard| self.indexed_shard(trial, shard));
         Ok(try_join_all(shards).await?.into_iter().flatten().collect())
     }
 }
 
 impl DynamoStore {
-    async fn indexed_shard(&self, trial: &TrialId, shard: u32) -> Result<Vec<IndexedEntry>, Error> {
+    async fn indexed_shard(&self, trial: &TrialId, shard: u32) -> Result<Vec<IndexedEntry>, StorageError> {
         const OP: &str = "dynamodb.Query(audit index)";
         let mut entries = Vec::new();
         let mut start: Option<Item> = None;

@@ -12,8 +12,8 @@ use super::batch::{chunks, write_until_done, Backoff};
 use super::{s, DynamoStore, Item};
 use crate::aws::errors::{codec, from_sdk};
 use crate::domain_event::{DomainEvent, DueEvent, EventId};
-use crate::error::Error;
 use crate::ports::PendingEvents;
+use crate::ports::StorageError;
 use crate::timestamp;
 
 pub(crate) const EVENTS_INDEX: &str = "events";
@@ -27,7 +27,7 @@ fn events_pk(shard: u32) -> String {
     format!("EVENTS#{shard}")
 }
 
-pub(crate) fn pending_event_item(op: &'static str, event: &DomainEvent) -> Result<Item, Error> {
+pub(crate) fn pending_event_item(op: &'static str, event: &DomainEvent) -> Result<Item, StorageError> {
     let mut item = Item::new();
     item.insert("pk".into(), s(event_pk(&event.event_id)));
     item.insert("sk".into(), s(EVENT_SK));
@@ -42,7 +42,7 @@ impl DynamoStore {
     /// unconditionally: the same event (same id) written again by a retried
     /// change is the same item, and the change's own conditions decide
     /// whether anything commits.
-    pub(crate) fn tx_events(&self, op: &'static str, events: &[DomainEvent]) -> Result<Vec<TransactWriteItem>, Error> {
+    pub(crate) fn tx_events(&self, op: &'static str, events: &[DomainEvent]) -> Result<Vec<TransactWriteItem>, StorageError> {
         events
             .iter()
             .map(|e| {
@@ -58,7 +58,7 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
-    async fn delete_batch(&self, requests: Vec<WriteRequest>) -> Result<Vec<WriteRequest>, Error> {
+    async fn delete_batch(&self, requests: Vec<WriteRequest>) -> Result<Vec<WriteRequest>, StorageError> {
         const OP: &str = "dynamodb.BatchWriteItem(events)";
         let out = self.client.batch_write_item().request_items(self.table.clone(), requests).send().await.map_err(|e| from_sdk(OP, &e))?;
         Ok(out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default())
@@ -67,7 +67,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl PendingEvents for DynamoStore {
-    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEvent>, Error> {
+    async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEvent>, StorageError> {
         const OP: &str = "dynamodb.Query(events)";
         let out = self
             .client
@@ -89,15 +89,15 @@ impl PendingEvents for DynamoStore {
                 .and_then(|k| k.split('#').next())
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc))
-                .ok_or_else(|| Error::Internal(format!("{OP}: malformed events key")))?;
-            let event = item.get("event").cloned().ok_or_else(|| Error::Internal(format!("{OP}: pending item without its event")))?;
+                .ok_or_else(|| StorageError::Corrupt(format!("{OP}: malformed events key")))?;
+            let event = item.get("event").cloned().ok_or_else(|| StorageError::Corrupt(format!("{OP}: pending item without its event")))?;
             let event: DomainEvent = serde_dynamo::from_attribute_value(event).map_err(codec(OP, "event"))?;
             due.push(DueEvent { event, due_at });
         }
         Ok(due)
     }
 
-    async fn settle(&self, published: &[EventId]) -> Result<(), Error> {
+    async fn settle(&self, published: &[EventId]) -> Result<(), StorageError> {
         let requests: Vec<WriteRequest> = published
             .iter()
             .map(|id| {
@@ -108,7 +108,7 @@ impl PendingEvents for DynamoStore {
                     .map_err(super::build_error("dynamodb.BatchWriteItem(events)"))?;
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
-            .collect::<Result<_, Error>>()?;
+            .collect::<Result<_, StorageError>>()?;
         let writes =
             chunks(requests).into_iter().map(|chunk| write_until_done(chunk, Backoff::default(), |batch| self.delete_batch(batch)));
         futures::future::try_join_all(writes).await.map(|_| ())

@@ -46,6 +46,7 @@ mod chains;
 mod events;
 mod outbox;
 mod reads;
+mod report_figures;
 mod submissions;
 mod trials;
 mod vitals;
@@ -63,10 +64,10 @@ use super::errors::{codec, from_sdk, is_retryable_code};
 use crate::audit::append::{append_with_retry, Extension};
 use crate::audit::chain::{ChainHead, ChainId};
 use crate::audit::AuditEntry;
-use crate::error::Error;
 use crate::ids::{ReportId, TrialId};
 use crate::page::{DEFAULT_LIMIT, MAX_LIMIT};
 use crate::ports::AuditLog;
+use crate::ports::StorageError;
 use crate::report::ReportMeta;
 
 pub use batch::{MAX_BATCH_GET, MAX_BATCH_WRITE, MAX_WRITE_ATTEMPTS};
@@ -129,7 +130,7 @@ impl DynamoStore {
         &self.audit_table
     }
 
-    pub(crate) async fn get(&self, op: &'static str, pk: String, sk: String, consistent: bool) -> Result<Option<Item>, Error> {
+    pub(crate) async fn get(&self, op: &'static str, pk: String, sk: String, consistent: bool) -> Result<Option<Item>, StorageError> {
         let out = self
             .client
             .get_item()
@@ -147,7 +148,7 @@ impl DynamoStore {
     /// `Cancelled` with one reason per item (same order) for the caller to
     /// interpret; conflicts and throttling without a failed condition are
     /// `Unavailable`.
-    pub(crate) async fn transact(&self, op: &'static str, items: Vec<TransactWriteItem>) -> Result<Transacted, Error> {
+    pub(crate) async fn transact(&self, op: &'static str, items: Vec<TransactWriteItem>) -> Result<Transacted, StorageError> {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Transacted::Committed),
             Err(err) => {
@@ -159,9 +160,9 @@ impl DynamoStore {
                     let code = reasons.iter().filter_map(|r| r.code()).find(|c| *c != "None").unwrap_or("unknown");
                     let code = code.chars().filter(|c| c.is_ascii_alphanumeric()).take(60).collect::<String>();
                     return Err(if is_retryable_code(&code) {
-                        Error::Unavailable(format!("{op}: {code}"))
+                        StorageError::Unavailable(format!("{op}: {code}"))
                     } else {
-                        Error::Internal(format!("{op}: cancelled {code}"))
+                        StorageError::Corrupt(format!("{op}: cancelled {code}"))
                     });
                 }
                 Err(from_sdk(op, &err))
@@ -171,7 +172,7 @@ impl DynamoStore {
 
     /// A transactional Put of `item` under `condition`, returning the old item
     /// when the condition fails (saves a read to explain the failure).
-    pub(crate) fn tx_put(&self, op: &'static str, item: Item, condition: &str, expr: Expr) -> Result<TransactWriteItem, Error> {
+    pub(crate) fn tx_put(&self, op: &'static str, item: Item, condition: &str, expr: Expr) -> Result<TransactWriteItem, StorageError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -193,7 +194,7 @@ impl DynamoStore {
         update: &str,
         condition: Option<&str>,
         expr: Expr,
-    ) -> Result<TransactWriteItem, Error> {
+    ) -> Result<TransactWriteItem, StorageError> {
         let update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .key("pk", s(pk))
@@ -210,7 +211,7 @@ impl DynamoStore {
 
     /// The audit entry as a transactional Put into the audit table that never
     /// overwrites (a transaction may span tables).
-    pub(crate) fn tx_audit(&self, op: &'static str, entry: &AuditEntry) -> Result<TransactWriteItem, Error> {
+    pub(crate) fn tx_audit(&self, op: &'static str, entry: &AuditEntry) -> Result<TransactWriteItem, StorageError> {
         let put = Put::builder()
             .table_name(&self.audit_table)
             .set_item(Some(audit_item(op, entry)?))
@@ -223,7 +224,7 @@ impl DynamoStore {
     /// The report's record, alone (PutItem) or, with events, in one
     /// TransactWriteItems with their pending items. Unconditional: a retried
     /// report (the weekly id is fixed) rewrites the same items.
-    pub(crate) async fn put_report_meta(&self, meta: &ReportMeta, events: &[crate::domain_event::DomainEvent]) -> Result<(), Error> {
+    pub(crate) async fn put_report_meta(&self, meta: &ReportMeta, events: &[crate::domain_event::DomainEvent]) -> Result<(), StorageError> {
         let keys = || [("pk", report_pk(&meta.trial_id)), ("sk", meta.report_id.to_string())];
         if events.is_empty() {
             const OP: &str = "dynamodb.PutItem(report)";
@@ -242,11 +243,11 @@ impl DynamoStore {
         match self.transact(OP, tx).await? {
             Transacted::Committed => Ok(()),
             // No item carries a condition, so no condition can fail.
-            Transacted::Cancelled(_) => Err(Error::Internal(format!("{OP}: cancelled without a condition"))),
+            Transacted::Cancelled(_) => Err(StorageError::Corrupt(format!("{OP}: cancelled without a condition"))),
         }
     }
 
-    pub(crate) async fn get_report_meta(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, Error> {
+    pub(crate) async fn get_report_meta(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, StorageError> {
         const OP: &str = "dynamodb.GetItem(report)";
         self.get(OP, report_pk(trial), id.to_string(), false).await?.map(|item| from_record(OP, "report", item)).transpose()
     }
@@ -298,10 +299,10 @@ pub fn chain_sk(seq: u64) -> String {
     format!("{seq:012}")
 }
 
-pub(crate) fn audit_item(op: &'static str, entry: &AuditEntry) -> Result<Item, Error> {
+pub(crate) fn audit_item(op: &'static str, entry: &AuditEntry) -> Result<Item, StorageError> {
     let time_key = format!("{}#{}", entry.at, entry.entry_id);
     let (Some(chain), Some(seq)) = (entry.chain.as_deref().and_then(ChainId::parse), entry.seq) else {
-        return Err(Error::Internal(format!("{op}: audit entry not linked into a chain")));
+        return Err(StorageError::Corrupt(format!("{op}: audit entry not linked into a chain")));
     };
     let keys = [
         ("pk", chain_pk(&entry.trial_id, &chain)),
@@ -316,7 +317,7 @@ pub(crate) fn audit_item(op: &'static str, entry: &AuditEntry) -> Result<Item, E
 impl AuditLog for DynamoStore {
     /// Reads the entry's chain head, links the entry after it and writes it
     /// with the head's move in one transaction; retried on a moved head.
-    async fn append(&self, entry: &AuditEntry) -> Result<(), Error> {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StorageError> {
         const OP: &str = "dynamodb.TransactWriteItems(audit)";
         let chain = &entry.chain_id();
         let trial = &entry.trial_id;
@@ -349,7 +350,7 @@ impl DynamoStore {
 
     /// The chain's head, read consistently (a writer about to extend it).
     /// A missing head item is `NotFound`: no chain hangs off nothing.
-    pub(crate) async fn read_head(&self, trial: &TrialId, chain: &ChainId) -> Result<ChainHead, Error> {
+    pub(crate) async fn read_head(&self, trial: &TrialId, chain: &ChainId) -> Result<ChainHead, StorageError> {
         const OP: &str = "dynamodb.GetItem(audit head)";
         let (pk, sk) = Self::head_key(trial, chain);
         let out = self
@@ -365,13 +366,13 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| from_sdk(OP, &e))?;
-        let item = out.item.filter(|i| !i.is_empty()).ok_or(Error::NotFound("audit chain head"))?;
+        let item = out.item.filter(|i| !i.is_empty()).ok_or(StorageError::NotFound("audit chain head"))?;
         Ok(head_of(&item))
     }
 
     /// The head move as its own Update of the head item (when the change
     /// does not otherwise write that item).
-    pub(crate) fn tx_head(&self, op: &'static str, trial: &TrialId, ext: &Extension) -> Result<TransactWriteItem, Error> {
+    pub(crate) fn tx_head(&self, op: &'static str, trial: &TrialId, ext: &Extension) -> Result<TransactWriteItem, StorageError> {
         let (pk, sk) = Self::head_key(trial, &ext.chain);
         let condition = format!("attribute_exists(pk) AND {}", head_condition(ext));
         self.tx_update(op, pk, sk, &format!("SET {HEAD_SET}"), Some(&condition), head_values(Expr::default(), ext))
@@ -418,16 +419,16 @@ pub(crate) fn head_moved_on(old: Option<&Item>, ext: &Extension) -> bool {
 /// audit put's (`audit`) failed with the head in place: an entry sits past
 /// the head, which no writer leaves (a forged or replayed item), so it is
 /// not retried.
-pub(crate) fn chain_refusal(op: &'static str, reasons: &[CancellationReason], head: usize, audit: usize) -> Error {
+pub(crate) fn chain_refusal(op: &'static str, reasons: &[CancellationReason], head: usize, audit: usize) -> StorageError {
     if condition_failed(reasons, head) {
         match old_item(reasons, head) {
             Some(_) => crate::audit::append::head_moved(),
-            None => Error::NotFound("audit chain head"),
+            None => StorageError::NotFound("audit chain head"),
         }
     } else if condition_failed(reasons, audit) {
-        Error::Internal(format!("{op}: an audit entry already holds the next seq of its chain"))
+        StorageError::Corrupt(format!("{op}: an audit entry already holds the next seq of its chain"))
     } else {
-        Error::Internal(format!("{op}: cancelled without a failed chain condition"))
+        StorageError::Corrupt(format!("{op}: cancelled without a failed chain condition"))
     }
 }
 
@@ -482,7 +483,7 @@ pub(crate) fn to_record<T: Serialize>(
     what: &'static str,
     value: &T,
     keys: impl IntoIterator<Item = (&'static str, String)>,
-) -> Result<Item, Error> {
+) -> Result<Item, StorageError> {
     let mut item: Item = serde_dynamo::to_item(value).map_err(codec(op, what))?;
     item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
     for (k, v) in keys {
@@ -492,7 +493,7 @@ pub(crate) fn to_record<T: Serialize>(
 }
 
 /// Decodes a stored record, ignoring the storage attributes around it.
-pub(crate) fn from_record<T: DeserializeOwned>(op: &'static str, what: &'static str, mut item: Item) -> Result<T, Error> {
+pub(crate) fn from_record<T: DeserializeOwned>(op: &'static str, what: &'static str, mut item: Item) -> Result<T, StorageError> {
     for attr in STORAGE_ATTRS {
         item.remove(*attr);
     }
@@ -511,8 +512,8 @@ pub(crate) fn attr_i64(item: &Item, name: &str) -> Option<i64> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
 }
 
-fn build_error(op: &'static str) -> impl FnOnce(aws_sdk_dynamodb::error::BuildError) -> Error {
-    move |_| Error::Internal(format!("{op}: request-build"))
+fn build_error(op: &'static str) -> impl FnOnce(aws_sdk_dynamodb::error::BuildError) -> StorageError {
+    move |_| StorageError::Corrupt(format!("{op}: request-build"))
 }
 
 /// A page size within the API's bounds.
@@ -522,11 +523,11 @@ pub(crate) fn page_limit(requested: u32) -> i32 {
 }
 
 /// Encodes a LastEvaluatedKey as an opaque cursor. Keys are strings only.
-pub(crate) fn encode_position(op: &'static str, key: Option<Item>) -> Result<Option<String>, Error> {
+pub(crate) fn encode_position(op: &'static str, key: Option<Item>) -> Result<Option<String>, StorageError> {
     let Some(key) = key.filter(|k| !k.is_empty()) else { return Ok(None) };
     let mut json = serde_json::Map::new();
     for (k, v) in key {
-        let AttributeValue::S(v) = v else { return Err(Error::Internal(format!("{op}: non-string key attribute"))) };
+        let AttributeValue::S(v) = v else { return Err(StorageError::Corrupt(format!("{op}: non-string key attribute"))) };
         json.insert(k, serde_json::Value::String(v));
     }
     Ok(Some(crate::page::encode_cursor(&serde_json::Value::Object(json))))
@@ -540,9 +541,9 @@ pub(crate) fn decode_position(
     key_attrs: &[&str],
     partition_attr: &str,
     partition: &str,
-) -> Result<Option<Item>, Error> {
+) -> Result<Option<Item>, StorageError> {
     let Some(cursor) = cursor else { return Ok(None) };
-    let foreign = || Error::field("cursor", "is not a cursor of this list");
+    let foreign = || StorageError::ForeignCursor("is not a cursor of this list");
     let serde_json::Value::Object(map) = crate::page::decode_cursor(cursor)? else { return Err(foreign()) };
     if map.len() != key_attrs.len() || map.get(partition_attr).and_then(|v| v.as_str()) != Some(partition) {
         return Err(foreign());
@@ -587,9 +588,9 @@ mod tests {
         // GIVEN a cursor forged (or copied) from patient p2's list
         let cursor = cursor_of(&[("pk", "PATIENT#t#p2"), ("sk", "SUB#x")]);
         // WHEN used on p1's list THEN it is a 422 naming the cursor
-        let err = decode_position(Some(&cursor), TABLE_KEY, "pk", "PATIENT#t#p1").unwrap_err();
+        let err = crate::Error::from(decode_position(Some(&cursor), TABLE_KEY, "pk", "PATIENT#t#p1").unwrap_err());
         assert_eq!(err.status(), 422);
-        assert!(matches!(&err, Error::Validation(e) if e[0].field == "cursor"));
+        assert!(matches!(&err, crate::Error::Validation(e) if e[0].field == "cursor"));
     }
 
     #[test]

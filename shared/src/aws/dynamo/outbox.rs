@@ -12,9 +12,9 @@ use super::alerts::{alert_pk, index_sk};
 use super::{s, to_record, DynamoStore, Item};
 use crate::alert::{Alert, AlertRecord, AlertStatus};
 use crate::aws::errors::from_sdk;
-use crate::error::Error;
 use crate::outbox::{first_due, shard_of, DueAlert};
 use crate::ports::AlertOutbox;
+use crate::ports::StorageError;
 use crate::timestamp;
 
 pub(crate) const OUTBOX_INDEX: &str = "outbox";
@@ -29,7 +29,7 @@ fn outbox_sk(due: DateTime<Utc>, alert: &Alert) -> String {
 
 /// The alert as the dispatcher's claim expects to find it: pending, no lease,
 /// no attempts, listed on both alert indexes, and due in the outbox.
-pub(crate) fn pending_alert_item(op: &'static str, alert: &Alert) -> Result<Item, Error> {
+pub(crate) fn pending_alert_item(op: &'static str, alert: &Alert) -> Result<Item, StorageError> {
     let record = AlertRecord {
         alert: alert.clone(),
         status: AlertStatus::Pending,
@@ -60,7 +60,7 @@ pub(crate) fn pending_alert_item(op: &'static str, alert: &Alert) -> Result<Item
 
 #[async_trait]
 impl AlertOutbox for DynamoStore {
-    async fn due_alerts(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueAlert>, Error> {
+    async fn due_alerts(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueAlert>, StorageError> {
         const OP: &str = "dynamodb.Query(outbox)";
         let out = self
             .client
@@ -83,16 +83,16 @@ impl AlertOutbox for DynamoStore {
                 .and_then(|k| k.split('#').next())
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc))
-                .ok_or_else(|| Error::Internal(format!("{OP}: malformed outbox key")))?;
+                .ok_or_else(|| StorageError::Corrupt(format!("{OP}: malformed outbox key")))?;
             // The index projects the alert only: the record's other fields are not read here.
-            let alert = item.get("alert").cloned().ok_or_else(|| Error::Internal(format!("{OP}: outbox item without its alert")))?;
+            let alert = item.get("alert").cloned().ok_or_else(|| StorageError::Corrupt(format!("{OP}: outbox item without its alert")))?;
             let alert: Alert = serde_dynamo::from_attribute_value(alert).map_err(crate::aws::errors::codec(OP, "alert"))?;
             due.push(DueAlert { alert, due_at });
         }
         Ok(due)
     }
 
-    async fn defer(&self, due: &DueAlert, until: DateTime<Utc>) -> Result<(), Error> {
+    async fn defer(&self, due: &DueAlert, until: DateTime<Utc>) -> Result<(), StorageError> {
         const OP: &str = "dynamodb.UpdateItem(outbox defer)";
         let res = self
             .client

@@ -12,8 +12,8 @@ use super::trials::{enrolment_of, enrolment_sk, trial_pk};
 use super::vitals::STATE_SK;
 use super::{attr_str, from_record, s, DynamoStore, Item};
 use crate::aws::errors::from_sdk;
-use crate::error::Error;
 use crate::ids::{PatientId, TrialId};
+use crate::ports::StorageError;
 use crate::ports::{BatchRead, BatchReader};
 
 const OP: &str = "dynamodb.BatchGetItem(batch read)";
@@ -65,12 +65,12 @@ impl BatchKeys {
     /// The request of one call: these keys, strongly consistent. An absence
     /// read here parks a record for good, and a state is written back under
     /// the version read here, so no replica lag may show through.
-    pub fn request(keys: Vec<Item>) -> Result<KeysAndAttributes, Error> {
+    pub fn request(keys: Vec<Item>) -> Result<KeysAndAttributes, StorageError> {
         KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(true)
             .build()
-            .map_err(|_| Error::Internal(format!("{OP}: request-build")))
+            .map_err(|_| StorageError::Corrupt(format!("{OP}: request-build")))
     }
 
     /// The keys in BatchGetItem-sized chunks, in the order they were added.
@@ -79,7 +79,7 @@ impl BatchKeys {
     }
 
     /// Decodes the items read into the batch's records; a key without an item was not found.
-    pub fn decode(&self, items: Vec<Item>) -> Result<BatchRead, Error> {
+    pub fn decode(&self, items: Vec<Item>) -> Result<BatchRead, StorageError> {
         let mut read = BatchRead::default();
         for item in items {
             let key = (attr_str(&item, "pk").unwrap_or_default().to_owned(), attr_str(&item, "sk").unwrap_or_default().to_owned());
@@ -93,7 +93,7 @@ impl BatchKeys {
                 Some(Wanted::State(t, p)) => {
                     read.states.insert((t.clone(), p.clone()), from_record(OP, "vitals state", item)?);
                 }
-                None => return Err(Error::Internal(format!("{OP}: an item that was not asked for"))),
+                None => return Err(StorageError::Corrupt(format!("{OP}: an item that was not asked for"))),
             }
         }
         Ok(read)
@@ -102,7 +102,7 @@ impl BatchKeys {
 
 impl DynamoStore {
     /// One BatchGetItem; returns the items found and the keys DynamoDB left unprocessed.
-    async fn batch_get(&self, keys: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), Error> {
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), StorageError> {
         let out = self
             .client
             .batch_get_item()
@@ -119,7 +119,7 @@ impl DynamoStore {
 #[async_trait]
 impl BatchReader for DynamoStore {
     /// ceil(keys/100) BatchGetItem calls, sent concurrently.
-    async fn read_batch(&self, trials: &[&TrialId], patients: &[(&TrialId, &PatientId)]) -> Result<BatchRead, Error> {
+    async fn read_batch(&self, trials: &[&TrialId], patients: &[(&TrialId, &PatientId)]) -> Result<BatchRead, StorageError> {
         let keys = BatchKeys::new(trials, patients);
         let reads = keys.chunks().into_iter().map(|chunk| read_until_done(chunk, Backoff::default(), |k| self.batch_get(k)));
         let items: Vec<Item> = futures::future::try_join_all(reads).await?.into_iter().flatten().collect();

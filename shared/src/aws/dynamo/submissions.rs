@@ -20,11 +20,11 @@ use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
 use crate::domain_event::{DomainEvent, MAX_SUBMISSION_EVENTS};
 use crate::enrolment::EnrolmentStatus;
-use crate::error::Error;
 use crate::ids::{PatientId, QuestionnaireId, SiteId, SubmissionId, TrialId};
 use crate::outbox::MAX_PRO_ALERTS_PER_SUBMISSION;
 use crate::page::{Page, PageRequest};
-use crate::ports::{RecordOutcome, SubmissionStore};
+use crate::ports::StorageError;
+use crate::ports::{RecordOutcome, SubmissionLedger};
 use crate::submission::{DailySiteCount, StoredSubmission};
 use crate::timestamp;
 
@@ -76,7 +76,7 @@ fn day_pk(trial: &TrialId, shard: u32) -> String {
 }
 
 #[async_trait]
-impl SubmissionStore for DynamoStore {
+impl SubmissionLedger for DynamoStore {
     async fn record_submission_with_events(
         &self,
         sub: &StoredSubmission,
@@ -84,11 +84,11 @@ impl SubmissionStore for DynamoStore {
         audit: &[AuditEntry],
         alerts: &[Alert],
         events: &[DomainEvent],
-    ) -> Result<RecordOutcome, Error> {
+    ) -> Result<RecordOutcome, StorageError> {
         const OP: &str = "dynamodb.TransactWriteItems(submission)";
         let ext = Extension::of(audit)?;
         if ext.chain != ChainId::Patient(sub.patient_id.clone()) {
-            return Err(Error::Internal(format!("{OP}: audit entries linked into another chain")));
+            return Err(StorageError::Corrupt(format!("{OP}: audit entries linked into another chain")));
         }
         // First try also moves lastSubmissionAt; if a later submission was
         // recorded first (an offline phone syncing out of order), the second
@@ -113,7 +113,7 @@ impl SubmissionStore for DynamoStore {
                         .await?
                     }
                 };
-                let stored = stored.ok_or_else(|| Error::Unavailable(format!("{OP}: guard not yet readable")))?;
+                let stored = stored.ok_or_else(|| StorageError::Unavailable(format!("{OP}: guard not yet readable")))?;
                 return Ok(RecordOutcome::Duplicate(from_record(OP, "submission", stored)?));
             }
             // The enrolment's condition holds three: enrolled, the chain head
@@ -123,7 +123,7 @@ impl SubmissionStore for DynamoStore {
                 let old = old_item(&reasons, TX_ENROLMENT);
                 let enrolled = old.as_ref().is_some_and(|old| attr_str(old, "status") == Some(EnrolmentStatus::Enrolled.as_str()));
                 if !enrolled {
-                    return Err(Error::conflict("patient-not-enrolled", "the patient is not enrolled in this trial"));
+                    return Err(StorageError::conflict("patient-not-enrolled", "the patient is not enrolled in this trial"));
                 }
                 if head_moved_on(old.as_ref(), &ext) {
                     return Err(head_moved());
@@ -131,7 +131,7 @@ impl SubmissionStore for DynamoStore {
                 if move_last {
                     continue;
                 }
-                return Err(Error::Internal(format!("{OP}: enrolment refused the submission with its head in place")));
+                return Err(StorageError::Corrupt(format!("{OP}: enrolment refused the submission with its head in place")));
             }
             if condition_failed(&reasons, TX_SUBMISSION) {
                 // The patient's submission item exists but its guard does not:
@@ -142,24 +142,34 @@ impl SubmissionStore for DynamoStore {
                     Some(item) => Some(item),
                     None => self.get("dynamodb.GetItem(submission)", submission_pk.clone(), submission_sk.clone(), true).await?,
                 };
-                let stored = stored.ok_or_else(|| Error::Unavailable(format!("{OP}: submission not yet readable")))?;
+                let stored = stored.ok_or_else(|| StorageError::Unavailable(format!("{OP}: submission not yet readable")))?;
                 return Ok(RecordOutcome::Duplicate(from_record(OP, "submission", stored)?));
             }
             let alerts_at = TX_AUDIT + audit.len();
             if (alerts_at..alerts_at + alerts.len()).any(|i| condition_failed(&reasons, i)) {
-                return Err(Error::Internal(format!("{OP}: PRO alert item exists without its submission's guard")));
+                return Err(StorageError::Corrupt(format!("{OP}: PRO alert item exists without its submission's guard")));
             }
-            return Err(Error::Internal(format!("{OP}: an audit entry already holds the next seq of its chain")));
+            return Err(StorageError::Corrupt(format!("{OP}: an audit entry already holds the next seq of its chain")));
         }
-        Err(Error::Unavailable(format!("{OP}: concurrent writers")))
+        Err(StorageError::Unavailable(format!("{OP}: concurrent writers")))
     }
 
-    async fn get_submission(&self, trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> Result<Option<StoredSubmission>, Error> {
+    async fn get_submission(
+        &self,
+        trial: &TrialId,
+        patient: &PatientId,
+        id: &SubmissionId,
+    ) -> Result<Option<StoredSubmission>, StorageError> {
         const OP: &str = "dynamodb.GetItem(guard)";
         self.get(OP, guard_pk(trial, patient, id), "SUBID".into(), false).await?.map(|i| from_record(OP, "submission", i)).transpose()
     }
 
-    async fn list_submissions(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<StoredSubmission>, Error> {
+    async fn list_submissions(
+        &self,
+        trial: &TrialId,
+        patient: &PatientId,
+        page: &PageRequest,
+    ) -> Result<Page<StoredSubmission>, StorageError> {
         const OP: &str = "dynamodb.Query(submissions)";
         let pk = patient_pk(trial, patient);
         let start = decode_position(page.cursor.as_deref(), TABLE_KEY, "pk", &pk)?;
@@ -179,8 +189,16 @@ impl SubmissionStore for DynamoStore {
         let items = out.items.unwrap_or_default().into_iter().map(|i| from_record(OP, "submission", i)).collect::<Result<_, _>>()?;
         Ok(Page { items, next_cursor: encode_position(OP, out.last_evaluated_key)? })
     }
+}
 
-    async fn daily_counts(&self, trial: &TrialId, from: NaiveDate, to: NaiveDate) -> Result<Vec<DailySiteCount>, Error> {
+/// Read by [`ReportFigures`](crate::ports::ReportFigures).
+impl DynamoStore {
+    pub(crate) async fn read_daily_counts(
+        &self,
+        trial: &TrialId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailySiteCount>, StorageError> {
         const OP: &str = "dynamodb.Query(day counters)";
         if from > to {
             return Ok(vec![]);
@@ -214,15 +232,15 @@ impl DynamoStore {
         alerts: &[Alert],
         events: &[DomainEvent],
         move_last: bool,
-    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error> {
+    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, StorageError> {
         // TransactWriteItems takes 100 items; trial validation keeps rule items below this.
         if alerts.len() > MAX_PRO_ALERTS_PER_SUBMISSION {
-            return Err(Error::Internal(format!("{op}: {} PRO alerts exceed the per-submission limit", alerts.len())));
+            return Err(StorageError::Corrupt(format!("{op}: {} PRO alerts exceed the per-submission limit", alerts.len())));
         }
         // 4 fixed items + (1 + alerts) audit entries + alerts + (1 + alerts)
         // events = 6 + 3 x 25 = 81 at most ([`MAX_SUBMISSION_EVENTS`]).
         if events.len() > MAX_SUBMISSION_EVENTS {
-            return Err(Error::Internal(format!("{op}: {} events exceed the per-submission limit", events.len())));
+            return Err(StorageError::Corrupt(format!("{op}: {} events exceed the per-submission limit", events.len())));
         }
         let completed_at = timestamp::format(sub.completed_at);
         let (pk, sk) = submission_key(sub);
@@ -293,7 +311,7 @@ impl DynamoStore {
         from: NaiveDate,
         to: NaiveDate,
         totals: &Mutex<DayTotals>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), StorageError> {
         let mut pages = self
             .client
             .query()
@@ -315,7 +333,7 @@ impl DynamoStore {
                 let site = attr_str(item, "siteId").and_then(|v| SiteId::parse(v).ok());
                 let q = attr_str(item, "questionnaireId").and_then(|v| QuestionnaireId::parse(v).ok());
                 let (Some(day), Some(site), Some(q)) = (day, site, q) else {
-                    return Err(Error::Internal(format!("{op}: malformed counter item")));
+                    return Err(StorageError::Corrupt(format!("{op}: malformed counter item")));
                 };
                 *totals.entry((day, site, q)).or_default() += attr_u64(item, "submissions").unwrap_or(0);
             }

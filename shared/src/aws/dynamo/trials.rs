@@ -12,8 +12,8 @@ use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
 use crate::domain_event::DomainEvent;
 use crate::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
-use crate::error::Error;
 use crate::ids::{PatientId, SiteId, TrialId};
+use crate::ports::StorageError;
 use crate::ports::{EnrolmentStore, TrialStore, Upsert};
 use crate::trial::Trial;
 
@@ -35,17 +35,17 @@ fn enrolment_counter_sk(site: &SiteId, status: EnrolmentStatus) -> String {
 
 #[async_trait]
 impl TrialStore for DynamoStore {
-    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
+    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         const OP: &str = "dynamodb.GetItem(trial)";
         self.get(OP, trial_pk(id), "META".into(), false).await?.map(|i| from_record(OP, "trial", i)).transpose()
     }
 
-    async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, Error> {
+    async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         const OP: &str = "dynamodb.GetItem(trial, consistent)";
         self.get(OP, trial_pk(id), "META".into(), true).await?.map(|i| from_record(OP, "trial", i)).transpose()
     }
 
-    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, Error> {
+    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, StorageError> {
         const OP: &str = "dynamodb.TransactWriteItems(trial)";
         let keys = || {
             [
@@ -60,7 +60,7 @@ impl TrialStore for DynamoStore {
         // re-read rather than both answering "created" or forking the chain.
         let read = || async {
             let old = self.get("dynamodb.GetItem(trial)", trial_pk(&trial.trial_id), "META".into(), true).await?;
-            Ok::<_, Error>(old.as_ref().map(head_of))
+            Ok::<_, StorageError>(old.as_ref().map(head_of))
         };
         append_with_retry(None, read, |old_head| async move {
             let mut linked = audit.clone();
@@ -86,7 +86,7 @@ impl TrialStore for DynamoStore {
         .await
     }
 
-    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, Error> {
+    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, StorageError> {
         const OP: &str = "dynamodb.Query(trials)";
         let mut ids = Vec::new();
         let mut start: Option<Item> = None;
@@ -105,7 +105,7 @@ impl TrialStore for DynamoStore {
                 .map_err(|e| from_sdk(OP, &e))?;
             for item in out.items() {
                 let id = attr_str(item, "gsi1sk").and_then(|v| TrialId::parse(v).ok());
-                ids.push(id.ok_or_else(|| Error::Internal(format!("{OP}: malformed trial index item")))?);
+                ids.push(id.ok_or_else(|| StorageError::Corrupt(format!("{OP}: malformed trial index item")))?);
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -117,17 +117,17 @@ impl TrialStore for DynamoStore {
 
 #[async_trait]
 impl EnrolmentStore for DynamoStore {
-    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+    async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, StorageError> {
         const OP: &str = "dynamodb.GetItem(enrolment)";
         self.get(OP, trial_pk(trial), enrolment_sk(patient), false).await?.map(|i| enrolment_of(OP, i)).transpose()
     }
 
-    async fn get_enrolment_consistent(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, Error> {
+    async fn get_enrolment_consistent(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, StorageError> {
         const OP: &str = "dynamodb.GetItem(enrolment, consistent)";
         self.get(OP, trial_pk(trial), enrolment_sk(patient), true).await?.map(|i| enrolment_of(OP, i)).transpose()
     }
 
-    async fn put_enrolment_with_events(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, Error> {
+    async fn put_enrolment_with_events(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, StorageError> {
         self.write_enrolment(e, audit, None, events).await
     }
 
@@ -137,20 +137,23 @@ impl EnrolmentStore for DynamoStore {
         audit: &AuditEntry,
         read: Option<&Enrolment>,
         events: &[DomainEvent],
-    ) -> Result<Upsert, Error> {
+    ) -> Result<Upsert, StorageError> {
         // The enrolment carries its chain's head (`enrolment_of`): no second read of the item.
         let start = (read.cloned(), read.map(|r| r.audit_head.clone()).unwrap_or_default());
         self.write_enrolment(e, audit, Some(start), events).await
     }
+}
 
-    async fn enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, Error> {
+/// Read by [`ReportFigures`](crate::ports::ReportFigures).
+impl DynamoStore {
+    pub(crate) async fn read_enrolment_counts(&self, trial: &TrialId) -> Result<Vec<EnrolmentCount>, StorageError> {
         const OP: &str = "dynamodb.Query(enrolment counters)";
         let mut counts = Vec::new();
         for item in self.query_stats(OP, trial, "ENROL#").await? {
             let site = attr_str(&item, "siteId").and_then(|v| SiteId::parse(v).ok());
             let status = attr_str(&item, "status").and_then(|v| EnrolmentStatus::ALL.into_iter().find(|s| s.as_str() == v));
             let (Some(site_id), Some(status)) = (site, status) else {
-                return Err(Error::Internal(format!("{OP}: malformed counter item")));
+                return Err(StorageError::Corrupt(format!("{OP}: malformed counter item")));
             };
             let count = attr_u64(&item, "count").unwrap_or(0);
             if count > 0 {
@@ -171,13 +174,13 @@ impl DynamoStore {
         audit: &AuditEntry,
         start: Option<(Option<Enrolment>, ChainHead)>,
         events: &[DomainEvent],
-    ) -> Result<Upsert, Error> {
+    ) -> Result<Upsert, StorageError> {
         const OP: &str = "dynamodb.TransactWriteItems(enrolment)";
         let chain = ChainId::Patient(e.patient_id.clone());
         let read = || async {
             let old = self.get("dynamodb.GetItem(enrolment)", trial_pk(&e.trial_id), enrolment_sk(&e.patient_id), true).await?;
             let head = old.as_ref().map(head_of).unwrap_or_default();
-            Ok::<_, Error>((old.map(|i| enrolment_of(OP, i)).transpose()?, head))
+            Ok::<_, StorageError>((old.map(|i| enrolment_of(OP, i)).transpose()?, head))
         };
         append_with_retry(start, read, |(old, head)| {
             let chain = &chain;
@@ -203,7 +206,7 @@ impl DynamoStore {
 }
 
 /// The enrolment with its chain's head, which the item carries beside the record.
-pub(super) fn enrolment_of(op: &'static str, item: Item) -> Result<Enrolment, Error> {
+pub(super) fn enrolment_of(op: &'static str, item: Item) -> Result<Enrolment, StorageError> {
     let head = head_of(&item);
     Ok(Enrolment { audit_head: head, ..from_record(op, "enrolment", item)? })
 }
@@ -220,7 +223,7 @@ impl DynamoStore {
         old: Option<&Enrolment>,
         audit: &AuditEntry,
         ext: &Extension,
-    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, Error> {
+    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, StorageError> {
         let mut expr = Expr::default()
             .name("#status", "status")
             .value(":trialId", s(e.trial_id.as_str()))
@@ -280,7 +283,7 @@ impl DynamoStore {
         site: &SiteId,
         status: EnrolmentStatus,
         delta: i64,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StorageError> {
         let expr = Expr::default()
             .name("#count", "count")
             .name("#status", "status")
@@ -298,7 +301,7 @@ impl DynamoStore {
     }
 
     /// Every item of the trial's stats partition whose sort key starts with `prefix`.
-    pub(crate) async fn query_stats(&self, op: &'static str, trial: &TrialId, prefix: &str) -> Result<Vec<Item>, Error> {
+    pub(crate) async fn query_stats(&self, op: &'static str, trial: &TrialId, prefix: &str) -> Result<Vec<Item>, StorageError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {

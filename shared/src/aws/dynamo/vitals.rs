@@ -17,9 +17,9 @@ use crate::audit::chain::ChainId;
 use crate::audit::AuditEntry;
 use crate::aws::errors::from_sdk;
 use crate::domain_event::DomainEvent;
-use crate::error::Error;
 use crate::ids::{AlertId, PatientId, TrialId};
 use crate::news2::RiskLevel;
+use crate::ports::StorageError;
 use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::timestamp;
 use crate::vitals::{VitalReading, VitalsState};
@@ -48,7 +48,7 @@ impl DynamoStore {
     /// BatchWriteItem refuses a call naming one key twice, and a repeated
     /// reading key is the same reading, so the last one wins.
     #[doc(hidden)] // public for the request-building benchmark
-    pub fn reading_requests(&self, batch: &[PatientReadings<'_>]) -> Result<Vec<WriteRequest>, Error> {
+    pub fn reading_requests(&self, batch: &[PatientReadings<'_>]) -> Result<Vec<WriteRequest>, StorageError> {
         const OP: &str = "dynamodb.BatchWriteItem(readings)";
         let mut by_key: BTreeMap<(String, String), Item> = BTreeMap::new();
         for group in batch {
@@ -63,15 +63,17 @@ impl DynamoStore {
         by_key
             .into_values()
             .map(|item| {
-                let put =
-                    PutRequest::builder().set_item(Some(item)).build().map_err(|_| Error::Internal(format!("{OP}: request-build")))?;
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(|_| StorageError::Corrupt(format!("{OP}: request-build")))?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect()
     }
 
     /// One BatchWriteItem; returns the requests DynamoDB left unprocessed.
-    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<Vec<WriteRequest>, Error> {
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<Vec<WriteRequest>, StorageError> {
         const OP: &str = "dynamodb.BatchWriteItem(readings)";
         let out = self.client.batch_write_item().request_items(self.table.clone(), requests).send().await.map_err(|e| from_sdk(OP, &e))?;
         Ok(out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default())
@@ -88,7 +90,7 @@ impl DynamoStore {
         patient: &PatientId,
         alert: &AlertId,
         at: DateTime<Utc>,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StorageError> {
         let expr = Expr::default()
             .name("#v", "version")
             .value(":id", s(alert.as_str()))
@@ -110,7 +112,7 @@ impl DynamoStore {
         trial: &TrialId,
         level: RiskLevel,
         delta: i64,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, Error> {
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StorageError> {
         let expr = Expr::default().name("#count", "count").value(":d", n(delta)).value(":level", s(level.as_str()));
         self.tx_update(op, stats_pk(trial), risk_sk(level), "ADD #count :d SET riskLevel = :level", None, expr)
     }
@@ -122,19 +124,19 @@ fn parse_level(s: &str) -> Option<RiskLevel> {
 
 #[async_trait]
 impl VitalsStore for DynamoStore {
-    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error> {
+    async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), StorageError> {
         self.put_readings_batch(&[PatientReadings { trial, patient, readings }]).await
     }
 
     /// ceil(N/25) BatchWriteItem calls for N distinct readings, whatever the
     /// number of patients; chunks are written concurrently.
-    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), Error> {
+    async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), StorageError> {
         let requests = self.reading_requests(batch)?;
         let writes = chunks(requests).into_iter().map(|chunk| write_until_done(chunk, Backoff::default(), |batch| self.batch_write(batch)));
         futures::future::try_join_all(writes).await.map(|_| ())
     }
 
-    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, Error> {
+    async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, StorageError> {
         const OP: &str = "dynamodb.GetItem(vitals state)";
         // Consistent: the analyzer reads, merges and writes under the version.
         self.get(OP, patient_pk(trial, patient), STATE_SK.into(), true).await?.map(|i| from_record(OP, "vitals state", i)).transpose()
@@ -149,10 +151,10 @@ impl VitalsStore for DynamoStore {
         state: &VitalsState,
         raised: &[AuditEntry],
         events: &[DomainEvent],
-    ) -> Result<StateWrite, Error> {
+    ) -> Result<StateWrite, StorageError> {
         const OP: &str = "dynamodb.PutItem(vitals state)";
         if !state.follows(previous) {
-            return Err(Error::Internal(format!("{OP}: the state does not follow the previous one")));
+            return Err(StorageError::Corrupt(format!("{OP}: the state does not follow the previous one")));
         }
         let previous_level = previous.and_then(|p| p.news2.as_ref()).map(|r| r.risk_level);
         let new_level = state.news2.as_ref().map(|r| r.risk_level);
@@ -166,7 +168,7 @@ impl VitalsStore for DynamoStore {
 
         let ext = if raised.is_empty() { None } else { Some(Extension::of(raised)?) };
         if ext.as_ref().is_some_and(|e| e.chain != ChainId::Patient(state.patient_id.clone())) {
-            return Err(Error::Internal(format!("{OP}: audit entries linked into another chain")));
+            return Err(StorageError::Corrupt(format!("{OP}: audit entries linked into another chain")));
         }
 
         if new_level == previous_level && ext.is_none() && events.is_empty() {
@@ -217,16 +219,19 @@ impl VitalsStore for DynamoStore {
             Transacted::Committed => Ok(StateWrite::Written),
             Transacted::Cancelled(r) if condition_failed(&r, 0) => Ok(StateWrite::Stale),
             Transacted::Cancelled(r) if ext.is_some() => Err(chain_refusal(TX, &r, 1, 2)),
-            Transacted::Cancelled(_) => Err(Error::Internal(format!("{TX}: counter condition failed"))),
+            Transacted::Cancelled(_) => Err(StorageError::Corrupt(format!("{TX}: counter condition failed"))),
         }
     }
+}
 
-    async fn risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, Error> {
+/// Read by [`ReportFigures`](crate::ports::ReportFigures).
+impl DynamoStore {
+    pub(crate) async fn read_risk_level_counts(&self, trial: &TrialId) -> Result<Vec<(RiskLevel, u64)>, StorageError> {
         const OP: &str = "dynamodb.Query(risk counters)";
         let mut counts = Vec::new();
         for item in self.query_stats(OP, trial, "RISK#").await? {
             let level = attr_str(&item, "riskLevel").and_then(parse_level);
-            let level = level.ok_or_else(|| Error::Internal(format!("{OP}: malformed counter item")))?;
+            let level = level.ok_or_else(|| StorageError::Corrupt(format!("{OP}: malformed counter item")))?;
             let count = attr_i64(&item, "count").unwrap_or(0);
             if count > 0 {
                 counts.push((level, count.unsigned_abs()));

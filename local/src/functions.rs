@@ -9,8 +9,8 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tracing::Instrument;
 use trialwatch::egress::LOCAL_ALLOW_LOOPBACK_WEBHOOK;
-use trialwatch::provision::{FunctionSpec, Provisioned};
 use trialwatch::settings::{Env, SettingsError};
+use trialwatch_provision::{FunctionSpec, Provisioned};
 
 use crate::invoke::{Functions, InvokeError};
 use crate::stack::StackError;
@@ -149,8 +149,8 @@ impl Functions for TrialWatchFunctions {
 mod tests {
     use std::collections::BTreeMap;
 
-    use trialwatch::provision::PhysicalResource;
     use trialwatch::settings::{Resources, ALERT_QUEUE_URL, AUDIT_TABLE_NAME, CONFIG_TTL_SECONDS, TABLE_NAME, VITALS_QUEUE_URL};
+    use trialwatch_provision::PhysicalResource;
 
     use super::*;
 

@@ -21,8 +21,6 @@ pub mod news2;
 pub mod outbox;
 pub mod page;
 pub mod ports;
-#[cfg(feature = "provision")]
-pub mod provision;
 pub mod report;
 pub mod settings;
 pub mod submission;

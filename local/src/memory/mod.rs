@@ -21,8 +21,8 @@ use trialwatch::memory::{
     MemoryAnchors, MemoryAuditTrail, MemoryDeadLetters, MemoryEventBus, MemoryNotifier, MemoryReportStore, MemoryStore,
 };
 use trialwatch::ports::EventPublisher;
-use trialwatch::provision::{FunctionSpec, PhysicalResource, Provisioned, Template, QUEUE_TYPE};
 use trialwatch::settings::{Env, Resources, SettingsError};
+use trialwatch_provision::{FunctionSpec, PhysicalResource, Provisioned, Template, QUEUE_TYPE};
 
 use crate::functions::{function_env, off_thread};
 use crate::invoke::{Functions, InvokeError};
@@ -78,7 +78,7 @@ impl MemoryBackend {
             .map(|r| {
                 let reference = if r.kind == QUEUE_TYPE {
                     format!("{QUEUE_URL_PREFIX}{}", r.logical_id)
-                } else if r.kind == trialwatch::provision::TOPIC_TYPE {
+                } else if r.kind == trialwatch_provision::TOPIC_TYPE {
                     format!("arn:aws:sns:{}:123456789012:memory-{}", crate::region(), r.logical_id)
                 } else {
                     format!("memory-{}", r.logical_id)

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::template::{as_u32, get_att_target, Resource, BUCKET_TYPE, EVENT_BUS_TYPE, QUEUE_TYPE, TABLE_TYPE, TOPIC_TYPE};
 use super::{kebab, resources_from, validate_prefix, FunctionSpec, ProvisionError, Template};
-use crate::settings::Resources;
+use trialwatch::settings::Resources;
 
 /// The template's logical id of the audit anchor bucket.
 pub const AUDIT_ANCHOR_BUCKET_ID: &str = "AuditAnchorBucket";
@@ -81,9 +81,9 @@ impl Provisioned {
 
     /// [`Resources::env`] plus the function-level resource names a test
     /// needs (`AUDIT_ANCHOR_BUCKET`), for building any function's `Config`.
-    pub fn function_env(&self) -> crate::settings::Env {
-        let extra = self.anchor_bucket().map(|b| (crate::settings::AUDIT_ANCHOR_BUCKET, b.to_owned()));
-        crate::settings::Env::vars(extra).or(self.resources.env())
+    pub fn function_env(&self) -> trialwatch::settings::Env {
+        let extra = self.anchor_bucket().map(|b| (trialwatch::settings::AUDIT_ANCHOR_BUCKET, b.to_owned()));
+        trialwatch::settings::Env::vars(extra).or(self.resources.env())
     }
 
     /// The environment `function` would get from SAM: literals as written, and

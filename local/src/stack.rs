@@ -18,7 +18,7 @@ use trialwatch_provision::{FunctionSpec, ProvisionError, Provisioned, Template};
 
 use crate::auth::Authorizer;
 use crate::gateway::{gateway_reply, route_table, Gateway, Route, MAX_BODY_BYTES};
-use crate::invoke::{Functions, InvokeError};
+use crate::invoke::{Functions, InitError, InvokeError};
 use crate::memory::{MemoryBackend, MemoryFunctions};
 use crate::poller::{PollerStats, SqsSource, DEFAULT_CONCURRENCY};
 
@@ -120,8 +120,8 @@ pub enum StackError {
     EmulatorDown(String),
     #[error("cannot listen on {addr}: {source} (is another stack running? set {HTTP_PORT_VAR})")]
     Listen { addr: SocketAddr, source: std::io::Error },
-    #[error("{0}")]
-    Functions(String),
+    #[error(transparent)]
+    Functions(#[from] InitError),
     #[error("queue {queue}: {message}")]
     Queue { queue: String, message: String },
 }

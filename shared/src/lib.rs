@@ -30,6 +30,7 @@ pub mod trail;
 pub mod trial;
 pub mod validation;
 pub mod vitals;
+pub mod vitals_state;
 
 pub use error::{Error, Problem};
 pub use ids::{AlertId, PatientId, QuestionnaireId, ReadingId, ReportId, SiteId, SubmissionId, TrialId};

@@ -46,7 +46,7 @@ provision: emulator-start
 	@AWS_ENDPOINT_URL="$$(scripts/emulator.sh url)" \
 	AWS_ACCESS_KEY_ID="$${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="$${AWS_SECRET_ACCESS_KEY:-test}" \
 	AWS_REGION="$${AWS_REGION:-us-east-1}" \
-	cargo run -q -p trialwatch --features provision --bin trialwatch-provision -- "$(PREFIX)"
+	cargo run -q -p trialwatch-provision -- "$(PREFIX)"
 	@echo "export AWS_ENDPOINT_URL='$$(scripts/emulator.sh url)'"
 
 # Where the stack keeps its data: emulator (default) or memory.

@@ -46,7 +46,7 @@ trap 'exit 143' TERM
 emulator_up
 
 echo "invoke: provisioning template.yaml's resources on $AWS_ENDPOINT_URL" >&2
-eval "$(cargo run -q -p trialwatch --features provision --bin trialwatch-provision -- invoke)"
+eval "$(cargo run -q -p trialwatch-provision -- invoke)"
 
 echo "invoke: cargo lambda watch on 127.0.0.1:$WATCH_PORT (log: $WATCH_LOG)" >&2
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" --timeout 900 --quiet \

@@ -3,7 +3,7 @@
 #   sam validate --lint   SAM's transform and cfn-lint on the transformed template
 #   cfn-lint              every rule, warnings included: 0 errors, 0 warnings
 #   checkov               security checks: 0 failed; each skip is inline in template.yaml with its reason
-# The least-privilege test of the function roles is a Rust test (shared/tests/template_iam.rs).
+# The least-privilege test of the function roles is a Rust test (local/provision/tests/template_iam.rs).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

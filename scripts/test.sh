@@ -2,7 +2,9 @@
 # `make test`: from nothing to a full check on a fresh machine.
 #   1. installs and starts the emulator (moto, project venv) on a free port,
 #   2. cargo fmt --check, the duplicate-dependency gate (one HTTPS stack, one crypto
-#      provider in the Lambda binaries), cargo clippy (warnings are errors),
+#      provider in the Lambda binaries), the file-size gate (no file of shared/src,
+#      functions/*/src or local/provision/src over 500 lines outside its tests), cargo
+#      clippy (warnings are errors),
 #   3. cargo test over the whole workspace; integration tests provision their
 #      own uniquely named resources from template.yaml on that emulator,
 #   4. stops the emulator it started, whatever happened.
@@ -58,6 +60,9 @@ run cargo fmt --all --check
 
 step "duplicate-dependency gate (scripts/dup-gate.sh)"
 run scripts/dup-gate.sh
+
+step "file-size gate (scripts/size-gate.sh)"
+run scripts/size-gate.sh
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 run cargo clippy --workspace --all-targets -- -D warnings

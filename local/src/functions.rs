@@ -9,11 +9,10 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tracing::Instrument;
 use trialwatch::egress::LOCAL_ALLOW_LOOPBACK_WEBHOOK;
-use trialwatch::provision::{FunctionSpec, Provisioned};
 use trialwatch::settings::{Env, SettingsError};
+use trialwatch_provision::{FunctionSpec, Provisioned};
 
-use crate::invoke::{Functions, InvokeError};
-use crate::stack::StackError;
+use crate::invoke::{Functions, InitError, InvokeError};
 
 /// The four TrialWatch functions, each with its dependencies, keyed by the
 /// template's logical id.
@@ -33,14 +32,14 @@ impl TrialWatchFunctions {
     /// as its Lambda binary's `main.rs` does in init, from the environment
     /// [`function_env`] gives it. A variable that is missing or invalid, or a
     /// binary the runner does not know, fails start-up naming it.
-    pub fn build(sdk: &SdkConfig, provisioned: &Provisioned, specs: &[FunctionSpec]) -> Result<Self, StackError> {
+    pub fn build(sdk: &SdkConfig, provisioned: &Provisioned, specs: &[FunctionSpec]) -> Result<Self, InitError> {
         Self::with_envs(sdk, specs.iter().map(|spec| (spec, function_env(provisioned, spec, Env::process()))))
     }
 
-    fn with_envs<'a>(sdk: &SdkConfig, functions: impl IntoIterator<Item = (&'a FunctionSpec, Env)>) -> Result<Self, StackError> {
+    fn with_envs<'a>(sdk: &SdkConfig, functions: impl IntoIterator<Item = (&'a FunctionSpec, Env)>) -> Result<Self, InitError> {
         let mut by_logical_id = std::collections::HashMap::new();
         for (spec, env) in functions {
-            let init = |e: SettingsError| StackError::Functions(format!("{} ({}): {e}", spec.logical_id, spec.binary));
+            let init = |e: SettingsError| InitError(format!("{} ({}): {e}", spec.logical_id, spec.binary));
             let f = match spec.binary.as_str() {
                 "epro-api" => {
                     let config = epro_api::Config::from_vars(&env).map_err(init)?;
@@ -59,7 +58,7 @@ impl TrialWatchFunctions {
                     Function::AlertDispatcher(std::sync::Arc::new(alert_dispatcher::Deps::from_config(&config, sdk)))
                 }
                 other => {
-                    return Err(StackError::Functions(format!(
+                    return Err(InitError(format!(
                     "template function {} (binary {other}) has no in-process handler in trialwatch-local; add it to local/src/functions.rs",
                     spec.logical_id
                 )))
@@ -149,8 +148,8 @@ impl Functions for TrialWatchFunctions {
 mod tests {
     use std::collections::BTreeMap;
 
-    use trialwatch::provision::PhysicalResource;
     use trialwatch::settings::{Resources, ALERT_QUEUE_URL, AUDIT_TABLE_NAME, CONFIG_TTL_SECONDS, TABLE_NAME, VITALS_QUEUE_URL};
+    use trialwatch_provision::PhysicalResource;
 
     use super::*;
 
@@ -206,7 +205,7 @@ mod tests {
         }
     }
 
-    fn build(spec: &FunctionSpec, shell: Env) -> Result<TrialWatchFunctions, StackError> {
+    fn build(spec: &FunctionSpec, shell: Env) -> Result<TrialWatchFunctions, InitError> {
         TrialWatchFunctions::with_envs(&sdk(), [(spec, function_env(&provisioned(), spec, shell))])
     }
 

@@ -22,6 +22,15 @@ pub enum InvokeError {
     Panicked(String),
 }
 
+/// Why a set of functions could not be built, as a function's init fails: a
+/// variable missing or invalid, a binary the runner has no handler for, a queue
+/// the template lacks. The stack wraps it ([`crate::StackError::Functions`]); the
+/// function sets (`functions.rs`, `memory/`) return this, not the stack's error,
+/// so that they and the stack, which builds them, do not import each other.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InitError(pub String);
+
 #[async_trait]
 pub trait Functions: Send + Sync + 'static {
     async fn http(&self, function: &str, request: lambda_http::Request) -> Result<lambda_http::Response<lambda_http::Body>, InvokeError>;

@@ -14,11 +14,11 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tracing::Instrument;
-use trialwatch::provision::{FunctionSpec, ProvisionError, Provisioned, Template};
+use trialwatch_provision::{FunctionSpec, ProvisionError, Provisioned, Template};
 
 use crate::auth::Authorizer;
 use crate::gateway::{gateway_reply, route_table, Gateway, Route, MAX_BODY_BYTES};
-use crate::invoke::{Functions, InvokeError};
+use crate::invoke::{Functions, InitError, InvokeError};
 use crate::memory::{MemoryBackend, MemoryFunctions};
 use crate::poller::{PollerStats, SqsSource, DEFAULT_CONCURRENCY};
 
@@ -83,7 +83,7 @@ impl StackConfig {
             _ => DEFAULT_HTTP_PORT,
         };
         Ok(Self {
-            template: trialwatch::provision::template_path(),
+            template: trialwatch_provision::template_path(),
             prefix: DEFAULT_PREFIX.to_owned(),
             http_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             jwt_secret: crate::auth::dev_secret(),
@@ -95,8 +95,8 @@ impl StackConfig {
     /// An isolated stack for one test: unique resources, a free port.
     pub fn for_test(label: &str) -> Self {
         Self {
-            template: trialwatch::provision::template_path(),
-            prefix: trialwatch::provision::unique_prefix(label),
+            template: trialwatch_provision::template_path(),
+            prefix: trialwatch_provision::unique_prefix(label),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_secret: crate::auth::dev_secret(),
             pollers: true,
@@ -120,8 +120,8 @@ pub enum StackError {
     EmulatorDown(String),
     #[error("cannot listen on {addr}: {source} (is another stack running? set {HTTP_PORT_VAR})")]
     Listen { addr: SocketAddr, source: std::io::Error },
-    #[error("{0}")]
-    Functions(String),
+    #[error(transparent)]
+    Functions(#[from] InitError),
     #[error("queue {queue}: {message}")]
     Queue { queue: String, message: String },
 }
@@ -278,20 +278,20 @@ impl Stack {
         if config.store == StoreKind::Memory {
             return Self::start_in_memory(config).await;
         }
-        let sdk = trialwatch::provision::try_emulator_sdk_config().await?;
+        let sdk = trialwatch_provision::try_emulator_sdk_config().await?;
         // One plain line instead of the SDK's transport error chain from the first provisioning call.
         if let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty()) {
             if !answers(&endpoint).await {
                 return Err(StackError::EmulatorDown(endpoint));
             }
         }
-        let provisioned = trialwatch::provision::provision_all(&sdk, &config.template, &config.prefix).await?;
+        let provisioned = trialwatch_provision::provision_all(&sdk, &config.template, &config.prefix).await?;
         let template = Template::load(&config.template)?;
         let functions = crate::functions::TrialWatchFunctions::build(&sdk, &provisioned, &template.functions())?;
         let bus = provisioned.physical.get("EventBus").map(|b| b.reference.clone());
         let mut stack = Self::start_with(config, sdk, provisioned, template.functions(), Arc::new(functions)).await?;
         if let Some(bus) = bus {
-            stack.events_queue_url = Some(trialwatch::provision::subscribe_queue(&stack.sdk, &bus).await?);
+            stack.events_queue_url = Some(trialwatch_provision::subscribe_queue(&stack.sdk, &bus).await?);
         }
         Ok(stack)
     }

@@ -37,7 +37,7 @@ impl Target {
     }
 
     /// The resources of a stack provisioned on the emulator.
-    pub fn provisioned(p: &trialwatch::provision::Provisioned) -> Result<Target, String> {
+    pub fn provisioned(p: &trialwatch_provision::Provisioned) -> Result<Target, String> {
         Ok(Target {
             table: p.resources.table_name.clone(),
             audit_table: p.resources.audit_table_name.clone(),
@@ -60,9 +60,9 @@ pub async fn run(trial: &str, prefix: &str) -> Result<bool, String> {
     let (sdk, target, where_) = match Target::from_env(&Env::process())? {
         Some(target) => (trialwatch::aws::sdk_config().await, target, "the given stack".to_owned()),
         None => {
-            let sdk = trialwatch::provision::try_emulator_sdk_config().await.map_err(|e| e.to_string())?;
+            let sdk = trialwatch_provision::try_emulator_sdk_config().await.map_err(|e| e.to_string())?;
             // Idempotent: names the developer stack's resources (creating any that are missing).
-            let p = trialwatch::provision::provision_all(&sdk, &trialwatch::provision::template_path(), prefix)
+            let p = trialwatch_provision::provision_all(&sdk, &trialwatch_provision::template_path(), prefix)
                 .await
                 .map_err(|e| e.to_string())?;
             (sdk, Target::provisioned(&p)?, format!("the emulator's stack (prefix {prefix})"))

@@ -24,7 +24,7 @@ use crate::news2::RiskLevel;
 use crate::report::ReportMeta;
 use crate::submission::StoredSubmission;
 use crate::timestamp;
-use crate::vitals::VitalsState;
+use crate::vitals_state::VitalsState;
 
 /// The `source` of every event TrialWatch puts on its bus.
 pub const SOURCE: &str = "trialwatch";

@@ -21,8 +21,6 @@ pub mod news2;
 pub mod outbox;
 pub mod page;
 pub mod ports;
-#[cfg(feature = "provision")]
-pub mod provision;
 pub mod report;
 pub mod settings;
 pub mod submission;
@@ -32,6 +30,7 @@ pub mod trail;
 pub mod trial;
 pub mod validation;
 pub mod vitals;
+pub mod vitals_state;
 
 pub use error::{Error, Problem};
 pub use ids::{AlertId, PatientId, QuestionnaireId, ReadingId, ReportId, SiteId, SubmissionId, TrialId};

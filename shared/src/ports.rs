@@ -20,7 +20,8 @@ use crate::report::ReportMeta;
 use crate::submission::{DailySiteCount, StoredSubmission};
 use crate::trail::AuditFilter;
 use crate::trial::Trial;
-use crate::vitals::{VitalReading, VitalsMessage, VitalsState};
+use crate::vitals::{VitalReading, VitalsMessage};
+use crate::vitals_state::VitalsState;
 
 pub use crate::clock::Clock;
 

@@ -7,8 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ids::{AlertId, PatientId, ReadingId, TrialId};
-use crate::news2::{News2Result, Parameter, RiskLevel};
+use crate::ids::{PatientId, ReadingId, TrialId};
 use crate::validation::Validator;
 
 /// At most this many readings per `POST …/vitals`.
@@ -236,85 +235,6 @@ pub fn merge_latest(latest: &mut LatestVitals, readings: &[VitalReading]) {
     }
 }
 
-/// A patient's latest-vitals state item, updated under an optimistic version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VitalsState {
-    pub trial_id: TrialId,
-    pub patient_id: PatientId,
-    /// Incremented on every write; a writer whose expected version is stale loses.
-    pub version: u64,
-    pub latest: LatestVitals,
-    #[serde(default)]
-    pub news2: Option<News2Result>,
-    /// The open level: the highest alerted level that has not cleared (see
-    /// the analyzer's escalation rules). A rise above it alerts; the cooldown
-    /// only holds back a repeat of it.
-    #[serde(default)]
-    pub last_alert_level: Option<RiskLevel>,
-    /// Data time of the last alert, the start of its cooldown.
-    #[serde(default)]
-    pub last_alert_at: Option<DateTime<Utc>>,
-    /// Alerts raised for this patient so far. It moves in the same versioned
-    /// write that records the alert, so a redelivered batch assessed over the
-    /// same stored state mints the same id. 0 on items older than the field.
-    #[serde(default)]
-    pub escalation_seq: u64,
-    /// The last alert raised; its acknowledgement marks this item.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_alert_id: Option<AlertId>,
-    /// When site staff acknowledged `last_alert_id`. Written by the ack route
-    /// in the acknowledgement's own transaction (with `version + 1`), never by
-    /// the analyzer, which only carries it forward.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_alert_acked_at: Option<DateTime<Utc>>,
-    /// Every parameter that scored while the patient was at or above the open
-    /// level. A lower aggregate clears by time only while all of them are
-    /// fresh: a drop caused by one of them going stale is no evidence of
-    /// recovery. Empty on items older than the field: then the lower
-    /// aggregate must be complete.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alerting_parameters: Vec<Parameter>,
-    /// Data time of the first result of the current unbroken run of fresh
-    /// results below the open level.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub below_since: Option<DateTime<Utc>>,
-}
-
-impl VitalsState {
-    pub fn new(trial_id: TrialId, patient_id: PatientId) -> Self {
-        Self {
-            trial_id,
-            patient_id,
-            version: 0,
-            latest: LatestVitals::new(),
-            news2: None,
-            last_alert_level: None,
-            last_alert_at: None,
-            escalation_seq: 0,
-            last_alert_id: None,
-            last_alert_acked_at: None,
-            alerting_parameters: Vec::new(),
-            below_since: None,
-        }
-    }
-
-    /// Whether this is the next version of `previous` (what the writer read;
-    /// `None`: nothing stored) for the same patient. Version 0 is never
-    /// stored, so it neither follows nor is followed.
-    pub fn follows(&self, previous: Option<&VitalsState>) -> bool {
-        match previous {
-            None => self.version == 1,
-            Some(p) => {
-                p.version > 0
-                    && p.version.checked_add(1) == Some(self.version)
-                    && p.trial_id == self.trial_id
-                    && p.patient_id == self.patient_id
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,21 +245,6 @@ mod tests {
 
     fn input(code: VitalCode, value: serde_json::Value) -> ReadingInput {
         ReadingInput { reading_id: None, code, value, unit: None, observed_at: "2026-11-26T19:59:00Z".into() }
-    }
-
-    #[test]
-    fn a_state_follows_only_the_stored_version_before_it_of_the_same_patient() {
-        let state = |patient: &str, version: u64| {
-            let mut s = VitalsState::new(TrialId::parse("t1").unwrap(), PatientId::parse(patient).unwrap());
-            s.version = version;
-            s
-        };
-        assert!(state("p1", 1).follows(None));
-        assert!(state("p1", 3).follows(Some(&state("p1", 2))));
-        assert!(!state("p1", 2).follows(None), "nothing stored: only version 1 follows");
-        assert!(!state("p1", 4).follows(Some(&state("p1", 2))), "a skipped version");
-        assert!(!state("p1", 1).follows(Some(&state("p1", 0))), "version 0 is never stored");
-        assert!(!state("p2", 3).follows(Some(&state("p1", 2))), "another patient");
     }
 
     #[test]

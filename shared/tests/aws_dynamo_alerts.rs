@@ -271,8 +271,8 @@ async fn entries_of(env: &Emulator, entity: &str) -> usize {
 }
 
 /// A stored vitals state whose last alert is `last`.
-fn escalated_state(p: &PatientId, last: &AlertId) -> trialwatch::vitals::VitalsState {
-    let mut s = trialwatch::vitals::VitalsState::new(trial(), p.clone());
+fn escalated_state(p: &PatientId, last: &AlertId) -> trialwatch::vitals_state::VitalsState {
+    let mut s = trialwatch::vitals_state::VitalsState::new(trial(), p.clone());
     s.version = 1;
     s.last_alert_level = Some(RiskLevel::High);
     s.last_alert_at = Some(now());

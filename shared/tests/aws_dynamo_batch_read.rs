@@ -8,7 +8,8 @@ use aws_support::{at, audit, enrol_patient, patient, trial, Emulator};
 use trialwatch::news2::{News2Result, RiskLevel};
 use trialwatch::ports::*;
 use trialwatch::trial::Trial;
-use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsState};
+use trialwatch::vitals::{VitalCode, VitalReading, VitalValue};
+use trialwatch::vitals_state::VitalsState;
 use trialwatch::{PatientId, ReadingId, TrialId};
 
 fn a_trial() -> Trial {

@@ -14,7 +14,8 @@ use trialwatch::page::PageRequest;
 use trialwatch::ports::*;
 use trialwatch::submission::{Answer, AnswerValue, StoredSubmission};
 use trialwatch::trial::Trial;
-use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsState};
+use trialwatch::vitals::{VitalCode, VitalReading, VitalValue};
+use trialwatch::vitals_state::VitalsState;
 use trialwatch::{Error, PatientId, QuestionnaireId, ReadingId, SubmissionId};
 
 fn a_trial() -> Trial {

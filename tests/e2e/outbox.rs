@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use trialwatch::provision::{template_path, Template};
 use trialwatch_e2e::{World, TRIAL};
 use trialwatch_local::client::Api;
 use trialwatch_local::functions::TrialWatchFunctions;
 use trialwatch_local::scenario::{self, PRO_THRESHOLD};
 use trialwatch_local::stack::{fire, ScheduleTarget};
 use trialwatch_local::{Stack, StackConfig};
+use trialwatch_provision::{template_path, Template};
 
 /// A second gateway serving only epro-api, whose alert queue URL names a queue
 /// that does not exist: every inline send fails with a real SQS error, after

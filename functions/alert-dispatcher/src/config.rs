@@ -73,8 +73,8 @@ mod tests {
     #[test]
     fn the_deployed_template_never_relaxes_webhook_egress() {
         // GIVEN every function's environment as template.yaml declares it
-        let template = trialwatch::provision::Template::load(&trialwatch::provision::template_path()).unwrap();
-        let text = std::fs::read_to_string(trialwatch::provision::template_path()).unwrap();
+        let template = trialwatch_provision::Template::load(&trialwatch_provision::template_path()).unwrap();
+        let text = std::fs::read_to_string(trialwatch_provision::template_path()).unwrap();
         // THEN none sets the local stack's loopback allowance (nor mentions it at all)
         assert!(!text.contains(trialwatch::egress::LOCAL_ALLOW_LOOPBACK_WEBHOOK));
         let dispatcher = template.function("AlertDispatcherFunction").expect("AlertDispatcherFunction");

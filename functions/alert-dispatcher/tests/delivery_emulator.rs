@@ -24,9 +24,9 @@ use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::enrolment::Enrolment;
 use trialwatch::news2::RiskLevel;
 use trialwatch::ports::{AlertInbox, EnrolmentStore, TrialStore};
-use trialwatch::provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned};
 use trialwatch::trial::Trial;
 use trialwatch::{AlertId, PatientId, SiteId, TrialId};
+use trialwatch_provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned};
 
 const SECRET: &str = "whsec-integration-0123456789";
 /// How far a receiver lets `t` drift from its own clock (replay protection).

@@ -16,10 +16,10 @@ use trialwatch::aws::{DynamoStore, EventBridgePublisher, S3ReportStore};
 use trialwatch::domain_event::{announce, grace, DomainEvent, EventType, SOURCE};
 use trialwatch::enrolment::Enrolment;
 use trialwatch::ports::{EnrolmentStore, PendingEvents, ReportStore};
-use trialwatch::provision::{emulator_sdk_config, provision_all, subscribe_queue, template_path, unique_prefix};
 use trialwatch::report::{ReportMeta, ReportSummary};
 use trialwatch::settings::EVENT_BUS_NAME;
 use trialwatch::{ReportId, TrialId};
+use trialwatch_provision::{emulator_sdk_config, provision_all, subscribe_queue, template_path, unique_prefix};
 
 /// One provisioned copy of the template, and a queue subscribed to its bus.
 struct Outbox {

@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn the_route_keys_are_the_templates() {
         // GIVEN the template's HttpApi events of EproApiFunction
-        let template = trialwatch::provision::Template::load(&trialwatch::provision::template_path()).unwrap();
+        let template = trialwatch_provision::Template::load(&trialwatch_provision::template_path()).unwrap();
         let function = template.function("EproApiFunction").expect("EproApiFunction in template.yaml");
         let mut declared: Vec<String> = function.http_routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
         let mut served: Vec<String> = routes().iter().map(|(k, _)| k.to_string()).collect();

@@ -39,9 +39,9 @@ struct Stack {
 }
 
 async fn stack(label: &str) -> Stack {
-    let sdk = trialwatch::provision::emulator_sdk_config().await;
-    let prefix = trialwatch::provision::unique_prefix(label);
-    let resources = trialwatch::provision::provision(&sdk, &trialwatch::provision::template_path(), &prefix)
+    let sdk = trialwatch_provision::emulator_sdk_config().await;
+    let prefix = trialwatch_provision::unique_prefix(label);
+    let resources = trialwatch_provision::provision(&sdk, &trialwatch_provision::template_path(), &prefix)
         .await
         .unwrap_or_else(|e| panic!("provisioning {prefix} on the emulator failed: {e} (run `make test`)"));
     let store = Serial::new(trialwatch::aws::DynamoStore::new(&sdk, resources.table_name.clone(), resources.audit_table_name.clone()));

@@ -295,9 +295,9 @@ async fn seed(store: &DynamoStore) -> Expected {
 #[tokio::test]
 async fn a_sponsor_downloads_the_report_of_30_days_of_real_writes_through_its_presigned_link() {
     // GIVEN fresh resources from template.yaml on the emulator
-    let sdk = trialwatch::provision::emulator_sdk_config().await;
-    let prefix = trialwatch::provision::unique_prefix("report");
-    let provisioned = trialwatch::provision::provision_all(&sdk, &trialwatch::provision::template_path(), &prefix)
+    let sdk = trialwatch_provision::emulator_sdk_config().await;
+    let prefix = trialwatch_provision::unique_prefix("report");
+    let provisioned = trialwatch_provision::provision_all(&sdk, &trialwatch_provision::template_path(), &prefix)
         .await
         .unwrap_or_else(|e| panic!("provisioning {prefix} on the emulator failed: {e} (run `make test`)"));
     let config = report_generator::Config::from_vars(&provisioned.function_env()).expect("report config");

@@ -431,7 +431,7 @@ async fn an_unrouted_request_with_a_wrong_method_is_405_naming_the_allowed_one()
 
 #[test]
 fn the_route_keys_are_the_templates() {
-    let template = trialwatch::provision::Template::load(&trialwatch::provision::template_path()).unwrap();
+    let template = trialwatch_provision::Template::load(&trialwatch_provision::template_path()).unwrap();
     let function = template.function("ReportGeneratorFunction").expect("ReportGeneratorFunction in template.yaml");
     let mut declared: Vec<String> = function.http_routes.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
     let mut served: Vec<String> = report_generator::routes().iter().map(|(k, _)| k.to_string()).collect();

@@ -42,7 +42,8 @@
 use chrono::{DateTime, Duration, Utc};
 use trialwatch::news2::{self, News2Result, Parameter, RiskLevel, Spo2Scale};
 use trialwatch::trial::News2Settings;
-use trialwatch::vitals::{merge_latest, VitalReading, VitalsState};
+use trialwatch::vitals::{merge_latest, VitalReading};
+use trialwatch::vitals_state::VitalsState;
 use trialwatch::AlertId;
 
 /// An alert the new state calls for.

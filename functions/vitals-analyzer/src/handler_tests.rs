@@ -16,7 +16,8 @@ use trialwatch::memory::{MemoryDeadLetters, MemoryQueue, MemoryStore};
 use trialwatch::news2::RiskLevel;
 use trialwatch::ports::*;
 use trialwatch::trial::Trial;
-use trialwatch::vitals::{Avpu, VitalCode, VitalReading, VitalValue, VitalsMessage, VitalsState};
+use trialwatch::vitals::{Avpu, VitalCode, VitalReading, VitalValue, VitalsMessage};
+use trialwatch::vitals_state::VitalsState;
 use trialwatch::{PatientId, ReadingId, SiteId, TrialId};
 
 use crate::{handle, Deps};

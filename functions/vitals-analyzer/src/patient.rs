@@ -14,7 +14,8 @@ use trialwatch::news2::Spo2Scale;
 use trialwatch::ports::{AlertQueue, Clock, DeadLetters, EnrolmentStore, StateWrite, TrialStore, VitalsStore};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::{News2Settings, Trial};
-use trialwatch::vitals::{VitalReading, VitalsState};
+use trialwatch::vitals::VitalReading;
+use trialwatch::vitals_state::VitalsState;
 use trialwatch::{PatientId, SiteId, TrialId};
 
 use crate::escalation::{assess, Assessment, Escalation};

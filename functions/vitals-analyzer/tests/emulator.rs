@@ -20,11 +20,11 @@ use trialwatch::aws::{DynamoStore, SqsVitalsQueue};
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
 use trialwatch::news2::RiskLevel;
 use trialwatch::ports::{EnrolmentStore, TrialStore, VitalsQueue, VitalsStore};
-use trialwatch::provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned, Template};
 use trialwatch::settings::Env;
 use trialwatch::trial::Trial;
 use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsMessage};
 use trialwatch::{PatientId, ReadingId, SiteId, TrialId};
+use trialwatch_provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned, Template};
 use vitals_analyzer::{handle, AwsDeps, Config};
 
 struct Stack {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use trialwatch::provision::{provision_all, template_path, try_emulator_sdk_config, Template};
 use trialwatch_local::coldstart::{run_once, stripped_size, table, zipped_size, Row, Sample, Subject};
+use trialwatch_provision::{provision_all, template_path, try_emulator_sdk_config, Template};
 
 /// The baseline's binary name (local/hello-world).
 const HELLO: &str = "hello-world";

@@ -21,12 +21,11 @@ use trialwatch::memory::{
     MemoryAnchors, MemoryAuditTrail, MemoryDeadLetters, MemoryEventBus, MemoryNotifier, MemoryReportStore, MemoryStore,
 };
 use trialwatch::ports::EventPublisher;
-use trialwatch::provision::{FunctionSpec, PhysicalResource, Provisioned, Template, QUEUE_TYPE};
 use trialwatch::settings::{Env, Resources, SettingsError};
+use trialwatch_provision::{FunctionSpec, PhysicalResource, Provisioned, Template, QUEUE_TYPE};
 
 use crate::functions::{function_env, off_thread};
-use crate::invoke::{Functions, InvokeError};
-use crate::stack::StackError;
+use crate::invoke::{Functions, InitError, InvokeError};
 use queue::{LocalQueue, MemoryQueues, MemoryVisibility};
 
 /// Where a `memory://` queue URL points: `memory://sqs/<logical id>`.
@@ -78,7 +77,7 @@ impl MemoryBackend {
             .map(|r| {
                 let reference = if r.kind == QUEUE_TYPE {
                     format!("{QUEUE_URL_PREFIX}{}", r.logical_id)
-                } else if r.kind == trialwatch::provision::TOPIC_TYPE {
+                } else if r.kind == trialwatch_provision::TOPIC_TYPE {
                     format!("arn:aws:sns:{}:123456789012:memory-{}", crate::region(), r.logical_id)
                 } else {
                     format!("memory-{}", r.logical_id)
@@ -103,8 +102,8 @@ impl MemoryBackend {
         }
     }
 
-    fn queues_for_functions(&self) -> Result<MemoryQueues, StackError> {
-        let get = |id: &str| self.queue(id).cloned().ok_or_else(|| StackError::Functions(format!("the template has no queue {id}")));
+    fn queues_for_functions(&self) -> Result<MemoryQueues, InitError> {
+        let get = |id: &str| self.queue(id).cloned().ok_or_else(|| InitError(format!("the template has no queue {id}")));
         Ok(MemoryQueues { vitals: get("VitalsQueue")?, alerts: get("AlertQueue")? })
     }
 }
@@ -129,7 +128,7 @@ pub struct MemoryFunctions {
 impl MemoryFunctions {
     /// Builds each function's `Config` from the same environment the emulator
     /// stack gives it, then its `Deps` on `backend`'s adapters.
-    pub fn build(backend: &MemoryBackend, provisioned: &Provisioned, specs: &[FunctionSpec]) -> Result<Self, StackError> {
+    pub fn build(backend: &MemoryBackend, provisioned: &Provisioned, specs: &[FunctionSpec]) -> Result<Self, InitError> {
         let queues = backend.queues_for_functions()?;
         // One bus for all four, as on AWS: events are published and settled
         // (not left pending for a sweep that could never publish them).
@@ -137,7 +136,7 @@ impl MemoryFunctions {
         let mut by_logical_id = HashMap::new();
         for spec in specs {
             let env: Env = function_env(provisioned, spec, Env::process());
-            let init = |e: SettingsError| StackError::Functions(format!("{} ({}): {e}", spec.logical_id, spec.binary));
+            let init = |e: SettingsError| InitError(format!("{} ({}): {e}", spec.logical_id, spec.binary));
             let store = Arc::new(backend.store.clone());
             let f = match spec.binary.as_str() {
                 "epro-api" => {
@@ -192,7 +191,7 @@ impl MemoryFunctions {
                     }))
                 }
                 other => {
-                    return Err(StackError::Functions(format!(
+                    return Err(InitError(format!(
                     "template function {} (binary {other}) has no in-memory handler in trialwatch-local; add it to local/src/memory/mod.rs",
                     spec.logical_id
                 )))

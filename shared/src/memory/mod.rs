@@ -20,7 +20,8 @@ use crate::page::{decode_cursor, encode_cursor, Page, PageRequest};
 use crate::ports::StorageError;
 use crate::submission::{DailySiteCount, StoredSubmission};
 use crate::trial::Trial;
-use crate::vitals::{VitalReading, VitalsState};
+use crate::vitals::VitalReading;
+use crate::vitals_state::VitalsState;
 
 mod alerts;
 mod anchors;

@@ -15,7 +15,8 @@ use crate::ports::StorageError;
 use crate::ports::*;
 use crate::submission::Answer;
 use crate::submission::StoredSubmission;
-use crate::vitals::{VitalReading, VitalsState};
+use crate::vitals::VitalReading;
+use crate::vitals_state::VitalsState;
 
 fn ids() -> (TrialId, PatientId, SiteId) {
     (TrialId::parse("t1").unwrap(), PatientId::parse("p1").unwrap(), SiteId::parse("s1").unwrap())

@@ -10,7 +10,8 @@ use crate::ids::{PatientId, TrialId};
 use crate::news2::RiskLevel;
 use crate::ports::StorageError;
 use crate::ports::{PatientReadings, StateWrite, VitalsStore};
-use crate::vitals::{VitalReading, VitalsState};
+use crate::vitals::VitalReading;
+use crate::vitals_state::VitalsState;
 
 #[async_trait]
 impl VitalsStore for MemoryStore {

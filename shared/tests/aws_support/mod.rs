@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use trialwatch::audit::chain::{link_all, ChainId};
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::aws::DynamoStore;
-use trialwatch::provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned};
 use trialwatch::submission::StoredSubmission;
 use trialwatch::{PatientId, SiteId, TrialId};
+use trialwatch_provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned};
 
 /// A test's own resources. Provisioning under a unique prefix lets tests run
 /// in parallel on one emulator without seeing each other's items or messages.

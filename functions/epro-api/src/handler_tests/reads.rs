@@ -3,7 +3,7 @@
 use serde_json::json;
 use trialwatch::news2::{News2Result, Parameter};
 use trialwatch::ports::VitalsStore;
-use trialwatch::vitals::VitalsState;
+use trialwatch::vitals_state::VitalsState;
 
 use super::*;
 

@@ -577,3 +577,34 @@ async fn submission_events_are_announced_only_for_a_trial_that_opted_in() {
     assert_eq!(events[0].detail["submissionId"], json!(id));
     assert!(!events[0].detail.contains_key("answers"), "{:?}", events[0].detail);
 }
+
+#[tokio::test]
+async fn a_fhir_questionnaire_response_with_an_array_in_place_of_an_object_is_422_naming_it() {
+    // GIVEN a valid QuestionnaireResponse, then serde's positional (array) form of one of its
+    // elements, which a derived reader took field by field
+    let qr = || {
+        json!({"resourceType": "QuestionnaireResponse", "status": "completed",
+        "identifier": {"value": new_id()}, "questionnaire": "https://x/Questionnaire/kccq|1", "authored": "2026-11-26T19:00:00Z",
+        "subject": {"reference": "Patient/P0001"}, "item": [{"linkId": "breathless", "answer": [{"valueInteger": 2}]}]})
+    };
+    assert_eq!(world().call_fhir("POST", SUBS, Some(patient("P0001")), qr()).await.status, 201);
+    // The field the error names, and the edit that puts an array where its object belongs.
+    type Case = (&'static str, fn(&mut serde_json::Value));
+    let cases: [Case; 5] = [
+        ("identifier", |q| q["identifier"] = json!([new_id()])),
+        ("subject", |q| q["subject"] = json!(["Patient/P0001"])),
+        ("item[0]", |q| q["item"] = json!([["breathless", [{"valueInteger": 2}]]])),
+        ("item[0].answer[0]", |q| q["item"][0]["answer"] = json!([[2]])),
+        ("item[0].answer[0].valueCoding", |q| q["item"][0]["answer"] = json!([{"valueCoding": [null, "2"]}])),
+    ];
+    for (field, positional) in cases {
+        let mut body = qr();
+        positional(&mut body);
+        // WHEN it is posted
+        let w = world();
+        let r = w.call_fhir("POST", SUBS, Some(patient("P0001")), body).await;
+        // THEN 422 naming the element
+        assert_eq!(r.status, 422, "{field}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["field"], field, "{}", r.text);
+    }
+}

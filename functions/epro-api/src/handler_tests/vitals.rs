@@ -291,3 +291,33 @@ async fn a_vital_value_dynamodb_cannot_hold_is_422_naming_it() {
     assert_eq!(r.body["errors"][0]["field"], "readings[0].value");
     assert!(w.queue.sent_vitals().is_empty());
 }
+
+#[tokio::test]
+async fn a_fhir_array_in_place_of_an_object_is_422_naming_it() {
+    // GIVEN a valid Observation, then serde's positional (array) form of one of its elements,
+    // which a derived reader took field by field (22 /min, read from [22, "/min"])
+    let obs = json!({"resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "9279-1"}]}, "subject": {"reference": "Patient/P0001"},
+        "effectiveDateTime": "2026-11-26T19:58:00Z", "valueQuantity": {"value": 22, "unit": "/min"}});
+    assert_eq!(world().call_fhir("POST", VITALS, Some(patient("P0001")), obs.clone()).await.status, 202);
+    // The field the error names, and the edit that puts an array where its object belongs.
+    type Case = (&'static str, fn(&mut serde_json::Value));
+    let cases: [Case; 5] = [
+        ("valueQuantity", |o| o["valueQuantity"] = json!([22, "/min"])),
+        ("code", |o| o["code"] = json!([[{"system": "http://loinc.org", "code": "9279-1"}]])),
+        ("code.coding[0]", |o| o["code"]["coding"][0] = json!(["http://loinc.org", "9279-1"])),
+        ("subject", |o| o["subject"] = json!(["Patient/P0001"])),
+        ("entry[0]", |o| *o = json!({"resourceType": "Bundle", "entry": [[o.take()]]})),
+    ];
+    for (field, positional) in cases {
+        let mut body = obs.clone();
+        positional(&mut body);
+        // WHEN it is posted
+        let w = world();
+        let r = w.call_fhir("POST", VITALS, Some(patient("P0001")), body).await;
+        // THEN 422 naming the element, and nothing is queued
+        assert_eq!(r.status, 422, "{field}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["field"], field, "{}", r.text);
+        assert!(w.queue.sent_vitals().is_empty(), "{field}");
+    }
+}

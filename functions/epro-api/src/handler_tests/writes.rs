@@ -263,8 +263,8 @@ async fn acknowledging_an_alert_is_200_once_then_409_and_audited() {
     assert_eq!(audit[0].actor.subject.as_deref(), Some("u-staff"));
 }
 
-fn vitals_state(patient: &str, last_alert: Option<&str>) -> trialwatch::vitals::VitalsState {
-    let mut s = trialwatch::vitals::VitalsState::new(tid("tw-demo"), pid(patient));
+fn vitals_state(patient: &str, last_alert: Option<&str>) -> trialwatch::vitals_state::VitalsState {
+    let mut s = trialwatch::vitals_state::VitalsState::new(tid("tw-demo"), pid(patient));
     s.version = 1;
     s.last_alert_level = Some(RiskLevel::Medium);
     s.escalation_seq = 1;

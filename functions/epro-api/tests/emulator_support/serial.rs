@@ -22,7 +22,8 @@ use trialwatch::page::{Page, PageRequest};
 use trialwatch::ports::*;
 use trialwatch::submission::{DailySiteCount, StoredSubmission};
 use trialwatch::trial::Trial;
-use trialwatch::vitals::{VitalReading, VitalsState};
+use trialwatch::vitals::VitalReading;
+use trialwatch::vitals_state::VitalsState;
 use trialwatch::{AlertId, PatientId, SubmissionId, TrialId};
 
 pub struct Serial<S> {

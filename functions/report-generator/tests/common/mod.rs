@@ -14,7 +14,7 @@ use trialwatch::news2::{News2Result, RiskLevel};
 use trialwatch::ports::VitalsStore;
 use trialwatch::submission::DailySiteCount;
 use trialwatch::trial::{Trial, TrialDefinition};
-use trialwatch::vitals::VitalsState;
+use trialwatch::vitals_state::VitalsState;
 use trialwatch::{AlertId, PatientId, SiteId, TrialId};
 
 pub type MemoryDeps = Deps<MemoryStore, MemoryReportStore, FakeClock>;

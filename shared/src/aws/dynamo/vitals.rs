@@ -22,7 +22,8 @@ use crate::news2::RiskLevel;
 use crate::ports::StorageError;
 use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::timestamp;
-use crate::vitals::{VitalReading, VitalsState};
+use crate::vitals::VitalReading;
+use crate::vitals_state::VitalsState;
 
 pub(super) const STATE_SK: &str = "STATE#VITALS";
 

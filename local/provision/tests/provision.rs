@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
-use trialwatch::provision::{
+use trialwatch::settings;
+use trialwatch_provision::{
     emulator_sdk_config, provision, provision_all, template_path, unique_prefix, HttpRoute, Provisioned, Schedule, SqsSource, Template,
     QUEUE_TYPE,
 };
-use trialwatch::settings;
 
 fn template() -> Template {
     Template::load(&template_path()).expect("template.yaml parses")

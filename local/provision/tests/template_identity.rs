@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use trialwatch::edge::http::Principal;
-use trialwatch::provision::{template_path, Template};
 use trialwatch::{SiteId, TrialId};
+use trialwatch_provision::{template_path, Template};
 
 /// The attributes whose claims decide what a caller may touch.
 const AUTHORISATION_ATTRIBUTES: [&str; 4] = ["role", "trial_ids", "site_ids", "patient_id"];

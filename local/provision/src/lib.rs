@@ -12,8 +12,9 @@
 //! cloud-only (the emulator has no copy of `DataKey`), as are alarms, IAM and
 //! the functions themselves, which `local/` runs in-process.
 //!
-//! Behind the crate feature `provision`: used by `local/` and tests, never by a
-//! Lambda binary.
+//! A dev crate (`trialwatch-provision`, under `local/`): used by the local runner,
+//! the scripts and the tests, never by a Lambda binary, so the domain crate carries
+//! no provisioning code and no YAML parser.
 
 mod emulator;
 mod template;
@@ -24,7 +25,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::settings::{self, Resources};
+use trialwatch::settings::{self, Resources};
 
 pub use emulator::{provision, provision_all, subscribe_queue, DeadLetter, PhysicalResource, Provisioned, AUDIT_ANCHOR_BUCKET_ID};
 pub use template::{
@@ -53,7 +54,7 @@ pub enum ProvisionError {
 
 /// The workspace's `template.yaml`.
 pub fn template_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("template.yaml")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join("template.yaml")
 }
 
 /// SDK configuration for the emulator named by `AWS_ENDPOINT_URL`, with dummy

@@ -7,7 +7,7 @@
 //! `Resource: "*"` for exactly [`XRAY_WRITE_ACTIONS`], and nothing else may have it.
 
 use serde_json::Value;
-use trialwatch::provision::{template_path, Template};
+use trialwatch_provision::{template_path, Template};
 
 /// Services whose resources hold or move clinical data.
 const DATA_SERVICES: &[&str] = &["dynamodb", "sqs", "s3", "sns", "kms", "logs", "secretsmanager", "ssm"];

@@ -2,7 +2,7 @@
 //! shell exports:
 //!
 //! ```sh
-//! eval "$(cargo run -q -p trialwatch --features provision --bin trialwatch-provision -- trialwatch)"
+//! eval "$(cargo run -q -p trialwatch-provision -- trialwatch)"
 //! ```
 //!
 //! Usage: `trialwatch-provision [PREFIX] [TEMPLATE]` (defaults: `trialwatch`, the workspace's template.yaml).
@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use trialwatch::provision::{provision_all, template_path, try_emulator_sdk_config, ProvisionError, Provisioned};
+use trialwatch_provision::{provision_all, template_path, try_emulator_sdk_config, ProvisionError, Provisioned};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {

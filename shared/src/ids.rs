@@ -70,8 +70,10 @@ macro_rules! safe_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                // The string read is the id: checked, then moved in, not copied.
                 let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
+                check_safe_id(&s).map_err(serde::de::Error::custom)?;
+                Ok(Self(s))
             }
         }
     };

@@ -90,7 +90,7 @@ use trialwatch::edge::sqs::{group_id, guarded, Batch, FailurePolicy, Outcomes};
 use trialwatch::ports::{AlertQueue, BatchRead, BatchReader, Clock, DeadLetters, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::Trial;
-use trialwatch::vitals::VitalsMessage;
+use trialwatch::vitals::{VitalReading, VitalsMessage};
 use trialwatch::{PatientId, TrialId};
 
 pub use crate::config::{Config, CONCURRENCY_VAR, DEFAULT_CONCURRENCY, DLQ_URL_VAR};
@@ -250,34 +250,59 @@ fn record_correlation(record: &SqsMessage) -> CorrelationId {
         .unwrap_or_else(|| record.message_id.as_deref().map_or_else(CorrelationId::generate, CorrelationId::from_platform_id))
 }
 
+/// At most 10 records, so at most 10 patients: a linear search finds a
+/// patient's batch without hashing or cloning its ids. A resent reading
+/// (same store key) is kept once, its first occurrence in batch order: the
+/// keys are sorted, not hashed, so no reading id is cloned.
 fn group_by_patient(messages: Vec<(usize, VitalsMessage, CorrelationId)>) -> Vec<PatientBatch> {
-    let mut batches: Vec<PatientBatch> = Vec::new();
-    let mut index: HashMap<(TrialId, PatientId), usize> = HashMap::new();
-    let mut seen = HashSet::new();
+    let mut batches: Vec<PatientBatch> = Vec::with_capacity(messages.len());
     for (record, m, correlation) in messages {
-        let key = (m.trial_id.clone(), m.patient_id.clone());
-        let at = *index.entry(key).or_insert_with(|| {
-            batches.push(PatientBatch {
-                trial: m.trial_id,
-                patient: m.patient_id,
-                records: Vec::new(),
-                readings: Vec::new(),
-                correlation: correlation.clone(),
-            });
-            batches.len() - 1
-        });
+        let at = match batches.iter().position(|b| b.trial == m.trial_id && b.patient == m.patient_id) {
+            Some(at) => at,
+            None => {
+                batches.push(PatientBatch {
+                    trial: m.trial_id,
+                    patient: m.patient_id,
+                    records: Vec::new(),
+                    readings: Vec::new(),
+                    correlation: correlation.clone(),
+                });
+                batches.len() - 1
+            }
+        };
         let b = &mut batches[at];
         b.records.push(record);
         // The latest record's id: its readings are the newest, so it is the one an alert answers.
         b.correlation = correlation;
-        for r in m.readings {
-            // The store key of a reading: a resent reading is written once.
-            if seen.insert((at, r.observed_at, r.code, r.reading_id.clone())) {
-                b.readings.push(r);
-            }
-        }
+        b.readings.extend(m.readings);
+    }
+    for b in &mut batches {
+        keep_first_of_each_key(&mut b.readings);
     }
     batches
+}
+
+/// Drops every reading whose store key (observed at, code, id) an earlier
+/// one of the slice has: a resent reading is written once.
+fn keep_first_of_each_key(readings: &mut Vec<VitalReading>) {
+    fn key(r: &VitalReading) -> (chrono::DateTime<chrono::Utc>, trialwatch::vitals::VitalCode, &str) {
+        (r.observed_at, r.code, r.reading_id.as_str())
+    }
+    let mut order: Vec<u32> = (0..readings.len() as u32).collect();
+    // Stable: among equal keys the first in batch order stays first.
+    order.sort_by(|&a, &b| key(&readings[a as usize]).cmp(&key(&readings[b as usize])));
+    let mut repeated = vec![false; readings.len()];
+    let mut any = false;
+    for pair in order.windows(2) {
+        if key(&readings[pair[0] as usize]) == key(&readings[pair[1] as usize]) {
+            repeated[pair[1] as usize] = true;
+            any = true;
+        }
+    }
+    if any {
+        let mut flags = repeated.into_iter();
+        readings.retain(|_| !flags.next().unwrap_or(false));
+    }
 }
 
 /// Runs the three phases and records each patient's failure on its records.

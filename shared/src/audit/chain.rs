@@ -80,14 +80,16 @@ impl Default for ChainHead {
 
 /// SHA-256 (lower-case hex) of the entry's RFC 8785 form, `hash` left out.
 pub fn digest(entry: &AuditEntry) -> String {
-    // An AuditEntry is strings, string-keyed maps and JSON values: neither
-    // step below has an input it can fail on.
-    let mut value = serde_json::to_value(entry).expect("an audit entry serializes to JSON");
-    if let serde_json::Value::Object(members) = &mut value {
-        members.remove("hash");
-    }
-    let canonical = serde_json_canonicalizer::to_vec(&value).expect("a JSON value has an RFC 8785 form");
-    hex::encode(Sha256::digest(canonical))
+    // An AuditEntry is strings, string-keyed maps and JSON values: it has
+    // an RFC 8785 form. Canonicalised straight from the struct (the
+    // canonicaliser sorts members itself), not through a `serde_json::Value`
+    // copy: `hash` is skipped when absent, as it is while an entry is linked.
+    let canonical = if entry.hash.is_none() {
+        serde_json_canonicalizer::to_vec(entry)
+    } else {
+        serde_json_canonicalizer::to_vec(&AuditEntry { hash: None, ..entry.clone() })
+    };
+    hex::encode(Sha256::digest(canonical.expect("an audit entry has an RFC 8785 form")))
 }
 
 impl AuditEntry {
@@ -209,6 +211,30 @@ mod tests {
         let canonical = serde_json_canonicalizer::to_string(&value).unwrap();
         assert!(canonical.starts_with(r#"{"action":"submission.recorded","actor":{"#), "{canonical}");
         assert_eq!(entries[0].hash.as_deref(), Some(hex::encode(Sha256::digest(canonical.as_bytes())).as_str()));
+    }
+
+    #[test]
+    fn the_hash_of_awkward_content_is_that_of_its_json_value() {
+        // GIVEN details and changes whose canonical form has to sort non-ASCII
+        // keys, render floats the ECMAScript way and escape strings
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z").unwrap().to_utc();
+        let mut e = AuditEntry::new(TrialId::parse("t1").unwrap(), "trial", "trial.updated", Actor::system("test"), at)
+            .with_detail("zeta", 1e21)
+            .with_detail("\u{e9}t\u{e9}", 0.1)
+            .with_detail("Z", -0.0)
+            .with_detail("nested", json!({"b": [1, 2.5, "\u{1F600}\n\"q\""], "a": null, "\u{10000}": 1, "\u{ffff}": 2}))
+            .with_changes(changes(
+                Some(&json!({"name": "Ol\u{e9}", "n": 1.5e-7})),
+                &json!({"name": "\u{7}bell", "n": 12345678901234567890u64}),
+            ));
+        e.reason = Some("tab\tand \u{2028}".into());
+        e.link(&ChainId::Trial, &ChainHead::genesis());
+        // WHEN it is hashed, THEN it is the digest of its JSON value's RFC 8785 form
+        let mut value = serde_json::to_value(&e).unwrap();
+        value.as_object_mut().unwrap().remove("hash");
+        let canonical = serde_json_canonicalizer::to_vec(&value).unwrap();
+        assert_eq!(e.hash.as_deref(), Some(hex::encode(Sha256::digest(canonical)).as_str()));
+        assert_eq!(digest(&e), e.hash.clone().unwrap(), "an entry with its hash set hashes the same");
     }
 
     #[test]

@@ -12,6 +12,13 @@ use crate::news2::RiskLevel;
 use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::vitals::{VitalReading, VitalsState};
 
+/// The sort key the adapter writes (less its `VITAL#` prefix).
+fn key(r: &VitalReading) -> String {
+    let mut key = String::new();
+    r.push_key(&mut key);
+    key
+}
+
 #[async_trait]
 impl VitalsStore for MemoryStore {
     async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), Error> {
@@ -21,7 +28,7 @@ impl VitalsStore for MemoryStore {
         let mut t = lock(&self.t);
         let m = t.readings.entry((trial.clone(), patient.clone())).or_default();
         for r in readings {
-            m.insert(format!("{}#{}#{}", crate::timestamp::format(r.observed_at), r.code.as_str(), r.reading_id), r.clone());
+            m.insert(key(r), r.clone());
         }
         Ok(())
     }
@@ -35,7 +42,7 @@ impl VitalsStore for MemoryStore {
         for b in batch {
             let m = t.readings.entry((b.trial.clone(), b.patient.clone())).or_default();
             for r in b.readings {
-                m.insert(format!("{}#{}#{}", crate::timestamp::format(r.observed_at), r.code.as_str(), r.reading_id), r.clone());
+                m.insert(key(r), r.clone());
             }
         }
         Ok(())

@@ -472,3 +472,51 @@ where
 
 #[cfg(test)]
 mod handler_tests;
+
+#[cfg(test)]
+mod grouping_tests {
+    use super::*;
+    use trialwatch::vitals::{VitalCode, VitalValue};
+    use trialwatch::ReadingId;
+
+    fn reading(id: &str, code: VitalCode, second: u32, value: f64) -> VitalReading {
+        let observed_at = format!("2026-11-26T19:59:{second:02}Z").parse().unwrap();
+        VitalReading { reading_id: ReadingId::parse(id).unwrap(), code, value: VitalValue::Number(value), observed_at }
+    }
+
+    fn message(patient: &str, readings: Vec<VitalReading>) -> VitalsMessage {
+        VitalsMessage { trial_id: TrialId::parse("t1").unwrap(), patient_id: PatientId::parse(patient).unwrap(), readings }
+    }
+
+    #[test]
+    fn records_group_by_patient_in_batch_order_and_a_resent_reading_is_kept_once_first_as_sent() {
+        // GIVEN two patients' records interleaved, p1's second record resending one reading (same key, other value)
+        let hr = VitalCode::HeartRate;
+        let messages = vec![
+            (0, message("p1", vec![reading("r1", hr, 1, 70.0), reading("r2", hr, 2, 71.0)]), CorrelationId::from_platform_id("m0")),
+            (1, message("p2", vec![reading("r1", hr, 1, 90.0)]), CorrelationId::from_platform_id("m1")),
+            (
+                2,
+                message("p1", vec![reading("r2", hr, 2, 99.0), reading("r2", VitalCode::Spo2, 2, 97.0), reading("r0", hr, 0, 60.0)]),
+                CorrelationId::from_platform_id("m2"),
+            ),
+        ];
+        // WHEN they are grouped
+        let batches = group_by_patient(messages);
+        // THEN each patient has its records and its readings in batch order, each key once, the first sent kept
+        assert_eq!(batches.len(), 2);
+        let (p1, p2) = (&batches[0], &batches[1]);
+        assert_eq!((p1.patient.as_str(), p1.records.as_slice(), p1.correlation.as_str()), ("p1", &[0, 2][..], "m2"));
+        let kept: Vec<(&str, VitalCode, VitalValue)> = p1.readings.iter().map(|r| (r.reading_id.as_str(), r.code, r.value)).collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("r1", hr, VitalValue::Number(70.0)),
+                ("r2", hr, VitalValue::Number(71.0)),
+                ("r2", VitalCode::Spo2, VitalValue::Number(97.0)),
+                ("r0", hr, VitalValue::Number(60.0)),
+            ]
+        );
+        assert_eq!((p2.patient.as_str(), p2.records.as_slice(), p2.readings.len()), ("p2", &[1][..], 1));
+    }
+}

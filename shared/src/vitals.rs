@@ -222,7 +222,7 @@ impl VitalsMessage {
     /// SQS's five-minute window is dropped by SQS itself.
     pub fn dedup_id(&self) -> String {
         let body = serde_json::to_vec(self).unwrap_or_default();
-        hex::encode(Sha256::digest(&body))
+        crate::ids::lower_hex(&Sha256::digest(&body))
     }
 }
 
@@ -294,7 +294,7 @@ fn derived_reading_id(code: VitalCode, value: &VitalValue, at: DateTime<Utc>) ->
     h.update(code.as_str());
     h.update(serde_json::to_vec(value).unwrap_or_default());
     h.update(at.timestamp_micros().to_le_bytes());
-    ReadingId::parse(&format!("r-{}", &hex::encode(h.finalize())[..32])).expect("hex is a safe id")
+    ReadingId::parse(&format!("r-{}", &crate::ids::lower_hex(&h.finalize())[..32])).expect("hex is a safe id")
 }
 
 /// A reading's value and when it was observed.

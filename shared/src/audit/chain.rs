@@ -80,7 +80,7 @@ impl Default for ChainHead {
 
 /// SHA-256 (lower-case hex) of the entry's RFC 8785 form, `hash` left out.
 pub fn digest(entry: &AuditEntry) -> String {
-    hex::encode(Sha256::digest(canonical(entry)))
+    crate::ids::lower_hex(&Sha256::digest(canonical(entry)))
 }
 
 /// The entry's RFC 8785 (JCS) form without `hash`. Every append hashes one,

@@ -68,7 +68,7 @@ fn hashed_id(parts: &[&str]) -> AlertId {
         h.update(p.as_bytes());
         h.update([0u8]);
     }
-    AlertId::parse(&format!("al-{}", &hex::encode(h.finalize())[..40])).expect("hex is a safe id")
+    AlertId::parse(&format!("al-{}", &crate::ids::lower_hex(&h.finalize())[..40])).expect("hex is a safe id")
 }
 
 impl AlertId {

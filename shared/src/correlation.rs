@@ -49,6 +49,10 @@ impl CorrelationId {
     /// request id such as `JKJaXmPLvHcESHA=` ends in `=`) and it is cut to 64.
     /// A fresh UUID when nothing is left.
     pub fn from_platform_id(id: &str) -> Self {
+        // An SQS message id (a UUID) is valid as it stands: no filtering copy.
+        if let Some(id) = Self::parse(id) {
+            return id;
+        }
         let kept: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).take(MAX_LEN).collect();
         Self::parse(&kept).unwrap_or_else(Self::generate)
     }

@@ -118,7 +118,7 @@ impl EventId {
             h.update([0u8]);
             h.update(part.as_bytes());
         }
-        Self(format!("ev-{}", &hex::encode(h.finalize())[..40]))
+        Self(format!("ev-{}", &crate::ids::lower_hex(&h.finalize())[..40]))
     }
 
     pub fn as_str(&self) -> &str {

@@ -38,6 +38,19 @@ pub fn check_safe_id(s: &str) -> Result<(), IdError> {
     Ok(())
 }
 
+/// Lower-case hex of `bytes`, as `hex::encode` writes it: one allocation
+/// of the final size (that crate collects `char`s one at a time, which costs
+/// more than the SHA-256 of a short id it renders).
+pub fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
 macro_rules! safe_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -70,8 +83,10 @@ macro_rules! safe_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                // The string read is the id: checked, then moved in, not copied.
                 let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
+                check_safe_id(&s).map_err(serde::de::Error::custom)?;
+                Ok(Self(s))
             }
         }
     };
@@ -145,6 +160,13 @@ impl<'de> Deserialize<'de> for SubmissionId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn lower_hex_is_what_the_hex_crate_writes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
+            proptest::prop_assert_eq!(lower_hex(&bytes), hex::encode(&bytes));
+        }
+    }
 
     #[test]
     fn safe_ids_reject_key_separators_and_control_characters() {

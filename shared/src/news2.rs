@@ -266,27 +266,33 @@ pub fn score_parameter(parameter: Parameter, value: VitalValue, scale: Spo2Scale
 /// `now`; stale or absent parameters score nothing and are listed in `missing`.
 pub fn score(latest: &LatestVitals, scale: Spo2Scale, now: DateTime<Utc>, freshness: Duration) -> News2Result {
     let oldest_fresh = now.checked_sub_signed(freshness).unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let fresh = |code: VitalCode| -> Option<&Observation> { latest.get(&code).filter(|o| o.observed_at >= oldest_fresh) };
-    let on_oxygen = matches!(fresh(VitalCode::SupplementalOxygen).map(|o| o.value), Some(VitalValue::Flag(true)));
+    // One pass over the map (at most one entry per code) into a table by
+    // code, rather than a map lookup per chart row: scoring runs for every
+    // patient of every batch.
+    let mut fresh: [Option<&Observation>; VitalCode::ALL.len()] = [None; VitalCode::ALL.len()];
+    for (code, o) in latest {
+        if o.observed_at >= oldest_fresh {
+            fresh[*code as usize] = Some(o);
+        }
+    }
+    let on_oxygen = matches!(fresh[VitalCode::SupplementalOxygen as usize].map(|o| o.value), Some(VitalValue::Flag(true)));
 
     let mut components = Vec::with_capacity(Parameter::ALL.len());
     let mut missing = Vec::new();
+    let (mut aggregate, mut any_single_three, mut observed_at) = (0u8, false, None);
     for parameter in Parameter::ALL {
-        let scored = fresh(parameter.code()).and_then(|o| Some((o, score_parameter(parameter, o.value, scale, on_oxygen)?)));
+        let scored = fresh[parameter.code() as usize].and_then(|o| Some((o, score_parameter(parameter, o.value, scale, on_oxygen)?)));
         match scored {
-            Some((o, score)) => components.push(Component { parameter, value: o.value, score, observed_at: o.observed_at }),
+            Some((o, score)) => {
+                aggregate += score;
+                any_single_three |= score == 3;
+                observed_at = observed_at.max(Some(o.observed_at));
+                components.push(Component { parameter, value: o.value, score, observed_at: o.observed_at });
+            }
             None => missing.push(parameter),
         }
     }
-    let aggregate: u8 = components.iter().map(|c| c.score).sum();
-    let any_single_three = components.iter().any(|c| c.score == 3);
-    News2Result {
-        score: aggregate,
-        risk_level: risk_level(aggregate, any_single_three),
-        observed_at: components.iter().map(|c| c.observed_at).max(),
-        components,
-        missing,
-    }
+    News2Result { score: aggregate, risk_level: risk_level(aggregate, any_single_three), observed_at, components, missing }
 }
 
 #[cfg(test)]

@@ -177,7 +177,7 @@ impl SubmissionRequest {
         let mut canonical = Vec::with_capacity(1024);
         // A tree of strings and JSON values serialises infallibly.
         let _ = serde_json::to_writer(&mut canonical, self);
-        hex::encode(Sha256::digest(&canonical))
+        crate::ids::lower_hex(&Sha256::digest(&canonical))
     }
 }
 

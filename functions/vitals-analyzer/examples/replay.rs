@@ -12,6 +12,12 @@
 //! timed, as thread CPU time (`CLOCK_THREAD_CPUTIME_ID`, so a loaded machine
 //! inflates it less than wall time); the median and quartiles are printed.
 //! No tracing subscriber is installed: log formatting is not measured.
+//!
+//! For instruction counts, the timed call is one symbol callgrind can toggle on:
+//!
+//! ```text
+//! valgrind --tool=callgrind --toggle-collect='replay::timed*' target/release/examples/replay <event.json> 50
+//! ```
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -118,6 +124,16 @@ fn warm_up(patients: &BTreeSet<(TrialId, PatientId)>, now: DateTime<Utc>) -> Sqs
     event
 }
 
+/// The handler's call alone: not inlined, so callgrind counts exactly it.
+#[inline(never)]
+fn timed(
+    rt: &tokio::runtime::Runtime,
+    d: &MemDeps,
+    input: LambdaEvent<SqsEvent>,
+) -> Result<aws_lambda_events::event::sqs::SqsBatchResponse, lambda_runtime::Error> {
+    rt.block_on(handle(d, input))
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().unwrap_or_else(|| {
@@ -138,7 +154,7 @@ fn main() {
         d.store.requests.reset();
         let input = LambdaEvent::new(event.clone(), Context::default());
         let started = thread_cpu();
-        let response = rt.block_on(handle(&d, input));
+        let response = timed(&rt, &d, input);
         samples.push(thread_cpu() - started);
         last = Some((response.expect("handler"), d));
     }

@@ -90,7 +90,7 @@ use trialwatch::edge::sqs::{group_id, guarded, Batch, FailurePolicy, Outcomes};
 use trialwatch::ports::{AlertQueue, BatchRead, BatchReader, Clock, DeadLetters, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::Trial;
-use trialwatch::vitals::VitalsMessage;
+use trialwatch::vitals::{VitalReading, VitalsMessage};
 use trialwatch::{PatientId, TrialId};
 
 pub use crate::config::{Config, CONCURRENCY_VAR, DEFAULT_CONCURRENCY, DLQ_URL_VAR};
@@ -250,34 +250,59 @@ fn record_correlation(record: &SqsMessage) -> CorrelationId {
         .unwrap_or_else(|| record.message_id.as_deref().map_or_else(CorrelationId::generate, CorrelationId::from_platform_id))
 }
 
+/// At most 10 records, so at most 10 patients: a linear search finds a
+/// patient's batch without hashing or cloning its ids. A resent reading
+/// (same store key) is kept once, its first occurrence in batch order: the
+/// keys are sorted, not hashed, so no reading id is cloned.
 fn group_by_patient(messages: Vec<(usize, VitalsMessage, CorrelationId)>) -> Vec<PatientBatch> {
-    let mut batches: Vec<PatientBatch> = Vec::new();
-    let mut index: HashMap<(TrialId, PatientId), usize> = HashMap::new();
-    let mut seen = HashSet::new();
+    let mut batches: Vec<PatientBatch> = Vec::with_capacity(messages.len());
     for (record, m, correlation) in messages {
-        let key = (m.trial_id.clone(), m.patient_id.clone());
-        let at = *index.entry(key).or_insert_with(|| {
-            batches.push(PatientBatch {
-                trial: m.trial_id,
-                patient: m.patient_id,
-                records: Vec::new(),
-                readings: Vec::new(),
-                correlation: correlation.clone(),
-            });
-            batches.len() - 1
-        });
+        let at = match batches.iter().position(|b| b.trial == m.trial_id && b.patient == m.patient_id) {
+            Some(at) => at,
+            None => {
+                batches.push(PatientBatch {
+                    trial: m.trial_id,
+                    patient: m.patient_id,
+                    records: Vec::new(),
+                    readings: Vec::new(),
+                    correlation: correlation.clone(),
+                });
+                batches.len() - 1
+            }
+        };
         let b = &mut batches[at];
         b.records.push(record);
         // The latest record's id: its readings are the newest, so it is the one an alert answers.
         b.correlation = correlation;
-        for r in m.readings {
-            // The store key of a reading: a resent reading is written once.
-            if seen.insert((at, r.observed_at, r.code, r.reading_id.clone())) {
-                b.readings.push(r);
-            }
-        }
+        b.readings.extend(m.readings);
+    }
+    for b in &mut batches {
+        keep_first_of_each_key(&mut b.readings);
     }
     batches
+}
+
+/// Drops every reading whose store key (observed at, code, id) an earlier
+/// one of the slice has: a resent reading is written once.
+fn keep_first_of_each_key(readings: &mut Vec<VitalReading>) {
+    fn key(r: &VitalReading) -> (chrono::DateTime<chrono::Utc>, trialwatch::vitals::VitalCode, &str) {
+        (r.observed_at, r.code, r.reading_id.as_str())
+    }
+    let mut order: Vec<u32> = (0..readings.len() as u32).collect();
+    // Stable: among equal keys the first in batch order stays first.
+    order.sort_by(|&a, &b| key(&readings[a as usize]).cmp(&key(&readings[b as usize])));
+    let mut repeated = vec![false; readings.len()];
+    let mut any = false;
+    for pair in order.windows(2) {
+        if key(&readings[pair[0] as usize]) == key(&readings[pair[1] as usize]) {
+            repeated[pair[1] as usize] = true;
+            any = true;
+        }
+    }
+    if any {
+        let mut flags = repeated.into_iter();
+        readings.retain(|_| !flags.next().unwrap_or(false));
+    }
 }
 
 /// Runs the three phases and records each patient's failure on its records.
@@ -447,3 +472,51 @@ where
 
 #[cfg(test)]
 mod handler_tests;
+
+#[cfg(test)]
+mod grouping_tests {
+    use super::*;
+    use trialwatch::vitals::{VitalCode, VitalValue};
+    use trialwatch::ReadingId;
+
+    fn reading(id: &str, code: VitalCode, second: u32, value: f64) -> VitalReading {
+        let observed_at = format!("2026-11-26T19:59:{second:02}Z").parse().unwrap();
+        VitalReading { reading_id: ReadingId::parse(id).unwrap(), code, value: VitalValue::Number(value), observed_at }
+    }
+
+    fn message(patient: &str, readings: Vec<VitalReading>) -> VitalsMessage {
+        VitalsMessage { trial_id: TrialId::parse("t1").unwrap(), patient_id: PatientId::parse(patient).unwrap(), readings }
+    }
+
+    #[test]
+    fn records_group_by_patient_in_batch_order_and_a_resent_reading_is_kept_once_first_as_sent() {
+        // GIVEN two patients' records interleaved, p1's second record resending one reading (same key, other value)
+        let hr = VitalCode::HeartRate;
+        let messages = vec![
+            (0, message("p1", vec![reading("r1", hr, 1, 70.0), reading("r2", hr, 2, 71.0)]), CorrelationId::from_platform_id("m0")),
+            (1, message("p2", vec![reading("r1", hr, 1, 90.0)]), CorrelationId::from_platform_id("m1")),
+            (
+                2,
+                message("p1", vec![reading("r2", hr, 2, 99.0), reading("r2", VitalCode::Spo2, 2, 97.0), reading("r0", hr, 0, 60.0)]),
+                CorrelationId::from_platform_id("m2"),
+            ),
+        ];
+        // WHEN they are grouped
+        let batches = group_by_patient(messages);
+        // THEN each patient has its records and its readings in batch order, each key once, the first sent kept
+        assert_eq!(batches.len(), 2);
+        let (p1, p2) = (&batches[0], &batches[1]);
+        assert_eq!((p1.patient.as_str(), p1.records.as_slice(), p1.correlation.as_str()), ("p1", &[0, 2][..], "m2"));
+        let kept: Vec<(&str, VitalCode, VitalValue)> = p1.readings.iter().map(|r| (r.reading_id.as_str(), r.code, r.value)).collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("r1", hr, VitalValue::Number(70.0)),
+                ("r2", hr, VitalValue::Number(71.0)),
+                ("r2", VitalCode::Spo2, VitalValue::Number(97.0)),
+                ("r0", hr, VitalValue::Number(60.0)),
+            ]
+        );
+        assert_eq!((p2.patient.as_str(), p2.records.as_slice(), p2.readings.len()), ("p2", &[1][..], 1));
+    }
+}

@@ -80,14 +80,116 @@ impl Default for ChainHead {
 
 /// SHA-256 (lower-case hex) of the entry's RFC 8785 form, `hash` left out.
 pub fn digest(entry: &AuditEntry) -> String {
-    // An AuditEntry is strings, string-keyed maps and JSON values: neither
-    // step below has an input it can fail on.
-    let mut value = serde_json::to_value(entry).expect("an audit entry serializes to JSON");
-    if let serde_json::Value::Object(members) = &mut value {
-        members.remove("hash");
+    crate::ids::lower_hex(&Sha256::digest(canonical(entry)))
+}
+
+/// The entry's RFC 8785 (JCS) form without `hash`. Every append hashes one,
+/// so the struct's own members are written directly, in JCS order (its keys
+/// are ASCII: sorted as UTF-16 they sort as bytes), and the canonicaliser is
+/// run only on the JSON values inside `details` and `changes`. JCS escapes
+/// strings as serde_json does (short forms, else `\u00xx`, nothing beyond
+/// U+001F, `"` and `\`). Keys of `details` or `changes` outside ASCII, whose
+/// UTF-16 order can differ from the map's, take the general path. A test
+/// holds both paths equal to the canonical form of the entry's JSON value.
+fn canonical(entry: &AuditEntry) -> Vec<u8> {
+    if !entry.details.keys().chain(entry.changes.keys()).all(|k| k.is_ascii()) {
+        let without_hash = AuditEntry { hash: None, ..entry.clone() };
+        return serde_json_canonicalizer::to_vec(&without_hash).expect("an audit entry has an RFC 8785 form");
     }
-    let canonical = serde_json_canonicalizer::to_vec(&value).expect("a JSON value has an RFC 8785 form");
-    hex::encode(Sha256::digest(canonical))
+    let mut out = Vec::with_capacity(512);
+    let mut members = Members::open(&mut out);
+    members.string("action", &entry.action);
+    members.key("actor");
+    {
+        let mut actor = Members::open(members.out);
+        actor.string("role", &entry.actor.role);
+        if let Some(s) = &entry.actor.subject {
+            actor.string("subject", s);
+        }
+        actor.close();
+    }
+    members.string("at", &entry.at);
+    if let Some(c) = &entry.chain {
+        members.string("chain", c);
+    }
+    if !entry.changes.is_empty() {
+        members.key("changes");
+        let mut changes = Members::open(members.out);
+        for (path, change) in &entry.changes {
+            changes.key(path);
+            match change {
+                super::Change::Values { old, new } => {
+                    let mut values = Members::open(changes.out);
+                    values.value("new", new);
+                    values.value("old", old);
+                    values.close();
+                }
+                super::Change::Redacted(s) => json_string(changes.out, s),
+            }
+        }
+        changes.close();
+    }
+    if !entry.details.is_empty() {
+        members.key("details");
+        let mut details = Members::open(members.out);
+        for (k, v) in &entry.details {
+            details.value(k, v);
+        }
+        details.close();
+    }
+    members.string("entity", &entry.entity);
+    members.string("entryId", &entry.entry_id);
+    if let Some(p) = &entry.prev_hash {
+        members.string("prevHash", p);
+    }
+    if let Some(r) = &entry.reason {
+        members.string("reason", r);
+    }
+    if let Some(seq) = entry.seq {
+        members.key("seq");
+        members.out.extend_from_slice(seq.to_string().as_bytes());
+    }
+    members.string("trialId", entry.trial_id.as_str());
+    members.close();
+    out
+}
+
+/// An object's members, written in the order given (the caller's is JCS's).
+struct Members<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Members<'a> {
+    fn open(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Self { out, first: true }
+    }
+    fn close(self) {
+        self.out.push(b'}');
+    }
+    fn key(&mut self, k: &str) {
+        if !std::mem::take(&mut self.first) {
+            self.out.push(b',');
+        }
+        json_string(self.out, k);
+        self.out.push(b':');
+    }
+    fn string(&mut self, k: &str, v: &str) {
+        self.key(k);
+        json_string(self.out, v);
+    }
+    fn value(&mut self, k: &str, v: &serde_json::Value) {
+        self.key(k);
+        match v {
+            serde_json::Value::String(s) => json_string(self.out, s),
+            other => serde_json_canonicalizer::to_writer(other, self.out).expect("a JSON value has an RFC 8785 form"),
+        }
+    }
+}
+
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(out, s).expect("a string serializes");
 }
 
 impl AuditEntry {
@@ -209,6 +311,77 @@ mod tests {
         let canonical = serde_json_canonicalizer::to_string(&value).unwrap();
         assert!(canonical.starts_with(r#"{"action":"submission.recorded","actor":{"#), "{canonical}");
         assert_eq!(entries[0].hash.as_deref(), Some(hex::encode(Sha256::digest(canonical.as_bytes())).as_str()));
+    }
+
+    #[test]
+    fn the_hash_of_awkward_content_is_that_of_its_json_value() {
+        // GIVEN details and changes whose canonical form has to sort non-ASCII
+        // keys, render floats the ECMAScript way and escape strings
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z").unwrap().to_utc();
+        let mut e = AuditEntry::new(TrialId::parse("t1").unwrap(), "trial", "trial.updated", Actor::system("test"), at)
+            .with_detail("zeta", 1e21)
+            .with_detail("\u{e9}t\u{e9}", 0.1)
+            .with_detail("Z", -0.0)
+            .with_detail("nested", json!({"b": [1, 2.5, "\u{1F600}\n\"q\""], "a": null, "\u{10000}": 1, "\u{ffff}": 2}))
+            .with_changes(changes(
+                Some(&json!({"name": "Ol\u{e9}", "n": 1.5e-7})),
+                &json!({"name": "\u{7}bell", "n": 12345678901234567890u64}),
+            ));
+        e.reason = Some("tab\tand \u{2028}".into());
+        e.link(&ChainId::Trial, &ChainHead::genesis());
+        // WHEN it is hashed, THEN it is the digest of its JSON value's RFC 8785 form
+        let mut value = serde_json::to_value(&e).unwrap();
+        value.as_object_mut().unwrap().remove("hash");
+        let canonical = serde_json_canonicalizer::to_vec(&value).unwrap();
+        assert_eq!(e.hash.as_deref(), Some(hex::encode(Sha256::digest(canonical)).as_str()));
+        assert_eq!(digest(&e), e.hash.clone().unwrap(), "an entry with its hash set hashes the same");
+    }
+
+    fn reference_digest(e: &AuditEntry) -> String {
+        let mut value = serde_json::to_value(e).unwrap();
+        value.as_object_mut().unwrap().remove("hash");
+        hex::encode(Sha256::digest(serde_json_canonicalizer::to_vec(&value).unwrap()))
+    }
+
+    fn json_leaf() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_filter("finite", |x| x.is_finite()).prop_map(serde_json::Value::from),
+            "\\PC{0,6}".prop_map(serde_json::Value::from),
+            "[\u{0}-\u{1f}\"\\\\/a\u{7f}\u{2028}]{0,4}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("\\PC{0,3}", inner, 0..3).prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_hash_is_that_of_the_entry_s_json_value(
+            details in proptest::collection::btree_map("[a-zA-Z_.]{1,8}|\\PC{1,3}", json_leaf(), 0..4),
+            old in json_leaf(),
+            new in json_leaf(),
+            reason in proptest::option::of("\\PC{0,8}"),
+            subject in proptest::option::of("[a-z-]{1,8}"),
+            linked in proptest::bool::ANY,
+        ) {
+            let at = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z").unwrap().to_utc();
+            let mut e = AuditEntry::new(TrialId::parse("t1").unwrap(), "patient/P1", "x.y", Actor { role: "staff".into(), subject }, at);
+            e.details = details.into_iter().collect();
+            e.reason = reason;
+            e = e.with_changes(changes(Some(&json!({"a": old, "secret": 1})), &json!({"a": new, "secret": 2})));
+            if linked {
+                e.link(&ChainId::Patient(PatientId::parse("P1").unwrap()), &ChainHead::genesis());
+            }
+            proptest::prop_assert_eq!(digest(&e), reference_digest(&e));
+        }
     }
 
     #[test]

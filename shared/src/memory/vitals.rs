@@ -13,6 +13,13 @@ use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::vitals::VitalReading;
 use crate::vitals_state::VitalsState;
 
+/// The sort key the adapter writes (less its `VITAL#` prefix).
+fn key(r: &VitalReading) -> String {
+    let mut key = String::new();
+    r.push_key(&mut key);
+    key
+}
+
 #[async_trait]
 impl VitalsStore for MemoryStore {
     async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), StorageError> {
@@ -22,7 +29,7 @@ impl VitalsStore for MemoryStore {
         let mut t = lock(&self.t);
         let m = t.readings.entry((trial.clone(), patient.clone())).or_default();
         for r in readings {
-            m.insert(format!("{}#{}#{}", crate::timestamp::format(r.observed_at), r.code.as_str(), r.reading_id), r.clone());
+            m.insert(key(r), r.clone());
         }
         Ok(())
     }
@@ -36,7 +43,7 @@ impl VitalsStore for MemoryStore {
         for b in batch {
             let m = t.readings.entry((b.trial.clone(), b.patient.clone())).or_default();
             for r in b.readings {
-                m.insert(format!("{}#{}#{}", crate::timestamp::format(r.observed_at), r.code.as_str(), r.reading_id), r.clone());
+                m.insert(key(r), r.clone());
             }
         }
         Ok(())

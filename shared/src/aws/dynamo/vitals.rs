@@ -28,7 +28,10 @@ use crate::vitals_state::VitalsState;
 pub(super) const STATE_SK: &str = "STATE#VITALS";
 
 fn reading_sk(r: &VitalReading) -> String {
-    format!("VITAL#{}#{}#{}", timestamp::format(r.observed_at), r.code.as_str(), r.reading_id)
+    let mut sk = String::with_capacity(96);
+    sk.push_str("VITAL#");
+    r.push_key(&mut sk);
+    sk
 }
 
 fn risk_sk(level: RiskLevel) -> String {

@@ -30,6 +30,13 @@ fi
 export SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
 # A shared CARGO_TARGET_DIR would hold cargo's lock through every release link.
 unset CARGO_TARGET_DIR
+# Non-PIE executables (`make coldstart` measured it; README "Cold start and size"): a PIE
+# carries a 24-byte dynamic relocation for every pointer in its read-only data (about
+# 60,000 in epro-api), which the loader applies at every cold start. Lambda loads the
+# bootstrap at a fixed address anyway. cargo-lambda builds with an explicit --target, so
+# these flags reach the functions only, never the build scripts or proc macros, which
+# must stay position-independent.
+export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$(scripts/lib/lambda_rustflags.sh)"
 
 # The parameters without defaults only need a value of the right shape to build.
 sam build \
@@ -57,12 +64,16 @@ with open(src, "rb") as f:
     elf = f.read()
 # The ELF header's e_machine, so a wrong target cannot pass unseen.
 machine = {0x3E: "x86-64", 0xB7: "aarch64"}.get(struct.unpack_from("<H", elf, 18)[0], "unknown")
+# e_type: 2 is a fixed-address executable, 3 a position-independent one (or a shared object).
+kind = {2: "non-PIE", 3: "PIE"}.get(struct.unpack_from("<H", elf, 16)[0], "unknown")
 with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
     info = zipfile.ZipInfo("bootstrap")
     info.external_attr = 0o755 << 16  # Lambda execs bootstrap: keep the mode bits
     info.compress_type = zipfile.ZIP_DEFLATED
     z.writestr(info, elf)
-print(f"  {fn:<26} {machine:<8} bootstrap {len(elf)/1e6:5.1f} MB   {dst} {os.path.getsize(dst)/1e6:5.1f} MB")
+print(f"  {fn:<26} {machine:<8} {kind:<8} bootstrap {len(elf)/1e6:5.1f} MB   {dst} {os.path.getsize(dst)/1e6:5.1f} MB")
+if kind != "non-PIE":
+    sys.exit(f"package: {fn} is {kind}: RUSTFLAGS did not reach the build (scripts/lib/lambda_rustflags.sh)")
 if machine != {"arm64": "aarch64", "x86_64": "x86-64"}[arch]:
     sys.exit(f"package: {fn} was built for {machine}, not {arch}")
 PY

@@ -24,13 +24,9 @@ if [ -z "${BIN_DIR:-}" ]; then
   mapfile -t binaries < <(sed -n 's/^ *Binary: *\([A-Za-z0-9_-]*\) *$/\1/p' template.yaml | sort -u)
   packages=()
   for b in "${binaries[@]}" hello-world; do packages+=(-p "$b"); done
-  # The flags and explicit --target of `make package` (scripts/lib/lambda_rustflags.sh), so
-  # the binaries measured are the ones deployed, for this machine's instruction set.
-  host="$(rustc -vV | sed -n 's/^host: //p')"
-  flags="${RUSTFLAGS:+$RUSTFLAGS }$(scripts/lib/lambda_rustflags.sh)"
-  echo "coldstart: RUSTFLAGS='$flags' cargo build --release --target $host ${packages[*]}" >&2
-  RUSTFLAGS="$flags" cargo build --release --target "$host" "${packages[@]}"
-  BIN_DIR="$TARGET/$host/release"
+  echo "coldstart: cargo build --release ${packages[*]}" >&2
+  cargo build --release "${packages[@]}"
+  BIN_DIR="$TARGET/release"
 fi
 cargo build -q -p trialwatch-local --bin coldstart
 

@@ -30,13 +30,6 @@ fi
 export SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
 # A shared CARGO_TARGET_DIR would hold cargo's lock through every release link.
 unset CARGO_TARGET_DIR
-# Non-PIE executables (`make coldstart` measured it; README "Cold start and size"): a PIE
-# carries a 24-byte dynamic relocation for every pointer in its read-only data (about
-# 60,000 in epro-api), which the loader applies at every cold start. Lambda loads the
-# bootstrap at a fixed address anyway. cargo-lambda builds with an explicit --target, so
-# these flags reach the functions only, never the build scripts or proc macros, which
-# must stay position-independent.
-export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }$(scripts/lib/lambda_rustflags.sh)"
 
 # The parameters without defaults only need a value of the right shape to build.
 sam build \
@@ -73,7 +66,7 @@ with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
     z.writestr(info, elf)
 print(f"  {fn:<26} {machine:<8} {kind:<8} bootstrap {len(elf)/1e6:5.1f} MB   {dst} {os.path.getsize(dst)/1e6:5.1f} MB")
 if kind != "non-PIE":
-    sys.exit(f"package: {fn} is {kind}: RUSTFLAGS did not reach the build (scripts/lib/lambda_rustflags.sh)")
+    sys.exit(f"package: {fn} is {kind}: its build script (functions/link_non_pie.rs) did not run")
 if machine != {"arm64": "aarch64", "x86_64": "x86-64"}[arch]:
     sys.exit(f"package: {fn} was built for {machine}, not {arch}")
 PY

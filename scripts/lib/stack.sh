@@ -42,18 +42,10 @@ local_bin() {
     echo "$TRIALWATCH_LOCAL_BIN"
     return
   fi
+  local flag=()
+  [ "$TRIALWATCH_PROFILE" = release ] && flag=(--release)
   echo "==> building trialwatch-local ($TRIALWATCH_PROFILE profile)" >&2
-  if [ "$TRIALWATCH_PROFILE" = release ]; then
-    # The deployed functions' codegen (scripts/lib/lambda_rustflags.sh, explicit --target, as
-    # `make package` and `make coldstart` build), so the handlers measured are the ones deployed,
-    # and the release dependencies those builds compiled are reused.
-    local host
-    host="$(rustc -vV | sed -n 's/^host: //p')"
-    RUSTFLAGS="$("$ROOT/scripts/lib/lambda_rustflags.sh")" cargo build -q -p trialwatch-local --release --target "$host"
-    echo "${CARGO_TARGET_DIR:-$ROOT/target}/$host/release/trialwatch-local"
-    return
-  fi
-  cargo build -q -p trialwatch-local
+  cargo build -q -p trialwatch-local "${flag[@]}"
   echo "${CARGO_TARGET_DIR:-$ROOT/target}/$TRIALWATCH_PROFILE/trialwatch-local"
 }
 

@@ -57,12 +57,16 @@ with open(src, "rb") as f:
     elf = f.read()
 # The ELF header's e_machine, so a wrong target cannot pass unseen.
 machine = {0x3E: "x86-64", 0xB7: "aarch64"}.get(struct.unpack_from("<H", elf, 18)[0], "unknown")
+# e_type: 2 is a fixed-address executable, 3 a position-independent one (or a shared object).
+kind = {2: "non-PIE", 3: "PIE"}.get(struct.unpack_from("<H", elf, 16)[0], "unknown")
 with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
     info = zipfile.ZipInfo("bootstrap")
     info.external_attr = 0o755 << 16  # Lambda execs bootstrap: keep the mode bits
     info.compress_type = zipfile.ZIP_DEFLATED
     z.writestr(info, elf)
-print(f"  {fn:<26} {machine:<8} bootstrap {len(elf)/1e6:5.1f} MB   {dst} {os.path.getsize(dst)/1e6:5.1f} MB")
+print(f"  {fn:<26} {machine:<8} {kind:<8} bootstrap {len(elf)/1e6:5.1f} MB   {dst} {os.path.getsize(dst)/1e6:5.1f} MB")
+if kind != "non-PIE":
+    sys.exit(f"package: {fn} is {kind}: its build script (functions/link_non_pie.rs) did not run")
 if machine != {"arm64": "aarch64", "x86_64": "x86-64"}[arch]:
     sys.exit(f"package: {fn} was built for {machine}, not {arch}")
 PY

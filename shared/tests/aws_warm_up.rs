@@ -6,13 +6,13 @@ mod aws_support;
 use std::time::Duration;
 
 use aws_support::Emulator;
-use trialwatch::aws::{sdk_config, warm_up};
+use trialwatch::aws::{lambda_sdk_config, warm_up};
 
 #[tokio::test]
 async fn the_warm_up_reads_the_sentinel_key_through_the_functions_own_sdk_configuration() {
     // GIVEN the template's table and the SDK configuration a function builds in init
     let env = Emulator::provision("warmup").await;
-    let sdk = sdk_config().await;
+    let sdk = lambda_sdk_config();
     // WHEN the warm-up runs
     let w = warm_up(&sdk, env.table()).await;
     // THEN the GetItem succeeded (no item lives at the sentinel key, which is no error)
@@ -22,17 +22,30 @@ async fn the_warm_up_reads_the_sentinel_key_through_the_functions_own_sdk_config
 #[tokio::test]
 async fn every_sdk_client_of_a_function_shares_one_https_client() {
     // GIVEN the SDK configuration a function builds in init
-    let sdk = sdk_config().await;
+    let sdk = lambda_sdk_config();
     // THEN it carries an HTTP client, which every service client built from it uses
     // (without one, each client builds its own pool, and the warm-up would warm only its own)
     assert!(sdk.http_client().is_some());
 }
 
 #[tokio::test]
+async fn a_functions_configuration_comes_from_its_environment_alone() {
+    // GIVEN the environment Lambda (here: the emulator's harness) gives a function
+    let _env = Emulator::provision("warmup-env").await;
+    // WHEN a function builds its configuration
+    let sdk = lambda_sdk_config();
+    // THEN region, endpoint and credentials are the environment's
+    assert_eq!(sdk.region().map(|r| r.as_ref().to_owned()), std::env::var("AWS_REGION").ok());
+    assert_eq!(sdk.endpoint_url().map(str::to_owned), std::env::var("AWS_ENDPOINT_URL").ok());
+    assert!(sdk.credentials_provider().is_some());
+    assert!(sdk.timeout_config().and_then(|t| t.operation_timeout()).is_some());
+}
+
+#[tokio::test]
 async fn a_warm_up_of_a_missing_table_reports_the_code_and_does_not_fail_init() {
     // GIVEN a table name that does not exist
     let _env = Emulator::provision("warmup-missing").await;
-    let sdk = sdk_config().await;
+    let sdk = lambda_sdk_config();
     // WHEN the warm-up runs
     let w = warm_up(&sdk, "no-such-table-warm-up").await;
     // THEN it returns the service's error code instead of failing

@@ -7,7 +7,7 @@ use trialwatch::telemetry::invocation;
 async fn main() -> Result<(), lambda_http::Error> {
     trialwatch::telemetry::init("epro-api");
     let config = epro_api::Config::from_env()?;
-    let sdk = trialwatch::aws::sdk_config().await;
+    let sdk = trialwatch::aws::lambda_sdk_config();
     let deps = &epro_api::Deps::from_config(&config, &sdk);
     trialwatch::aws::warm_up(&sdk, &config.table_name).await;
     lambda_http::run(service_fn(move |req: Request| {

@@ -7,7 +7,7 @@ use trialwatch::telemetry::invocation;
 async fn main() -> Result<(), lambda_runtime::Error> {
     trialwatch::telemetry::init("vitals-analyzer");
     let config = vitals_analyzer::Config::from_env()?;
-    let sdk = trialwatch::aws::sdk_config().await;
+    let sdk = trialwatch::aws::lambda_sdk_config();
     let deps = vitals_analyzer::Deps::from_config(&config, &sdk);
     trialwatch::aws::warm_up(&sdk, &config.table_name).await;
     lambda_runtime::run(service_fn(|event| invocation(vitals_analyzer::handle(&deps, event)))).await

@@ -40,7 +40,7 @@ use trialwatch::memory::{MemoryQueue, MemoryStore};
 use trialwatch::trial::Trial;
 use trialwatch::{PatientId, SiteId, TrialId};
 
-type MemDeps = epro_api::Deps<MemoryStore, MemoryQueue, Arc<FakeClock>>;
+type MemDeps = epro_api::Deps<MemoryStore, MemoryQueue, MemoryQueue, Arc<FakeClock>>;
 
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -99,7 +99,8 @@ fn seeded(trial: &TrialId, patient: &PatientId, site: &SiteId, body: Option<&Val
         audit_head: Default::default(),
     });
     let clock = Arc::new(FakeClock::at(&now.to_rfc3339()));
-    epro_api::Deps::from_shared(store, Arc::new(MemoryQueue::new()), clock, Duration::from_secs(3600))
+    let queue = Arc::new(MemoryQueue::new());
+    epro_api::Deps::from_shared(store, queue.clone(), queue, clock, Duration::from_secs(3600))
 }
 
 /// The event with its body's `submissionId` replaced by the `n`th distinct id.
@@ -151,7 +152,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let warm = rt.block_on(epro_api::handle(&deps, request(&distinct(&event, body.as_ref(), iterations))));
     let store: &MemoryStore = deps.store();
-    let queue: &MemoryQueue = deps.queue();
+    let queue: &MemoryQueue = deps.alert_queue();
 
     let mut samples = Vec::with_capacity(iterations as usize);
     let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();

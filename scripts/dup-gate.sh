@@ -2,8 +2,8 @@
 # The duplicate-dependency gate (`make test` runs it): one HTTPS stack and one crypto provider.
 #   - What `sam build` links (the default members, the Lambda functions, with their features
 #     unified as `cargo lambda build --bin <fn>` resolves them): one version each of hyper,
-#     h2, http-body, rustls, hyper-rustls, tokio-rustls, rustls-webpki, and not both ring
-#     and aws-lc-rs.
+#     h2, http-body, rustls, hyper-rustls, tokio-rustls, rustls-webpki, and ring as the
+#     one crypto provider (no aws-lc-rs).
 #   - The whole workspace (dev tools too): one version each of the same HTTPS crates. The
 #     crypto rule is not applied there: local/'s JWT library and dev-only reqwest clients use ring.
 # Prints every offender with `cargo tree -i`, so the fix starts from the dependency path.
@@ -32,9 +32,9 @@ check() {
       status=1
     fi
   done
-  if [ "$label" = "the Lambda functions" ] && grep -q '^ring ' <<<"$list" && grep -q '^aws-lc-rs ' <<<"$list"; then
-    echo "dup-gate: $label link both ring and aws-lc-rs; the SDK's aws-lc-rs is the one provider. ring comes from:" >&2
-    cargo tree -q -e normal -i ring "$@" >&2 || true
+  if [ "$label" = "the Lambda functions" ] && grep -q '^aws-lc-rs ' <<<"$list"; then
+    echo "dup-gate: $label link aws-lc-rs; ring (the SDK client's rustls-ring mode) is the one provider (aws-lc-sys alone is ~1.5 MB of each binary). aws-lc-rs comes from:" >&2
+    cargo tree -q -e normal -i aws-lc-rs "$@" >&2 || true
     status=1
   fi
 }

@@ -163,14 +163,14 @@ impl HttpWebhookSender {
     }
 }
 
-/// rustls on aws-lc-rs, the provider the AWS SDK already links (reqwest's own
-/// choice would add ring), trusting the Mozilla roots compiled into the binary:
+/// rustls on ring, the provider the AWS SDK's client already links (one
+/// crypto provider per binary), trusting the Mozilla roots compiled into the binary:
 /// no certificate file is read in init, and the set is the same on every host.
 fn webhook_tls() -> rustls::ClientConfig {
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
-        .expect("aws-lc-rs offers TLS 1.2 and 1.3")
+        .expect("ring offers TLS 1.2 and 1.3")
         .with_root_certificates(roots)
         .with_no_client_auth()
 }

@@ -73,7 +73,7 @@ pub async fn emulator_sdk_config() -> SdkConfig {
 /// [`emulator_sdk_config`] for binaries, which report instead of panicking.
 pub async fn try_emulator_sdk_config() -> Result<SdkConfig, ProvisionError> {
     let endpoint = settings::optional("AWS_ENDPOINT_URL").ok_or(ProvisionError::EmulatorNotConfigured)?;
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).endpoint_url(endpoint);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).endpoint_url(endpoint).http_client(trialwatch::aws::https_client());
     if settings::optional("AWS_ACCESS_KEY_ID").is_none() {
         // The emulator accepts any signature; dummy keys keep the default chain from probing IMDS.
         loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "trialwatch-emulator"));

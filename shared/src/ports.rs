@@ -198,17 +198,9 @@ pub trait VitalsStore: Send + Sync {
     /// enrolment: it commits only with the state. A stale version wins over
     /// a moved head (`Stale`: the reload may raise nothing); a moved head
     /// alone is [`crate::audit::append::head_moved`].
+    /// `events` (pending domain events) are written in the same transaction:
+    /// they commit only with the state, so a `Stale` write announces nothing.
     async fn put_state(
-        &self,
-        previous: Option<&VitalsState>,
-        state: &VitalsState,
-        raised: &[AuditEntry],
-    ) -> Result<StateWrite, StorageError> {
-        self.put_state_with_events(previous, state, raised, &[]).await
-    }
-    /// `put_state`, with pending domain events in the same transaction: they
-    /// commit only with the state, so a `Stale` write announces nothing.
-    async fn put_state_with_events(
         &self,
         previous: Option<&VitalsState>,
         state: &VitalsState,
@@ -315,20 +307,10 @@ pub trait AlertDelivery: Send + Sync {
     /// takes over an expired lease, or reports it delivered / in progress.
     async fn claim(&self, alert: &Alert, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Claim, StorageError>;
     async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), StorageError>;
-    /// Moves to delivered or failed, clears the lease, writes the audit entry.
-    async fn finish(
-        &self,
-        trial: &TrialId,
-        id: &AlertId,
-        status: AlertStatus,
-        at: DateTime<Utc>,
-        audit: &AuditEntry,
-    ) -> Result<(), StorageError> {
-        self.finish_with_events(trial, id, status, at, audit, &[]).await
-    }
-    /// `finish`, with pending domain events in the same transaction.
+    /// Moves to delivered or failed, clears the lease, writes the audit entry
+    /// and the pending domain `events`, in one transaction.
     #[allow(clippy::too_many_arguments)]
-    async fn finish_with_events(
+    async fn finish(
         &self,
         trial: &TrialId,
         id: &AlertId,

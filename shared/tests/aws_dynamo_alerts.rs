@@ -50,7 +50,14 @@ async fn a_claim_is_exclusive_until_its_lease_lapses_and_final_once_finished() {
     assert!(matches!(takeover, Claim::Acquired(ref r) if r.lease_until == Some(lease + Duration::seconds(31))), "{takeover:?}");
     // WHEN delivered THEN every later claim, even after the lease, is AlreadyDone and notifies nobody
     store
-        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &alert_audit("alert/x", "alert.delivered", "2026-11-26T20:30:00Z"))
+        .finish(
+            &trial(),
+            &a.alert_id,
+            AlertStatus::Delivered,
+            now(),
+            &alert_audit("alert/x", "alert.delivered", "2026-11-26T20:30:00Z"),
+            &[],
+        )
         .await
         .unwrap();
     let late = store.claim(&a, now() + Duration::hours(1), now() + Duration::hours(2)).await.unwrap();
@@ -59,7 +66,14 @@ async fn a_claim_is_exclusive_until_its_lease_lapses_and_final_once_finished() {
     assert_eq!((stored.status, stored.lease_until, stored.delivered_at), (AlertStatus::Delivered, None, Some(now())));
     // AND finishing again (a redelivered message) is harmless
     store
-        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &alert_audit("alert/x", "alert.delivered", "2026-11-26T20:31:00Z"))
+        .finish(
+            &trial(),
+            &a.alert_id,
+            AlertStatus::Delivered,
+            now(),
+            &alert_audit("alert/x", "alert.delivered", "2026-11-26T20:31:00Z"),
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(entries_of(&env, "alert/x").await, 1);
@@ -109,7 +123,14 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
     let a = alert(&patient("P-1"), 2);
     store.claim(&a, now(), now() + Duration::seconds(30)).await.unwrap();
     store
-        .finish(&trial(), &a.alert_id, AlertStatus::Delivered, now(), &alert_audit("alert/a", "alert.delivered", "2026-11-26T20:30:00Z"))
+        .finish(
+            &trial(),
+            &a.alert_id,
+            AlertStatus::Delivered,
+            now(),
+            &alert_audit("alert/a", "alert.delivered", "2026-11-26T20:30:00Z"),
+            &[],
+        )
         .await
         .unwrap();
     let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
@@ -293,7 +314,7 @@ async fn acknowledging_a_patients_last_news2_alert_marks_its_state_in_the_same_t
     let a = alert(&p, 1);
     store.claim(&a, now(), now() + Duration::seconds(30)).await.unwrap();
     let read_by_analyzer = escalated_state(&p, &a.alert_id);
-    store.put_state(None, &read_by_analyzer, &[]).await.unwrap();
+    store.put_state(None, &read_by_analyzer, &[], &[]).await.unwrap();
     requests.reset();
     // WHEN staff acknowledge it
     let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
@@ -318,7 +339,7 @@ async fn acknowledging_a_patients_last_news2_alert_marks_its_state_in_the_same_t
     // AND an analyzer write based on the unmarked item is stale, so it reloads instead of erasing the mark
     let mut next = read_by_analyzer.clone();
     next.version = 2;
-    assert_eq!(store.put_state(Some(&read_by_analyzer), &next, &[]).await.unwrap(), StateWrite::Stale);
+    assert_eq!(store.put_state(Some(&read_by_analyzer), &next, &[], &[]).await.unwrap(), StateWrite::Stale);
 }
 
 #[tokio::test]
@@ -331,7 +352,7 @@ async fn acknowledging_an_alert_that_is_not_the_patients_last_is_recorded_withou
     let p = patient("P-1");
     let (older, newer) = (alert(&p, 1), alert(&p, 2));
     store.claim(&older, now(), now() + Duration::seconds(30)).await.unwrap();
-    store.put_state(None, &escalated_state(&p, &newer.alert_id), &[]).await.unwrap();
+    store.put_state(None, &escalated_state(&p, &newer.alert_id), &[], &[]).await.unwrap();
     requests.reset();
     // WHEN the older alert is acknowledged
     let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };

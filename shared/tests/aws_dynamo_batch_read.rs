@@ -45,7 +45,7 @@ async fn a_batch_of_fifty_five_patients_and_its_trial_is_read_in_two_consistent_
     for (i, p) in enrolled.iter().enumerate() {
         enrol_patient(&setup, p).await;
         if i % 3 == 0 {
-            assert_eq!(setup.put_state(None, &state(p), &[]).await.unwrap(), StateWrite::Written);
+            assert_eq!(setup.put_state(None, &state(p), &[], &[]).await.unwrap(), StateWrite::Written);
         }
     }
     let stranger = patient("P-999");

@@ -558,12 +558,12 @@ async fn a_stale_state_writer_loses_and_risk_counters_follow_level_changes() {
     let (store, requests) = env.counted_store();
     let (p1, p2) = (patient("P-1"), patient("P-2"));
     let (p1_v1, p2_v1) = (state(&p1, 1, Some(RiskLevel::Low)), state(&p2, 1, Some(RiskLevel::Medium)));
-    assert_eq!(store.put_state(None, &p1_v1, &[]).await.unwrap(), StateWrite::Written);
-    assert_eq!(store.put_state(None, &p2_v1, &[]).await.unwrap(), StateWrite::Written);
+    assert_eq!(store.put_state(None, &p1_v1, &[], &[]).await.unwrap(), StateWrite::Written);
+    assert_eq!(store.put_state(None, &p2_v1, &[], &[]).await.unwrap(), StateWrite::Written);
     // WHEN a second writer also writes version 1 over nothing, and then two writers who read version 1 race to version 2
-    let racing_first = store.put_state(None, &state(&p1, 1, Some(RiskLevel::High)), &[]).await.unwrap();
-    let winner = store.put_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::High)), &[]).await.unwrap();
-    let loser = store.put_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::Low)), &[]).await.unwrap();
+    let racing_first = store.put_state(None, &state(&p1, 1, Some(RiskLevel::High)), &[], &[]).await.unwrap();
+    let winner = store.put_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::High)), &[], &[]).await.unwrap();
+    let loser = store.put_state(Some(&p1_v1), &state(&p1, 2, Some(RiskLevel::Low)), &[], &[]).await.unwrap();
     // THEN only one write per version wins
     assert_eq!((racing_first, winner, loser), (StateWrite::Stale, StateWrite::Written, StateWrite::Stale));
     // AND each write was one request, and none of them read the stored state
@@ -575,12 +575,12 @@ async fn a_stale_state_writer_loses_and_risk_counters_follow_level_changes() {
     assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::Medium, 1), (RiskLevel::High, 1)]);
     // AND a write that keeps the level, or drops the score, moves counters accordingly
     let p2_v2 = state(&p2, 2, Some(RiskLevel::Medium));
-    store.put_state(Some(&p2_v1), &p2_v2, &[]).await.unwrap();
-    store.put_state(Some(&p1_v2), &state(&p1, 3, None), &[]).await.unwrap();
+    store.put_state(Some(&p2_v1), &p2_v2, &[], &[]).await.unwrap();
+    store.put_state(Some(&p1_v2), &state(&p1, 3, None), &[], &[]).await.unwrap();
     assert_eq!(store.risk_level_counts(&trial()).await.unwrap(), vec![(RiskLevel::Medium, 1)]);
     // AND a state that skips a version is refused before any request
     requests.reset();
-    let skipping = store.put_state(Some(&p2_v2), &state(&p2, 5, None), &[]).await;
+    let skipping = store.put_state(Some(&p2_v2), &state(&p2, 5, None), &[], &[]).await;
     assert!(matches!(skipping, Err(StorageError::Corrupt(_))), "{skipping:?}");
     assert_eq!(requests.total(), 0);
 }
@@ -600,7 +600,7 @@ async fn a_state_with_escalation_fields_round_trips_and_an_item_from_before_them
     s.alerting_parameters = vec![trialwatch::news2::Parameter::RespirationRate, trialwatch::news2::Parameter::Spo2];
     s.below_since = Some(at("2026-11-26T19:30:00Z"));
     // WHEN written and read back THEN it is identical
-    store.put_state(None, &s, &[]).await.unwrap();
+    store.put_state(None, &s, &[], &[]).await.unwrap();
     assert_eq!(store.get_state(&trial(), &p).await.unwrap().unwrap(), s);
     // GIVEN an item as the previous release wrote it (no escalation fields)
     let old = patient("P-old");

@@ -8,10 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use trialwatch::domain_event::{announce, EVENT_SHARDS};
-use trialwatch::edge::schedule::Outcome;
 use trialwatch::ports::{EventPublisher, PendingEvents};
-
-use crate::outbox::SweepOutcome;
 
 /// Events read per shard per run (a PutEvents call takes 10).
 pub const SWEEP_LIMIT: usize = 100;
@@ -26,21 +23,6 @@ pub struct EventSweep {
     pub published: usize,
     /// Shards whose query failed.
     pub failed_shards: usize,
-}
-
-/// One scheduled run: the alert outbox, then the events.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Sweeps {
-    pub alerts: SweepOutcome,
-    pub events: EventSweep,
-}
-
-impl Outcome for Sweeps {
-    // As the alert sweep: the next run a minute later retries what is left.
-    fn incomplete(&self) -> Option<String> {
-        None
-    }
 }
 
 /// Publishes every shard's due events.

@@ -5,9 +5,14 @@
 //! ([`outbox`]): stored PRO alerts that never reached the queue are sent to it,
 //! and the domain events left pending are published ([`events`]).
 //!
-//! Logic is generic over ports: the stores, the notifier, the webhook sender,
-//! the clock and the queue's visibility control. `main.rs` wires AWS adapters
-//! ([`AwsDeps`]); unit tests wire in-memory ones.
+//! Two transport-free use cases carry the logic, each with its own error:
+//! [`deliver`] (one alert, [`DeliverError`]) and [`sweep::sweep`] (both
+//! outboxes, [`sweep::SweepError`]). The edges map them once: the SQS edge
+//! ([`handle`]) turns every `DeliverError` into a redelivery after its backoff
+//! (a lease held elsewhere: until it ends); the schedule edge fails a run
+//! that swept no shard. Both are generic over ports (the stores, the
+//! notifier, the webhook sender, the clock, the queue's visibility control):
+//! `main.rs` wires AWS adapters ([`AwsDeps`]); unit tests wire in-memory ones.
 
 use std::sync::Arc;
 
@@ -26,11 +31,12 @@ use trialwatch::TrialId;
 pub mod aws;
 pub mod breaker;
 mod config;
-mod delivery;
+pub mod deliver;
 pub mod events;
 pub mod outbox;
 pub mod settings;
 pub mod signature;
+pub mod sweep;
 pub mod visibility;
 pub mod webhook;
 
@@ -44,7 +50,7 @@ pub use settings::DispatchSettings;
 pub use visibility::{SqsVisibility, VisibilityControl};
 pub use webhook::{HttpWebhookSender, WebhookResult, WebhookSender};
 
-use delivery::{Disposition, HideFor};
+pub use deliver::{deliver, DeliverCommand, DeliverError, DeliveryOutcome, DeliveryPorts};
 
 /// Everything the handler uses, built once per execution environment.
 pub struct Deps<S, N, W, C>
@@ -103,6 +109,20 @@ where
         &self.settings
     }
 
+    /// What [`deliver`] uses of these dependencies.
+    pub fn delivery_ports(&self) -> DeliveryPorts<'_, S, N, W, C> {
+        DeliveryPorts {
+            store: self.store.as_ref(),
+            notifier: &self.notifier,
+            webhook: &self.webhook,
+            clock: &self.clock,
+            event_bus: self.event_bus.as_ref(),
+            trials: &self.trials,
+            breaker: &self.breaker,
+            settings: &self.settings,
+        }
+    }
+
     /// Publishes domain events on `bus` (else they wait for a sweep that has one).
     pub fn with_event_bus(mut self, bus: Arc<dyn EventPublisher>) -> Self {
         self.event_bus = bus;
@@ -154,12 +174,11 @@ where
     let now = deps.clock.now();
     trialwatch::edge::schedule::run("outbox-sweep", event, now, |scheduled| async move {
         let queue = deps.outbox_queue.as_deref().ok_or_else(|| trialwatch::Error::Internal("outbox: no alert queue wired".into()))?;
-        // Both outboxes in one run: the schedule, the role and the store are
-        // already this function's, and a second schedule would only add a
-        // second invocation a minute. The event sweep never fails the run.
-        let alerts = outbox::sweep(deps.store.as_ref(), queue, scheduled.time).await?;
-        let events = events::sweep(deps.store.as_ref(), deps.event_bus.as_ref(), scheduled.time).await;
-        Ok(events::Sweeps { alerts, events })
+        let store = deps.store.as_ref();
+        // The schedule edge's one mapping: a run that swept nothing is retried.
+        sweep::sweep(store, queue, store, deps.event_bus.as_ref(), scheduled.time)
+            .await
+            .map_err(|e| trialwatch::Error::Unavailable(e.to_string()))
     })
     .await
 }
@@ -212,8 +231,10 @@ where
     Ok(batch.for_each(deps.settings.max_concurrency, |message| process(deps, message)).await?)
 }
 
-/// Delivers one record; `Ok` when it may be deleted from the queue. A retry
-/// hides the record for its backoff first.
+/// Delivers one record; `Ok` when it may be deleted from the queue (the
+/// alert is settled, now or before). Every [`DeliverError`] is a retry: the
+/// record is hidden for its backoff first (a lease held elsewhere: until it
+/// ends), and reported with the error's code.
 async fn process<S, N, W, C>(deps: &Deps<S, N, W, C>, message: &SqsMessage) -> Result<(), Redelivery>
 where
     S: AlertDelivery + TrialStore + PendingEvents + 'static,
@@ -225,23 +246,30 @@ where
     // The body's id first (the producer's own), else the message attribute.
     alert.correlation_id = alert.correlation_id.take().or_else(|| message_correlation(message));
     let span = alert.correlation_id.as_ref().map_or_else(tracing::Span::none, trialwatch::correlation::span);
-    let Disposition::Retry { reason, hide_for } = deps.deliver(&alert, sent_at(message)).instrument(span).await else {
+    let command = DeliverCommand { raised_at: sent_at(message), alert };
+    let Err(unfinished) = deliver(&deps.delivery_ports(), command).instrument(span).await else {
         return Ok(());
     };
     let message_id = message.message_id.as_deref();
-    let receive_count = receive_count(message);
-    let seconds = match hide_for {
-        // The id only seeds the jitter; it is never reported from here.
-        HideFor::Backoff => visibility::backoff_seconds(deps.settings.backoff, receive_count, message_id.unwrap_or("")),
-        HideFor::Seconds(s) => s,
-    };
+    let seconds = hide_for(&unfinished, deps.settings.backoff, message);
     if let Some(receipt) = message.receipt_handle.as_deref() {
         if let Err(e) = deps.visibility.extend(receipt, seconds).await {
             // Not fatal: the queue's default visibility timeout applies instead.
             tracing::warn!(message_id, error = e.code(), "visibility backoff not applied");
         }
     }
-    Err(Redelivery::Delivery(reason))
+    Err(Redelivery::Delivery(unfinished.code()))
+}
+
+/// How long an unfinished record stays hidden before SQS redelivers it:
+/// until another invocation's lease ends (by then it has delivered, or died),
+/// else the backoff for its receive count.
+fn hide_for(unfinished: &DeliverError, backoff: settings::Backoff, message: &SqsMessage) -> i32 {
+    match unfinished {
+        DeliverError::Leased { wait_seconds } => *wait_seconds,
+        // The id only seeds the jitter; it is never reported from here.
+        _ => visibility::backoff_seconds(backoff, receive_count(message), message.message_id.as_deref().unwrap_or("")),
+    }
 }
 
 /// The record's alert. A bad body is left to the queue's own visibility

@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use trialwatch::edge::schedule::Outcome;
 use trialwatch::outbox::{resend_after, DueAlert, OUTBOX_SHARDS};
-use trialwatch::ports::{AlertOutbox, AlertQueue};
-use trialwatch::Error;
+use trialwatch::ports::{AlertOutbox, AlertQueue, StorageError};
+
+use crate::sweep::SweepError;
 
 /// Alerts read per shard per run; more wait for the next run a minute later.
 pub const SWEEP_LIMIT: usize = 100;
@@ -39,7 +40,7 @@ impl Outcome for SweepOutcome {
 }
 
 /// Sweeps every shard concurrently for alerts due at `now`.
-pub async fn sweep(outbox: &impl AlertOutbox, queue: &dyn AlertQueue, now: DateTime<Utc>) -> Result<SweepOutcome, Error> {
+pub async fn sweep(outbox: &impl AlertOutbox, queue: &dyn AlertQueue, now: DateTime<Utc>) -> Result<SweepOutcome, SweepError> {
     let runs = (0..OUTBOX_SHARDS).map(|shard| sweep_shard(outbox, queue, shard, now));
     let mut outcome = SweepOutcome::default();
     for result in futures::future::join_all(runs).await {
@@ -55,12 +56,17 @@ pub async fn sweep(outbox: &impl AlertOutbox, queue: &dyn AlertQueue, now: DateT
         }
     }
     if outcome.failed_shards == OUTBOX_SHARDS as usize {
-        return Err(Error::Unavailable("outbox: no shard could be swept".into()));
+        return Err(SweepError::NoShardSwept);
     }
     Ok(outcome)
 }
 
-async fn sweep_shard(outbox: &impl AlertOutbox, queue: &dyn AlertQueue, shard: u32, now: DateTime<Utc>) -> Result<(usize, usize), Error> {
+async fn sweep_shard(
+    outbox: &impl AlertOutbox,
+    queue: &dyn AlertQueue,
+    shard: u32,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), StorageError> {
     let due: Vec<DueAlert> = outbox.due_alerts(shard, now, SWEEP_LIMIT).await?;
     if due.is_empty() {
         return Ok((0, 0));

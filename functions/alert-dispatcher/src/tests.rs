@@ -668,3 +668,79 @@ async fn an_alert_without_a_correlation_id_is_posted_without_the_header() {
     w.deliver(&alert("t1", 1), "m1", 1).await;
     assert_eq!(w.deps.webhook.posts()[0].header(trialwatch::correlation::WEBHOOK_HEADER), None);
 }
+
+// ------------------------------------------- the use case, without SQS
+
+fn command(a: &Alert) -> crate::DeliverCommand {
+    crate::DeliverCommand { alert: a.clone(), raised_at: None }
+}
+
+#[tokio::test]
+async fn deliver_settles_an_alert_delivered_on_every_channel_and_delivering_it_again_sends_nothing() {
+    // GIVEN a trial with a webhook, and one of its alerts
+    let w = world().with_trial("t1", true);
+    let a = alert("t1", 1);
+    // WHEN it is delivered THEN it is settled delivered, each channel used once
+    let first = crate::deliver(&w.deps.delivery_ports(), command(&a)).await;
+    assert_eq!(first, Ok(crate::DeliveryOutcome::Delivered));
+    assert_eq!((w.deps.webhook.posts().len(), w.published()), (1, 1));
+    // WHEN it is delivered again THEN it was settled before, and nothing is sent (exactly once)
+    let again = crate::deliver(&w.deps.delivery_ports(), command(&a)).await;
+    assert_eq!(again, Ok(crate::DeliveryOutcome::AlreadySettled(AlertStatus::Delivered)));
+    assert_eq!((w.deps.webhook.posts().len(), w.published()), (1, 1));
+}
+
+#[tokio::test]
+async fn deliver_answers_a_retryable_webhook_failure_with_its_error_and_gives_the_lease_back() {
+    // GIVEN the site's webhook answers 503 once
+    let w = world().with_trial("t1", true);
+    w.deps.webhook.answer(&hook_url("t1"), [WebhookResult::Status(503)]);
+    let a = alert("t1", 1);
+    // WHEN delivered THEN delivery is unfinished, for a retryable channel
+    let first = crate::deliver(&w.deps.delivery_ports(), command(&a)).await;
+    assert_eq!(first, Err(crate::DeliverError::ChannelRetryable));
+    assert_eq!(first.unwrap_err().code(), "delivery-retryable");
+    // AND the lease is given back, so the retry may claim at once
+    let record = w.record(&a);
+    assert_eq!((record.status, record.lease_until), (AlertStatus::Pending, None));
+    // WHEN retried THEN only the webhook is redone and the alert is delivered
+    assert_eq!(crate::deliver(&w.deps.delivery_ports(), command(&a)).await, Ok(crate::DeliveryOutcome::Delivered));
+    assert_eq!((w.deps.webhook.posts().len(), w.published()), (2, 1));
+}
+
+#[tokio::test]
+async fn deliver_with_the_claim_failing_is_a_claim_error_and_notifies_no_one() {
+    let w = world().with_trial("t1", true);
+    w.deps.store.fail_next("claim", 1);
+    let result = crate::deliver(&w.deps.delivery_ports(), command(&alert("t1", 1))).await;
+    assert!(matches!(&result, Err(crate::DeliverError::Claim(trialwatch::ports::StorageError::Unavailable(_)))), "{result:?}");
+    assert_eq!(result.unwrap_err().code(), "unavailable");
+    assert_eq!((w.deps.webhook.posts().len(), w.published()), (0, 0));
+}
+
+#[test]
+fn at_the_edge_every_deliver_error_is_a_redelivery_and_a_held_lease_hides_the_record_until_it_ends() {
+    // GIVEN a record received for the third time
+    let m = message("m1", "{}", 3);
+    let backoff = DispatchSettings::default().backoff;
+    let backoff_range = {
+        let full = i32::try_from(backoff.base_seconds << 2).unwrap();
+        (full / 2)..=full
+    };
+    let down = || trialwatch::ports::StorageError::Unavailable("throttled".into());
+    // THEN a lease held elsewhere hides it exactly until the lease ends
+    assert_eq!(crate::hide_for(&crate::DeliverError::Leased { wait_seconds: 17 }, backoff, &m), 17);
+    // AND every other error hides it for the backoff of its receive count, under the code it had before
+    for (e, code) in [
+        (crate::DeliverError::TrialUnavailable(down()), "unavailable"),
+        (crate::DeliverError::Claim(down()), "unavailable"),
+        (crate::DeliverError::RecordAttempt(down()), "unavailable"),
+        (crate::DeliverError::ChannelRetryable, "delivery-retryable"),
+        (crate::DeliverError::CircuitOpen, "circuit-open"),
+        (crate::DeliverError::Settle(trialwatch::ports::StorageError::Corrupt("odd".into())), "internal"),
+    ] {
+        assert!(backoff_range.contains(&crate::hide_for(&e, backoff, &m)), "{e:?}");
+        assert_eq!(e.code(), code);
+    }
+    assert_eq!(crate::DeliverError::Leased { wait_seconds: 1 }.code(), "in-progress");
+}

@@ -248,7 +248,7 @@ async fn seed(store: &DynamoStore) -> Expected {
                 let done_at = alert.created_at + Duration::seconds(2);
                 let entry = audit(format!("alert/{}", alert.alert_id), "alert.delivered", done_at)
                     .with_detail("patientId", alert.patient_id.as_str());
-                retrying(|| store.finish(&t, &alert.alert_id, *status, done_at, &entry)).await?;
+                retrying(|| store.finish(&t, &alert.alert_id, *status, done_at, &entry, &[])).await?;
             }
             if let Some(m) = ack {
                 let at = alert.created_at + Duration::minutes(*m);

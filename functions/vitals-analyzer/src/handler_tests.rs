@@ -24,11 +24,11 @@ use crate::{handle, Deps};
 
 const START: &str = "2026-11-26T20:00:00Z";
 
-fn trial_id() -> TrialId {
+pub(crate) fn trial_id() -> TrialId {
     TrialId::parse("tw-demo").unwrap()
 }
 
-fn pid(s: &str) -> PatientId {
+pub(crate) fn pid(s: &str) -> PatientId {
     PatientId::parse(s).unwrap()
 }
 
@@ -60,7 +60,7 @@ fn enrolment(patient: &str) -> Enrolment {
 }
 
 /// A memory store with the demo trial and these patients enrolled.
-fn seeded(patients: &[&str], cooldown_minutes: u32) -> MemoryStore {
+pub(crate) fn seeded(patients: &[&str], cooldown_minutes: u32) -> MemoryStore {
     let store = MemoryStore::new();
     store.seed_trial(trial(cooldown_minutes));
     for p in patients {
@@ -79,7 +79,7 @@ fn deps<S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch:
 }
 
 /// Readings at `at` whose aggregate NEWS2 gives `level` on scale 1.
-fn readings_for(level: RiskLevel, at: DateTime<Utc>) -> Vec<VitalReading> {
+pub(crate) fn readings_for(level: RiskLevel, at: DateTime<Utc>) -> Vec<VitalReading> {
     let (pulse, rr, acvpu, temperature) = match level {
         RiskLevel::Low => (72.0, 16.0, Avpu::A, 36.8),
         RiskLevel::LowMedium => (72.0, 16.0, Avpu::V, 36.8), // one 3
@@ -704,7 +704,7 @@ impl VitalsStore for Hooked {
     async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, StorageError> {
         self.inner.get_state(trial, patient).await
     }
-    async fn put_state_with_events(
+    async fn put_state(
         &self,
         previous: Option<&VitalsState>,
         state: &VitalsState,
@@ -740,9 +740,9 @@ impl VitalsStore for Hooked {
                 }],
             );
             self.competitor_versions.lock().unwrap().push(theirs.version);
-            assert_eq!(self.inner.put_state(stored.as_ref(), &theirs, &[]).await?, StateWrite::Written);
+            assert_eq!(self.inner.put_state(stored.as_ref(), &theirs, &[], &[]).await?, StateWrite::Written);
         }
-        self.inner.put_state_with_events(previous, state, raised, events).await
+        self.inner.put_state(previous, state, raised, events).await
     }
 }
 

@@ -11,7 +11,11 @@
 //!    record whose `MessageGroupId` is not the body's `trialId#patientId`
 //!    (`group-id-mismatch`), or whose sender is a direct integrator not
 //!    allowed the body's trial (`sender-not-allowed-for-trial`, [`senders`]).
-//! 3. The valid records are grouped by patient, in batch order.
+//! 3. The valid records are grouped by patient, in batch order: the command
+//!    of the use case, [`score_batch`], which runs steps 4-6 knowing nothing
+//!    of SQS and answers per patient (an escalation recorded, or a
+//!    [`ScoreBatchError`]). The edge maps each error once
+//!    (`From<ScoreBatchError> for RecordFailure`): park or redeliver.
 //! 4. **Read, then plan**: ONE strongly consistent BatchGetItem loads every
 //!    patient's enrolment and state, and each trial the config cache does not
 //!    hold ([`BatchReader`]); then per patient, readings merged, NEWS2 scored,
@@ -75,29 +79,26 @@ mod config;
 pub mod escalation;
 pub mod patient;
 pub mod record;
+pub mod score_batch;
 pub mod senders;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
-use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::correlation::{self, CorrelationId};
-use trialwatch::edge::sqs::{group_id, guarded, Batch, FailurePolicy, Outcomes};
-use trialwatch::ports::{AlertQueue, BatchRead, BatchReader, Clock, DeadLetters, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
-use trialwatch::telemetry::metrics;
+use trialwatch::edge::sqs::{group_id, Batch, FailurePolicy, Outcomes};
+use trialwatch::ports::{AlertQueue, BatchReader, Clock, DeadLetters, EnrolmentStore, PendingEvents, VitalsStore};
 use trialwatch::trial::Trial;
 use trialwatch::vitals::{VitalReading, VitalsMessage};
-use trialwatch::{PatientId, TrialId};
+use trialwatch::TrialId;
 
 pub use crate::config::{Config, CONCURRENCY_VAR, DEFAULT_CONCURRENCY, DLQ_URL_VAR};
-use crate::patient::{PatientBatch, Plan};
+use crate::patient::PatientBatch;
 use crate::record::RecordFailure;
+pub use crate::score_batch::{score_batch, BatchScored, ScoreBatch, ScoreBatchError};
 use crate::senders::{Integrators, SENDER_ID};
-use tracing::Instrument;
 
 /// Everything the handler needs, built once per execution environment.
 pub struct Deps<S, Q, C, D> {
@@ -118,7 +119,7 @@ pub type AwsDeps =
 
 impl<S, Q, C, D> Deps<S, Q, C, D>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch::ports::PendingEvents + 'static,
+    S: VitalsStore + EnrolmentStore + BatchReader + PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -176,7 +177,7 @@ impl AwsDeps {
 /// Handles one SQS batch; see the crate doc for the steps.
 pub async fn handle<S, Q, C, D>(deps: &Deps<S, Q, C, D>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch::ports::PendingEvents + 'static,
+    S: VitalsStore + EnrolmentStore + BatchReader + PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -187,16 +188,25 @@ where
     let (messages, mut outcomes) = batch.decode(|body| record::parse_body(body, now));
     let messages = admit(&deps.integrators, batch.records(), messages, &mut outcomes);
 
-    let batches = group_by_patient(messages);
-    let alerts_recorded = process(deps, &batches, now, &mut outcomes).await;
+    let patients = group_by_patient(messages);
+    let (patient_count, readings) = (patients.len(), patients.iter().map(|b| b.readings.len()).sum::<usize>());
+    let command = ScoreBatch { now, patients };
+    let scored = score_batch(deps.store.as_ref(), &deps.alerts, deps.event_bus.as_ref(), &deps.trials, deps.concurrency, command).await;
+    for patient in &scored.patients {
+        if let Err(e) = &patient.result {
+            for &r in &patient.records {
+                outcomes.fail(r, RecordFailure::from(e.clone()));
+            }
+        }
+    }
 
     batch.park(&mut outcomes, &deps.dead_letters).await;
     let response = batch.respond(&outcomes)?;
     tracing::info!(
         records = batch.len(),
-        patients = batches.len(),
-        readings = batches.iter().map(|b| b.readings.len()).sum::<usize>(),
-        alerts = alerts_recorded,
+        patients = patient_count,
+        readings,
+        alerts = scored.alerts_recorded(),
         parked = (0..batch.len()).filter(|&i| outcomes.is_parked(i)).count(),
         failed = response.batch_item_failures.len(),
         "vitals batch handled"
@@ -305,171 +315,6 @@ fn keep_first_of_each_key(readings: &mut Vec<VitalReading>) {
     }
 }
 
-/// Runs the three phases and records each patient's failure on its records.
-/// Returns how many alerts were recorded in state.
-async fn process<S, Q, C, D>(
-    deps: &Deps<S, Q, C, D>,
-    batches: &[PatientBatch],
-    now: chrono::DateTime<chrono::Utc>,
-    outcomes: &mut Outcomes<RecordFailure>,
-) -> usize
-where
-    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch::ports::PendingEvents + 'static,
-    Q: AlertQueue,
-    C: Clock,
-    D: DeadLetters,
-{
-    let mut fail = |b: &PatientBatch, f: &RecordFailure| {
-        for &r in &b.records {
-            outcomes.fail(r, f.clone());
-        }
-    };
-
-    // Phase 1: one read for the batch, then a plan per patient.
-    let read = match read_batch(deps, batches).await {
-        Ok(read) => read,
-        Err(f) => {
-            tracing::warn!(patients = batches.len(), reason = f.code(), "batch read failed; failing every patient of the batch");
-            for b in batches {
-                fail(b, &f);
-            }
-            return 0;
-        }
-    };
-    let Loaded { trials, read: BatchRead { mut enrolments, mut states, .. } } = read;
-    let mut plans: Vec<(usize, Plan)> = Vec::with_capacity(batches.len());
-    for (i, b) in batches.iter().enumerate() {
-        let key = (b.trial.clone(), b.patient.clone());
-        let (enrolment, state) = (enrolments.remove(&key), states.remove(&key));
-        let trial = trials.get(&b.trial).and_then(|t| t.as_ref().as_ref());
-        // The panic boundary of the patient's plan: a panic fails its records only.
-        let planned =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.span().in_scope(|| patient::plan(b, trial, enrolment, state, now))))
-                .unwrap_or(Err(RecordFailure::Panicked));
-        match planned {
-            Ok(Some(p)) => plans.push((i, p)),
-            Ok(None) => {}
-            Err(f) => {
-                b.span()
-                    .in_scope(|| tracing::warn!(trial_id = %b.trial, patient_id = %b.patient, reason = f.code(), "patient not processed"));
-                fail(b, &f);
-            }
-        }
-    }
-    plans.sort_by_key(|(i, _)| *i);
-
-    // Phase 2: every reading in one packed write, every alert in one send.
-    let writes: Vec<PatientReadings<'_>> = plans
-        .iter()
-        .map(|(i, p)| PatientReadings { trial: &batches[*i].trial, patient: &batches[*i].patient, readings: &p.readings })
-        .collect();
-    let alerts: Vec<(usize, Alert)> = plans.iter().filter_map(|(i, p)| p.alert(&batches[*i]).map(|a| (*i, a))).collect();
-    let alert_bodies: Vec<Alert> = alerts.iter().map(|(_, a)| a.clone()).collect();
-    let (written, sent) = futures::join!(
-        guarded::<_, RecordFailure>(async {
-            if writes.is_empty() {
-                return Ok(());
-            }
-            Ok(deps.store.put_readings_batch(&writes).await?)
-        }),
-        guarded::<_, RecordFailure>(async {
-            if alert_bodies.is_empty() {
-                return Ok(());
-            }
-            Ok(deps.alerts.enqueue(&alert_bodies).await?)
-        }),
-    );
-    if let Err(f) = &written {
-        tracing::warn!(patients = plans.len(), reason = f.code(), "readings write failed; failing every patient of the batch");
-        for (i, _) in &plans {
-            fail(&batches[*i], f);
-        }
-        return 0;
-    }
-    match &sent {
-        Ok(()) if !alerts.is_empty() => tracing::info!(alerts = alerts.len(), "alerts enqueued"),
-        Ok(()) => {}
-        Err(f) => {
-            tracing::warn!(alerts = alerts.len(), reason = f.code(), "alert send failed; those patients' state is not written");
-            let with_alert: HashSet<usize> = alerts.iter().map(|(i, _)| *i).collect();
-            plans.retain(|(i, _)| {
-                let keep = !with_alert.contains(i);
-                if !keep {
-                    fail(&batches[*i], f);
-                }
-                keep
-            });
-        }
-    }
-
-    // Phase 3: record the state (and with it the alert).
-    let committed: Vec<(usize, Result<Option<escalation::Escalation>, RecordFailure>)> = futures::stream::iter(plans)
-        .map(|(i, p)| async move { (i, guarded(patient::commit(deps, &batches[i], p, now)).instrument(batches[i].span()).await) })
-        .buffer_unordered(deps.concurrency)
-        .collect()
-        .await;
-    let mut recorded = 0;
-    for (i, c) in committed {
-        let b = &batches[i];
-        let _span = b.span().entered();
-        match c {
-            Ok(Some(e)) => {
-                recorded += 1;
-                metrics::alert_raised(e.level, metrics::since(e.at, now));
-                tracing::info!(trial_id = %b.trial, patient_id = %b.patient, alert_id = %e.alert_id, level = e.level.as_str(), "escalation recorded");
-            }
-            Ok(None) => {}
-            Err(f) => {
-                tracing::warn!(trial_id = %b.trial, patient_id = %b.patient, reason = f.code(), "state not written");
-                fail(b, &f);
-            }
-        }
-    }
-    recorded
-}
-
-/// What phase 1 plans from: every trial of the batch (`None`: not found)
-/// and each patient's enrolment and state as read.
-struct Loaded {
-    trials: HashMap<TrialId, Arc<Option<Trial>>>,
-    read: BatchRead,
-}
-
-/// The batch's trials, enrolments and states: a trial from the config cache
-/// while fresh, everything else in one consistent
-/// [`BatchReader::read_batch`]. A cached absence is not trusted (it would
-/// park records for good) and is read again with the rest; a trial found is
-/// cached for the next batches.
-async fn read_batch<S, Q, C, D>(deps: &Deps<S, Q, C, D>, batches: &[PatientBatch]) -> Result<Loaded, RecordFailure>
-where
-    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + 'static,
-    Q: AlertQueue,
-    C: Clock,
-    D: DeadLetters,
-{
-    let mut trials: HashMap<TrialId, Arc<Option<Trial>>> = HashMap::new();
-    let mut misses: Vec<&TrialId> = Vec::new();
-    for b in batches {
-        if trials.contains_key(&b.trial) || misses.contains(&&b.trial) {
-            continue;
-        }
-        match deps.trials.fresh(&b.trial) {
-            Some(t) if t.is_some() => {
-                trials.insert(b.trial.clone(), t);
-            }
-            _ => misses.push(&b.trial),
-        }
-    }
-    let patients: Vec<(&TrialId, &PatientId)> = batches.iter().map(|b| (&b.trial, &b.patient)).collect();
-    let mut read = guarded(async { Ok::<_, RecordFailure>(deps.store.read_batch(&misses, &patients).await?) }).await?;
-    for id in misses {
-        let trial = read.trials.remove(id);
-        let cached = if trial.is_some() { deps.trials.store(id.clone(), trial) } else { Arc::new(None) };
-        trials.insert(id.clone(), cached);
-    }
-    Ok(Loaded { trials, read })
-}
-
 #[cfg(test)]
 mod handler_tests;
 
@@ -477,7 +322,7 @@ mod handler_tests;
 mod grouping_tests {
     use super::*;
     use trialwatch::vitals::{VitalCode, VitalValue};
-    use trialwatch::ReadingId;
+    use trialwatch::{PatientId, ReadingId};
 
     fn reading(id: &str, code: VitalCode, second: u32, value: f64) -> VitalReading {
         let observed_at = format!("2026-11-26T19:59:{second:02}Z").parse().unwrap();

@@ -11,7 +11,7 @@ use trialwatch::correlation::CorrelationId;
 use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::enrolment::Enrolment;
 use trialwatch::news2::Spo2Scale;
-use trialwatch::ports::{AlertQueue, Clock, DeadLetters, EnrolmentStore, StateWrite, TrialStore, VitalsStore};
+use trialwatch::ports::{AlertQueue, EnrolmentStore, EventPublisher, PendingEvents, StateWrite, StorageError, VitalsStore};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::{News2Settings, Trial};
 use trialwatch::vitals::VitalReading;
@@ -19,8 +19,7 @@ use trialwatch::vitals_state::VitalsState;
 use trialwatch::{PatientId, SiteId, TrialId};
 
 use crate::escalation::{assess, Assessment, Escalation};
-use crate::record::RecordFailure;
-use crate::Deps;
+use crate::score_batch::ScoreBatchError;
 
 /// Who raises a NEWS2 alert in the trail.
 const COMPONENT: &str = "vitals-analyzer";
@@ -112,9 +111,9 @@ pub fn plan(
     enrolment: Option<Enrolment>,
     state: Option<VitalsState>,
     now: DateTime<Utc>,
-) -> Result<Option<Plan>, RecordFailure> {
-    let trial = trial.ok_or(RecordFailure::UnknownTrial)?;
-    let enrolment = enrolment.ok_or(RecordFailure::NotEnrolled)?;
+) -> Result<Option<Plan>, ScoreBatchError> {
+    let trial = trial.ok_or(ScoreBatchError::UnknownTrial)?;
+    let enrolment = enrolment.ok_or(ScoreBatchError::NotEnrolled)?;
     let settings = trial.definition.alerting.news2;
     let scale = enrolment.spo2_scale();
     let skipped = batch.readings.iter().filter(|r| enrolment.observed_after_withdrawal(r.observed_at)).count();
@@ -148,25 +147,25 @@ pub fn plan(
 /// on a stale version the state is reloaded and re-assessed, and an alert that
 /// only the fresh state calls for is sent before the write that records it
 /// (reliability rule: send, then record).
-pub async fn commit<S, Q, C, D>(
-    deps: &Deps<S, Q, C, D>,
+pub async fn commit<S, Q>(
+    store: &S,
+    alerts: &Q,
+    event_bus: &dyn EventPublisher,
     batch: &PatientBatch,
     plan: Plan,
     now: DateTime<Utc>,
-) -> Result<Option<Escalation>, RecordFailure>
+) -> Result<Option<Escalation>, ScoreBatchError>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static,
+    S: VitalsStore + EnrolmentStore + PendingEvents,
     Q: AlertQueue,
-    C: Clock,
-    D: DeadLetters,
 {
     let Plan { scale, site, settings, mut prev, readings, mut assessment, head } = plan;
     let chain = &ChainId::Patient(batch.patient.clone());
     // A head that moved since the enrolment was read (an acknowledgement, a
     // submission) is re-read consistently; the state write is retried with it.
     let reread = || async {
-        let enrolment = deps.store.get_enrolment_consistent(&batch.trial, &batch.patient).await?;
-        Ok(enrolment.ok_or(trialwatch::ports::StorageError::NotFound("enrolment"))?.audit_head)
+        let enrolment = store.get_enrolment_consistent(&batch.trial, &batch.patient).await?;
+        Ok(enrolment.ok_or(StorageError::NotFound("enrolment"))?.audit_head)
     };
     let mut sent = assessment.escalation.as_ref().map(|e| e.alert_id.clone());
     for _ in 0..=STATE_RETRIES {
@@ -194,12 +193,12 @@ where
             async move {
                 let mut raised: Vec<AuditEntry> = raised.into_iter().collect();
                 link_all(raised.iter_mut(), chain, &head);
-                deps.store.put_state_with_events(previous, state, &raised, events).await
+                store.put_state(previous, state, &raised, events).await
             }
         };
-        match append_with_retry(Some(head.clone()), reread, write).await? {
+        match append_with_retry(Some(head.clone()), reread, write).await.map_err(ScoreBatchError::StateWrite)? {
             StateWrite::Written => {
-                announce(deps.event_bus.as_ref(), deps.store.as_ref(), &events).await;
+                announce(event_bus, store, &events).await;
                 metrics::readings_scored(readings.len());
                 let (from, to) = (prev.news2.as_ref().map(|n| n.risk_level), assessment.state.news2.as_ref().map(|n| n.risk_level));
                 if let Some(to) = to.filter(|to| from != Some(*to)) {
@@ -212,20 +211,20 @@ where
             }
             StateWrite::Stale => {
                 tracing::info!(trial_id = %batch.trial, patient_id = %batch.patient, "state version moved; reloading");
-                prev = deps
-                    .store
+                prev = store
                     .get_state(&batch.trial, &batch.patient)
-                    .await?
+                    .await
+                    .map_err(ScoreBatchError::StateWrite)?
                     .unwrap_or_else(|| VitalsState::new(batch.trial.clone(), batch.patient.clone()));
                 assessment = assess(&prev, &readings, scale, now, &settings);
                 if let Some(alert) = alert_for(batch, &site, &assessment) {
                     if sent.as_ref() != Some(&alert.alert_id) {
-                        deps.alerts.enqueue(std::slice::from_ref(&alert)).await?;
+                        alerts.enqueue(std::slice::from_ref(&alert)).await.map_err(ScoreBatchError::AlertSend)?;
                         sent = Some(alert.alert_id);
                     }
                 }
             }
         }
     }
-    Err(RecordFailure::StateContention)
+    Err(ScoreBatchError::StateContention)
 }

@@ -7,6 +7,8 @@ use trialwatch::edge::sqs::Disposition;
 use trialwatch::timestamp::MAX_FUTURE_SKEW_SECONDS;
 use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsMessage, MAX_READINGS_PER_REQUEST};
 
+use crate::score_batch::ScoreBatchError;
+
 /// Why a record was reported as a batch item failure. The one mapping from
 /// anything that goes wrong to what is logged: codes and positions only,
 /// never a body or a value.
@@ -38,7 +40,7 @@ pub enum RecordFailure {
     /// Absent even on a consistent read (never parked on a stale one).
     #[error("the patient is not enrolled in the trial")]
     NotEnrolled,
-    /// A store or queue failed; `code` is `trialwatch::Error::code()`.
+    /// A store or queue failed; `code` is the port's `StorageError::code()`.
     #[error("a dependency failed: {code}")]
     Dependency { code: &'static str },
     /// Other writers kept winning the state item's version check.
@@ -93,15 +95,22 @@ impl trialwatch::edge::sqs::Failure for RecordFailure {
     }
 }
 
-impl From<trialwatch::Error> for RecordFailure {
-    fn from(e: trialwatch::Error) -> Self {
-        RecordFailure::Dependency { code: e.code() }
-    }
-}
-
-impl From<trialwatch::ports::StorageError> for RecordFailure {
-    fn from(e: trialwatch::ports::StorageError) -> Self {
-        RecordFailure::Dependency { code: e.code() }
+/// The one mapping from the use case's answer for a patient to what its
+/// records become: the patient's own absence (after a consistent read) is
+/// permanent and parks them; everything around them is transient, and they
+/// come back with their groups' later records.
+impl From<ScoreBatchError> for RecordFailure {
+    fn from(e: ScoreBatchError) -> Self {
+        match e {
+            ScoreBatchError::UnknownTrial => RecordFailure::UnknownTrial,
+            ScoreBatchError::NotEnrolled => RecordFailure::NotEnrolled,
+            ScoreBatchError::Read(e)
+            | ScoreBatchError::ReadingsWrite(e)
+            | ScoreBatchError::AlertSend(e)
+            | ScoreBatchError::StateWrite(e) => RecordFailure::Dependency { code: e.code() },
+            ScoreBatchError::StateContention => RecordFailure::StateContention,
+            ScoreBatchError::Panicked => RecordFailure::Panicked,
+        }
     }
 }
 
@@ -220,6 +229,31 @@ mod tests {
                 .unwrap_err();
         assert!(!e.to_string().contains("987654") && !e.code().contains("987654"));
         assert_eq!(e, RecordFailure::Implausible { index: 1, reason: "value-out-of-range" });
+    }
+
+    #[test]
+    fn the_use_case_s_absences_park_the_records_and_every_other_error_retries_them_with_the_same_code() {
+        use trialwatch::edge::sqs::Failure;
+        use trialwatch::ports::StorageError;
+        // GIVEN every error score_batch answers a patient with
+        let down = || StorageError::Unavailable("throttled".into());
+        let cases = [
+            (ScoreBatchError::UnknownTrial, Disposition::Permanent),
+            (ScoreBatchError::NotEnrolled, Disposition::Permanent),
+            (ScoreBatchError::Read(down()), Disposition::Transient),
+            (ScoreBatchError::ReadingsWrite(down()), Disposition::Transient),
+            (ScoreBatchError::AlertSend(down()), Disposition::Transient),
+            (ScoreBatchError::StateWrite(StorageError::Corrupt("odd".into())), Disposition::Transient),
+            (ScoreBatchError::StateContention, Disposition::Transient),
+            (ScoreBatchError::Panicked, Disposition::Transient),
+        ];
+        for (e, disposition) in cases {
+            // WHEN the edge maps it THEN it parks or retries, and the reason logged and parked is the use case's code
+            let f = RecordFailure::from(e.clone());
+            assert_eq!((f.disposition(), Failure::code(&f)), (disposition, e.code()), "{e:?}");
+        }
+        // AND a storage failure keeps the port's code, as before the use case existed
+        assert_eq!(RecordFailure::from(ScoreBatchError::StateWrite(down())), RecordFailure::Dependency { code: "unavailable" });
     }
 
     #[test]

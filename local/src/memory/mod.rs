@@ -26,7 +26,7 @@ use trialwatch_provision::{FunctionSpec, PhysicalResource, Provisioned, Template
 
 use crate::functions::{function_env, off_thread};
 use crate::invoke::{Functions, InitError, InvokeError};
-use queue::{LocalQueue, MemoryQueues, MemoryVisibility};
+use queue::{LocalQueue, MemoryAlertQueue, MemoryVisibility, MemoryVitalsQueue};
 
 /// Where a `memory://` queue URL points: `memory://sqs/<logical id>`.
 pub const QUEUE_URL_PREFIX: &str = "memory://sqs/";
@@ -102,14 +102,14 @@ impl MemoryBackend {
         }
     }
 
-    fn queues_for_functions(&self) -> Result<MemoryQueues, InitError> {
+    fn queues_for_functions(&self) -> Result<(MemoryVitalsQueue, MemoryAlertQueue), InitError> {
         let get = |id: &str| self.queue(id).cloned().ok_or_else(|| InitError(format!("the template has no queue {id}")));
-        Ok(MemoryQueues { vitals: get("VitalsQueue")?, alerts: get("AlertQueue")? })
+        Ok((MemoryVitalsQueue(get("VitalsQueue")?), MemoryAlertQueue(get("AlertQueue")?)))
     }
 }
 
-type EproDeps = epro_api::Deps<MemoryStore, MemoryQueues, MemoryQueues, SystemClock>;
-type AnalyzerDeps = vitals_analyzer::Deps<MemoryStore, MemoryQueues, SystemClock, MemoryDeadLetters>;
+type EproDeps = epro_api::Deps<MemoryStore, MemoryVitalsQueue, MemoryAlertQueue, SystemClock>;
+type AnalyzerDeps = vitals_analyzer::Deps<MemoryStore, MemoryAlertQueue, SystemClock, MemoryDeadLetters>;
 type DispatcherDeps = alert_dispatcher::Deps<MemoryStore, MemoryNotifier, alert_dispatcher::HttpWebhookSender, SystemClock>;
 type ReportDeps = report_generator::Deps<MemoryStore, MemoryReportStore, SystemClock>;
 
@@ -129,7 +129,7 @@ impl MemoryFunctions {
     /// Builds each function's `Config` from the same environment the emulator
     /// stack gives it, then its `Deps` on `backend`'s adapters.
     pub fn build(backend: &MemoryBackend, provisioned: &Provisioned, specs: &[FunctionSpec]) -> Result<Self, InitError> {
-        let queues = backend.queues_for_functions()?;
+        let (vitals_queue, alert_queue) = backend.queues_for_functions()?;
         // One bus for all four, as on AWS: events are published and settled
         // (not left pending for a sweep that could never publish them).
         let bus: Arc<dyn EventPublisher> = Arc::new(MemoryEventBus::new());
@@ -141,15 +141,15 @@ impl MemoryFunctions {
             let f = match spec.binary.as_str() {
                 "epro-api" => {
                     let config = epro_api::Config::from_vars(&env).map_err(init)?;
-                    let queues = Arc::new(queues.clone());
-                    let deps = epro_api::Deps::from_shared(store, queues.clone(), queues, SystemClock, config.config_ttl);
+                    let (vitals, alerts) = (Arc::new(vitals_queue.clone()), Arc::new(alert_queue.clone()));
+                    let deps = epro_api::Deps::from_shared(store, vitals, alerts, SystemClock, config.config_ttl);
                     Function::EproApi(Box::new(deps.with_egress(config.egress).with_event_bus(bus.clone())))
                 }
                 "vitals-analyzer" => {
                     let config = vitals_analyzer::Config::from_vars(&env).map_err(init)?;
                     let deps = vitals_analyzer::Deps::new(
                         store,
-                        queues.clone(),
+                        alert_queue.clone(),
                         SystemClock,
                         MemoryDeadLetters::new(),
                         config.config_ttl,
@@ -166,10 +166,10 @@ impl MemoryFunctions {
                         MemoryNotifier::new(),
                         alert_dispatcher::HttpWebhookSender::with_policy(config.egress),
                         SystemClock,
-                        Arc::new(MemoryVisibility(queues.alerts.clone())),
+                        Arc::new(MemoryVisibility(alert_queue.0.clone())),
                         config.dispatch.clone(),
                     )
-                    .with_outbox_queue(Arc::new(queues.clone()))
+                    .with_outbox_queue(Arc::new(alert_queue.clone()))
                     .with_event_bus(bus.clone());
                     Function::AlertDispatcher(Arc::new(deps))
                 }

@@ -257,13 +257,13 @@ impl LocalQueue {
     }
 }
 
-/// The vitals and alert queues behind both queue ports, as the functions'
-/// `Deps` take them.
+/// The vitals queue behind the [`VitalsQueue`] port (FIFO: grouped, deduplicated).
 #[derive(Clone)]
-pub struct MemoryQueues {
-    pub vitals: std::sync::Arc<LocalQueue>,
-    pub alerts: std::sync::Arc<LocalQueue>,
-}
+pub struct MemoryVitalsQueue(pub std::sync::Arc<LocalQueue>);
+
+/// The alert queue behind the [`AlertQueue`] port (standard).
+#[derive(Clone)]
+pub struct MemoryAlertQueue(pub std::sync::Arc<LocalQueue>);
 
 fn correlation_attribute(id: Option<&trialwatch::correlation::CorrelationId>) -> Option<(String, String)> {
     id.map(|c| (trialwatch::correlation::MESSAGE_ATTRIBUTE.to_owned(), c.as_str().to_owned()))
@@ -271,27 +271,27 @@ fn correlation_attribute(id: Option<&trialwatch::correlation::CorrelationId>) ->
 
 /// SQS limits a SendMessageBatch to 10 entries; the adapter splits, so does this.
 #[async_trait]
-impl VitalsQueue for MemoryQueues {
+impl VitalsQueue for MemoryVitalsQueue {
     async fn send_vitals(&self, messages: &[VitalsMessage]) -> Result<(), StorageError> {
         let correlation = trialwatch::correlation::current();
         for m in messages {
             let body = serde_json::to_string(m).map_err(|_| StorageError::Corrupt("vitals message does not serialise".into()))?;
             let attributes = correlation_attribute(correlation.as_ref()).into_iter().collect();
-            self.vitals.send(body, Some(m.group_id()), Some(m.dedup_id()), attributes);
+            self.0.send(body, Some(m.group_id()), Some(m.dedup_id()), attributes);
         }
         Ok(())
     }
 }
 
 #[async_trait]
-impl AlertQueue for MemoryQueues {
+impl AlertQueue for MemoryAlertQueue {
     async fn enqueue(&self, alerts: &[Alert]) -> Result<(), StorageError> {
         for a in alerts {
             let body = serde_json::to_string(a).map_err(|_| StorageError::Corrupt("alert does not serialise".into()))?;
             let mut attributes = vec![("level".to_owned(), a.level.as_str().to_owned()), ("trialId".to_owned(), a.trial_id.to_string())];
             attributes.extend(correlation_attribute(a.correlation_id.as_ref()));
             // The alert queue is a standard queue: no group, no deduplication id.
-            self.alerts.send(body, None, None, attributes);
+            self.0.send(body, None, None, attributes);
         }
         Ok(())
     }

@@ -95,7 +95,7 @@ impl AlertDelivery for MemoryStore {
         Ok(())
     }
 
-    async fn finish_with_events(
+    async fn finish(
         &self,
         trial: &TrialId,
         id: &AlertId,

@@ -189,11 +189,11 @@ async fn a_state_written_over_the_callers_read_costs_one_write_and_a_stale_read_
     // GIVEN a patient at low, version 1
     let m = MemoryStore::new();
     let v1 = state(1, Some(RiskLevel::Low));
-    assert_eq!(m.put_state(None, &v1, &[]).await.unwrap(), StateWrite::Written);
+    assert_eq!(m.put_state(None, &v1, &[], &[]).await.unwrap(), StateWrite::Written);
     // WHEN one writer moves it to high over version 1, then another who also read version 1 tries medium
     let v2 = state(2, Some(RiskLevel::High));
-    let winner = m.put_state(Some(&v1), &v2, &[]).await.unwrap();
-    let loser = m.put_state(Some(&v1), &state(2, Some(RiskLevel::Medium)), &[]).await.unwrap();
+    let winner = m.put_state(Some(&v1), &v2, &[], &[]).await.unwrap();
+    let loser = m.put_state(Some(&v1), &state(2, Some(RiskLevel::Medium)), &[], &[]).await.unwrap();
     // THEN the first wins and the second is stale; each was one write and nothing was read
     assert_eq!((winner, loser), (StateWrite::Written, StateWrite::Stale));
     assert_eq!(m.requests.get("dynamodb.GetItem"), 0);
@@ -201,5 +201,5 @@ async fn a_state_written_over_the_callers_read_costs_one_write_and_a_stale_read_
     // AND the counters moved from the level the winner read
     assert_eq!(m.risk_level_counts(&ids().0).await.unwrap(), vec![(RiskLevel::High, 1)]);
     // AND a state that does not follow the previous one is refused
-    assert!(matches!(m.put_state(Some(&v2), &state(4, None), &[]).await, Err(StorageError::Corrupt(_))));
+    assert!(matches!(m.put_state(Some(&v2), &state(4, None), &[], &[]).await, Err(StorageError::Corrupt(_))));
 }

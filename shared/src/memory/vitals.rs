@@ -55,7 +55,7 @@ impl VitalsStore for MemoryStore {
         Ok(lock(&self.t).states.get(&(trial.clone(), patient.clone())).cloned())
     }
 
-    async fn put_state_with_events(
+    async fn put_state(
         &self,
         previous: Option<&VitalsState>,
         state: &VitalsState,

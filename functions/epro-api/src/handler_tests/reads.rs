@@ -35,7 +35,7 @@ async fn the_summary_shows_latest_news2_submission_counts_and_open_alerts() {
         missing: vec![Parameter::Consciousness],
         observed_at: Some("2026-11-26T19:58:00Z".parse().unwrap()),
     });
-    w.store.put_state(None, &state, &[]).await.unwrap();
+    w.store.put_state(None, &state, &[], &[]).await.unwrap();
     for _ in 0..2 {
         assert_eq!(w.call("POST", SUBS, Some(patient("P0001")), Some(submission(&new_id(), 1))).await.status, 201);
     }

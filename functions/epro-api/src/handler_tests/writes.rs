@@ -278,7 +278,7 @@ async fn acknowledging_a_patients_last_news2_alert_marks_its_vitals_state_in_the
     // GIVEN al-1 is P0001's last NEWS2 alert, recorded in its vitals state
     let w = world();
     w.store.seed_alert(alert_record("al-1", "P0001", "site-leeds", AlertStatus::Delivered));
-    w.store.put_state(None, &vitals_state("P0001", Some("al-1")), &[]).await.unwrap();
+    w.store.put_state(None, &vitals_state("P0001", Some("al-1")), &[], &[]).await.unwrap();
     w.store.requests.reset();
     // WHEN staff acknowledge it
     let r = w.call("POST", "/v1/trials/tw-demo/alerts/al-1/ack", Some(staff("site-leeds")), None).await;
@@ -296,7 +296,7 @@ async fn acknowledging_an_alert_a_newer_one_replaced_leaves_the_vitals_state_alo
     // GIVEN P0001's state records a newer alert than al-1
     let w = world();
     w.store.seed_alert(alert_record("al-1", "P0001", "site-leeds", AlertStatus::Delivered));
-    w.store.put_state(None, &vitals_state("P0001", Some("al-2")), &[]).await.unwrap();
+    w.store.put_state(None, &vitals_state("P0001", Some("al-2")), &[], &[]).await.unwrap();
     // WHEN al-1 is acknowledged THEN it is recorded, and the state is unchanged
     assert_eq!(w.call("POST", "/v1/trials/tw-demo/alerts/al-1/ack", Some(staff("site-leeds")), None).await.status, 200);
     let state = w.store.get_state(&tid("tw-demo"), &pid("P0001")).await.unwrap().unwrap();

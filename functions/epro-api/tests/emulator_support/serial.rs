@@ -110,14 +110,14 @@ impl<S: VitalsStore> VitalsStore for Serial<S> {
     async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, StorageError> {
         serial!(self, self.inner.get_state(trial, patient))
     }
-    async fn put_state_with_events(
+    async fn put_state(
         &self,
         previous: Option<&VitalsState>,
         state: &VitalsState,
         raised: &[AuditEntry],
         events: &[DomainEvent],
     ) -> Result<StateWrite, StorageError> {
-        serial!(self, self.inner.put_state_with_events(previous, state, raised, events))
+        serial!(self, self.inner.put_state(previous, state, raised, events))
     }
 }
 
@@ -129,7 +129,7 @@ impl<S: AlertDelivery> AlertDelivery for Serial<S> {
     async fn record_attempt(&self, trial: &TrialId, id: &AlertId, attempt: &DeliveryAttempt) -> Result<(), StorageError> {
         serial!(self, self.inner.record_attempt(trial, id, attempt))
     }
-    async fn finish_with_events(
+    async fn finish(
         &self,
         trial: &TrialId,
         id: &AlertId,
@@ -138,7 +138,7 @@ impl<S: AlertDelivery> AlertDelivery for Serial<S> {
         audit: &AuditEntry,
         events: &[DomainEvent],
     ) -> Result<(), StorageError> {
-        serial!(self, self.inner.finish_with_events(trial, id, status, at, audit, events))
+        serial!(self, self.inner.finish(trial, id, status, at, audit, events))
     }
     async fn release(&self, trial: &TrialId, id: &AlertId) -> Result<(), StorageError> {
         serial!(self, self.inner.release(trial, id))

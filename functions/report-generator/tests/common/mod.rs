@@ -180,7 +180,7 @@ pub async fn seed(store: &MemoryStore, sites: usize, patients: usize, period: Pe
         let mut state = VitalsState::new(trial_id(), patient_id(i));
         state.version = 1;
         state.news2 = Some(News2Result { score: 0, risk_level: level, components: vec![], missing: vec![], observed_at: None });
-        store.put_state(None, &state, &[]).await.unwrap();
+        store.put_state(None, &state, &[], &[]).await.unwrap();
     }
     store.requests.reset();
     seeded

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, SubsecRound, Utc};
 
+use super::query::query_pages;
 use super::{
     attr_str, chain_refusal, condition_failed, decode_position, encode_position, from_record, page_limit, s, DynamoStore, Expr, Item,
     Transacted, GSI1, GSI1_KEY, GSI2,
@@ -135,7 +136,7 @@ impl AlertDelivery for DynamoStore {
         }
     }
 
-    async fn finish_with_events(
+    async fn finish(
         &self,
         trial: &TrialId,
         id: &AlertId,
@@ -322,32 +323,26 @@ impl DynamoStore {
         if from >= to {
             return Ok(records);
         }
-        let mut start: Option<Item> = None;
-        loop {
-            // Index keys are `<createdAt>#<id>`: `from` itself sorts before
-            // every key at `from`, and `to` before every key at `to`, so
-            // BETWEEN gives exactly [from, to).
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI2)
-                .key_condition_expression("gsi2pk = :p AND gsi2sk BETWEEN :from AND :to")
-                .expression_attribute_values(":p", s(format!("ALERTS#{trial}")))
-                .expression_attribute_values(":from", s(timestamp::format(from)))
-                .expression_attribute_values(":to", s(timestamp::format(to)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| from_sdk(OP, &e))?;
-            for item in out.items.unwrap_or_default() {
+        // Index keys are `<createdAt>#<id>`: `from` itself sorts before every
+        // key at `from`, and `to` before every key at `to`, so BETWEEN gives
+        // exactly [from, to).
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression("gsi2pk = :p AND gsi2sk BETWEEN :from AND :to")
+            .expression_attribute_values(":p", s(format!("ALERTS#{trial}")))
+            .expression_attribute_values(":from", s(timestamp::format(from)))
+            .expression_attribute_values(":to", s(timestamp::format(to)));
+        query_pages(OP, query, |items| {
+            for item in items {
                 records.push(from_record(OP, "alert", item)?);
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(records),
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok(records)
     }
 }
 

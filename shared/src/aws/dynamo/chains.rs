@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use futures::future::try_join_all;
 
+use super::query::query_pages;
 use super::trials::trial_pk;
 use super::{attr_str, attr_u64, chain_pk, from_record, s, DynamoStore, Item, AUDIT_SHARDS, GSI1, HEAD_HASH, HEAD_SEQ};
 use crate::audit::chain::{ChainHead, ChainId, GENESIS};
 use crate::audit::AuditEntry;
-use crate::aws::errors::from_sdk;
 use crate::ids::{PatientId, TrialId};
 use crate::ports::StorageError;
 use crate::ports::{AuditChains, ChainHeads, IndexedEntry};
@@ -37,22 +37,17 @@ impl ChainHeads for DynamoStore {
         const OP: &str = "dynamodb.Query(chain heads)";
         // The trial item (sk META) and its enrolments (sk PATIENT#p) share the
         // trial's partition: one paginated Query reads every head.
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(trial_pk(trial)))
+            .projection_expression(format!("sk, {HEAD_SEQ}, {HEAD_HASH}"))
+            .consistent_read(true);
         let mut heads = BTreeMap::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(trial_pk(trial)))
-                .projection_expression(format!("sk, {HEAD_SEQ}, {HEAD_HASH}"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| from_sdk(OP, &e))?;
-            for item in out.items() {
+        query_pages(OP, query, |items| {
+            for item in &items {
                 let chain = match attr_str(item, "sk") {
                     Some("META") => ChainId::Trial,
                     Some(sk) => match sk.strip_prefix("PATIENT#").map(PatientId::parse) {
@@ -64,11 +59,10 @@ impl ChainHeads for DynamoStore {
                 };
                 heads.insert(chain, recorded_head(OP, item)?);
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(heads),
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok(heads)
     }
 }
 
@@ -76,29 +70,23 @@ impl ChainHeads for DynamoStore {
 impl AuditChains for DynamoStore {
     async fn chain_entries(&self, trial: &TrialId, chain: &ChainId) -> Result<Vec<AuditEntry>, StorageError> {
         const OP: &str = "dynamodb.Query(audit chain)";
+        let query = self
+            .client
+            .query()
+            .table_name(&self.audit_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(chain_pk(trial, chain)))
+            .scan_index_forward(true)
+            .consistent_read(true);
         let mut entries = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.audit_table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(chain_pk(trial, chain)))
-                .scan_index_forward(true)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| from_sdk(OP, &e))?;
-            for item in out.items.unwrap_or_default() {
+        query_pages(OP, query, |items| {
+            for item in items {
                 entries.push(from_record(OP, "audit entry", item)?);
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(entries),
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok(entries)
     }
 
     async fn indexed_entries(&self, trial: &TrialId) -> Result<Vec<IndexedEntry>, StorageError> {
@@ -110,31 +98,25 @@ impl AuditChains for DynamoStore {
 impl DynamoStore {
     async fn indexed_shard(&self, trial: &TrialId, shard: u32) -> Result<Vec<IndexedEntry>, StorageError> {
         const OP: &str = "dynamodb.Query(audit index)";
+        let query = self
+            .client
+            .query()
+            .table_name(&self.audit_table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s(format!("AUDIT#{trial}#{shard}")))
+            .projection_expression("pk, entryId");
         let mut entries = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.audit_table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s(format!("AUDIT#{trial}#{shard}")))
-                .projection_expression("pk, entryId")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| from_sdk(OP, &e))?;
-            for item in out.items() {
+        query_pages(OP, query, |items| {
+            for item in &items {
                 let entry_id = attr_str(item, "entryId").unwrap_or_default().to_owned();
                 let chain = attr_str(item, "pk").and_then(|pk| chain_of_partition(trial, pk));
                 entries.push(IndexedEntry { chain, entry_id });
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(entries),
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok(entries)
     }
 }
 

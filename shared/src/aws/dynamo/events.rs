@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{DeleteRequest, Put, TransactWriteItem, WriteReques
 use chrono::{DateTime, Utc};
 
 use super::batch::{chunks, write_until_done, Backoff};
+use super::query::DueIndex;
 use super::{s, DynamoStore, Item};
 use crate::aws::errors::{codec, from_sdk};
 use crate::domain_event::{DomainEvent, DueEvent, EventId};
@@ -17,6 +18,7 @@ use crate::ports::StorageError;
 use crate::timestamp;
 
 pub(crate) const EVENTS_INDEX: &str = "events";
+const DUE_EVENTS: DueIndex = DueIndex { name: EVENTS_INDEX, pk: "eventspk", sk: "eventssk", payload: "event" };
 const EVENT_SK: &str = "EVENT";
 
 fn event_pk(id: &EventId) -> String {
@@ -68,33 +70,8 @@ impl DynamoStore {
 #[async_trait]
 impl PendingEvents for DynamoStore {
     async fn due_events(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueEvent>, StorageError> {
-        const OP: &str = "dynamodb.Query(events)";
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(EVENTS_INDEX)
-            .key_condition_expression("eventspk = :p AND eventssk <= :now")
-            .expression_attribute_values(":p", s(events_pk(shard)))
-            .expression_attribute_values(":now", s(timestamp::format(now)))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| from_sdk(OP, &e))?;
-        let mut due = Vec::new();
-        for item in out.items.unwrap_or_default() {
-            let due_at = item
-                .get("eventssk")
-                .and_then(|v| v.as_s().ok())
-                .and_then(|k| k.split('#').next())
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc))
-                .ok_or_else(|| StorageError::Corrupt(format!("{OP}: malformed events key")))?;
-            let event = item.get("event").cloned().ok_or_else(|| StorageError::Corrupt(format!("{OP}: pending item without its event")))?;
-            let event: DomainEvent = serde_dynamo::from_attribute_value(event).map_err(codec(OP, "event"))?;
-            due.push(DueEvent { event, due_at });
-        }
-        Ok(due)
+        let due = self.query_due("dynamodb.Query(events)", &DUE_EVENTS, events_pk(shard), now, limit).await?;
+        Ok(due.into_iter().map(|(event, due_at)| DueEvent { event, due_at }).collect())
     }
 
     async fn settle(&self, published: &[EventId]) -> Result<(), StorageError> {

@@ -46,6 +46,7 @@ mod batch;
 mod chains;
 mod events;
 mod outbox;
+mod query;
 mod reads;
 mod report_figures;
 mod submissions;

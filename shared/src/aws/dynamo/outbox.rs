@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::alerts::{alert_pk, index_sk};
+use super::query::DueIndex;
 use super::{s, to_record, DynamoStore, Item};
 use crate::alert::{Alert, AlertRecord, AlertStatus};
 use crate::aws::errors::from_sdk;
@@ -18,6 +19,7 @@ use crate::ports::StorageError;
 use crate::timestamp;
 
 pub(crate) const OUTBOX_INDEX: &str = "outbox";
+const DUE_ALERTS: DueIndex = DueIndex { name: OUTBOX_INDEX, pk: "outboxpk", sk: "outboxsk", payload: "alert" };
 
 fn outbox_pk(shard: u32) -> String {
     format!("OUTBOX#{shard}")
@@ -61,35 +63,8 @@ pub(crate) fn pending_alert_item(op: &'static str, alert: &Alert) -> Result<Item
 #[async_trait]
 impl AlertOutbox for DynamoStore {
     async fn due_alerts(&self, shard: u32, now: DateTime<Utc>, limit: usize) -> Result<Vec<DueAlert>, StorageError> {
-        const OP: &str = "dynamodb.Query(outbox)";
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(OUTBOX_INDEX)
-            // Keys are `<due>#<id>`, fixed-width UTC first: `<= now` is "due by now".
-            .key_condition_expression("outboxpk = :p AND outboxsk <= :now")
-            .expression_attribute_values(":p", s(outbox_pk(shard)))
-            .expression_attribute_values(":now", s(timestamp::format(now)))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| from_sdk(OP, &e))?;
-        let mut due = Vec::new();
-        for item in out.items.unwrap_or_default() {
-            let due_at = item
-                .get("outboxsk")
-                .and_then(|v| v.as_s().ok())
-                .and_then(|k| k.split('#').next())
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc))
-                .ok_or_else(|| StorageError::Corrupt(format!("{OP}: malformed outbox key")))?;
-            // The index projects the alert only: the record's other fields are not read here.
-            let alert = item.get("alert").cloned().ok_or_else(|| StorageError::Corrupt(format!("{OP}: outbox item without its alert")))?;
-            let alert: Alert = serde_dynamo::from_attribute_value(alert).map_err(crate::aws::errors::codec(OP, "alert"))?;
-            due.push(DueAlert { alert, due_at });
-        }
-        Ok(due)
+        let due = self.query_due("dynamodb.Query(outbox)", &DUE_ALERTS, outbox_pk(shard), now, limit).await?;
+        Ok(due.into_iter().map(|(alert, due_at)| DueAlert { alert, due_at }).collect())
     }
 
     async fn defer(&self, due: &DueAlert, until: DateTime<Utc>) -> Result<(), StorageError> {

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use super::outbox::pending_alert_item;
+use super::query::query_pages;
 use super::trials::{enrolment_sk, trial_pk};
 use super::{
     attr_str, attr_u64, condition_failed, decode_position, encode_position, from_record, head_condition, head_moved_on, head_values, n,
@@ -312,7 +313,7 @@ impl DynamoStore {
         to: NaiveDate,
         totals: &Mutex<DayTotals>,
     ) -> Result<(), StorageError> {
-        let mut pages = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
@@ -322,11 +323,8 @@ impl DynamoStore {
             .expression_attribute_values(":pk", s(day_pk(trial, shard)))
             .expression_attribute_values(":from", s(format!("DAY#{from}")))
             // '~' sorts after every id character, so `to`'s own items are included.
-            .expression_attribute_values(":to", s(format!("DAY#{to}~")))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let items = page.map_err(|e| from_sdk(op, &e))?.items.unwrap_or_default();
+            .expression_attribute_values(":to", s(format!("DAY#{to}~")));
+        query_pages(op, query, |items| {
             let mut totals = totals.lock().unwrap_or_else(|p| p.into_inner());
             for item in &items {
                 let day = attr_str(item, "day").map(str::to_owned);
@@ -337,8 +335,9 @@ impl DynamoStore {
                 };
                 *totals.entry((day, site, q)).or_default() += attr_u64(item, "submissions").unwrap_or(0);
             }
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -149,7 +149,7 @@ impl VitalsStore for DynamoStore {
     /// One PutItem, or one TransactWriteItems when the risk level moves; no
     /// read: the caller's `previous` is the stored item whenever the version
     /// condition passes (see the port).
-    async fn put_state_with_events(
+    async fn put_state(
         &self,
         previous: Option<&VitalsState>,
         state: &VitalsState,

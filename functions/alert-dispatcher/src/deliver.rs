@@ -10,46 +10,101 @@
 //! that is claimed again (a DLQ redrive after a site fixed its endpoint)
 //! retries every channel not yet delivered.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use trialwatch::alert::{Alert, AlertRecord, AlertStatus, AttemptOutcome, Channel, Claim, DeliveryAttempt};
 use trialwatch::audit::{Actor, AuditEntry};
+use trialwatch::config_cache::ConfigCache;
 use trialwatch::domain_event::{announce, DomainEvent};
-use trialwatch::ports::{AlertDelivery, Clock, Notifier, NotifyError, PendingEvents, TrialStore};
+use trialwatch::ports::{AlertDelivery, Clock, EventPublisher, Notifier, NotifyError, PendingEvents, StorageError, TrialStore};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::{Trial, Webhook};
-use trialwatch::Error;
+use trialwatch::TrialId;
 
-use crate::breaker::Admission;
+use crate::breaker::{Admission, CircuitBreaker};
+use crate::settings::DispatchSettings;
 use crate::signature::{signature_header, ALERT_ID_HEADER, SIGNATURE_HEADER};
 use crate::webhook::{classify, WebhookSender};
-use crate::Deps;
 
 const COMPONENT: &str = "alert-dispatcher";
 
-/// What to do with the queue message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Disposition {
-    /// Done (delivered, failed for good, or done before): delete it.
-    Ack,
-    /// Leave it for SQS to redeliver.
-    Retry { reason: &'static str, hide_for: HideFor },
+/// One alert to deliver.
+#[derive(Debug, Clone)]
+pub struct DeliverCommand {
+    pub alert: Alert,
+    /// When the alert was queued (raised), for the delivery latency; a
+    /// redelivery keeps it.
+    pub raised_at: Option<DateTime<Utc>>,
 }
 
+/// How the alert stands once `deliver` is done with it: settled, either now
+/// or before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HideFor {
-    /// Exponential backoff by receive count.
-    Backoff,
-    /// Exactly this long (until another invocation's lease expires).
-    Seconds(i32),
+pub enum DeliveryOutcome {
+    /// Every channel has it: settled delivered now.
+    Delivered,
+    /// A channel refused it for good (and none is left to retry): settled failed now.
+    Failed,
+    /// Settled by an earlier delivery: nothing is sent again (exactly once).
+    AlreadySettled(AlertStatus),
 }
 
-impl Disposition {
-    fn retry(reason: &'static str, hide_for: HideFor) -> Self {
-        Disposition::Retry { reason, hide_for }
+/// Why delivery is not finished; every one of them is worth a retry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliverError {
+    /// The trial's webhook and topic could not be read.
+    #[error("the trial configuration is unavailable: {0}")]
+    TrialUnavailable(StorageError),
+    /// The alert could not be claimed.
+    #[error("the claim failed: {0}")]
+    Claim(StorageError),
+    /// Another invocation holds the alert's lease for this long still
+    /// (seconds, at least 1): by then it has delivered or died.
+    #[error("leased by another invocation")]
+    Leased { wait_seconds: i32 },
+    /// An attempt was made but not recorded; the lease was given back.
+    #[error("an attempt was not recorded: {0}")]
+    RecordAttempt(StorageError),
+    /// A channel failed in a way a retry may fix; the lease was given back.
+    #[error("a channel is still to be retried")]
+    ChannelRetryable,
+    /// The site's circuit is open: its webhook was not called.
+    #[error("the webhook circuit is open")]
+    CircuitOpen,
+    /// Every channel is done but the settlement was not written; the retry
+    /// sends nothing and only settles.
+    #[error("the alert was not settled: {0}")]
+    Settle(StorageError),
+}
+
+impl DeliverError {
+    /// Short machine code for logs and the redelivery reason: never a value.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeliverError::TrialUnavailable(e) | DeliverError::Claim(e) | DeliverError::RecordAttempt(e) | DeliverError::Settle(e) => {
+                e.code()
+            }
+            DeliverError::Leased { .. } => "in-progress",
+            DeliverError::ChannelRetryable => "delivery-retryable",
+            DeliverError::CircuitOpen => CIRCUIT_OPEN,
+        }
     }
+}
+
+/// What `deliver` uses: the ports, and the per-environment trial cache and
+/// circuit breaker.
+pub struct DeliveryPorts<'a, S, N, W, C> {
+    /// Claims, attempts and settlements; the trial's channels; the pending
+    /// domain events of a settlement.
+    pub store: &'a S,
+    pub notifier: &'a N,
+    pub webhook: &'a W,
+    pub clock: &'a C,
+    /// Where delivery outcomes are announced.
+    pub event_bus: &'a dyn EventPublisher,
+    pub trials: &'a ConfigCache<TrialId, Trial>,
+    pub breaker: &'a CircuitBreaker,
+    pub settings: &'a DispatchSettings,
 }
 
 /// Where a channel stands for this alert.
@@ -127,30 +182,35 @@ fn attempt(
     DeliveryAttempt { at, channel, outcome, http_status, detail }
 }
 
-impl<S, N, W, C> Deps<S, N, W, C>
+/// Delivers one alert on every channel not yet delivered, exactly once per
+/// channel, and settles it; an error says why it is not finished (each is
+/// worth a retry). The alert delivered carries the stored alert's correlation
+/// id: a replay keeps the id of the request that first raised it.
+pub async fn deliver<S, N, W, C>(ports: &DeliveryPorts<'_, S, N, W, C>, cmd: DeliverCommand) -> Result<DeliveryOutcome, DeliverError>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + 'static,
+    S: AlertDelivery + TrialStore + PendingEvents,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
 {
-    async fn trial(&self, alert: &Alert) -> Result<Arc<Option<Trial>>, Error> {
-        let store = Arc::clone(&self.store);
-        let id = alert.trial_id.clone();
-        Ok(self.trials.get(&alert.trial_id, move || async move { store.get_trial(&id).await }).await?)
-    }
+    ports.deliver(&cmd.alert, cmd.raised_at).await
+}
 
-    /// Delivers one alert; the disposition says whether SQS should redeliver it.
-    ///
-    /// `raised_at`: when the alert was queued (SQS `SentTimestamp`), for the
-    /// delivery latency. The alert delivered carries the stored alert's
-    /// correlation id: a replay keeps the id of the request that first raised it.
-    pub(crate) async fn deliver(&self, alert: &Alert, raised_at: Option<DateTime<Utc>>) -> Disposition {
-        let trial = match self.trial(alert).await {
+impl<S, N, W, C> DeliveryPorts<'_, S, N, W, C>
+where
+    S: AlertDelivery + TrialStore + PendingEvents,
+    N: Notifier,
+    W: WebhookSender,
+    C: Clock,
+{
+    async fn deliver(&self, alert: &Alert, raised_at: Option<DateTime<Utc>>) -> Result<DeliveryOutcome, DeliverError> {
+        let store = self.store;
+        let id = alert.trial_id.clone();
+        let trial = match self.trials.get(&alert.trial_id, move || async move { store.get_trial(&id).await }).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, error = e.code(), "trial configuration unavailable");
-                return Disposition::retry(e.code(), HideFor::Backoff);
+                return Err(DeliverError::TrialUnavailable(e));
             }
         };
         let alerting = match trial.as_ref() {
@@ -170,18 +230,18 @@ where
             Ok(Claim::Acquired(record)) => record,
             Ok(Claim::AlreadyDone(status)) => {
                 tracing::info!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, status = status.as_str(), "alert already settled; not notifying again");
-                return Disposition::Ack;
+                return Ok(DeliveryOutcome::AlreadySettled(status));
             }
             Ok(Claim::InProgress { lease_until }) => {
                 // Come back just after the other invocation's lease ends: by then it
                 // has delivered (we ack) or died (we take over).
                 let wait = (lease_until - now).num_seconds().clamp(0, 43_199) + 1;
                 tracing::info!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, wait_seconds = wait, "alert leased by another invocation");
-                return Disposition::retry("in-progress", HideFor::Seconds(i32::try_from(wait).unwrap_or(43_200)));
+                return Err(DeliverError::Leased { wait_seconds: i32::try_from(wait).unwrap_or(43_200) });
             }
             Err(e) => {
                 tracing::warn!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, error = e.code(), "claim failed");
-                return Disposition::retry(e.code(), HideFor::Backoff);
+                return Err(DeliverError::Claim(e));
             }
         };
 
@@ -223,7 +283,7 @@ where
             // Sent first, recorded second: if this write fails the retry may send
             // again (at-least-once), but an alert is never recorded as sent unsent.
             if let Err(e) = self.store.record_attempt(&alert.trial_id, &alert.alert_id, a).await {
-                return self.give_back(alert, e.code()).await;
+                return Err(self.give_back(alert, DeliverError::RecordAttempt(e)).await);
             }
         }
 
@@ -237,7 +297,8 @@ where
 
         if states.iter().any(|(_, s)| *s == ChannelState::Pending) {
             let circuit_open = attempts.iter().any(|a| a.detail.as_deref() == Some(CIRCUIT_OPEN));
-            return self.give_back(alert, if circuit_open { CIRCUIT_OPEN } else { "delivery-retryable" }).await;
+            let why = if circuit_open { DeliverError::CircuitOpen } else { DeliverError::ChannelRetryable };
+            return Err(self.give_back(alert, why).await);
         }
         let delivered = states.iter().all(|(_, s)| *s == ChannelState::Delivered);
         self.settle(alert, &record, &states, attempts.len(), delivered, raised_at).await
@@ -298,13 +359,14 @@ where
         }
     }
 
-    /// Releases the lease so the redelivery may claim at once, and asks for a retry.
-    async fn give_back(&self, alert: &Alert, reason: &'static str) -> Disposition {
+    /// Releases the lease so the redelivery may claim at once; `why` is
+    /// returned, for a retry.
+    async fn give_back(&self, alert: &Alert, why: DeliverError) -> DeliverError {
         if let Err(e) = self.store.release(&alert.trial_id, &alert.alert_id).await {
             // The lease then simply expires; the retry waits for it.
             tracing::warn!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, error = e.code(), "lease release failed");
         }
-        Disposition::retry(reason, HideFor::Backoff)
+        why
     }
 
     async fn settle(
@@ -315,7 +377,7 @@ where
         new_attempts: usize,
         delivered: bool,
         raised_at: Option<DateTime<Utc>>,
-    ) -> Disposition {
+    ) -> Result<DeliveryOutcome, DeliverError> {
         let now = self.clock.now();
         let (status, action) = if delivered { (AlertStatus::Delivered, "alert.delivered") } else { (AlertStatus::Failed, "alert.failed") };
         let failed: Vec<&str> = states.iter().filter(|(_, s)| *s == ChannelState::FailedForGood).map(|(c, _)| channel_name(*c)).collect();
@@ -329,18 +391,18 @@ where
             audit = audit.with_detail("failedChannels", json!(failed));
         }
         let events = [DomainEvent::alert_delivery_finished(alert, delivered, now)];
-        if let Err(e) = self.store.finish_with_events(&alert.trial_id, &alert.alert_id, status, now, &audit, &events).await {
+        if let Err(e) = self.store.finish(&alert.trial_id, &alert.alert_id, status, now, &audit, &events).await {
             // Attempts are recorded, so the retry re-sends nothing and only settles.
-            return self.give_back(alert, e.code()).await;
+            return Err(self.give_back(alert, DeliverError::Settle(e)).await);
         }
-        announce(self.event_bus.as_ref(), self.store.as_ref(), &events).await;
+        announce(self.event_bus, self.store, &events).await;
         if delivered {
             metrics::alert_delivered(alert.level, raised_at.map(|t| metrics::since(t, now)));
         } else {
             metrics::alert_failed(alert.level);
         }
         tracing::info!(alert_id = %alert.alert_id, trial_id = %alert.trial_id, status = status.as_str(), "alert settled");
-        Disposition::Ack
+        Ok(if delivered { DeliveryOutcome::Delivered } else { DeliveryOutcome::Failed })
     }
 }
 

@@ -35,8 +35,11 @@ pub enum Upsert {
     Updated,
 }
 
+/// A trial's configuration as the use cases read it (submit, score,
+/// deliver, build a report): the definition, its questionnaires, sites and
+/// alerting rules.
 #[async_trait]
-pub trait TrialStore: Send + Sync {
+pub trait TrialConfig: Send + Sync {
     async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError>;
     /// `get_trial` with a strongly consistent read, for confirming an absence
     /// before acting on it for good (a reading parked as "unknown trial"). An
@@ -44,6 +47,12 @@ pub trait TrialStore: Send + Sync {
     async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         self.get_trial(id).await
     }
+}
+
+/// The register of trials: admins create and update them (epro-api's
+/// `PUT /v1/trials/{trialId}`), the schedules enumerate them.
+#[async_trait]
+pub trait TrialRegistry: Send + Sync {
     /// Writes the trial and its audit entry atomically.
     async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, StorageError>;
     /// Every trial id, for the weekly report schedule (an index item, not a Scan).

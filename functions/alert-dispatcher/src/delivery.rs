@@ -17,7 +17,7 @@ use serde_json::json;
 use trialwatch::alert::{Alert, AlertRecord, AlertStatus, AttemptOutcome, Channel, Claim, DeliveryAttempt};
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::domain_event::{announce, DomainEvent};
-use trialwatch::ports::{AlertDelivery, Clock, Notifier, NotifyError, PendingEvents, TrialStore};
+use trialwatch::ports::{AlertDelivery, Clock, Notifier, NotifyError, PendingEvents, TrialConfig};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::{Trial, Webhook};
 use trialwatch::Error;
@@ -129,7 +129,7 @@ fn attempt(
 
 impl<S, N, W, C> Deps<S, N, W, C>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,

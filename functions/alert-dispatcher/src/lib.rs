@@ -19,7 +19,7 @@ use trialwatch::config_cache::ConfigCache;
 use trialwatch::correlation::CorrelationId;
 use trialwatch::domain_event::Unpublished;
 use trialwatch::edge::sqs::{Batch, FailurePolicy};
-use trialwatch::ports::{AlertDelivery, AlertOutbox, AlertQueue, Clock, EventPublisher, Notifier, PendingEvents, TrialStore};
+use trialwatch::ports::{AlertDelivery, AlertOutbox, AlertQueue, Clock, EventPublisher, Notifier, PendingEvents, TrialConfig};
 use trialwatch::trial::Trial;
 use trialwatch::TrialId;
 
@@ -49,7 +49,7 @@ use delivery::{Disposition, HideFor};
 /// Everything the handler uses, built once per execution environment.
 pub struct Deps<S, N, W, C>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -72,7 +72,7 @@ where
 
 impl<S, N, W, C> Deps<S, N, W, C>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -123,7 +123,7 @@ pub async fn handle_event<S, N, W, C>(
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, lambda_runtime::Error>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + AlertOutbox + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + AlertOutbox + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -146,7 +146,7 @@ pub async fn handle_sweep<S, N, W, C>(
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, lambda_runtime::Error>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + AlertOutbox + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + AlertOutbox + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -203,7 +203,7 @@ impl trialwatch::edge::sqs::Failure for Redelivery {
 /// SQS should redeliver. Records are independent: every alert is its own.
 pub async fn handle<S, N, W, C>(deps: &Deps<S, N, W, C>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -216,7 +216,7 @@ where
 /// hides the record for its backoff first.
 async fn process<S, N, W, C>(deps: &Deps<S, N, W, C>, message: &SqsMessage) -> Result<(), Redelivery>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,

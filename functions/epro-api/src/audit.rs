@@ -7,7 +7,7 @@
 use lambda_http::{Request, RequestExt};
 use trialwatch::edge::http::respond::{self, HttpResponse};
 use trialwatch::page::PageRequest;
-use trialwatch::ports::{AuditTrail, TrialStore};
+use trialwatch::ports::{AuditTrail, TrialConfig};
 use trialwatch::trail::{AuditFilter, Position};
 use trialwatch::validation::FieldError;
 use trialwatch::{Error, TrialId};
@@ -15,7 +15,7 @@ use trialwatch::{Error, TrialId};
 use crate::auth::{self, Principal};
 use crate::deps::Deps;
 
-pub async fn list<S: TrialStore + AuditTrail + 'static, V, A, C>(
+pub async fn list<S: TrialConfig + AuditTrail + 'static, V, A, C>(
     deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,

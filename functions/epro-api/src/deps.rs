@@ -18,7 +18,7 @@ use std::time::Duration;
 use trialwatch::audit::chain::ChainHead;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
-use trialwatch::ports::{EnrolmentStore, TrialStore};
+use trialwatch::ports::{EnrolmentStore, TrialConfig};
 use trialwatch::trial::Trial;
 use trialwatch::{Error, PatientId, TrialId};
 
@@ -112,7 +112,7 @@ impl<S, V, A, C> Deps<S, V, A, C> {
     }
 }
 
-impl<S: TrialStore + 'static, V, A, C> Deps<S, V, A, C> {
+impl<S: TrialConfig + 'static, V, A, C> Deps<S, V, A, C> {
     /// The trial from the config cache; an absent answer is re-read so a
     /// trial created a moment ago elsewhere is found.
     pub(crate) async fn trial(&self, id: &TrialId) -> Result<Arc<Option<Trial>>, Error> {

@@ -7,14 +7,14 @@ use serde::Serialize;
 use trialwatch::audit::{self, AuditEntry};
 use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::enrolment::{Enrolment, EnrolmentRequest, EnrolmentStatus};
-use trialwatch::ports::{Clock, EnrolmentStore, PendingEvents, TrialStore, Upsert};
+use trialwatch::ports::{Clock, EnrolmentStore, PendingEvents, TrialConfig, Upsert};
 use trialwatch::{Error, PatientId, SiteId, TrialId};
 
 use crate::auth::{self, PatientAccess, Principal};
 use crate::deps::Deps;
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
-pub async fn put<S: TrialStore + EnrolmentStore + PendingEvents + 'static, V, A, C: Clock>(
+pub async fn put<S: TrialConfig + EnrolmentStore + PendingEvents + 'static, V, A, C: Clock>(
     deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,

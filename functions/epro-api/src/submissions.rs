@@ -21,7 +21,7 @@ use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::enrolment::Enrolment;
 use trialwatch::page::{Page, PageRequest};
-use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, PendingEvents, RecordOutcome, SubmissionLedger, TrialStore};
+use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, PendingEvents, RecordOutcome, SubmissionLedger, TrialConfig};
 use trialwatch::submission::{Answer, StoredSubmission, SubmissionRequest};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::Trial;
@@ -33,7 +33,7 @@ use crate::deps::Deps;
 use crate::patients::{authorize, require_enrolled, Purpose};
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
-pub async fn post<S: TrialStore + EnrolmentStore + SubmissionLedger + PendingEvents + 'static, V, A: AlertQueue, C: Clock>(
+pub async fn post<S: TrialConfig + EnrolmentStore + SubmissionLedger + PendingEvents + 'static, V, A: AlertQueue, C: Clock>(
     deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,

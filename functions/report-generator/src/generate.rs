@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::domain_event::{announce, DomainEvent};
-use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialStore};
+use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialConfig};
 use trialwatch::report::ReportMeta;
 use trialwatch::{Error, ReportId, TrialId};
 
@@ -57,7 +57,7 @@ fn widest_bounds(period: Period) -> (DateTime<Utc>, DateTime<Utc>) {
 /// (`try_join!` drops the other futures) and is returned. Each is a GetItem or
 /// an indexed Query over counters, so the cost grows with sites x days, never
 /// with submissions or patients.
-pub async fn gather<S: TrialStore + ReportFigures>(store: &S, trial_id: &TrialId, period: Period) -> Result<Gathered, Error> {
+pub async fn gather<S: TrialConfig + ReportFigures>(store: &S, trial_id: &TrialId, period: Period) -> Result<Gathered, Error> {
     let (from, to) = widest_bounds(period);
     let (trial, enrolment, daily, alerts, risk_levels) = tokio::try_join!(
         async { store.get_trial(trial_id).await?.ok_or(trialwatch::ports::StorageError::NotFound("trial")) },

@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use trialwatch::edge::http::respond::{self, with_header};
 use trialwatch::edge::http::{body, path_param, Principal, RouteKey, Routes};
-use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialStore};
+use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialConfig, TrialRegistry};
 use trialwatch::{Error, ReportId, TrialId};
 
 use crate::auth::may_read_reports;
@@ -41,7 +41,7 @@ pub fn routes() -> &'static Routes<Route> {
 
 /// Served inside the request's correlation scope, as the ePRO API's routes:
 /// every line it logs carries the id, and the response echoes it.
-pub async fn handle_http<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+pub async fn handle_http<S: TrialConfig + TrialRegistry + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     req: Request,
 ) -> Response<Body> {
@@ -50,7 +50,7 @@ pub async fn handle_http<S: TrialStore + ReportFigures + AuditLog + PendingEvent
     trialwatch::edge::http::with_correlation_id(response, &correlation)
 }
 
-async fn serve_http<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+async fn serve_http<S: TrialConfig + TrialRegistry + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     req: Request,
 ) -> Response<Body> {
@@ -67,7 +67,7 @@ async fn serve_http<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R:
     }
 }
 
-async fn route<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+async fn route<S: TrialConfig + TrialRegistry + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
@@ -88,7 +88,7 @@ async fn route<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: Repo
     }
 }
 
-async fn create<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+async fn create<S: TrialConfig + TrialRegistry + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     caller: &Principal,
     trial: &TrialId,

@@ -22,7 +22,7 @@ use trialwatch::clock::SystemClock;
 use trialwatch::edge;
 
 use trialwatch::domain_event::Unpublished;
-use trialwatch::ports::{AuditLog, Clock, EventPublisher, PendingEvents, ReportFigures, ReportStore, TrialStore};
+use trialwatch::ports::{AuditLog, Clock, EventPublisher, PendingEvents, ReportFigures, ReportStore, TrialConfig, TrialRegistry};
 
 pub use aggregate::{figures, percentile, AlertFigures, DayCell, Figures, Gathered, Outcome, SiteFigures};
 pub use anchors::{handle_anchors, is_anchor_run, Anchoring, ANCHOR_JOB};
@@ -68,7 +68,7 @@ impl AwsDeps {
 
 /// One entry point for every trigger: an API Gateway v2 (HTTP API) event has
 /// `requestContext.http`; anything else is a schedule ([`handle_schedule`]).
-pub async fn handle_event<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+pub async fn handle_event<S: TrialConfig + TrialRegistry + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {

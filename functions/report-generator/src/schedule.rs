@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use trialwatch::audit::Actor;
 use trialwatch::edge::schedule;
-use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialStore};
+use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialConfig, TrialRegistry};
 use trialwatch::trial::TrialStatus;
 use trialwatch::{Error, TrialId};
 
@@ -44,7 +44,7 @@ enum One {
 /// names its job; any other event is the weekly reports. The edge kit reads
 /// the event's time and maps the outcome; a run with failed trials fails the
 /// invocation.
-pub async fn handle_schedule<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+pub async fn handle_schedule<S: TrialConfig + TrialRegistry + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
@@ -60,7 +60,7 @@ impl schedule::Outcome for ScheduleOutcome {
     }
 }
 
-pub async fn run_weekly<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+pub async fn run_weekly<S: TrialConfig + TrialRegistry + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     now: DateTime<Utc>,
 ) -> Result<ScheduleOutcome, Error> {
@@ -85,7 +85,7 @@ pub async fn run_weekly<S: TrialStore + ReportFigures + AuditLog + PendingEvents
     Ok(outcome)
 }
 
-async fn weekly_one<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+async fn weekly_one<S: TrialConfig + TrialRegistry + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     id: &TrialId,
     now: DateTime<Utc>,

@@ -87,7 +87,9 @@ use trialwatch::alert::Alert;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::correlation::{self, CorrelationId};
 use trialwatch::edge::sqs::{group_id, guarded, Batch, FailurePolicy, Outcomes};
-use trialwatch::ports::{AlertQueue, BatchRead, BatchReader, Clock, DeadLetters, EnrolmentStore, PatientReadings, TrialStore, VitalsStore};
+use trialwatch::ports::{
+    AlertQueue, BatchRead, BatchReader, Clock, DeadLetters, EnrolmentStore, PatientReadings, TrialConfig, VitalsStore,
+};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::Trial;
 use trialwatch::vitals::{VitalReading, VitalsMessage};
@@ -118,7 +120,7 @@ pub type AwsDeps =
 
 impl<S, Q, C, D> Deps<S, Q, C, D>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch::ports::PendingEvents + 'static,
+    S: VitalsStore + EnrolmentStore + TrialConfig + BatchReader + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -176,7 +178,7 @@ impl AwsDeps {
 /// Handles one SQS batch; see the crate doc for the steps.
 pub async fn handle<S, Q, C, D>(deps: &Deps<S, Q, C, D>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch::ports::PendingEvents + 'static,
+    S: VitalsStore + EnrolmentStore + TrialConfig + BatchReader + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -314,7 +316,7 @@ async fn process<S, Q, C, D>(
     outcomes: &mut Outcomes<RecordFailure>,
 ) -> usize
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch::ports::PendingEvents + 'static,
+    S: VitalsStore + EnrolmentStore + TrialConfig + BatchReader + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,
@@ -442,7 +444,7 @@ struct Loaded {
 /// cached for the next batches.
 async fn read_batch<S, Q, C, D>(deps: &Deps<S, Q, C, D>, batches: &[PatientBatch]) -> Result<Loaded, RecordFailure>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + 'static,
+    S: VitalsStore + EnrolmentStore + TrialConfig + BatchReader + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,

@@ -11,7 +11,7 @@ use trialwatch::correlation::CorrelationId;
 use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::enrolment::Enrolment;
 use trialwatch::news2::Spo2Scale;
-use trialwatch::ports::{AlertQueue, Clock, DeadLetters, EnrolmentStore, StateWrite, TrialStore, VitalsStore};
+use trialwatch::ports::{AlertQueue, Clock, DeadLetters, EnrolmentStore, StateWrite, TrialConfig, VitalsStore};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::{News2Settings, Trial};
 use trialwatch::vitals::VitalReading;
@@ -155,7 +155,7 @@ pub async fn commit<S, Q, C, D>(
     now: DateTime<Utc>,
 ) -> Result<Option<Escalation>, RecordFailure>
 where
-    S: VitalsStore + EnrolmentStore + TrialStore + trialwatch::ports::PendingEvents + 'static,
+    S: VitalsStore + EnrolmentStore + TrialConfig + trialwatch::ports::PendingEvents + 'static,
     Q: AlertQueue,
     C: Clock,
     D: DeadLetters,

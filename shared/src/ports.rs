@@ -47,6 +47,12 @@ pub trait TrialConfig: Send + Sync {
     async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         self.get_trial(id).await
     }
+    /// `get_trial` behind a shared pointer: a caching adapter hands out its
+    /// cached copy instead of cloning a definition on every request (the
+    /// submission hot path reads one per request).
+    async fn get_trial_shared(&self, id: &TrialId) -> Result<Option<std::sync::Arc<Trial>>, StorageError> {
+        Ok(self.get_trial(id).await?.map(std::sync::Arc::new))
+    }
 }
 
 /// The register of trials: admins create and update them (epro-api's

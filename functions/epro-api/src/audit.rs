@@ -25,7 +25,7 @@ pub async fn list<S: TrialConfig + AuditTrail + 'static, V, A, C>(
     let (filter, page) = parameters(req)?;
     // An unknown trial is a 404, not an empty trail: a mistyped id must not
     // read as "nothing happened".
-    if deps.trial(&trial).await?.is_none() {
+    if deps.trials.get_trial_shared(&trial).await?.is_none() {
         return Err(Error::NotFound("trial"));
     }
     let page = deps.store.audit_page(&trial, &filter, &page).await?;

@@ -26,8 +26,7 @@ pub async fn put<S: TrialConfig + EnrolmentStore + PendingEvents + 'static, V, A
     if access == PatientAccess::IfSiteMatches {
         auth::staff_site_check(p, &trial_id, Some(&body.site_id))?;
     }
-    let trial = deps.trial(&trial_id).await?;
-    let trial = trial.as_ref().as_ref().ok_or(Error::NotFound("trial"))?;
+    let trial = deps.trials.get_trial_shared(&trial_id).await?.ok_or(Error::NotFound("trial"))?;
     if trial.definition.site(&body.site_id).is_none() {
         return Err(Error::field("siteId", "names no site of this trial"));
     }

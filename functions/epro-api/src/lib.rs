@@ -7,16 +7,19 @@
 //! through the edge kit's one response, `trialwatch::edge::http::problem`.
 
 mod alerts;
+mod announce;
 mod audit;
 pub mod auth;
 pub mod body;
 mod config;
 mod deps;
+mod enrolled;
 mod enrolment;
 pub mod fhir;
 mod patients;
 mod routes;
 mod submissions;
+pub mod submit;
 mod trials;
 mod vitals;
 

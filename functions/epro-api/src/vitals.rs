@@ -14,7 +14,8 @@ use trialwatch::{Error, PatientId, TrialId};
 use crate::auth::Principal;
 use crate::body::MediaType;
 use crate::deps::Deps;
-use crate::patients::{authorize, require_enrolled, Purpose};
+use crate::enrolled::require_enrolled;
+use crate::patients::{authorize, Purpose};
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
 /// Room for the message envelope (`{"trialId":…,"patientId":…,"readings":[]}`)

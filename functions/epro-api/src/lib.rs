@@ -16,6 +16,7 @@ mod deps;
 mod enrolled;
 mod enrolment;
 pub mod fhir;
+pub mod ingest_vitals;
 mod patients;
 mod routes;
 mod submissions;

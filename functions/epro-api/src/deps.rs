@@ -94,11 +94,11 @@ impl<S, V, A, C> Deps<S, V, A, C> {
     }
 
     /// Where the use cases announce what they committed, settling the store's pending events.
-    pub(crate) fn announcer(&self) -> crate::announce::Announcer<'_>
+    pub(crate) fn announcer(&self) -> trialwatch::domain_event::Announcer<'_>
     where
         S: trialwatch::ports::PendingEvents + 'static,
     {
-        crate::announce::Announcer { bus: self.event_bus.as_ref(), pending: self.store.as_ref() }
+        trialwatch::domain_event::Announcer { bus: self.event_bus.as_ref(), pending: self.store.as_ref() }
     }
 
     pub(crate) fn forget_trial(&self, id: &TrialId) {

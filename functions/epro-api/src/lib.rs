@@ -7,7 +7,6 @@
 //! through the edge kit's one response, `trialwatch::edge::http::problem`.
 
 mod alerts;
-mod announce;
 mod audit;
 pub mod auth;
 pub mod body;

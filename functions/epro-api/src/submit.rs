@@ -29,8 +29,8 @@ use trialwatch::trial::Trial;
 use trialwatch::validation::FieldError;
 use trialwatch::{AlertId, PatientId, QuestionnaireId, TrialId};
 
-use crate::announce::Announcer;
 use crate::enrolled::{require_enrolled, NotEnrolled};
+use trialwatch::domain_event::Announcer;
 
 /// A decoded submission and who sends it.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 mod aggregate;
 mod anchors;
 mod auth;
+pub mod build_report;
 mod config;
 mod generate;
 mod http;
@@ -27,8 +28,9 @@ use trialwatch::ports::{AuditLog, Clock, EventPublisher, PendingEvents, ReportFi
 pub use aggregate::{figures, percentile, AlertFigures, DayCell, Figures, Gathered, Outcome, SiteFigures};
 pub use anchors::{handle_anchors, is_anchor_run, Anchoring, ANCHOR_JOB};
 pub use auth::may_read_reports;
+pub use build_report::{build_report, BuildReportCommand, BuildReportError};
 pub use config::Config;
-pub use generate::{gather, new_report_id, publish, weekly_report_id, Generated, LINK_TTL};
+pub use generate::{gather, new_report_id, weekly_report_id, Generated, LINK_TTL};
 pub use http::{handle_http, routes, Route, MAX_BODY_BYTES, ROUTE_KEYS};
 pub use period::{day_start_utc, local_day, Period, PeriodRequest, MAX_PERIOD_DAYS};
 pub use schedule::{handle_schedule, run_weekly, ScheduleOutcome};

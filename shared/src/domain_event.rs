@@ -316,6 +316,22 @@ pub struct Published {
     pub failed: usize,
 }
 
+/// Where a use case announces what it committed: the bus, and the pending
+/// items its transaction wrote, settled once the bus took them. A failed
+/// publish is not the use case's failure: the sweep publishes later.
+#[derive(Clone, Copy)]
+pub struct Announcer<'a> {
+    pub bus: &'a dyn crate::ports::EventPublisher,
+    pub pending: &'a dyn crate::ports::PendingEvents,
+}
+
+impl Announcer<'_> {
+    /// [`announce`] on this bus and pending store.
+    pub async fn announce(&self, events: &[DomainEvent]) -> Published {
+        announce(self.bus, self.pending, events).await
+    }
+}
+
 /// Publishes events and deletes the pending items of those the bus accepted.
 /// Never fails its caller: the state change is committed, and whatever is not
 /// published now stays pending for the sweeper. Runs inline, before the

@@ -26,28 +26,15 @@ use crate::vitals_state::VitalsState;
 pub use crate::clock::Clock;
 
 mod errors;
+mod trials;
 pub use errors::{NotifyError, StorageError};
+pub use trials::{TrialConfig, TrialRegistry};
 
 /// Whether an upsert created the record (201) or changed an existing one (200).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upsert {
     Created,
     Updated,
-}
-
-#[async_trait]
-pub trait TrialStore: Send + Sync {
-    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError>;
-    /// `get_trial` with a strongly consistent read, for confirming an absence
-    /// before acting on it for good (a reading parked as "unknown trial"). An
-    /// adapter whose `get_trial` may be stale must override this.
-    async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
-        self.get_trial(id).await
-    }
-    /// Writes the trial and its audit entry atomically.
-    async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, StorageError>;
-    /// Every trial id, for the weekly report schedule (an index item, not a Scan).
-    async fn list_trial_ids(&self) -> Result<Vec<TrialId>, StorageError>;
 }
 
 #[async_trait]

@@ -5,7 +5,7 @@ mod aws_support;
 
 use aws_support::{trial, Emulator};
 use trialwatch::aws::{DynamoStore, SqsAlertQueue};
-use trialwatch::ports::{AlertQueue, TrialStore};
+use trialwatch::ports::{AlertQueue, TrialConfig};
 use trialwatch::Error;
 
 #[tokio::test]

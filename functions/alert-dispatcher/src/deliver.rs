@@ -16,7 +16,7 @@ use trialwatch::alert::{Alert, AlertRecord, AlertStatus, AttemptOutcome, Channel
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::domain_event::{announce, DomainEvent};
-use trialwatch::ports::{AlertDelivery, Clock, EventPublisher, Notifier, NotifyError, PendingEvents, StorageError, TrialStore};
+use trialwatch::ports::{AlertDelivery, Clock, EventPublisher, Notifier, NotifyError, PendingEvents, StorageError, TrialConfig};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::{Trial, Webhook};
 use trialwatch::TrialId;
@@ -188,7 +188,7 @@ fn attempt(
 /// id: a replay keeps the id of the request that first raised it.
 pub async fn deliver<S, N, W, C>(ports: &DeliveryPorts<'_, S, N, W, C>, cmd: DeliverCommand) -> Result<DeliveryOutcome, DeliverError>
 where
-    S: AlertDelivery + TrialStore + PendingEvents,
+    S: AlertDelivery + TrialConfig + PendingEvents,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -198,7 +198,7 @@ where
 
 impl<S, N, W, C> DeliveryPorts<'_, S, N, W, C>
 where
-    S: AlertDelivery + TrialStore + PendingEvents,
+    S: AlertDelivery + TrialConfig + PendingEvents,
     N: Notifier,
     W: WebhookSender,
     C: Clock,

@@ -24,7 +24,7 @@ use trialwatch::config_cache::ConfigCache;
 use trialwatch::correlation::CorrelationId;
 use trialwatch::domain_event::Unpublished;
 use trialwatch::edge::sqs::{Batch, FailurePolicy};
-use trialwatch::ports::{AlertDelivery, AlertOutbox, AlertQueue, Clock, EventPublisher, Notifier, PendingEvents, TrialStore};
+use trialwatch::ports::{AlertDelivery, AlertOutbox, AlertQueue, Clock, EventPublisher, Notifier, PendingEvents, TrialConfig};
 use trialwatch::trial::Trial;
 use trialwatch::TrialId;
 
@@ -55,7 +55,7 @@ pub use deliver::{deliver, DeliverCommand, DeliverError, DeliveryOutcome, Delive
 /// Everything the handler uses, built once per execution environment.
 pub struct Deps<S, N, W, C>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -78,7 +78,7 @@ where
 
 impl<S, N, W, C> Deps<S, N, W, C>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -143,7 +143,7 @@ pub async fn handle_event<S, N, W, C>(
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, lambda_runtime::Error>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + AlertOutbox + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + AlertOutbox + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -166,7 +166,7 @@ pub async fn handle_sweep<S, N, W, C>(
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, lambda_runtime::Error>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + AlertOutbox + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + AlertOutbox + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -222,7 +222,7 @@ impl trialwatch::edge::sqs::Failure for Redelivery {
 /// SQS should redeliver. Records are independent: every alert is its own.
 pub async fn handle<S, N, W, C>(deps: &Deps<S, N, W, C>, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,
@@ -237,7 +237,7 @@ where
 /// ends), and reported with the error's code.
 async fn process<S, N, W, C>(deps: &Deps<S, N, W, C>, message: &SqsMessage) -> Result<(), Redelivery>
 where
-    S: AlertDelivery + TrialStore + PendingEvents + 'static,
+    S: AlertDelivery + TrialConfig + PendingEvents + 'static,
     N: Notifier,
     W: WebhookSender,
     C: Clock,

@@ -23,7 +23,7 @@ use trialwatch::alert::{Alert, AlertReason, AlertRecord, AlertStatus, AttemptOut
 use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::enrolment::Enrolment;
 use trialwatch::news2::RiskLevel;
-use trialwatch::ports::{AlertInbox, EnrolmentStore, TrialStore};
+use trialwatch::ports::{AlertInbox, EnrolmentStore, TrialRegistry};
 use trialwatch::trial::Trial;
 use trialwatch::{AlertId, PatientId, SiteId, TrialId};
 use trialwatch_provision::{emulator_sdk_config, provision_all, template_path, unique_prefix, Provisioned};

@@ -7,7 +7,7 @@
 use lambda_http::{Request, RequestExt};
 use trialwatch::edge::http::respond::{self, HttpResponse};
 use trialwatch::page::PageRequest;
-use trialwatch::ports::{AuditTrail, TrialStore};
+use trialwatch::ports::{AuditTrail, TrialConfig};
 use trialwatch::trail::{AuditFilter, Position};
 use trialwatch::validation::FieldError;
 use trialwatch::{Error, TrialId};
@@ -15,7 +15,7 @@ use trialwatch::{Error, TrialId};
 use crate::auth::{self, Principal};
 use crate::deps::Deps;
 
-pub async fn list<S: TrialStore + AuditTrail + 'static, V, A, C>(
+pub async fn list<S: TrialConfig + AuditTrail + 'static, V, A, C>(
     deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,
@@ -25,7 +25,7 @@ pub async fn list<S: TrialStore + AuditTrail + 'static, V, A, C>(
     let (filter, page) = parameters(req)?;
     // An unknown trial is a 404, not an empty trail: a mistyped id must not
     // read as "nothing happened".
-    if deps.trial(&trial).await?.is_none() {
+    if deps.trials.get_trial_shared(&trial).await?.is_none() {
         return Err(Error::NotFound("trial"));
     }
     let page = deps.store.audit_page(&trial, &filter, &page).await?;

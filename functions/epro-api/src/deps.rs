@@ -15,10 +15,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use trialwatch::audit::chain::ChainHead;
 use trialwatch::config_cache::ConfigCache;
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
-use trialwatch::ports::{EnrolmentStore, TrialStore};
+use trialwatch::ports::{EnrolmentStore, StorageError, TrialConfig};
 use trialwatch::trial::Trial;
 use trialwatch::{Error, PatientId, TrialId};
 
@@ -36,7 +37,8 @@ pub struct Deps<S, V, A, C> {
     pub(crate) vitals_queue: Arc<V>,
     pub(crate) alert_queue: Arc<A>,
     pub(crate) clock: C,
-    trials: Arc<ConfigCache<TrialId, Trial>>,
+    /// The store's trials through the config cache: the `TrialConfig` the use cases read.
+    pub(crate) trials: CachedTrials<S>,
     enrolments: Arc<ConfigCache<(TrialId, PatientId), Enrolment>>,
     pub(crate) egress: trialwatch::egress::EgressPolicy,
     /// Where committed changes are announced ([`trialwatch::domain_event`]).
@@ -51,11 +53,11 @@ impl<S, V, A, C> Deps<S, V, A, C> {
     /// For callers (tests, the local runner) that keep a handle on the adapters.
     pub fn from_shared(store: Arc<S>, vitals_queue: Arc<V>, alert_queue: Arc<A>, clock: C, config_ttl: Duration) -> Self {
         Self {
+            trials: CachedTrials { store: store.clone(), cache: ConfigCache::new(config_ttl) },
             store,
             vitals_queue,
             alert_queue,
             clock,
-            trials: Arc::new(ConfigCache::new(config_ttl)),
             enrolments: Arc::new(ConfigCache::new(ENROLMENT_TTL.min(config_ttl))),
             egress: trialwatch::egress::EgressPolicy::DEPLOYED,
             event_bus: Arc::new(trialwatch::domain_event::Unpublished),
@@ -91,8 +93,16 @@ impl<S, V, A, C> Deps<S, V, A, C> {
         &self.clock
     }
 
+    /// Where the use cases announce what they committed, settling the store's pending events.
+    pub(crate) fn announcer(&self) -> trialwatch::domain_event::Announcer<'_>
+    where
+        S: trialwatch::ports::PendingEvents + 'static,
+    {
+        trialwatch::domain_event::Announcer { bus: self.event_bus.as_ref(), pending: self.store.as_ref() }
+    }
+
     pub(crate) fn forget_trial(&self, id: &TrialId) {
-        self.trials.invalidate(id);
+        self.trials.cache.invalidate(id);
     }
 
     /// After a commit that moved the patient's audit chain: the cached
@@ -112,21 +122,36 @@ impl<S, V, A, C> Deps<S, V, A, C> {
     }
 }
 
-impl<S: TrialStore + 'static, V, A, C> Deps<S, V, A, C> {
-    /// The trial from the config cache; an absent answer is re-read so a
-    /// trial created a moment ago elsewhere is found.
-    pub(crate) async fn trial(&self, id: &TrialId) -> Result<Arc<Option<Trial>>, Error> {
+/// The `TrialConfig` port as epro-api reads it: through the config cache
+/// (TTL `CONFIG_TTL_SECONDS`), handing out the cached copy. An absent answer
+/// is re-read, so a trial created a moment ago elsewhere is found.
+pub struct CachedTrials<S> {
+    store: Arc<S>,
+    cache: ConfigCache<TrialId, Arc<Trial>>,
+}
+
+#[async_trait]
+impl<S: TrialConfig + 'static> TrialConfig for CachedTrials<S> {
+    async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
+        Ok(self.get_trial_shared(id).await?.map(|t| Trial::clone(&t)))
+    }
+
+    async fn get_trial_consistent(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
+        self.store.get_trial_consistent(id).await
+    }
+
+    async fn get_trial_shared(&self, id: &TrialId) -> Result<Option<Arc<Trial>>, StorageError> {
         let store = self.store.clone();
         let key = id.clone();
-        let cached = self.trials.get(id, move || async move { store.get_trial(&key).await }).await?;
-        if cached.is_some() {
-            return Ok(cached);
+        let cached = self.cache.get(id, move || async move { Ok(store.get_trial(&key).await?.map(Arc::new)) }).await?;
+        if let Some(trial) = cached.as_ref() {
+            return Ok(Some(trial.clone()));
         }
         let fresh = self.store.get_trial(id).await?;
         if fresh.is_some() {
-            self.trials.invalidate(id);
+            self.cache.invalidate(id);
         }
-        Ok(Arc::new(fresh))
+        Ok(fresh.map(Arc::new))
     }
 }
 

@@ -7,14 +7,14 @@ use serde::Serialize;
 use trialwatch::audit::{self, AuditEntry};
 use trialwatch::domain_event::{announce, DomainEvent};
 use trialwatch::enrolment::{Enrolment, EnrolmentRequest, EnrolmentStatus};
-use trialwatch::ports::{Clock, EnrolmentStore, PendingEvents, TrialStore, Upsert};
+use trialwatch::ports::{Clock, EnrolmentStore, PendingEvents, TrialConfig, Upsert};
 use trialwatch::{Error, PatientId, SiteId, TrialId};
 
 use crate::auth::{self, PatientAccess, Principal};
 use crate::deps::Deps;
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
-pub async fn put<S: TrialStore + EnrolmentStore + PendingEvents + 'static, V, A, C: Clock>(
+pub async fn put<S: TrialConfig + EnrolmentStore + PendingEvents + 'static, V, A, C: Clock>(
     deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,
@@ -26,8 +26,7 @@ pub async fn put<S: TrialStore + EnrolmentStore + PendingEvents + 'static, V, A,
     if access == PatientAccess::IfSiteMatches {
         auth::staff_site_check(p, &trial_id, Some(&body.site_id))?;
     }
-    let trial = deps.trial(&trial_id).await?;
-    let trial = trial.as_ref().as_ref().ok_or(Error::NotFound("trial"))?;
+    let trial = deps.trials.get_trial_shared(&trial_id).await?.ok_or(Error::NotFound("trial"))?;
     if trial.definition.site(&body.site_id).is_none() {
         return Err(Error::field("siteId", "names no site of this trial"));
     }

@@ -12,11 +12,14 @@ pub mod auth;
 pub mod body;
 mod config;
 mod deps;
+mod enrolled;
 mod enrolment;
 pub mod fhir;
+pub mod ingest_vitals;
 mod patients;
 mod routes;
 mod submissions;
+pub mod submit;
 mod trials;
 mod vitals;
 

@@ -3,7 +3,7 @@
 //! patient route shares.
 
 use serde::Serialize;
-use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
+use trialwatch::enrolment::Enrolment;
 use trialwatch::news2::News2Result;
 use trialwatch::page::{PageRequest, MAX_LIMIT};
 use trialwatch::ports::{AlertInbox, Clock, EnrolmentStore, VitalsStore};
@@ -47,15 +47,6 @@ pub async fn authorize<S: EnrolmentStore + 'static, V, A, C: Clock>(
         auth::staff_site_check(p, trial, enrolment.as_ref().map(|e| &e.site_id))?;
     }
     Ok(enrolment)
-}
-
-/// The enrolment of a patient who may submit: enrolled, else 409.
-pub fn require_enrolled(e: Option<Enrolment>) -> Result<Enrolment, Error> {
-    match e {
-        Some(e) if e.status == EnrolmentStatus::Enrolled => Ok(e),
-        Some(e) => Err(Error::conflict("patient-not-enrolled", format!("the patient's enrolment is {}", e.status.as_str()))),
-        None => Err(Error::conflict("patient-not-enrolled", "the patient is not enrolled in this trial")),
-    }
 }
 
 /// Open alerts are counted over at most this many pages of 200 (1,000

@@ -13,7 +13,8 @@ use trialwatch::edge::http::respond::{self, HttpResponse};
 use trialwatch::edge::http::{path_param, RouteKey, Routes};
 use trialwatch::page::{PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 use trialwatch::ports::{
-    AlertInbox, AlertQueue, AuditTrail, Clock, EnrolmentStore, PendingEvents, SubmissionLedger, TrialStore, VitalsQueue, VitalsStore,
+    AlertInbox, AlertQueue, AuditTrail, Clock, EnrolmentStore, PendingEvents, SubmissionLedger, TrialConfig, TrialRegistry, VitalsQueue,
+    VitalsStore,
 };
 use trialwatch::telemetry::metrics;
 use trialwatch::validation::FieldError;
@@ -88,7 +89,7 @@ impl Route {
 /// logged while serving it, on the queue messages it sends, and echoed in the
 /// response's `X-Correlation-Id`.
 pub async fn handle<
-    S: TrialStore + EnrolmentStore + SubmissionLedger + VitalsStore + AlertInbox + AuditTrail + PendingEvents + 'static,
+    S: TrialConfig + TrialRegistry + EnrolmentStore + SubmissionLedger + VitalsStore + AlertInbox + AuditTrail + PendingEvents + 'static,
     V: VitalsQueue,
     A: AlertQueue,
     C: Clock,
@@ -102,7 +103,7 @@ pub async fn handle<
 }
 
 async fn serve<
-    S: TrialStore + EnrolmentStore + SubmissionLedger + VitalsStore + AlertInbox + AuditTrail + PendingEvents + 'static,
+    S: TrialConfig + TrialRegistry + EnrolmentStore + SubmissionLedger + VitalsStore + AlertInbox + AuditTrail + PendingEvents + 'static,
     V: VitalsQueue,
     A: AlertQueue,
     C: Clock,
@@ -138,7 +139,7 @@ async fn serve<
 }
 
 async fn dispatch<
-    S: TrialStore + EnrolmentStore + SubmissionLedger + VitalsStore + AlertInbox + AuditTrail + PendingEvents + 'static,
+    S: TrialConfig + TrialRegistry + EnrolmentStore + SubmissionLedger + VitalsStore + AlertInbox + AuditTrail + PendingEvents + 'static,
     V: VitalsQueue,
     A: AlertQueue,
     C: Clock,

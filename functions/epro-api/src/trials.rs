@@ -5,7 +5,7 @@
 
 use lambda_http::Request;
 use trialwatch::audit::{self, AuditEntry};
-use trialwatch::ports::{Clock, TrialStore, Upsert};
+use trialwatch::ports::{Clock, TrialConfig, TrialRegistry, Upsert};
 use trialwatch::trial::{Trial, TrialDefinition};
 use trialwatch::{Error, TrialId};
 
@@ -13,7 +13,7 @@ use crate::auth::{self, Principal};
 use crate::deps::Deps;
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
-pub async fn put<S: TrialStore + 'static, V, A, C: Clock>(
+pub async fn put<S: TrialConfig + TrialRegistry + 'static, V, A, C: Clock>(
     deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,
@@ -42,7 +42,7 @@ pub async fn put<S: TrialStore + 'static, V, A, C: Clock>(
     Ok(respond::json(if outcome == Upsert::Created { 201 } else { 200 }, &trial.view()))
 }
 
-pub async fn get<S: TrialStore, V, A, C>(deps: &Deps<S, V, A, C>, p: &Principal, trial_id: TrialId) -> Result<HttpResponse, Error> {
+pub async fn get<S: TrialConfig, V, A, C>(deps: &Deps<S, V, A, C>, p: &Principal, trial_id: TrialId) -> Result<HttpResponse, Error> {
     let scope = auth::read_trial(p, &trial_id)?;
     // A fresh read: definitions change rarely but admins expect to see their write.
     let trial = deps.store.get_trial(&trial_id).await?.ok_or(Error::NotFound("trial"))?;

@@ -10,7 +10,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use trialwatch::audit::anchor::anchor_all;
 use trialwatch::edge::schedule;
-use trialwatch::ports::{AnchorStore, ChainHeads, Clock, ReportStore, TrialStore};
+use trialwatch::ports::{AnchorStore, ChainHeads, Clock, ReportStore, TrialRegistry};
 
 use crate::Deps;
 
@@ -33,7 +33,7 @@ pub fn is_anchor_run(payload: &Value) -> bool {
 
 /// Anchors every trial now; a trial that failed fails the invocation, so
 /// Lambda retries it.
-pub async fn handle_anchors<S: TrialStore, R: ReportStore, C: Clock>(
+pub async fn handle_anchors<S: TrialRegistry, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {

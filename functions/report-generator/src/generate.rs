@@ -1,20 +1,16 @@
-//! Making one report: gather the sections concurrently, aggregate, render the
-//! PDF, store it, audit it, presign a link.
+//! What making a report reads and names: the sections gathered concurrently,
+//! the report ids, the link. The use case itself is [`crate::build_report`].
 
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
-use trialwatch::audit::{Actor, AuditEntry};
-use trialwatch::domain_event::{announce, DomainEvent};
-use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialStore};
+use trialwatch::ports::{Clock, ReportFigures, ReportStore, StorageError, TrialConfig};
 use trialwatch::report::ReportMeta;
 use trialwatch::{Error, ReportId, TrialId};
 
-use crate::aggregate::{figures, Figures, Gathered};
-use crate::pdf;
+use crate::aggregate::Gathered;
 use crate::period::{local_day, Period};
-use crate::Deps;
 
 /// How long a presigned download link stays valid.
 pub const LINK_TTL: StdDuration = StdDuration::from_secs(15 * 60);
@@ -57,10 +53,16 @@ fn widest_bounds(period: Period) -> (DateTime<Utc>, DateTime<Utc>) {
 /// (`try_join!` drops the other futures) and is returned. Each is a GetItem or
 /// an indexed Query over counters, so the cost grows with sites x days, never
 /// with submissions or patients.
-pub async fn gather<S: TrialStore + ReportFigures>(store: &S, trial_id: &TrialId, period: Period) -> Result<Gathered, Error> {
+/// An absent trial is `StorageError::NotFound("trial")`.
+pub async fn gather(
+    trials: &impl TrialConfig,
+    store: &impl ReportFigures,
+    trial_id: &TrialId,
+    period: Period,
+) -> Result<Gathered, StorageError> {
     let (from, to) = widest_bounds(period);
     let (trial, enrolment, daily, alerts, risk_levels) = tokio::try_join!(
-        async { store.get_trial(trial_id).await?.ok_or(trialwatch::ports::StorageError::NotFound("trial")) },
+        async { trials.get_trial(trial_id).await?.ok_or(StorageError::NotFound("trial")) },
         store.enrolment_counts(trial_id),
         store.daily_counts(trial_id, period.from, period.to),
         store.alerts_between(trial_id, from, to),
@@ -75,74 +77,6 @@ pub async fn gather<S: TrialStore + ReportFigures>(store: &S, trial_id: &TrialId
         })
         .collect();
     Ok(Gathered { trial, enrolment, daily, alerts, risk_levels })
-}
-
-/// Renders off the async threads: a large report is tens of milliseconds of CPU.
-async fn render(heading: pdf::Heading, figures: Figures) -> Result<pdf::Rendered, Error> {
-    tokio::task::spawn_blocking(move || pdf::render(&heading, &figures))
-        .await
-        .map_err(|_| Error::Internal("pdf rendering panicked".into()))?
-}
-
-/// Builds, stores, announces and audits one report from gathered data.
-///
-/// The object and its metadata are stored before the audit entry is written:
-/// an audit entry must never claim a report that does not exist.
-pub async fn publish<S: AuditLog + PendingEvents, R: ReportStore, C: Clock>(
-    deps: &Deps<S, R, C>,
-    gathered: Gathered,
-    period: Period,
-    report_id: ReportId,
-    actor: Actor,
-) -> Result<Generated, Error> {
-    let started = Instant::now();
-    let generated_at = deps.clock.now();
-    let trial_id = gathered.trial.trial_id.clone();
-    let f = figures(&gathered, period);
-    let heading = pdf::Heading {
-        trial_id: trial_id.clone(),
-        trial_name: gathered.trial.definition.name.clone(),
-        timezone: gathered.trial.definition.timezone.clone(),
-        period,
-        generated_at,
-        report_id: report_id.clone(),
-    };
-    let summary = f.summary.clone();
-    let rendered = render(heading, f).await?;
-    let meta = ReportMeta {
-        object_key: ReportMeta::object_key_for(&trial_id, &report_id),
-        report_id: report_id.clone(),
-        trial_id: trial_id.clone(),
-        from: period.from,
-        to: period.to,
-        generated_at,
-        pages: rendered.pages,
-        bytes: rendered.bytes.len() as u64,
-        summary,
-    };
-    // The record and its event commit together; the event is announced at
-    // once, and a failed publish is left to the sweep, never lost.
-    let event = DomainEvent::report_generated(&meta, trialwatch::correlation::current().as_ref());
-    deps.reports.put_report_with_events(&meta, rendered.bytes, std::slice::from_ref(&event)).await?;
-    announce(deps.event_bus.as_ref(), &deps.store, std::slice::from_ref(&event)).await;
-    let audit = AuditEntry::new(trial_id.clone(), format!("report/{report_id}"), "report.generated", actor, generated_at)
-        .with_detail("reportId", report_id.to_string())
-        .with_detail("from", period.from.to_string())
-        .with_detail("to", period.to.to_string())
-        .with_detail("pages", meta.pages)
-        .with_detail("bytes", meta.bytes);
-    deps.store.append(&audit).await?;
-    let url = deps.reports.presign(&meta.object_key, LINK_TTL).await?;
-    tracing::info!(
-        trial_id = %trial_id,
-        report_id = %report_id,
-        pages = meta.pages,
-        bytes = meta.bytes,
-        sites = meta.summary.sites,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "report generated"
-    );
-    Ok(Generated { expires_at: generated_at + Duration::seconds(LINK_TTL.as_secs() as i64), meta, url })
 }
 
 /// A fresh link to a stored report.

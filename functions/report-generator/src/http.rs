@@ -10,12 +10,14 @@ use chrono::Duration;
 use lambda_http::http::header;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
+use trialwatch::domain_event::Announcer;
 use trialwatch::edge::http::respond::{self, with_header};
 use trialwatch::edge::http::{body, path_param, Principal, RouteKey, Routes};
-use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialStore};
+use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialConfig};
 use trialwatch::{Error, ReportId, TrialId};
 
 use crate::auth::may_read_reports;
+use crate::build_report::{build_report, BuildReportCommand, BuildReportError};
 use crate::generate;
 use crate::period::{Period, PeriodRequest};
 use crate::Deps;
@@ -41,7 +43,7 @@ pub fn routes() -> &'static Routes<Route> {
 
 /// Served inside the request's correlation scope, as the ePRO API's routes:
 /// every line it logs carries the id, and the response echoes it.
-pub async fn handle_http<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+pub async fn handle_http<S: TrialConfig + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     req: Request,
 ) -> Response<Body> {
@@ -50,7 +52,7 @@ pub async fn handle_http<S: TrialStore + ReportFigures + AuditLog + PendingEvent
     trialwatch::edge::http::with_correlation_id(response, &correlation)
 }
 
-async fn serve_http<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+async fn serve_http<S: TrialConfig + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     req: Request,
 ) -> Response<Body> {
@@ -67,7 +69,7 @@ async fn serve_http<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R:
     }
 }
 
-async fn route<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+async fn route<S: TrialConfig + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
@@ -88,7 +90,7 @@ async fn route<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: Repo
     }
 }
 
-async fn create<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+async fn create<S: TrialConfig + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     caller: &Principal,
     trial: &TrialId,
@@ -102,10 +104,10 @@ async fn create<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: Rep
     // the other sections; check "not in the future" against the latest date on
     // Earth (UTC+14) now, and against the trial's own zone once it is known.
     let period = Period::from_request(&body, (now + Duration::hours(14)).date_naive())?;
-    let gathered = generate::gather(&deps.store, trial, period).await?;
-    Period::from_request(&body, now.with_timezone(&gathered.trial.definition.tz()).date_naive())?;
     let report_id = generate::new_report_id(now)?;
-    let g = generate::publish(deps, gathered, period, report_id, author).await?;
+    let cmd = BuildReportCommand { trial_id: trial.clone(), period, report_id, requested_by: author, requested: Some(body) };
+    let events = Announcer { bus: deps.event_bus.as_ref(), pending: &deps.store };
+    let g = build_report(&deps.store, &deps.store, &deps.reports, &deps.store, events, &deps.clock, cmd).await?;
     let location = format!("/v1/trials/{trial}/reports/{}", g.meta.report_id);
     let body = json!({
         "reportId": g.meta.report_id,
@@ -114,6 +116,18 @@ async fn create<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: Rep
         "summary": g.meta.summary,
     });
     Ok(with_header(respond::json(201, &body), header::LOCATION, &location))
+}
+
+/// The HTTP edge's one mapping of a report that could not be made.
+impl From<BuildReportError> for Error {
+    fn from(e: BuildReportError) -> Self {
+        match e {
+            BuildReportError::TrialNotFound => Error::NotFound("trial"),
+            BuildReportError::Invalid(fields) => Error::Validation(fields),
+            BuildReportError::Render(why) => Error::Internal(why),
+            BuildReportError::Storage(e) => e.into(),
+        }
+    }
 }
 
 async fn get<S, R: ReportStore, C: Clock>(deps: &Deps<S, R, C>, trial: &TrialId, id: &ReportId) -> Result<Response<Body>, Error> {
@@ -132,4 +146,28 @@ async fn get<S, R: ReportStore, C: Clock>(deps: &Deps<S, R, C>, trial: &TrialId,
         "expiresAt": trialwatch::timestamp::format(expires_at),
     });
     Ok(respond::json(200, &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trialwatch::ports::StorageError;
+    use trialwatch::validation::FieldError;
+
+    #[test]
+    fn each_build_report_error_has_its_status_and_problem_type() {
+        let cases = [
+            (BuildReportError::TrialNotFound, 404, "not-found"),
+            (BuildReportError::Invalid(vec![FieldError::new("to", "must not be in the future")]), 422, "validation"),
+            (BuildReportError::Render("page size".into()), 500, "internal"),
+            (BuildReportError::Storage(StorageError::Unavailable("throttled".into())), 503, "unavailable"),
+        ];
+        for (e, status, problem_type) in cases {
+            let name = format!("{e:?}");
+            let r = respond::problem(&Error::from(e));
+            let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+            assert_eq!(r.status().as_u16(), status, "{name}");
+            assert_eq!(body["type"], format!("{}{problem_type}", trialwatch::error::PROBLEM_BASE), "{name}");
+        }
+    }
 }

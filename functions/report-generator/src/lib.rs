@@ -7,6 +7,7 @@
 mod aggregate;
 mod anchors;
 mod auth;
+pub mod build_report;
 mod config;
 mod generate;
 mod http;
@@ -22,13 +23,14 @@ use trialwatch::clock::SystemClock;
 use trialwatch::edge;
 
 use trialwatch::domain_event::Unpublished;
-use trialwatch::ports::{AuditLog, Clock, EventPublisher, PendingEvents, ReportFigures, ReportStore, TrialStore};
+use trialwatch::ports::{AuditLog, Clock, EventPublisher, PendingEvents, ReportFigures, ReportStore, TrialConfig, TrialRegistry};
 
 pub use aggregate::{figures, percentile, AlertFigures, DayCell, Figures, Gathered, Outcome, SiteFigures};
 pub use anchors::{handle_anchors, is_anchor_run, Anchoring, ANCHOR_JOB};
 pub use auth::may_read_reports;
+pub use build_report::{build_report, BuildReportCommand, BuildReportError};
 pub use config::Config;
-pub use generate::{gather, new_report_id, publish, weekly_report_id, Generated, LINK_TTL};
+pub use generate::{gather, new_report_id, weekly_report_id, Generated, LINK_TTL};
 pub use http::{handle_http, routes, Route, MAX_BODY_BYTES, ROUTE_KEYS};
 pub use period::{day_start_utc, local_day, Period, PeriodRequest, MAX_PERIOD_DAYS};
 pub use schedule::{handle_schedule, run_weekly, ScheduleOutcome};
@@ -68,7 +70,7 @@ impl AwsDeps {
 
 /// One entry point for every trigger: an API Gateway v2 (HTTP API) event has
 /// `requestContext.http`; anything else is a schedule ([`handle_schedule`]).
-pub async fn handle_event<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+pub async fn handle_event<S: TrialConfig + TrialRegistry + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {

@@ -9,11 +9,13 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use trialwatch::audit::Actor;
+use trialwatch::domain_event::Announcer;
 use trialwatch::edge::schedule;
-use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialStore};
+use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialConfig, TrialRegistry};
 use trialwatch::trial::TrialStatus;
 use trialwatch::{Error, TrialId};
 
+use crate::build_report::{build_report, BuildReportCommand};
 use crate::generate;
 use crate::period::Period;
 use crate::Deps;
@@ -44,7 +46,7 @@ enum One {
 /// names its job; any other event is the weekly reports. The edge kit reads
 /// the event's time and maps the outcome; a run with failed trials fails the
 /// invocation.
-pub async fn handle_schedule<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+pub async fn handle_schedule<S: TrialConfig + TrialRegistry + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
@@ -60,7 +62,7 @@ impl schedule::Outcome for ScheduleOutcome {
     }
 }
 
-pub async fn run_weekly<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+pub async fn run_weekly<S: TrialConfig + TrialRegistry + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     now: DateTime<Utc>,
 ) -> Result<ScheduleOutcome, Error> {
@@ -85,7 +87,7 @@ pub async fn run_weekly<S: TrialStore + ReportFigures + AuditLog + PendingEvents
     Ok(outcome)
 }
 
-async fn weekly_one<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
+async fn weekly_one<S: TrialConfig + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     id: &TrialId,
     now: DateTime<Utc>,
@@ -99,7 +101,14 @@ async fn weekly_one<S: TrialStore + ReportFigures + AuditLog + PendingEvents, R:
     if deps.reports.get_report(id, &report_id).await?.is_some() {
         return Ok(One::AlreadyDone);
     }
-    let gathered = generate::gather(&deps.store, id, period).await?;
-    generate::publish(deps, gathered, period, report_id, Actor::system("report-generator/weekly")).await?;
+    let cmd = BuildReportCommand {
+        trial_id: id.clone(),
+        period,
+        report_id,
+        requested_by: Actor::system("report-generator/weekly"),
+        requested: None,
+    };
+    let events = Announcer { bus: deps.event_bus.as_ref(), pending: &deps.store };
+    build_report(&deps.store, &deps.store, &deps.reports, &deps.store, events, &deps.clock, cmd).await?;
     Ok(One::Generated)
 }

@@ -23,7 +23,7 @@ use trialwatch::aws::{DynamoStore, S3ReportStore};
 use trialwatch::clock::FakeClock;
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
 use trialwatch::news2::RiskLevel;
-use trialwatch::ports::{AlertDelivery, AlertInbox, EnrolmentStore, RecordOutcome, SubmissionLedger, TrialStore};
+use trialwatch::ports::{AlertDelivery, AlertInbox, EnrolmentStore, RecordOutcome, SubmissionLedger, TrialRegistry};
 use trialwatch::submission::{Answer, AnswerValue, StoredSubmission};
 use trialwatch::trial::{Trial, TrialDefinition};
 use trialwatch::{AlertId, SiteId, SubmissionId};

@@ -8,7 +8,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use report_generator::pdf::{count, minutes, percent};
 use report_generator::{handle_event, handle_http};
 use serde_json::Value;
-use trialwatch::ports::{ReportStore, TrialStore};
+use trialwatch::ports::{ReportStore, TrialRegistry};
 use trialwatch::report::ReportSummary;
 use trialwatch::trial::TrialStatus;
 use trialwatch::ReportId;

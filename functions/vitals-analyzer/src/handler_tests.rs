@@ -71,7 +71,7 @@ pub(crate) fn seeded(patients: &[&str], cooldown_minutes: u32) -> MemoryStore {
 
 type TestDeps<S> = Deps<S, MemoryQueue, Arc<FakeClock>, MemoryDeadLetters>;
 
-fn deps<S: VitalsStore + EnrolmentStore + TrialStore + BatchReader + trialwatch::ports::PendingEvents + 'static>(
+fn deps<S: VitalsStore + EnrolmentStore + TrialConfig + BatchReader + trialwatch::ports::PendingEvents + 'static>(
     store: S,
 ) -> (TestDeps<S>, Arc<FakeClock>) {
     let clock = Arc::new(FakeClock::at(START));
@@ -666,10 +666,14 @@ struct Hooked {
 }
 
 #[async_trait]
-impl TrialStore for Hooked {
+impl TrialConfig for Hooked {
     async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         self.inner.get_trial(id).await
     }
+}
+
+#[async_trait]
+impl TrialRegistry for Hooked {
     async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, StorageError> {
         self.inner.put_trial(trial, audit).await
     }

@@ -19,7 +19,7 @@ use trialwatch::audit::{Actor, AuditEntry};
 use trialwatch::aws::{DynamoStore, SqsVitalsQueue};
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
 use trialwatch::news2::RiskLevel;
-use trialwatch::ports::{EnrolmentStore, TrialStore, VitalsQueue, VitalsStore};
+use trialwatch::ports::{EnrolmentStore, TrialRegistry, VitalsQueue, VitalsStore};
 use trialwatch::settings::Env;
 use trialwatch::trial::Trial;
 use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsMessage};

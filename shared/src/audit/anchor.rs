@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::chain::ChainHead;
 use crate::error::Error;
 use crate::ids::TrialId;
-use crate::ports::{AnchorStore, ChainHeads, TrialStore};
+use crate::ports::{AnchorStore, ChainHeads, TrialRegistry};
 
 /// How long an anchor is locked when the deployment does not say
 /// (`AUDIT_ANCHOR_RETENTION_DAYS`): ten years, as long as the trail's other
@@ -91,7 +91,7 @@ impl crate::edge::schedule::Outcome for AnchorOutcome {
 /// edge fails the invocation and Lambda's retry anchors it (a second anchor
 /// of a trial that did succeed is harmless: anchors only add evidence).
 pub async fn anchor_all(
-    trials: &(impl TrialStore + ?Sized),
+    trials: &(impl TrialRegistry + ?Sized),
     heads: &(impl ChainHeads + ?Sized),
     store: &(impl AnchorStore + ?Sized),
     at: DateTime<Utc>,
@@ -181,10 +181,7 @@ mod tests {
     struct Listed(Vec<&'static str>);
 
     #[async_trait::async_trait]
-    impl TrialStore for Listed {
-        async fn get_trial(&self, _: &TrialId) -> Result<Option<crate::trial::Trial>, StorageError> {
-            Err(StorageError::Corrupt("not used".into()))
-        }
+    impl TrialRegistry for Listed {
         async fn put_trial(&self, _: &crate::trial::Trial, _: &crate::audit::AuditEntry) -> Result<crate::ports::Upsert, StorageError> {
             Err(StorageError::Corrupt("not used".into()))
         }

@@ -1,4 +1,4 @@
-//! `TrialStore` in memory.
+//! `TrialConfig` and `TrialRegistry` in memory.
 
 use async_trait::async_trait;
 
@@ -6,17 +6,20 @@ use super::{lock, MemoryStore};
 use crate::audit::AuditEntry;
 use crate::ids::TrialId;
 use crate::ports::StorageError;
-use crate::ports::{TrialStore, Upsert};
+use crate::ports::{TrialConfig, TrialRegistry, Upsert};
 use crate::trial::Trial;
 
 #[async_trait]
-impl TrialStore for MemoryStore {
+impl TrialConfig for MemoryStore {
     async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         self.faults.check("get_trial")?;
         self.requests.add("dynamodb.GetItem", 1);
         Ok(lock(&self.t).trials.get(id).cloned())
     }
+}
 
+#[async_trait]
+impl TrialRegistry for MemoryStore {
     async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, StorageError> {
         self.faults.check("put_trial")?;
         // The adapter reads the old item to answer created-or-updated, then writes once.

@@ -45,10 +45,14 @@ macro_rules! serial {
 }
 
 #[async_trait]
-impl<S: TrialStore> TrialStore for Serial<S> {
+impl<S: TrialConfig> TrialConfig for Serial<S> {
     async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         serial!(self, self.inner.get_trial(id))
     }
+}
+
+#[async_trait]
+impl<S: TrialRegistry> TrialRegistry for Serial<S> {
     async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, StorageError> {
         serial!(self, self.inner.put_trial(trial, audit))
     }

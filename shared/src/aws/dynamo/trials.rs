@@ -14,7 +14,7 @@ use crate::domain_event::DomainEvent;
 use crate::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
 use crate::ids::{PatientId, SiteId, TrialId};
 use crate::ports::StorageError;
-use crate::ports::{EnrolmentStore, TrialStore, Upsert};
+use crate::ports::{EnrolmentStore, TrialConfig, TrialRegistry, Upsert};
 use crate::trial::Trial;
 
 pub(crate) fn trial_pk(trial: &TrialId) -> String {
@@ -34,7 +34,7 @@ fn enrolment_counter_sk(site: &SiteId, status: EnrolmentStatus) -> String {
 }
 
 #[async_trait]
-impl TrialStore for DynamoStore {
+impl TrialConfig for DynamoStore {
     async fn get_trial(&self, id: &TrialId) -> Result<Option<Trial>, StorageError> {
         const OP: &str = "dynamodb.GetItem(trial)";
         self.get(OP, trial_pk(id), "META".into(), false).await?.map(|i| from_record(OP, "trial", i)).transpose()
@@ -44,7 +44,10 @@ impl TrialStore for DynamoStore {
         const OP: &str = "dynamodb.GetItem(trial, consistent)";
         self.get(OP, trial_pk(id), "META".into(), true).await?.map(|i| from_record(OP, "trial", i)).transpose()
     }
+}
 
+#[async_trait]
+impl TrialRegistry for DynamoStore {
     async fn put_trial(&self, trial: &Trial, audit: &AuditEntry) -> Result<Upsert, StorageError> {
         const OP: &str = "dynamodb.TransactWriteItems(trial)";
         let keys = || {

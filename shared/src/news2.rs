@@ -128,6 +128,7 @@ pub struct Component {
     pub parameter: Parameter,
     pub value: VitalValue,
     pub score: u8,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub observed_at: DateTime<Utc>,
 }
 
@@ -138,6 +139,7 @@ pub struct News2Result {
     pub risk_level: RiskLevel,
     pub components: Vec<Component>,
     pub missing: Vec<Parameter>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub observed_at: Option<DateTime<Utc>>,
 }
 

@@ -62,6 +62,78 @@ pub fn push(out: &mut String, t: DateTime<Utc>) {
     out.push_str(std::str::from_utf8(&b).expect("ASCII digits"));
 }
 
+/// chrono's serde form of `t` (`to_rfc3339_opts(AutoSi, true)`: a fraction
+/// of 0, 3, 6 or 9 digits, as few as keep the instant, and `Z`) in a stack
+/// buffer, without chrono's general formatter: every reading, observation
+/// and result time of the vitals items is written in it. `None` for years
+/// outside 0-9999 and leap seconds, which chrono renders its own way.
+fn serde_form(t: DateTime<Utc>) -> Option<([u8; 30], usize)> {
+    let (year, nanos) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return None;
+    }
+    let mut b = *b"0000-00-00T00:00:00.000000000Z";
+    let mut digits = |at: usize, width: usize, mut n: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    digits(0, 4, year as u32);
+    digits(5, 2, t.month());
+    digits(8, 2, t.day());
+    digits(11, 2, t.hour());
+    digits(14, 2, t.minute());
+    digits(17, 2, t.second());
+    let len = if nanos == 0 {
+        19
+    } else if nanos % 1_000_000 == 0 {
+        digits(20, 3, nanos / 1_000_000);
+        23
+    } else if nanos % 1_000 == 0 {
+        digits(20, 6, nanos / 1_000);
+        26
+    } else {
+        digits(20, 9, nanos);
+        29
+    };
+    b[len] = b'Z';
+    Some((b, len + 1))
+}
+
+/// Appends chrono's serde form of `t` ([`serialize`]'s text).
+pub fn push_serde(out: &mut String, t: DateTime<Utc>) {
+    match serde_form(t) {
+        Some((b, len)) => out.push_str(std::str::from_utf8(&b[..len]).expect("ASCII digits")),
+        None => out.push_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+    }
+}
+
+/// `#[serde(serialize_with)]` for a `DateTime<Utc>` written on a hot path:
+/// the same text as chrono's own `Serialize`, without its formatter.
+pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    match serde_form(*t) {
+        Some((b, len)) => s.serialize_str(std::str::from_utf8(&b[..len]).expect("ASCII digits")),
+        None => serde::Serialize::serialize(t, s),
+    }
+}
+
+/// [`serialize`] for an optional time (`#[serde(serialize_with)]` on an `Option`).
+pub fn serialize_option<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_some(&Serde(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+struct Serde(DateTime<Utc>);
+
+impl serde::Serialize for Serde {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize(&self.0, s)
+    }
+}
+
 /// Parses what chrono's `Deserialize for DateTime<Utc>` parses (RFC 3339,
 /// relaxed, any offset, converted to UTC), to the same instant and with the
 /// same errors. The form devices and this service send,
@@ -122,6 +194,7 @@ pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Ut
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::{Just, Strategy};
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-26T20:00:00Z").unwrap().with_timezone(&Utc)
@@ -196,7 +269,57 @@ mod tests {
         t: DateTime<Utc>,
     }
 
+    #[derive(serde::Serialize)]
+    struct Written {
+        #[serde(serialize_with = "super::serialize")]
+        t: DateTime<Utc>,
+        #[serde(serialize_with = "super::serialize_option")]
+        o: Option<DateTime<Utc>>,
+    }
+
+    /// What `serialize` replaced: chrono's own `Serialize`, through serde_json and serde_dynamo.
+    fn assert_written_as_chrono_writes(t: DateTime<Utc>) {
+        let fast = Written { t, o: Some(t) };
+        let chrono = serde_json::json!({"t": t, "o": Some(t)});
+        assert_eq!(serde_json::to_value(&fast).unwrap(), chrono, "{t:?}");
+        let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = serde_dynamo::to_item(&fast).unwrap();
+        let chrono_item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            serde_dynamo::to_item(&chrono).unwrap();
+        assert_eq!(item, chrono_item, "{t:?}");
+        let mut pushed = String::new();
+        push_serde(&mut pushed, t);
+        assert_eq!(Some(pushed.as_str()), chrono["t"].as_str());
+    }
+
+    #[test]
+    fn the_serde_form_is_chrono_s_on_its_edges() {
+        for s in [
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "2026-11-26T20:00:00.5Z",
+            "2026-11-26T20:00:00.000001Z",
+            "2026-11-26T20:00:00.000000001Z",
+            "2026-11-26T20:00:00.120Z",
+            "2016-12-31T23:59:60.5Z",
+            "2016-12-31T23:59:60Z",
+            "-0001-01-01T00:00:00Z",
+            "+10000-01-01T00:00:00Z",
+        ] {
+            assert_written_as_chrono_writes(s.parse().unwrap());
+        }
+        // AND an absent optional time stays null
+        assert_eq!(serde_json::to_value(Written { t: now(), o: None }).unwrap()["o"], serde_json::Value::Null);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn the_serde_form_is_chrono_s(
+            secs in -62_135_596_800i64..253_402_300_800,
+            nanos in proptest::prop_oneof![Just(0u32), (0u32..1000).prop_map(|m| m * 1_000_000), (0u32..1_000_000).prop_map(|u| u * 1000), 0u32..1_000_000_000],
+        ) {
+            assert_written_as_chrono_writes(DateTime::from_timestamp(secs, nanos).unwrap());
+        }
+
         #[test]
         fn format_is_chrono_s_rendering(secs in -62_135_596_800i64..253_402_300_800, nanos in 0u32..1_000_000_000) {
             let t = DateTime::from_timestamp(secs, nanos).unwrap();

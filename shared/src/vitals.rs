@@ -87,6 +87,19 @@ pub enum Avpu {
     U,
 }
 
+impl Avpu {
+    /// Its serde name (the variant's), as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Avpu::A => "A",
+            Avpu::C => "C",
+            Avpu::V => "V",
+            Avpu::P => "P",
+            Avpu::U => "U",
+        }
+    }
+}
+
 /// Deserialized as `#[serde(untagged)]` would, by hand (see the impl below).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -184,7 +197,7 @@ pub struct VitalReading {
     pub reading_id: ReadingId,
     pub code: VitalCode,
     pub value: VitalValue,
-    #[serde(deserialize_with = "crate::timestamp::deserialize")]
+    #[serde(serialize_with = "crate::timestamp::serialize", deserialize_with = "crate::timestamp::deserialize")]
     pub observed_at: DateTime<Utc>,
 }
 
@@ -301,7 +314,7 @@ fn derived_reading_id(code: VitalCode, value: &VitalValue, at: DateTime<Utc>) ->
 #[serde(rename_all = "camelCase")]
 pub struct Observation {
     pub value: VitalValue,
-    #[serde(deserialize_with = "crate::timestamp::deserialize")]
+    #[serde(serialize_with = "crate::timestamp::serialize", deserialize_with = "crate::timestamp::deserialize")]
     pub observed_at: DateTime<Utc>,
 }
 

@@ -27,7 +27,7 @@ pub struct VitalsState {
     #[serde(default)]
     pub last_alert_level: Option<RiskLevel>,
     /// Data time of the last alert, the start of its cooldown.
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::timestamp::serialize_option")]
     pub last_alert_at: Option<DateTime<Utc>>,
     /// Alerts raised for this patient so far. It moves in the same versioned
     /// write that records the alert, so a redelivered batch assessed over the
@@ -40,7 +40,7 @@ pub struct VitalsState {
     /// When site staff acknowledged `last_alert_id`. Written by the ack route
     /// in the acknowledgement's own transaction (with `version + 1`), never by
     /// the analyzer, which only carries it forward.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "crate::timestamp::serialize_option")]
     pub last_alert_acked_at: Option<DateTime<Utc>>,
     /// Every parameter that scored while the patient was at or above the open
     /// level. A lower aggregate clears by time only while all of them are
@@ -51,7 +51,7 @@ pub struct VitalsState {
     pub alerting_parameters: Vec<Parameter>,
     /// Data time of the first result of the current unbroken run of fresh
     /// results below the open level.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "crate::timestamp::serialize_option")]
     pub below_since: Option<DateTime<Utc>>,
 }
 

@@ -25,8 +25,9 @@
 //! runs. No tracing subscriber is installed: log formatting is not measured.
 //! For instruction counts, the timed call is one symbol callgrind can toggle on:
 //! `valgrind --tool=callgrind --toggle-collect='replay::timed*' target/release/examples/replay <event.json> 50`.
-//! The in-memory store does not build DynamoDB requests; the AWS adapter's
-//! request building is benchmarked apart (vitals-analyzer's `requests` bench).
+//! The in-memory store builds the DynamoDB requests the AWS adapter would
+//! send (the submission's TransactWriteItems, its items), so the figure is
+//! the handler's CPU on AWS less the HTTP and the SDK's JSON.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The AWS adapter's request building for the replay fixture
-//! (`cargo bench -p vitals-analyzer --bench requests`): the work the
-//! in-memory adapters do not do (serde_dynamo conversion, key strings, SDK
-//! builders), so replay CPU + this = the handler's CPU on AWS, less the HTTP.
+//! (`cargo bench -p vitals-analyzer --bench requests`): the item conversion,
+//! key strings and SDK builders, which the in-memory adapters share with the
+//! AWS adapter since session 7 (so the replay includes them).
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use criterion::{black_box, Criterion};

@@ -3,7 +3,8 @@
 //! SDK clients are `Arc`s inside).
 
 mod anchors;
-mod dynamo;
+// pub(crate): the in-memory store builds its requests with the adapter's own code.
+pub(crate) mod dynamo;
 mod errors;
 mod eventbridge;
 mod s3;

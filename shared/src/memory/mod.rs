@@ -77,6 +77,19 @@ impl RequestLog {
     }
 }
 
+/// The AWS adapter, only to build the DynamoDB requests it would send for
+/// a write (never to send them): the memory store's writes build the same
+/// items and requests (serde_dynamo conversion, keys, SDK builders) and then
+/// apply the write to its tables, so CPU measured on it (the replay
+/// examples, the benches) is the handler's CPU on AWS less the HTTP.
+fn adapter() -> &'static crate::aws::DynamoStore {
+    static ADAPTER: std::sync::OnceLock<crate::aws::DynamoStore> = std::sync::OnceLock::new();
+    ADAPTER.get_or_init(|| {
+        let sdk = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+        crate::aws::DynamoStore::new(&sdk, "TrialTable", "AuditTable")
+    })
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -120,7 +133,8 @@ struct Tables {
     /// By (trial, patient, id): the guard's key in DynamoDB.
     submissions: BTreeMap<(TrialId, PatientId, SubmissionId), StoredSubmission>,
     daily: BTreeMap<(TrialId, String, SiteId, String), u64>,
-    readings: BTreeMap<(TrialId, PatientId), BTreeMap<String, VitalReading>>,
+    /// Reading items by (pk, sk), as the adapter's PutRequests carry them.
+    readings: BTreeMap<(String, String), crate::aws::dynamo::Item>,
     states: BTreeMap<(TrialId, PatientId), VitalsState>,
     risk_counts: BTreeMap<(TrialId, RiskLevel), i64>,
     alerts: BTreeMap<(TrialId, AlertId), AlertRecord>,
@@ -234,7 +248,14 @@ impl MemoryStore {
     }
 
     pub fn readings(&self, trial: &TrialId, patient: &PatientId) -> Vec<VitalReading> {
-        lock(&self.t).readings.get(&(trial.clone(), patient.clone())).map(|m| m.values().cloned().collect()).unwrap_or_default()
+        let pk = crate::aws::dynamo::patient_pk(trial, patient);
+        let t = lock(&self.t);
+        let items = t.readings.range((pk.clone(), String::new())..).take_while(|((p, _), _)| *p == pk);
+        items
+            .map(|(_, item)| {
+                crate::aws::dynamo::from_record("memory.readings", "reading", item.clone()).expect("a reading item this store wrote")
+            })
+            .collect()
     }
 
     pub fn submission_count(&self) -> usize {

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 
-use super::{lock, MemoryStore};
+use super::{adapter, lock, MemoryStore};
 use crate::audit::chain::ChainId;
 use crate::audit::AuditEntry;
+use crate::aws::dynamo::{reading_requests, StateRequest};
 use crate::domain_event::DomainEvent;
 use crate::ids::{PatientId, TrialId};
 use crate::news2::RiskLevel;
@@ -13,38 +14,22 @@ use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::vitals::VitalReading;
 use crate::vitals_state::VitalsState;
 
-/// The sort key the adapter writes (less its `VITAL#` prefix).
-fn key(r: &VitalReading) -> String {
-    let mut key = String::new();
-    r.push_key(&mut key);
-    key
-}
-
 #[async_trait]
 impl VitalsStore for MemoryStore {
     async fn put_readings(&self, trial: &TrialId, patient: &PatientId, readings: &[VitalReading]) -> Result<(), StorageError> {
-        self.faults.check("put_readings")?;
-        // BatchWriteItem takes at most 25 items per call.
-        self.requests.add("dynamodb.BatchWriteItem", readings.len().div_ceil(25) as u64);
-        let mut t = lock(&self.t);
-        let m = t.readings.entry((trial.clone(), patient.clone())).or_default();
-        for r in readings {
-            m.insert(key(r), r.clone());
-        }
-        Ok(())
+        self.put_readings_batch(&[PatientReadings { trial, patient, readings }]).await
     }
 
+    /// The adapter's PutRequests, built as it builds them, applied to the table.
     async fn put_readings_batch(&self, batch: &[PatientReadings<'_>]) -> Result<(), StorageError> {
         self.faults.check("put_readings")?;
-        let n: usize = batch.iter().map(|b| b.readings.len()).sum();
-        // The AWS adapter packs 25 items per BatchWriteItem across patients.
-        self.requests.add("dynamodb.BatchWriteItem", n.div_ceil(25) as u64);
+        let requests = reading_requests(batch)?;
+        // The adapter packs 25 items per BatchWriteItem across patients.
+        self.requests.add("dynamodb.BatchWriteItem", requests.len().div_ceil(25) as u64);
         let mut t = lock(&self.t);
-        for b in batch {
-            let m = t.readings.entry((b.trial.clone(), b.patient.clone())).or_default();
-            for r in b.readings {
-                m.insert(key(r), r.clone());
-            }
+        for item in requests.into_iter().filter_map(|r| r.put_request).map(|p| p.item) {
+            let key = |name: &str| crate::aws::dynamo::attr_str(&item, name).unwrap_or_default().to_owned();
+            t.readings.insert((key("pk"), key("sk")), item);
         }
         Ok(())
     }
@@ -69,13 +54,13 @@ impl VitalsStore for MemoryStore {
             }
             let old_level = previous.and_then(|p| p.news2.as_ref()).map(|n| n.risk_level);
             let new_level = state.news2.as_ref().map(|n| n.risk_level);
-            // Matches the adapter: no read, a Put when the level the caller read is
-            // unchanged, or a transaction with the risk counters when it moved or
-            // with the audit entry and its chain head when an alert is raised.
-            if old_level == new_level && raised.is_empty() {
-                self.requests.add("dynamodb.PutItem", 1);
-            } else {
-                self.requests.add("dynamodb.TransactWriteItems", 1);
+            // The adapter's request: no read, a Put when the level the caller read is
+            // unchanged and nothing else commits with it, or a transaction with the risk
+            // counters when it moved or with the audit entry and its chain head when an
+            // alert is raised.
+            match std::hint::black_box(adapter().state_request(previous, state, raised, events)?) {
+                StateRequest::Put { .. } => self.requests.add("dynamodb.PutItem", 1),
+                StateRequest::Transact { .. } => self.requests.add("dynamodb.TransactWriteItems", 1),
             }
             let mut t = lock(&self.t);
             let key = (state.trial_id.clone(), state.patient_id.clone());

@@ -35,7 +35,7 @@ pub(crate) fn pending_event_item(op: &'static str, event: &DomainEvent) -> Resul
     item.insert("sk".into(), s(EVENT_SK));
     item.insert("eventspk".into(), s(events_pk(event.event_id.shard())));
     item.insert("eventssk".into(), s(format!("{}#{}", timestamp::format(event.first_due()), event.event_id)));
-    item.insert("event".into(), serde_dynamo::to_attribute_value(event).map_err(codec(op, "event"))?);
+    item.insert("event".into(), super::item_codec::to_attribute_value(event).map_err(codec(op, "event"))?);
     Ok(item)
 }
 

@@ -45,6 +45,7 @@ mod audit_log;
 mod batch;
 mod chains;
 mod events;
+mod item_codec;
 mod outbox;
 mod query;
 mod reads;
@@ -52,6 +53,9 @@ mod report_figures;
 mod submissions;
 mod trials;
 mod vitals;
+
+pub(crate) use submissions::patient_pk;
+pub(crate) use vitals::{reading_requests, StateRequest};
 
 use std::collections::HashMap;
 
@@ -326,7 +330,7 @@ pub(crate) fn to_record<T: Serialize>(
     value: &T,
     keys: impl IntoIterator<Item = (&'static str, String)>,
 ) -> Result<Item, StorageError> {
-    let mut item: Item = serde_dynamo::to_item(value).map_err(codec(op, what))?;
+    let mut item: Item = item_codec::to_item(value).map_err(codec(op, what))?;
     item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
     for (k, v) in keys {
         item.insert(k.to_owned(), s(v));

@@ -223,7 +223,7 @@ impl DynamoStore {
     /// audit entries, PRO alerts as pending outbox items], all or nothing: a
     /// stored submission always has its alerts and its audit entries.
     #[allow(clippy::too_many_arguments)]
-    fn submission_transaction(
+    pub(crate) fn submission_transaction(
         &self,
         op: &'static str,
         sub: &StoredSubmission,

@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::batch::{chunks, write_until_done, Backoff};
 use super::submissions::patient_pk;
@@ -22,7 +21,7 @@ use crate::news2::RiskLevel;
 use crate::ports::StorageError;
 use crate::ports::{PatientReadings, StateWrite, VitalsStore};
 use crate::timestamp;
-use crate::vitals::VitalReading;
+use crate::vitals::{VitalReading, VitalValue};
 use crate::vitals_state::VitalsState;
 
 pub(super) const STATE_SK: &str = "STATE#VITALS";
@@ -38,7 +37,9 @@ fn risk_sk(level: RiskLevel) -> String {
     format!("RISK#{}", level.as_str())
 }
 
-#[derive(Serialize)]
+/// A reading's stored record: its serde form is the item [`reading_item`] builds.
+#[cfg(test)]
+#[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ReadingRecord<'a> {
     trial_id: &'a TrialId,
@@ -47,33 +48,141 @@ struct ReadingRecord<'a> {
     reading: &'a VitalReading,
 }
 
+/// A reading's item, attribute by attribute: what `to_record` makes of its
+/// [`ReadingRecord`] (a property test holds them equal), without
+/// serde_dynamo's map serialiser (which `#[serde(flatten)]` forces) and
+/// chrono's formatter: readings are most of a vitals batch's items.
+fn reading_item(pk: String, sk: String, trial: &TrialId, patient: &PatientId, r: &VitalReading) -> Item {
+    let value = match r.value {
+        // serde_dynamo writes an f64 with `to_string` (Display) too.
+        VitalValue::Number(x) => AttributeValue::N(x.to_string()),
+        VitalValue::Flag(b) => AttributeValue::Bool(b),
+        VitalValue::Avpu(a) => s(a.as_str()),
+    };
+    let mut observed_at = String::with_capacity(30);
+    timestamp::push_serde(&mut observed_at, r.observed_at);
+    // Sized once: growing a map rehashes every key (SipHash) already in it.
+    let mut item = Item::with_capacity(8);
+    for (name, value) in [
+        ("trialId", s(trial.as_str())),
+        ("patientId", s(patient.as_str())),
+        ("readingId", s(r.reading_id.as_str())),
+        ("code", s(r.code.as_str())),
+        ("value", value),
+        ("observedAt", s(observed_at)),
+        ("pk", s(pk)),
+        ("sk", s(sk)),
+    ] {
+        item.insert(name.to_owned(), value);
+    }
+    item
+}
+
+/// Builds one PutRequest per distinct reading key, across patients.
+/// BatchWriteItem refuses a call naming one key twice, and a repeated
+/// reading key is the same reading, so the last one wins. The in-memory
+/// store builds the same requests (`crate::memory`), so a replay on it pays
+/// the item conversion too.
+pub(crate) fn reading_requests(batch: &[PatientReadings<'_>]) -> Result<Vec<WriteRequest>, StorageError> {
+    const OP: &str = "dynamodb.BatchWriteItem(readings)";
+    let mut by_key: BTreeMap<(String, String), Item> = BTreeMap::new();
+    for group in batch {
+        let pk = patient_pk(group.trial, group.patient);
+        for reading in group.readings {
+            let sk = reading_sk(reading);
+            let item = reading_item(pk.clone(), sk.clone(), group.trial, group.patient, reading);
+            by_key.insert((pk.clone(), sk), item);
+        }
+    }
+    by_key
+        .into_values()
+        .map(|item| {
+            let put =
+                PutRequest::builder().set_item(Some(item)).build().map_err(|_| StorageError::Corrupt(format!("{OP}: request-build")))?;
+            Ok(WriteRequest::builder().put_request(put).build())
+        })
+        .collect()
+}
+
+/// What one state write sends: a conditional PutItem when the risk level
+/// stays and nothing else commits with it, else one TransactWriteItems.
+pub(crate) enum StateRequest {
+    Put {
+        item: Item,
+        condition: &'static str,
+        expr: Expr,
+    },
+    /// `[state, (head, audit entries..)?, counters.., events..]`; `chained`: with the head and entries.
+    Transact {
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+        chained: bool,
+    },
+}
+
 impl DynamoStore {
-    /// Builds one PutRequest per distinct reading key, across patients.
-    /// BatchWriteItem refuses a call naming one key twice, and a repeated
-    /// reading key is the same reading, so the last one wins.
-    #[doc(hidden)] // public for the request-building benchmark
+    /// The request building of [`reading_requests`], public for the request-building benchmark.
+    #[doc(hidden)]
     pub fn reading_requests(&self, batch: &[PatientReadings<'_>]) -> Result<Vec<WriteRequest>, StorageError> {
-        const OP: &str = "dynamodb.BatchWriteItem(readings)";
-        let mut by_key: BTreeMap<(String, String), Item> = BTreeMap::new();
-        for group in batch {
-            let pk = patient_pk(group.trial, group.patient);
-            for reading in group.readings {
-                let sk = reading_sk(reading);
-                let record = ReadingRecord { trial_id: group.trial, patient_id: group.patient, reading };
-                let item = to_record(OP, "reading", &record, [("pk", pk.clone()), ("sk", sk.clone())])?;
-                by_key.insert((pk.clone(), sk), item);
+        reading_requests(batch)
+    }
+
+    /// The request of a state write over `previous` (see `put_state_with_events`);
+    /// no I/O, so the in-memory store builds the same one.
+    pub(crate) fn state_request(
+        &self,
+        previous: Option<&VitalsState>,
+        state: &VitalsState,
+        raised: &[AuditEntry],
+        events: &[DomainEvent],
+    ) -> Result<StateRequest, StorageError> {
+        const OP: &str = "dynamodb.PutItem(vitals state)";
+        if !state.follows(previous) {
+            return Err(StorageError::Corrupt(format!("{OP}: the state does not follow the previous one")));
+        }
+        let previous_level = previous.and_then(|p| p.news2.as_ref()).map(|r| r.risk_level);
+        let new_level = state.news2.as_ref().map(|r| r.risk_level);
+
+        let pk = patient_pk(&state.trial_id, &state.patient_id);
+        let item = to_record(OP, "vitals state", state, [("pk", pk), ("sk", STATE_SK.to_owned())])?;
+        let (condition, expr) = match previous {
+            None => ("attribute_not_exists(pk)", Expr::default()),
+            Some(p) => ("#v = :prev", Expr::default().name("#v", "version").value(":prev", n(p.version))),
+        };
+
+        let ext = if raised.is_empty() { None } else { Some(Extension::of(raised)?) };
+        if ext.as_ref().is_some_and(|e| e.chain != ChainId::Patient(state.patient_id.clone())) {
+            return Err(StorageError::Corrupt(format!("{OP}: audit entries linked into another chain")));
+        }
+        if new_level == previous_level && ext.is_none() && events.is_empty() {
+            return Ok(StateRequest::Put { item, condition, expr });
+        }
+
+        // The level moved, or an alert is raised: the state, both counters
+        // and the alert.raised entry (with its chain's head on the enrolment)
+        // change together, so risk_level_counts is one small Query that is
+        // never off by a crash, and the entry commits only with the state
+        // write that moves the escalation sequence: a redelivered batch,
+        // whose state write fails its version check, writes no second entry.
+        // The put's version condition makes the decrement of the previous
+        // level right: the transaction commits only over the item the caller read.
+        const TX: &str = "dynamodb.TransactWriteItems(vitals state)";
+        let mut tx = vec![self.tx_put(TX, item, condition, expr)?];
+        if let Some(ext) = &ext {
+            tx.push(self.tx_head(TX, &state.trial_id, ext)?);
+            for entry in raised {
+                tx.push(self.tx_audit(TX, entry)?);
             }
         }
-        by_key
-            .into_values()
-            .map(|item| {
-                let put = PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(|_| StorageError::Corrupt(format!("{OP}: request-build")))?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
-            .collect()
+        if new_level != previous_level {
+            if let Some(level) = new_level {
+                tx.push(self.risk_counter(TX, &state.trial_id, level, 1)?);
+            }
+            if let Some(level) = previous_level {
+                tx.push(self.risk_counter(TX, &state.trial_id, level, -1)?);
+            }
+        }
+        tx.extend(self.tx_events(TX, events)?);
+        Ok(StateRequest::Transact { items: tx, chained: ext.is_some() })
     }
 
     /// One BatchWriteItem; returns the requests DynamoDB left unprocessed.
@@ -157,73 +266,31 @@ impl VitalsStore for DynamoStore {
         events: &[DomainEvent],
     ) -> Result<StateWrite, StorageError> {
         const OP: &str = "dynamodb.PutItem(vitals state)";
-        if !state.follows(previous) {
-            return Err(StorageError::Corrupt(format!("{OP}: the state does not follow the previous one")));
-        }
-        let previous_level = previous.and_then(|p| p.news2.as_ref()).map(|r| r.risk_level);
-        let new_level = state.news2.as_ref().map(|r| r.risk_level);
-
-        let pk = patient_pk(&state.trial_id, &state.patient_id);
-        let item = to_record(OP, "vitals state", state, [("pk", pk), ("sk", STATE_SK.to_owned())])?;
-        let (condition, expr) = match previous {
-            None => ("attribute_not_exists(pk)", Expr::default()),
-            Some(p) => ("#v = :prev", Expr::default().name("#v", "version").value(":prev", n(p.version))),
-        };
-
-        let ext = if raised.is_empty() { None } else { Some(Extension::of(raised)?) };
-        if ext.as_ref().is_some_and(|e| e.chain != ChainId::Patient(state.patient_id.clone())) {
-            return Err(StorageError::Corrupt(format!("{OP}: audit entries linked into another chain")));
-        }
-
-        if new_level == previous_level && ext.is_none() && events.is_empty() {
-            let res = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression(condition)
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
-                .send()
-                .await;
-            return match res {
-                Ok(_) => Ok(StateWrite::Written),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(StateWrite::Stale),
-                Err(e) => Err(from_sdk(OP, &e)),
-            };
-        }
-
-        // The level moved, or an alert is raised: the state, both counters
-        // and the alert.raised entry (with its chain's head on the enrolment)
-        // change together, so risk_level_counts is one small Query that is
-        // never off by a crash, and the entry commits only with the state
-        // write that moves the escalation sequence: a redelivered batch,
-        // whose state write fails its version check, writes no second entry.
-        // The put's version condition makes the decrement of the previous
-        // level right: the transaction commits only over the item the caller read.
         const TX: &str = "dynamodb.TransactWriteItems(vitals state)";
-        // [state, (head, audit entries..)?, counters.., events..]
-        let mut tx = vec![self.tx_put(TX, item, condition, expr)?];
-        if let Some(ext) = &ext {
-            tx.push(self.tx_head(TX, &state.trial_id, ext)?);
-            for entry in raised {
-                tx.push(self.tx_audit(TX, entry)?);
+        match self.state_request(previous, state, raised, events)? {
+            StateRequest::Put { item, condition, expr } => {
+                let res = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(condition)
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .send()
+                    .await;
+                match res {
+                    Ok(_) => Ok(StateWrite::Written),
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(StateWrite::Stale),
+                    Err(e) => Err(from_sdk(OP, &e)),
+                }
             }
-        }
-        if new_level != previous_level {
-            if let Some(level) = new_level {
-                tx.push(self.risk_counter(TX, &state.trial_id, level, 1)?);
-            }
-            if let Some(level) = previous_level {
-                tx.push(self.risk_counter(TX, &state.trial_id, level, -1)?);
-            }
-        }
-        tx.extend(self.tx_events(TX, events)?);
-        match self.transact(TX, tx).await? {
-            Transacted::Committed => Ok(StateWrite::Written),
-            Transacted::Cancelled(r) if condition_failed(&r, 0) => Ok(StateWrite::Stale),
-            Transacted::Cancelled(r) if ext.is_some() => Err(chain_refusal(TX, &r, 1, 2)),
-            Transacted::Cancelled(_) => Err(StorageError::Corrupt(format!("{TX}: counter condition failed"))),
+            StateRequest::Transact { items, chained } => match self.transact(TX, items).await? {
+                Transacted::Committed => Ok(StateWrite::Written),
+                Transacted::Cancelled(r) if condition_failed(&r, 0) => Ok(StateWrite::Stale),
+                Transacted::Cancelled(r) if chained => Err(chain_refusal(TX, &r, 1, 2)),
+                Transacted::Cancelled(_) => Err(StorageError::Corrupt(format!("{TX}: counter condition failed"))),
+            },
         }
     }
 }
@@ -243,5 +310,56 @@ impl DynamoStore {
         }
         counts.sort_by_key(|(level, _)| *level);
         Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ids::ReadingId;
+    use crate::vitals::{Avpu, VitalCode};
+
+    fn value() -> impl Strategy<Value = VitalValue> {
+        prop_oneof![
+            any::<f64>().prop_map(VitalValue::Number),
+            (0.0f64..400.0).prop_map(VitalValue::Number),
+            (0u32..400).prop_map(|n| VitalValue::Number(f64::from(n))),
+            any::<bool>().prop_map(VitalValue::Flag),
+            prop_oneof![Just(Avpu::A), Just(Avpu::C), Just(Avpu::V), Just(Avpu::P), Just(Avpu::U)].prop_map(VitalValue::Avpu),
+        ]
+    }
+
+    fn code() -> impl Strategy<Value = VitalCode> {
+        (0usize..VitalCode::ALL.len()).prop_map(|i| VitalCode::ALL[i])
+    }
+
+    proptest! {
+        /// The hand-built item against what it replaced: serde_dynamo's item of the record.
+        #[test]
+        fn a_reading_item_is_serde_dynamo_s_item_of_its_record(
+            trial in "[A-Za-z0-9_-][A-Za-z0-9._-]{0,20}",
+            patient in "[A-Za-z0-9_-][A-Za-z0-9._-]{0,20}",
+            id in "[A-Za-z0-9_-][A-Za-z0-9._-]{0,40}",
+            code in code(),
+            value in value(),
+            secs in -62_135_596_800i64..253_402_300_800,
+            nanos in prop_oneof![Just(0u32), (0u32..1000).prop_map(|m| m * 1_000_000), 0u32..1_000_000_000],
+        ) {
+            let (trial, patient) = (TrialId::parse(&trial).unwrap(), PatientId::parse(&patient).unwrap());
+            let reading = VitalReading {
+                reading_id: ReadingId::parse(&id).unwrap(),
+                code,
+                value,
+                observed_at: DateTime::from_timestamp(secs, nanos).unwrap(),
+            };
+            let (pk, sk) = (patient_pk(&trial, &patient), reading_sk(&reading));
+            let record = ReadingRecord { trial_id: &trial, patient_id: &patient, reading: &reading };
+            let expected = to_record("test", "reading", &record, [("pk", pk.clone()), ("sk", sk.clone())]).unwrap();
+            let built = reading_item(pk, sk, &trial, &patient, &reading);
+            // NaN is not equal to itself as an f64, but its N text is "NaN" in both.
+            prop_assert_eq!(built, expected);
+        }
     }
 }

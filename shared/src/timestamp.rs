@@ -46,19 +46,8 @@ pub fn push(out: &mut String, t: DateTime<Utc>) {
         return;
     }
     let mut b = *b"0000-00-00T00:00:00.000Z";
-    let mut digits = |at: usize, width: usize, mut n: u32| {
-        for i in (at..at + width).rev() {
-            b[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-    };
-    digits(0, 4, year as u32);
-    digits(5, 2, t.month());
-    digits(8, 2, t.day());
-    digits(11, 2, t.hour());
-    digits(14, 2, t.minute());
-    digits(17, 2, t.second());
-    digits(20, 3, nanos / 1_000_000);
+    date_and_time(&mut b, t);
+    put_digits(&mut b, 20, 3, nanos / 1_000_000);
     out.push_str(std::str::from_utf8(&b).expect("ASCII digits"));
 }
 
@@ -73,18 +62,8 @@ fn serde_form(t: DateTime<Utc>) -> Option<([u8; 30], usize)> {
         return None;
     }
     let mut b = *b"0000-00-00T00:00:00.000000000Z";
-    let mut digits = |at: usize, width: usize, mut n: u32| {
-        for i in (at..at + width).rev() {
-            b[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-    };
-    digits(0, 4, year as u32);
-    digits(5, 2, t.month());
-    digits(8, 2, t.day());
-    digits(11, 2, t.hour());
-    digits(14, 2, t.minute());
-    digits(17, 2, t.second());
+    date_and_time(&mut b, t);
+    let mut digits = |at: usize, width: usize, n: u32| put_digits(&mut b, at, width, n);
     let len = if nanos == 0 {
         19
     } else if nanos % 1_000_000 == 0 {
@@ -99,6 +78,24 @@ fn serde_form(t: DateTime<Utc>) -> Option<([u8; 30], usize)> {
     };
     b[len] = b'Z';
     Some((b, len + 1))
+}
+
+/// Writes `n` as `width` decimal digits at `b[at..]` (zero-padded; `n` fits).
+fn put_digits(b: &mut [u8], at: usize, width: usize, mut n: u32) {
+    for i in (at..at + width).rev() {
+        b[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` into the first 19 bytes of `b` (a year in 0-9999).
+fn date_and_time(b: &mut [u8], t: DateTime<Utc>) {
+    put_digits(b, 0, 4, t.year() as u32);
+    put_digits(b, 5, 2, t.month());
+    put_digits(b, 8, 2, t.day());
+    put_digits(b, 11, 2, t.hour());
+    put_digits(b, 14, 2, t.minute());
+    put_digits(b, 17, 2, t.second());
 }
 
 /// Appends chrono's serde form of `t` ([`serialize`]'s text).

@@ -54,7 +54,10 @@ mod submissions;
 mod trials;
 mod vitals;
 
+// The in-memory adapters build these adapters' own requests (issue 16: honest replays).
+#[cfg(any(test, feature = "test-util"))]
 pub(crate) use submissions::patient_pk;
+#[cfg(any(test, feature = "test-util"))]
 pub(crate) use vitals::{reading_requests, StateRequest};
 
 use std::collections::HashMap;

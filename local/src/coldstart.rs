@@ -53,6 +53,9 @@ pub struct Sample {
     pub init: Duration,
     /// The init warm-up call, when the binary logged one.
     pub warm_up: Option<Duration>,
+    /// CPU time of all the process's threads up to the first `/invocation/next`: unlike the wall
+    /// clock, it does not grow when other processes take the cores, so it compares runs on a busy machine.
+    pub init_cpu: Option<Duration>,
     /// First event handed -> its response.
     pub first: Duration,
     /// Median of the warm invocations of this run.
@@ -173,6 +176,16 @@ fn watch_output(stream: impl AsyncRead + Unpin + Send + 'static, verbose: bool) 
 }
 
 /// `VmHWM` of a live process, KiB.
+/// On-CPU time so far of every live thread of `pid` (the first field of each task's `schedstat`, in ns).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
@@ -231,6 +244,8 @@ pub async fn run_once(subject: &Subject, warm: usize, memory_mb: u32, verbose: b
             unreachable!("the first /next always gets an event")
         };
         let init = first_handed - started;
+        // The process now waits for its event's response to be read: its CPU time is init's.
+        let init_cpu = cpu_time(pid);
         let mut handed = first_handed;
         let mut durations = Vec::with_capacity(warm + 1);
         loop {
@@ -244,7 +259,7 @@ pub async fn run_once(subject: &Subject, warm: usize, memory_mb: u32, verbose: b
         let peak_rss_kib = peak_rss_kib(pid).unwrap_or_default();
         let first = durations.first().copied().unwrap_or_default();
         let warm = median(&durations[1.min(durations.len())..]).unwrap_or_default();
-        Ok(Sample { init, warm_up: None, first, warm, peak_rss_kib })
+        Ok(Sample { init, warm_up: None, init_cpu, first, warm, peak_rss_kib })
     }
     .await;
 
@@ -303,6 +318,7 @@ pub struct Row {
     pub runs: usize,
     pub init: Duration,
     pub warm_up: Option<Duration>,
+    pub init_cpu: Option<Duration>,
     pub first: Duration,
     pub warm: Duration,
     pub peak_rss_kib: u64,
@@ -312,6 +328,7 @@ impl Row {
     pub fn from_samples(name: &str, stripped: u64, zipped: u64, samples: &[Sample]) -> Row {
         let pick = |f: fn(&Sample) -> Duration| median(&samples.iter().map(f).collect::<Vec<_>>()).unwrap_or_default();
         let warm_ups: Vec<Duration> = samples.iter().filter_map(|s| s.warm_up).collect();
+        let cpus: Vec<Duration> = samples.iter().filter_map(|s| s.init_cpu).collect();
         let mut rss: Vec<u64> = samples.iter().map(|s| s.peak_rss_kib).collect();
         rss.sort_unstable();
         Row {
@@ -321,6 +338,7 @@ impl Row {
             runs: samples.len(),
             init: pick(|s| s.init),
             warm_up: median(&warm_ups),
+            init_cpu: median(&cpus),
             first: pick(|s| s.first),
             warm: pick(|s| s.warm),
             peak_rss_kib: rss.get(rss.len() / 2).copied().unwrap_or_default(),
@@ -347,23 +365,31 @@ fn ratio(a: Duration, b: Duration) -> String {
 /// The Markdown table `make coldstart` prints; `baseline` is the hello-world row.
 pub fn table(rows: &[Row], baseline: &Row) -> String {
     let mut out = String::from(
-        "| binary | stripped | zipped | init (exec→/next) | of which warm-up call | init before the call | × hello init | first response | warm response | first ÷ warm | peak RSS |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| binary | stripped | zipped | init (exec→/next) | of which warm-up call | init before the call | × hello init | before the call × hello | init CPU | × hello CPU | first response | warm response | first ÷ warm | peak RSS |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
+        // The budget's ratio: init up to the warm-up call, over hello-world's whole init
+        // (which has no call); the call itself is reported, and budgeted, as the first request's cost.
         let (call, before) = match r.warm_up {
-            Some(w) => (ms(w), ms(r.init.saturating_sub(w))),
-            None => ("-".to_owned(), ms(r.init)),
+            Some(w) => (ms(w), r.init.saturating_sub(w)),
+            None => ("-".to_owned(), r.init),
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} MiB |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} MiB |\n",
             r.name,
             mb(r.stripped),
             mb(r.zipped),
             ms(r.init),
             call,
-            before,
+            ms(before),
             ratio(r.init, baseline.init),
+            ratio(before, baseline.init),
+            r.init_cpu.map_or_else(|| "-".to_owned(), ms),
+            match (r.init_cpu, baseline.init_cpu) {
+                (Some(a), Some(b)) => ratio(a, b),
+                _ => "-".to_owned(),
+            },
             ms(r.first),
             ms(r.warm),
             ratio(r.first, r.warm),
@@ -400,16 +426,20 @@ mod tests {
     fn the_table_splits_init_at_the_warm_up_call_and_divides_by_hello_world() {
         // GIVEN hello-world at 4 ms init and a function at 6 ms, 2 ms of it the warm-up call
         let d = Duration::from_millis;
-        let sample = |init, warm_up| Sample { init: d(init), warm_up, first: d(3), warm: d(2), peak_rss_kib: 4096 };
-        let hello = Row::from_samples("hello-world", 1_000_000, 400_000, &[sample(4, None)]);
-        let f = Row::from_samples("epro-api", 9_000_000, 3_000_000, &[sample(6, Some(d(2)))]);
+        let sample =
+            |init, warm_up, cpu| Sample { init: d(init), warm_up, init_cpu: Some(d(cpu)), first: d(3), warm: d(2), peak_rss_kib: 4096 };
+        let hello = Row::from_samples("hello-world", 1_000_000, 400_000, &[sample(4, None, 1)]);
+        let f = Row::from_samples("epro-api", 9_000_000, 3_000_000, &[sample(6, Some(d(2)), 3)]);
         // WHEN the table is printed
         let t = table(&[hello.clone(), f], &hello);
-        // THEN the function's row shows the call, init before it, and both ratios
+        // THEN the function's row shows the call, init before it, the ratios of its whole init and of
+        // init before the call (the budget's) to hello-world's, init CPU and its ratio, and first over warm
         assert!(
-            t.contains("| epro-api | 9.00 MB | 3.00 MB | 6.00 ms | 2.00 ms | 4.00 ms | 1.50× | 3.00 ms | 2.00 ms | 1.50× | 4.0 MiB |"),
+            t.contains(
+                "| epro-api | 9.00 MB | 3.00 MB | 6.00 ms | 2.00 ms | 4.00 ms | 1.50× | 1.00× | 3.00 ms | 3.00× | 3.00 ms | 2.00 ms | 1.50× | 4.0 MiB |"
+            ),
             "{t}"
         );
-        assert!(t.contains("| hello-world | 1.00 MB | 0.40 MB | 4.00 ms | - | 4.00 ms | 1.00× |"), "{t}");
+        assert!(t.contains("| hello-world | 1.00 MB | 0.40 MB | 4.00 ms | - | 4.00 ms | 1.00× | 1.00× | 1.00 ms | 1.00× |"), "{t}");
     }
 }

@@ -14,8 +14,18 @@ async fn the_warm_up_reads_the_sentinel_key_through_the_functions_own_sdk_config
     let env = Emulator::provision("warmup").await;
     let sdk = lambda_sdk_config();
     // WHEN the warm-up runs
-    let w = warm_up(&sdk, env.table()).await;
+    let w = warm_up(&aws_sdk_dynamodb::Client::new(&sdk), env.table()).await;
     // THEN the GetItem succeeded (no item lives at the sentinel key, which is no error)
+    assert_eq!(w.outcome, "ok");
+}
+
+#[tokio::test]
+async fn a_store_warms_up_its_own_client_on_its_own_table() {
+    // GIVEN a function's store on the template's table (a function's main calls this in init)
+    let env = Emulator::provision("warmup-store").await;
+    // WHEN its warm-up runs
+    let w = env.store().warm_up().await;
+    // THEN the GetItem went to that table and succeeded
     assert_eq!(w.outcome, "ok");
 }
 
@@ -47,7 +57,7 @@ async fn a_warm_up_of_a_missing_table_reports_the_code_and_does_not_fail_init() 
     let _env = Emulator::provision("warmup-missing").await;
     let sdk = lambda_sdk_config();
     // WHEN the warm-up runs
-    let w = warm_up(&sdk, "no-such-table-warm-up").await;
+    let w = warm_up(&aws_sdk_dynamodb::Client::new(&sdk), "no-such-table-warm-up").await;
     // THEN it returns the service's error code instead of failing
     assert_eq!(w.outcome, "ResourceNotFoundException");
 }
@@ -64,7 +74,7 @@ async fn a_warm_up_against_an_unreachable_endpoint_gives_up_quickly() {
         .load()
         .await;
     // WHEN the warm-up runs
-    let w = warm_up(&sdk, "any-table").await;
+    let w = warm_up(&aws_sdk_dynamodb::Client::new(&sdk), "any-table").await;
     // THEN it names a failure, and init is delayed by at most the warm-up's bound
     assert_ne!(w.outcome, "ok");
     assert!(w.elapsed < Duration::from_secs(2), "took {:?}", w.elapsed);

@@ -16,15 +16,17 @@ impl AwsDeps {
     /// The production adapters, built once in init from the function's
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &SdkConfig) -> Self {
+        // One client per service, shared by its adapters: each construction costs init time.
+        let sqs = trialwatch::aws::sqs_client(sdk);
         let deps = Deps::new(
             Arc::new(DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone())),
             SnsNotifier::new(sdk, config.alert_topic_arn.clone()),
             HttpWebhookSender::with_policy(config.egress),
             SystemClock,
-            Arc::new(SqsVisibility::new(sdk, config.alert_queue_url.clone())),
+            Arc::new(SqsVisibility::with_client(sqs.clone(), config.alert_queue_url.clone())),
             config.dispatch.clone(),
         )
-        .with_outbox_queue(Arc::new(SqsAlertQueue::new(sdk, config.alert_queue_url.clone())));
+        .with_outbox_queue(Arc::new(SqsAlertQueue::with_client(sqs, config.alert_queue_url.clone())));
         match &config.event_bus_name {
             Some(bus) => deps.with_event_bus(Arc::new(trialwatch::aws::EventBridgePublisher::new(sdk, bus.clone()))),
             None => deps,

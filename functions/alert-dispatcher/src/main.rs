@@ -9,6 +9,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = alert_dispatcher::Config::from_env()?;
     let sdk = trialwatch::aws::lambda_sdk_config();
     let deps = alert_dispatcher::Deps::from_config(&config, &sdk);
-    trialwatch::aws::warm_up(&sdk, &config.table_name).await;
+    deps.store.warm_up().await;
     lambda_runtime::run(lambda_runtime::service_fn(|event| invocation(alert_dispatcher::handle_event(&deps, event)))).await
 }

@@ -45,7 +45,12 @@ pub struct SqsVisibility {
 
 impl SqsVisibility {
     pub fn new(sdk: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
-        Self { client: aws_sdk_sqs::Client::new(sdk), queue_url: queue_url.into() }
+        Self::with_client(aws_sdk_sqs::Client::new(sdk), queue_url)
+    }
+
+    /// Shares `client` with the outbox's alert queue: one SQS client per function.
+    pub fn with_client(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
     }
 }
 

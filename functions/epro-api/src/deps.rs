@@ -181,8 +181,10 @@ impl AwsDeps {
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         let store = trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone());
-        let vitals = trialwatch::aws::SqsVitalsQueue::new(sdk, config.vitals_queue_url.clone());
-        let alerts = trialwatch::aws::SqsAlertQueue::new(sdk, config.alert_queue_url.clone());
+        // One SQS client for both queues: each client construction costs init time.
+        let sqs = trialwatch::aws::sqs_client(sdk);
+        let vitals = trialwatch::aws::SqsVitalsQueue::with_client(sqs.clone(), config.vitals_queue_url.clone());
+        let alerts = trialwatch::aws::SqsAlertQueue::with_client(sqs, config.alert_queue_url.clone());
         let deps = Deps::new(store, vitals, alerts, trialwatch::clock::SystemClock, config.config_ttl).with_egress(config.egress);
         match &config.event_bus_name {
             Some(bus) => deps.with_event_bus(Arc::new(trialwatch::aws::EventBridgePublisher::new(sdk, bus.clone()))),

@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = epro_api::Config::from_env()?;
     let sdk = trialwatch::aws::lambda_sdk_config();
     let deps = &epro_api::Deps::from_config(&config, &sdk);
-    trialwatch::aws::warm_up(&sdk, &config.table_name).await;
+    deps.store().warm_up().await;
     lambda_http::run(service_fn(move |req: Request| {
         invocation(async move { Ok::<_, std::convert::Infallible>(epro_api::handle(deps, req).await) })
     }))

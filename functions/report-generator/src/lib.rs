@@ -54,10 +54,13 @@ impl AwsDeps {
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         let store = DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone());
-        let reports = S3ReportStore::new(sdk, config.reports_bucket.clone(), config.reports_kms_key_id.clone(), store.clone());
+        // One S3 client for reports and anchors: each construction costs init time.
+        let s3 = trialwatch::aws::s3_client(sdk);
+        let reports =
+            S3ReportStore::with_client(s3.clone(), config.reports_bucket.clone(), config.reports_kms_key_id.clone(), store.clone());
         let anchoring = Anchoring {
             heads: Arc::new(store.clone()),
-            anchors: Arc::new(S3Anchors::new(sdk, config.audit_anchor_bucket.clone())),
+            anchors: Arc::new(S3Anchors::with_client(s3, config.audit_anchor_bucket.clone())),
             retention_days: config.audit_anchor_retention_days,
         };
         let event_bus: Arc<dyn EventPublisher> = match &config.event_bus_name {

@@ -11,6 +11,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = report_generator::Config::from_env()?;
     let sdk = trialwatch::aws::lambda_sdk_config();
     let deps = report_generator::Deps::from_config(&config, &sdk);
-    trialwatch::aws::warm_up(&sdk, &config.table_name).await;
+    deps.store.warm_up().await;
     lambda_runtime::run(service_fn(|event| invocation(report_generator::handle_event(&deps, event)))).await
 }

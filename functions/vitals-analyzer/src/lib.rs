@@ -158,11 +158,13 @@ impl AwsDeps {
     /// The production adapters, built once in init from the function's
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        // One SQS client for the alert queue and the dead letters: each construction costs init time.
+        let sqs = trialwatch::aws::sqs_client(sdk);
         Deps::new(
             Arc::new(trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone())),
-            trialwatch::aws::SqsAlertQueue::new(sdk, config.alert_queue_url.clone()),
+            trialwatch::aws::SqsAlertQueue::with_client(sqs.clone(), config.alert_queue_url.clone()),
             trialwatch::clock::SystemClock,
-            trialwatch::aws::SqsDeadLetters::new(sdk, config.dead_letter_queue_url.clone()),
+            trialwatch::aws::SqsDeadLetters::with_client(sqs, config.dead_letter_queue_url.clone()),
             config.config_ttl,
             config.concurrency,
         )

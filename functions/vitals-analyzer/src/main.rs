@@ -9,6 +9,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = vitals_analyzer::Config::from_env()?;
     let sdk = trialwatch::aws::lambda_sdk_config();
     let deps = vitals_analyzer::Deps::from_config(&config, &sdk);
-    trialwatch::aws::warm_up(&sdk, &config.table_name).await;
+    deps.store.warm_up().await;
     lambda_runtime::run(service_fn(|event| invocation(vitals_analyzer::handle(&deps, event)))).await
 }

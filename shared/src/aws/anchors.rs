@@ -23,9 +23,12 @@ pub struct S3Anchors {
 
 impl S3Anchors {
     pub fn new(config: &SdkConfig, bucket: impl Into<String>) -> Self {
-        // An emulator on 127.0.0.1 has no `bucket.host` DNS names: path style there.
-        let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(super::custom_endpoint(config)).build();
-        Self { client: aws_sdk_s3::Client::from_conf(s3_config), bucket: bucket.into() }
+        Self::with_client(super::s3_client(config), bucket)
+    }
+
+    /// Shares `client` (see [`super::s3_client`]) with the function's other S3 adapters.
+    pub fn with_client(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self { client, bucket: bucket.into() }
     }
 
     pub fn bucket(&self) -> &str {

@@ -115,6 +115,19 @@ pub const AWS_ROOTS: [(&str, &[u8]); 5] = [
 
 /// Whether clients are pointed at an emulator (S3 then needs path-style URLs,
 /// since `bucket.127.0.0.1` does not resolve).
+/// The SQS client of `config`, for a function's queue adapters to share (`with_client`).
+pub fn sqs_client(config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(config)
+}
+
+/// The S3 client of `config`. Build it once per function and share it (the client is a
+/// handle): each construction is init time, resolved again per client (see `make coldstart`).
+pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    // An emulator on 127.0.0.1 has no `bucket.host` DNS names: path style there.
+    let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(custom_endpoint(config)).build();
+    aws_sdk_s3::Client::from_conf(s3_config)
+}
+
 pub(crate) fn custom_endpoint(config: &aws_config::SdkConfig) -> bool {
     config.endpoint_url().is_some()
 }

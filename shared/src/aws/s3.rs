@@ -27,9 +27,12 @@ impl S3ReportStore {
     /// `kms_key_id`: the customer key for SSE-KMS; `None` uses the bucket's
     /// default `aws:kms` key.
     pub fn new(config: &SdkConfig, bucket: impl Into<String>, kms_key_id: Option<String>, meta: DynamoStore) -> Self {
-        // An emulator on 127.0.0.1 has no `bucket.host` DNS names: path style there.
-        let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(super::custom_endpoint(config)).build();
-        Self { client: aws_sdk_s3::Client::from_conf(s3_config), bucket: bucket.into(), kms_key_id, meta }
+        Self::with_client(super::s3_client(config), bucket, kms_key_id, meta)
+    }
+
+    /// Shares `client` (see [`super::s3_client`]) with the function's other S3 adapters.
+    pub fn with_client(client: aws_sdk_s3::Client, bucket: impl Into<String>, kms_key_id: Option<String>, meta: DynamoStore) -> Self {
+        Self { client, bucket: bucket.into(), kms_key_id, meta }
     }
 }
 

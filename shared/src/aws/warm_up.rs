@@ -25,10 +25,11 @@ pub struct WarmUp {
 
 /// A consistent-read-free `GetItem` of a sentinel key of `table`, bounded by [`LIMIT`].
 /// Logs `warm_up_us` and the outcome (the `make coldstart` harness reads the figure);
-/// never fails.
-pub async fn warm_up(sdk: &aws_config::SdkConfig, table: &str) -> WarmUp {
+/// never fails. `client` is the function's own: a client built for the call alone
+/// would cost init time and resolve its endpoint and signing set-up for nothing.
+pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str) -> WarmUp {
     let started = Instant::now();
-    let request = aws_sdk_dynamodb::Client::new(sdk)
+    let request = client
         .get_item()
         .table_name(table)
         .key("pk", AttributeValue::S(SENTINEL.to_owned()))
@@ -48,4 +49,11 @@ pub async fn warm_up(sdk: &aws_config::SdkConfig, table: &str) -> WarmUp {
         tracing::warn!(warm_up_us, outcome = %outcome, "init warm-up call failed; the first invocation connects instead");
     }
     WarmUp { elapsed, outcome }
+}
+
+impl super::DynamoStore {
+    /// [`warm_up`] on this store's client and table.
+    pub async fn warm_up(&self) -> WarmUp {
+        warm_up(self.client(), self.table_name()).await
+    }
 }

@@ -129,6 +129,10 @@ impl DynamoStore {
         Self { client, table: table.into(), audit_table: audit_table.into() }
     }
 
+    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
     pub fn table_name(&self) -> &str {
         &self.table
     }

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::query::query_pages;
 use super::{
     attr_str, attr_u64, chain_refusal, condition_failed, expr_without, from_record, head_condition, head_of, head_values, n, s, to_record,
     DynamoStore, Expr, Item, Transacted, GSI1, HEAD_HASH, HEAD_SEQ, HEAD_SET,
@@ -9,7 +10,6 @@ use super::{
 use crate::audit::append::{append_with_retry, head_moved, Extension};
 use crate::audit::chain::{ChainHead, ChainId};
 use crate::audit::AuditEntry;
-use crate::aws::errors::from_sdk;
 use crate::domain_event::DomainEvent;
 use crate::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
 use crate::ids::{PatientId, SiteId, TrialId};
@@ -91,30 +91,24 @@ impl TrialRegistry for DynamoStore {
 
     async fn list_trial_ids(&self) -> Result<Vec<TrialId>, StorageError> {
         const OP: &str = "dynamodb.Query(trials)";
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s("TRIALS"))
+            .projection_expression("gsi1sk");
         let mut ids = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("gsi1pk = :p")
-                .expression_attribute_values(":p", s("TRIALS"))
-                .projection_expression("gsi1sk")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| from_sdk(OP, &e))?;
-            for item in out.items() {
+        query_pages(OP, query, |items| {
+            for item in &items {
                 let id = attr_str(item, "gsi1sk").and_then(|v| TrialId::parse(v).ok());
                 ids.push(id.ok_or_else(|| StorageError::Corrupt(format!("{OP}: malformed trial index item")))?);
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(ids),
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok(ids)
     }
 }
 
@@ -305,25 +299,19 @@ impl DynamoStore {
 
     /// Every item of the trial's stats partition whose sort key starts with `prefix`.
     pub(crate) async fn query_stats(&self, op: &'static str, trial: &TrialId, prefix: &str) -> Result<Vec<Item>, StorageError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(stats_pk(trial)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| from_sdk(op, &e))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(stats_pk(trial)))
+            .expression_attribute_values(":prefix", s(prefix));
+        let mut all = Vec::new();
+        query_pages(op, query, |items| {
+            all.extend(items);
+            Ok(())
+        })
+        .await?;
+        Ok(all)
     }
 }

@@ -75,7 +75,7 @@ pub async fn build_report(
     let gathered = gather(trials, figures_of, &trial_id, period).await?;
     if let Some(asked) = &requested {
         let today = clock.now().with_timezone(&gathered.trial.definition.tz()).date_naive();
-        Period::from_request(asked, today).map_err(|e| BuildReportError::Invalid(fields(e)))?;
+        Period::from_request(asked, today).map_err(|e| BuildReportError::Invalid(e.into_vec()))?;
     }
     let started = Instant::now();
     let generated_at = clock.now();
@@ -132,14 +132,6 @@ async fn render(heading: pdf::Heading, figures: Figures) -> Result<pdf::Rendered
         Ok(Ok(rendered)) => Ok(rendered),
         Ok(Err(e)) => Err(BuildReportError::Render(e.to_string())),
         Err(_) => Err(BuildReportError::Render("pdf rendering panicked".into())),
-    }
-}
-
-/// The named fields of a validation failure (the only failure a period check has).
-fn fields(e: trialwatch::Error) -> Vec<FieldError> {
-    match e {
-        trialwatch::Error::Validation(fields) => fields,
-        other => vec![FieldError::new("to", other.to_string())],
     }
 }
 

@@ -88,8 +88,7 @@ pub async fn acknowledge_alert(
     // reading the alert item instead would add a read to its hot path.
     let news2_patient = matches!(record.alert.reason, AlertReason::News2 { .. }).then_some(&record.alert.patient_id);
     let announced = [DomainEvent::alert_acknowledged(&record.alert, now, trialwatch::correlation::current().as_ref())];
-    let acknowledged =
-        inbox.acknowledge_with_events(&trial_id, &alert_id, &author, note.as_deref(), now, &audit, news2_patient, &announced).await?;
+    let acknowledged = inbox.acknowledge(&trial_id, &alert_id, &author, note.as_deref(), now, &audit, news2_patient, &announced).await?;
     events.announce(&announced).await;
     tracing::info!(trial_id = %trial_id, alert_id = %alert_id, "alert acknowledged");
     Ok(acknowledged)

@@ -238,7 +238,7 @@ async fn record(
         // The rule raised the alert, not the person who answered.
         entries.extend(alerts.iter().map(|a| a.raised_entry(Actor::system(COMPONENT), stored.received_at)));
         let head = link_all(entries.iter_mut(), chain, &enrolment.audit_head);
-        let outcome = ledger.record_submission_with_events(stored, day, &entries, alerts, events).await?;
+        let outcome = ledger.record_submission(stored, day, &entries, alerts, events).await?;
         Ok((outcome, head))
     };
     append_with_retry(Some(enrolment), reread, write).await

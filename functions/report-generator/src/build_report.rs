@@ -104,7 +104,7 @@ pub async fn build_report(
     // The record and its event commit together; the event is announced at
     // once, and a failed publish is left to the sweep, never lost.
     let event = DomainEvent::report_generated(&meta, trialwatch::correlation::current().as_ref());
-    reports.put_report_with_events(&meta, rendered.bytes, std::slice::from_ref(&event)).await?;
+    reports.put_report(&meta, rendered.bytes, std::slice::from_ref(&event)).await?;
     events.announce(std::slice::from_ref(&event)).await;
     let audit = AuditEntry::new(trial_id.clone(), format!("report/{report_id}"), "report.generated", requested_by, generated_at)
         .with_detail("reportId", report_id.to_string())

@@ -128,12 +128,13 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
 }
 
 /// A caller's `reason`, trimmed; `required` makes its absence a 422 naming it.
-pub fn reason(given: Option<&str>, required: bool, why_required: &str) -> Result<Option<String>, crate::Error> {
+pub fn reason(given: Option<&str>, required: bool, why_required: &str) -> Result<Option<String>, crate::validation::FieldErrors> {
+    use crate::validation::FieldErrors;
     let reason = given.map(str::trim).filter(|r| !r.is_empty());
     match reason {
-        None if required => Err(crate::Error::field("reason", format!("is required {why_required}"))),
+        None if required => Err(FieldErrors::one("reason", format!("is required {why_required}"))),
         Some(r) if r.chars().count() > MAX_REASON_CHARS => {
-            Err(crate::Error::field("reason", format!("must be at most {MAX_REASON_CHARS} characters")))
+            Err(FieldErrors::one("reason", format!("must be at most {MAX_REASON_CHARS} characters")))
         }
         r => Ok(r.map(str::to_owned)),
     }

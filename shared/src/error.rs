@@ -115,6 +115,13 @@ impl Error {
     }
 }
 
+/// The HTTP edge's mapping of invalid fields: 422 naming every one.
+impl From<crate::validation::FieldErrors> for Error {
+    fn from(e: crate::validation::FieldErrors) -> Self {
+        Error::Validation(e.0)
+    }
+}
+
 /// The HTTP edge's one mapping of a port's failure: 503 (retry), 409 with the
 /// conflict's kind, 500 for a corrupt or unexpected answer, 404, and a 422
 /// naming `cursor`.

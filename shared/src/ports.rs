@@ -46,23 +46,17 @@ pub trait EnrolmentStore: Send + Sync {
     async fn get_enrolment_consistent(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, StorageError> {
         self.get_enrolment(trial, patient).await
     }
-    /// Writes the enrolment, its audit entry and the per-site/status counters
-    /// atomically. `enrolment.submission_count`/`last_submission_at` are kept.
-    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry) -> Result<Upsert, StorageError> {
-        self.put_enrolment_with_events(enrolment, audit, &[]).await
-    }
-    /// `put_enrolment`, with pending domain events in the same transaction.
-    async fn put_enrolment_with_events(
-        &self,
-        enrolment: &Enrolment,
-        audit: &AuditEntry,
-        events: &[DomainEvent],
-    ) -> Result<Upsert, StorageError>;
-    /// `put_enrolment_with_events` for a caller that has just read the
-    /// enrolment (`read`, `None` if absent; possibly stale): the write starts
-    /// from that read's record and chain head instead of reading the item
-    /// again. A stale read fails the write's condition, and the adapter then
-    /// re-reads and retries; so the answer is the same, one read cheaper.
+    /// Writes the enrolment, its audit entry, the per-site/status counters and
+    /// the pending domain `events` (none: an empty slice) atomically.
+    /// `enrolment.submission_count`/`last_submission_at` are kept.
+    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, StorageError>;
+    /// `put_enrolment` for a caller that has just read the enrolment (`read`,
+    /// `None` if absent; possibly stale): the write starts from that read's
+    /// record and chain head instead of reading the item again. A stale read
+    /// fails the write's condition, and the adapter then re-reads and
+    /// retries; so the answer is the same, one read cheaper. Not folded into
+    /// `put_enrolment`: there `None` would have to mean both "absent" and
+    /// "not read", and only epro-api's enrolment has a read in hand.
     async fn put_enrolment_after_read(
         &self,
         enrolment: &Enrolment,
@@ -71,7 +65,7 @@ pub trait EnrolmentStore: Send + Sync {
         events: &[DomainEvent],
     ) -> Result<Upsert, StorageError> {
         let _ = read;
-        self.put_enrolment_with_events(enrolment, audit, events).await
+        self.put_enrolment(enrolment, audit, events).await
     }
 }
 
@@ -101,20 +95,11 @@ pub trait SubmissionLedger: Send + Sync {
     /// linked, in order, into the patient's chain after the head the caller
     /// holds (the enrolment's `audit_head`); the write moves the head on the
     /// enrolment, conditional on it still being that head.
+    /// `events` (none: an empty slice) are written as pending domain events
+    /// in the same transaction ([`crate::domain_event`]).
     /// A patient not enrolled gives `StorageError::Conflict{kind: "patient-not-enrolled"}`;
     /// a head that moved on, [`crate::audit::append::head_moved`] (re-read the enrolment).
     async fn record_submission(
-        &self,
-        submission: &StoredSubmission,
-        day: &str,
-        audit: &[AuditEntry],
-        alerts: &[Alert],
-    ) -> Result<RecordOutcome, StorageError> {
-        self.record_submission_with_events(submission, day, audit, alerts, &[]).await
-    }
-    /// `record_submission`, with `events` written as pending domain events
-    /// in the same transaction ([`crate::domain_event`]).
-    async fn record_submission_with_events(
         &self,
         submission: &StoredSubmission,
         day: &str,
@@ -324,22 +309,10 @@ pub trait AlertInbox: Send + Sync {
     /// item (`lastAlertAckedAt`, `version + 1`), so the analyzer learns of the
     /// acknowledgement from the state it already reads; when a newer alert has
     /// replaced it, the acknowledgement is recorded without the mark.
+    /// `events` (none: an empty slice) are pending domain events written in
+    /// the same transaction.
     #[allow(clippy::too_many_arguments)]
     async fn acknowledge(
-        &self,
-        trial: &TrialId,
-        id: &AlertId,
-        by: &Actor,
-        note: Option<&str>,
-        at: DateTime<Utc>,
-        audit: &AuditEntry,
-        news2_patient: Option<&PatientId>,
-    ) -> Result<AlertRecord, StorageError> {
-        self.acknowledge_with_events(trial, id, by, note, at, audit, news2_patient, &[]).await
-    }
-    /// `acknowledge`, with pending domain events in the same transaction.
-    #[allow(clippy::too_many_arguments)]
-    async fn acknowledge_with_events(
         &self,
         trial: &TrialId,
         id: &AlertId,
@@ -449,13 +422,10 @@ pub trait ReportFigures: Send + Sync {
 /// Report PDFs in object storage and their metadata.
 #[async_trait]
 pub trait ReportStore: Send + Sync {
-    /// Puts the PDF (SSE-KMS, content type, metadata) and its metadata record.
-    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>) -> Result<(), StorageError> {
-        self.put_report_with_events(meta, pdf, &[]).await
-    }
-    /// `put_report`, with pending domain events in the metadata record's
-    /// transaction: a stored report is always announced.
-    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), StorageError>;
+    /// Puts the PDF (SSE-KMS, content type, metadata) and its metadata record,
+    /// with the pending domain `events` (none: an empty slice) in the
+    /// record's transaction: a stored report is always announced.
+    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), StorageError>;
     async fn get_report(&self, trial: &TrialId, id: &ReportId) -> Result<Option<ReportMeta>, StorageError>;
     /// A GET URL for the object valid for `ttl`.
     async fn presign(&self, object_key: &str, ttl: std::time::Duration) -> Result<String, StorageError>;

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::Actor;
 use crate::ids::{PatientId, QuestionnaireId, SiteId, SubmissionId, TrialId};
 use crate::trial::{ChoiceOption, ItemType, Questionnaire};
-use crate::validation::{storable_number, Validator};
+use crate::validation::{storable_number, FieldErrors, Validator};
 
 /// How far before the enrolment's server time a `completedAt` may fall: the
 /// phone's clock and the server's differ by a few minutes at most (the same
@@ -122,7 +122,7 @@ impl ValidSubmission {
 impl SubmissionRequest {
     /// Consumes the request: the answers' link ids move into the result
     /// rather than being copied (this is the submission hot path).
-    pub fn validate(self, questionnaire: Option<&Questionnaire>, now: DateTime<Utc>) -> Result<ValidSubmission, crate::Error> {
+    pub fn validate(self, questionnaire: Option<&Questionnaire>, now: DateTime<Utc>) -> Result<ValidSubmission, FieldErrors> {
         self.validate_since(questionnaire, None, now)
     }
 
@@ -134,7 +134,7 @@ impl SubmissionRequest {
         questionnaire: Option<&Questionnaire>,
         enrolled_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<ValidSubmission, crate::Error> {
+    ) -> Result<ValidSubmission, FieldErrors> {
         let body_hash = self.body_hash();
         let mut v = Validator::new();
         let submission_id = v.take("submissionId", SubmissionId::parse(&self.submission_id));
@@ -165,7 +165,7 @@ impl SubmissionRequest {
                 answers,
                 body_hash,
             }),
-            _ => Err(crate::Error::Validation(v.into_errors())),
+            _ => Err(FieldErrors(v.into_errors())),
         }
     }
 
@@ -345,7 +345,7 @@ mod tests {
         ]))
         .validate(Some(&q()), now())
         .unwrap_err();
-        let crate::Error::Validation(errs) = err else { panic!() };
+        let errs = err.into_vec();
         let fields: Vec<_> = errs.iter().map(|e| e.field.clone()).collect();
         assert_eq!(
             fields,
@@ -369,7 +369,7 @@ mod tests {
         .validate(Some(&unbounded()), now())
         .unwrap_err();
         // THEN each is a field error, not a write that fails later
-        let crate::Error::Validation(errs) = err else { panic!() };
+        let errs = err.into_vec();
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["answers[0].value", "answers[1].value", "answers[2].value"]);
     }
@@ -379,7 +379,7 @@ mod tests {
         let err = req(serde_json::json!([{"linkId": "a", "value": 9e125}, {"linkId": "b", "value": 9e125}]))
             .validate(Some(&unbounded()), now())
             .unwrap_err();
-        let crate::Error::Validation(errs) = err else { panic!() };
+        let errs = err.into_vec();
         assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["answers"]);
     }
 
@@ -393,7 +393,7 @@ mod tests {
         };
         // GIVEN a patient enrolled at 18:00, WHEN answers are dated 1970, or 6 minutes early
         for early in ["1970-01-01T00:00:00Z", "2026-11-26T17:54:00Z"] {
-            let Err(crate::Error::Validation(errs)) = at(early) else { panic!("{early} accepted") };
+            let Err(FieldErrors(errs)) = at(early) else { panic!("{early} accepted") };
             // THEN 422 naming completedAt
             assert_eq!(errs[0].field, "completedAt", "{early}");
         }
@@ -405,7 +405,7 @@ mod tests {
     #[test]
     fn a_missing_required_item_is_reported() {
         let err = req(serde_json::json!([])).validate(Some(&q()), now()).unwrap_err();
-        let crate::Error::Validation(errs) = err else { panic!() };
+        let errs = err.into_vec();
         assert!(errs.iter().any(|e| e.field == "answers" && e.message.contains("pain")));
     }
 

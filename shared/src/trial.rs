@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::egress::EgressPolicy;
 use crate::ids::{QuestionnaireId, SiteId, TrialId};
 use crate::news2::RiskLevel;
-use crate::validation::Validator;
+use crate::validation::{FieldErrors, Validator};
 
 pub const MAX_SITES: usize = 500;
 pub const MAX_QUESTIONNAIRES: usize = 50;
@@ -201,13 +201,13 @@ pub struct ProRule {
 impl TrialDefinition {
     /// Every structural problem at once, with JSON paths as field names.
     /// Validates for a deployed function: [`EgressPolicy::DEPLOYED`].
-    pub fn validate(&self) -> Result<(), crate::Error> {
+    pub fn validate(&self) -> Result<(), FieldErrors> {
         self.validate_for(EgressPolicy::DEPLOYED)
     }
 
     /// Validates every field; the webhook URL under `egress` (only the local
     /// stack passes anything but [`EgressPolicy::DEPLOYED`]).
-    pub fn validate_for(&self, egress: EgressPolicy) -> Result<(), crate::Error> {
+    pub fn validate_for(&self, egress: EgressPolicy) -> Result<(), FieldErrors> {
         let mut v = Validator::new();
         v.check(!self.name.trim().is_empty() && self.name.chars().count() <= MAX_NAME_LEN, "name", "must be 1-200 characters");
         v.check(!self.sites.is_empty() && self.sites.len() <= MAX_SITES, "sites", "must hold 1-500 sites");
@@ -440,7 +440,7 @@ mod tests {
         d.name = String::new();
         d.timezone = "Mars/Olympus".into();
         d.alerting.pro_rules[0].link_id = "nope".into();
-        let crate::Error::Validation(errs) = d.validate().unwrap_err() else { panic!("expected validation") };
+        let errs = d.validate().unwrap_err().into_vec();
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"name") && fields.contains(&"timezone") && fields.contains(&"alerting.proRules[0]"), "{fields:?}");
     }
@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(d.alerting.news2.clear_minutes, 30);
         // WHEN it is above a day THEN the field is named
         d.alerting.news2.clear_minutes = 1441;
-        let crate::Error::Validation(errs) = d.validate().unwrap_err() else { panic!("expected validation") };
+        let errs = d.validate().unwrap_err().into_vec();
         assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["alerting.news2.clearMinutes"]);
         d.alerting.news2.clear_minutes = 0;
         d.validate().unwrap();
@@ -475,7 +475,7 @@ mod tests {
         d.questionnaires[0].items[0].max = Some(1e130);
         d.alerting.pro_rules[0].at_least = 1e-131;
         // THEN each is a field error, not a failed write after validation
-        let crate::Error::Validation(errs) = d.validate().unwrap_err() else { panic!("expected validation") };
+        let errs = d.validate().unwrap_err().into_vec();
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["questionnaires[0].items[0].max", "alerting.proRules[0].atLeast"]);
     }

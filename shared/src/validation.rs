@@ -29,6 +29,39 @@ impl FieldError {
     }
 }
 
+/// Every invalid field of one input, named at once: what validation
+/// returns, and what a use case's `Invalid` carries. No status code here: the
+/// HTTP edge answers it with 422 and the fields as the problem's `errors`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} field(s) are invalid", .0.len())]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    /// One invalid field.
+    pub fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self(vec![FieldError::new(field, message)])
+    }
+
+    pub fn into_vec(self) -> Vec<FieldError> {
+        self.0
+    }
+}
+
+/// Read as the list of fields it is.
+impl std::ops::Deref for FieldErrors {
+    type Target = [FieldError];
+
+    fn deref(&self) -> &[FieldError] {
+        &self.0
+    }
+}
+
+impl From<Vec<FieldError>> for FieldErrors {
+    fn from(fields: Vec<FieldError>) -> Self {
+        Self(fields)
+    }
+}
+
 /// Collects field errors while a payload is checked.
 #[derive(Debug, Default)]
 pub struct Validator {
@@ -71,11 +104,11 @@ impl Validator {
     }
 
     /// `Ok(value)` when nothing was recorded, else every error at once.
-    pub fn finish<T>(self, value: T) -> Result<T, crate::Error> {
+    pub fn finish<T>(self, value: T) -> Result<T, FieldErrors> {
         if self.errors.is_empty() {
             Ok(value)
         } else {
-            Err(crate::Error::Validation(self.errors))
+            Err(FieldErrors(self.errors))
         }
     }
 }

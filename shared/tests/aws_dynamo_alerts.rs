@@ -146,6 +146,7 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
             &alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"),
             // No state item for the patient: the acknowledgement is recorded without the mark.
             Some(&a.patient_id),
+            &[],
         )
         .await
         .unwrap();
@@ -158,6 +159,7 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
             ack_at,
             &alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z"),
             None,
+            &[],
         )
         .await;
     // THEN the first is recorded with who, when and the note, the second is a conflict that changed nothing
@@ -180,6 +182,7 @@ async fn acknowledging_twice_is_a_conflict_and_an_unknown_alert_is_not_found() {
             ack_at,
             &alert_audit("alert/none", "alert.acknowledged", "2026-11-26T20:44:00Z"),
             None,
+            &[],
         )
         .await;
     assert!(matches!(missing, Err(StorageError::NotFound(_))), "{missing:?}");
@@ -278,7 +281,7 @@ async fn an_audit_append_in_a_transaction_never_overwrites_and_cancels_the_chang
     // WHEN the acknowledgement is recorded (its entry takes seq 2, linked from the recorded head)
     let nurse = Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
     let entry = alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:43:00Z");
-    let result = store.acknowledge(&trial(), &a.alert_id, &nurse, Some("seen"), now(), &entry, None).await;
+    let result = store.acknowledge(&trial(), &a.alert_id, &nurse, Some("seen"), now(), &entry, None, &[]).await;
     // THEN the transaction is refused as a whole: the stored entry is unchanged, the alert not acknowledged
     assert!(result.is_err(), "{result:?}");
     assert_eq!(env.chain(&chain_id).await, before);
@@ -328,6 +331,7 @@ async fn acknowledging_a_patients_last_news2_alert_marks_its_state_in_the_same_t
             ack_at,
             &alert_audit("alert/a", "alert.acknowledged", "2026-11-26T20:42:00Z"),
             Some(&p),
+            &[],
         )
         .await
         .unwrap();
@@ -365,6 +369,7 @@ async fn acknowledging_an_alert_that_is_not_the_patients_last_is_recorded_withou
             now(),
             &alert_audit("alert/o", "alert.acknowledged", "2026-11-26T20:42:00Z"),
             Some(&p),
+            &[],
         )
         .await
         .unwrap();

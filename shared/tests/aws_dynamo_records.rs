@@ -74,7 +74,7 @@ fn submission(p: &PatientId, completed_at: &str) -> StoredSubmission {
 
 async fn enrol(store: &impl EnrolmentStore, p: &PatientId, site_id: &str, status: EnrolmentStatus) {
     store
-        .put_enrolment(&enrolment(p, site_id, status), &audit(&format!("patient/{p}"), "enrolment.updated", "2026-11-26T09:00:00Z"))
+        .put_enrolment(&enrolment(p, site_id, status), &audit(&format!("patient/{p}"), "enrolment.updated", "2026-11-26T09:00:00Z"), &[])
         .await
         .unwrap();
 }
@@ -152,7 +152,7 @@ async fn an_enrolment_change_moves_the_counters_and_keeps_the_submission_summary
     let store = env.store();
     let (p1, p2) = (patient("P-1"), patient("P-2"));
     let first = audit("patient/P-1", "enrolment.created", "2026-11-26T09:00:00Z");
-    let created = store.put_enrolment(&enrolment(&p1, "s1", EnrolmentStatus::Enrolled), &first).await.unwrap();
+    let created = store.put_enrolment(&enrolment(&p1, "s1", EnrolmentStatus::Enrolled), &first, &[]).await.unwrap();
     assert_eq!(created, Upsert::Created);
     enrol(&store, &p2, "s1", EnrolmentStatus::Enrolled).await;
     let sub = submission(&p1, "2026-11-26T20:00:00Z");
@@ -162,12 +162,17 @@ async fn an_enrolment_change_moves_the_counters_and_keeps_the_submission_summary
             "2026-11-26",
             &linked_to(&store, &sub, audit("submission/x", "submission.created", "2026-11-26T20:00:01Z")).await,
             &[],
+            &[],
         )
         .await
         .unwrap();
     // WHEN P-1 moves to s2 and P-2 withdraws
     let moved = store
-        .put_enrolment(&enrolment(&p1, "s2", EnrolmentStatus::Enrolled), &audit("patient/P-1", "enrolment.updated", "2026-11-26T22:00:00Z"))
+        .put_enrolment(
+            &enrolment(&p1, "s2", EnrolmentStatus::Enrolled),
+            &audit("patient/P-1", "enrolment.updated", "2026-11-26T22:00:00Z"),
+            &[],
+        )
         .await
         .unwrap();
     enrol(&store, &p2, "s1", EnrolmentStatus::Withdrawn).await;
@@ -209,6 +214,7 @@ async fn a_submission_id_is_guarded_per_trial_and_patient() {
             "2026-11-26",
             &linked_to(&store, &first, audit("submission/a", "submission.created", "2026-11-26T21:00:00Z")).await,
             &[],
+            &[],
         )
         .await;
     let b = store
@@ -216,6 +222,7 @@ async fn a_submission_id_is_guarded_per_trial_and_patient() {
             &second,
             "2026-11-26",
             &linked_to(&store, &second, audit("submission/b", "submission.created", "2026-11-26T21:00:01Z")).await,
+            &[],
             &[],
         )
         .await;
@@ -244,6 +251,7 @@ async fn a_replay_of_a_submission_recorded_under_the_old_bare_id_guard_is_still_
             "2026-11-26",
             &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:00Z")).await,
             &[],
+            &[],
         )
         .await
         .unwrap();
@@ -265,6 +273,7 @@ async fn a_replay_of_a_submission_recorded_under_the_old_bare_id_guard_is_still_
             &sub,
             "2026-11-26",
             &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:05Z")).await,
+            &[],
             &[],
         )
         .await;
@@ -289,6 +298,7 @@ async fn recording_the_same_submission_twice_is_a_duplicate_holding_the_first() 
             "2026-11-26",
             &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:00Z")).await,
             &[],
+            &[],
         )
         .await
         .unwrap();
@@ -298,6 +308,7 @@ async fn recording_the_same_submission_twice_is_a_duplicate_holding_the_first() 
             &sub,
             "2026-11-26",
             &linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:05Z")).await,
+            &[],
             &[],
         )
         .await
@@ -333,6 +344,7 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
             )
             .await,
             &[],
+            &[],
         )
         .await
         .unwrap();
@@ -345,6 +357,7 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
             &late,
             "2026-11-26",
             &linked_to(&store, &late, audit("submission/b", "submission.created", "2026-11-26T20:00:00Z")).await,
+            &[],
             &[],
         )
         .await
@@ -366,6 +379,7 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
             "2026-11-26",
             &linked_to(&store, &stranger, audit("submission/c", "submission.created", "2026-11-26T20:00:00Z")).await,
             &[],
+            &[],
         )
         .await
         .unwrap_err();
@@ -386,6 +400,7 @@ async fn an_out_of_order_submission_is_counted_but_keeps_the_latest_time() {
                 &submission(&p, when),
                 &when[..10],
                 &linked_to(&store, &submission(&p, when), audit(&format!("submission/{i}"), "submission.created", when)).await,
+                &[],
                 &[],
             )
             .await;
@@ -414,6 +429,7 @@ async fn submissions_list_newest_first_across_pages_and_refuse_a_foreign_cursor(
                 &format!("2026-11-{day}"),
                 &linked_to(&store, &s, audit(&format!("submission/{day}"), "submission.created", "2026-11-26T20:00:00Z")).await,
                 &[],
+                &[],
             )
             .await
             .unwrap();
@@ -425,6 +441,7 @@ async fn submissions_list_newest_first_across_pages_and_refuse_a_foreign_cursor(
             &other,
             "2026-11-26",
             &linked_to(&store, &other, audit("submission/o", "submission.created", "2026-11-26T20:00:00Z")).await,
+            &[],
             &[],
         )
         .await
@@ -471,6 +488,7 @@ async fn daily_counts_sum_every_shard_within_the_day_range() {
                 &s,
                 &format!("2026-11-{day}"),
                 &linked_to(&store, &s, audit(&format!("submission/{i}"), "submission.created", "2026-11-26T20:00:00Z")).await,
+                &[],
                 &[],
             )
             .await
@@ -635,12 +653,12 @@ async fn a_withdrawal_time_is_stored_kept_while_withdrawn_and_removed_on_re_enro
     };
     // WHEN withdrawn at 10:00 THEN the time is stored
     let first = write(Some("2026-11-26T10:00:00.000Z"), EnrolmentStatus::Withdrawn, "2026-11-26T10:00:00.000Z");
-    store.put_enrolment(&first, &audit("patient/P-1", "enrolment.updated", "2026-11-26T10:00:00Z")).await.unwrap();
+    store.put_enrolment(&first, &audit("patient/P-1", "enrolment.updated", "2026-11-26T10:00:00Z"), &[]).await.unwrap();
     let stored = store.get_enrolment(&trial(), &p).await.unwrap().unwrap();
     assert_eq!(stored.withdrawn_at.as_deref(), Some("2026-11-26T10:00:00.000Z"));
     // WHEN written withdrawn again with a later time (a writer that raced the first) THEN the first stands
     let again = write(Some("2026-11-26T11:00:00.000Z"), EnrolmentStatus::Withdrawn, "2026-11-26T11:00:00.000Z");
-    store.put_enrolment(&again, &audit("patient/P-1", "enrolment.updated", "2026-11-26T11:00:00Z")).await.unwrap();
+    store.put_enrolment(&again, &audit("patient/P-1", "enrolment.updated", "2026-11-26T11:00:00Z"), &[]).await.unwrap();
     let stored = store.get_enrolment(&trial(), &p).await.unwrap().unwrap();
     assert_eq!(stored.withdrawal_time(), Some(at("2026-11-26T10:00:00Z")));
     // WHEN re-enrolled THEN the attribute is gone
@@ -648,6 +666,7 @@ async fn a_withdrawal_time_is_stored_kept_while_withdrawn_and_removed_on_re_enro
         .put_enrolment(
             &write(None, EnrolmentStatus::Enrolled, "2026-11-26T12:00:00.000Z"),
             &audit("patient/P-1", "enrolment.updated", "2026-11-26T12:00:00Z"),
+            &[],
         )
         .await
         .unwrap();
@@ -679,7 +698,7 @@ async fn two_submissions_linked_from_one_head_both_commit_the_loser_after_a_re_r
                 link_all(entries.iter_mut(), chain_id, &head);
                 writes.fetch_add(1, Ordering::SeqCst);
                 let sub = sub.clone();
-                async move { store.record_submission(&sub, "2026-11-26", &entries, &[]).await }
+                async move { store.record_submission(&sub, "2026-11-26", &entries, &[], &[]).await }
             };
             append_with_retry(Some(held), reread, write).await
         }

@@ -46,7 +46,7 @@ async fn a_report_is_stored_with_its_metadata_and_downloads_byte_for_byte_throug
         },
     };
     // WHEN stored and a 5-minute URL is presigned
-    reports.put_report(&meta, pdf.clone()).await.unwrap();
+    reports.put_report(&meta, pdf.clone(), &[]).await.unwrap();
     let url = reports.presign(&meta.object_key, std::time::Duration::from_secs(300)).await.unwrap();
     // THEN the metadata reads back as written
     assert_eq!(reports.get_report(&trial(), &report_id).await.unwrap(), Some(meta.clone()));

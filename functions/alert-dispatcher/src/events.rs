@@ -82,7 +82,7 @@ mod tests {
             at("2026-11-27T10:00:00Z"),
         )
         .with_detail("patientId", "P0001");
-        store.put_enrolment_with_events(&e, &audit, std::slice::from_ref(&event)).await.unwrap();
+        store.put_enrolment(&e, &audit, std::slice::from_ref(&event)).await.unwrap();
         let failing = MemoryEventBus::new();
         failing.fail_next(1);
         let published = announce(&failing, &store, std::slice::from_ref(&event)).await;

@@ -142,7 +142,7 @@ mod tests {
         );
         // The patient's chain is empty: the entry links from its genesis.
         audit.link(&ChainId::Patient(submission.patient_id.clone()), &ChainHead::genesis());
-        store.record_submission(&submission, "2026-11-27", &[audit], alerts).await.expect("recorded");
+        store.record_submission(&submission, "2026-11-27", &[audit], alerts, &[]).await.expect("recorded");
         store
     }
 

@@ -190,7 +190,7 @@ impl Stack {
             Actor::system("test"),
             chrono::Utc::now(),
         );
-        self.deps.store.put_enrolment(&enrolment, &audit).await.unwrap();
+        self.deps.store.put_enrolment(&enrolment, &audit, &[]).await.unwrap();
     }
 
     async fn send(&self, alert: &Alert) {

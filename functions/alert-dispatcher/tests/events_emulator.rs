@@ -68,7 +68,7 @@ async fn enrol(store: &DynamoStore, changed_at: DateTime<Utc>) -> DomainEvent {
     let event = DomainEvent::patient_enrolment_changed(&e, changed_at, None);
     let audit = AuditEntry::new(e.trial_id.clone(), "enrolment/P0001", "enrolment.created", Actor::system("test"), changed_at)
         .with_detail("patientId", "P0001");
-    store.put_enrolment_with_events(&e, &audit, std::slice::from_ref(&event)).await.expect("enrolment written");
+    store.put_enrolment(&e, &audit, std::slice::from_ref(&event)).await.expect("enrolment written");
     event
 }
 
@@ -186,7 +186,7 @@ async fn a_report_record_and_its_report_generated_event_commit_together_and_are_
     };
     let event = DomainEvent::report_generated(&meta, None);
     // WHEN the report is stored with its event
-    reports.put_report_with_events(&meta, b"%PDF".to_vec(), std::slice::from_ref(&event)).await.expect("report stored");
+    reports.put_report(&meta, b"%PDF".to_vec(), std::slice::from_ref(&event)).await.expect("report stored");
     // THEN the record and the pending item are both written
     assert_eq!(reports.get_report(&trial, &report_id).await.unwrap(), Some(meta.clone()));
     assert!(is_pending(&o.store, &event).await);

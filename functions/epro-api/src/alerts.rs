@@ -1,22 +1,20 @@
-//! A patient's alerts (`GET …/patients/{p}/alerts`) and acknowledgement
-//! (`POST …/alerts/{alertId}/ack`), for site staff of the patient's site and admins.
+//! The HTTP edge of a patient's alerts (`GET …/patients/{p}/alerts`) and of
+//! acknowledgement (`POST …/alerts/{alertId}/ack`), for site staff of the
+//! patient's site and admins: the token decides the scope, the
+//! [`list_alerts`] and [`acknowledge_alert`] use cases the rest; each of
+//! their errors becomes its problem+json here, once.
 
 use lambda_http::Request;
 use serde::Deserialize;
-use trialwatch::alert::AlertReason;
-use trialwatch::audit::AuditEntry;
-use trialwatch::domain_event::{announce, DomainEvent};
+use trialwatch::edge::http::respond::{self, HttpResponse};
 use trialwatch::page::PageRequest;
 use trialwatch::ports::{AlertInbox, Clock, EnrolmentStore, PendingEvents};
 use trialwatch::{AlertId, Error, PatientId, TrialId};
 
-use crate::auth::{self, PatientAccess, Principal};
+use crate::acknowledge_alert::{acknowledge_alert, AcknowledgeAlertCommand, AcknowledgeAlertError};
+use crate::auth::{self, Principal};
 use crate::deps::Deps;
-use trialwatch::edge::http::respond::{self, HttpResponse};
-
-/// Longest acknowledgement note; it is free text, so it is stored with the
-/// alert and in the audit entry's reason, never logged.
-pub const MAX_NOTE_CHARS: usize = 1000;
+use crate::list_alerts::{list_alerts, ListAlertsCommand, ListAlertsError};
 
 pub async fn list<S: EnrolmentStore + AlertInbox, V, A, C>(
     deps: &Deps<S, V, A, C>,
@@ -26,12 +24,9 @@ pub async fn list<S: EnrolmentStore + AlertInbox, V, A, C>(
     page: PageRequest,
 ) -> Result<HttpResponse, Error> {
     let access = auth::alert_access(p, &trial)?;
-    let enrolment = deps.store.get_enrolment(&trial, &patient).await?;
-    if access == PatientAccess::IfSiteMatches {
-        auth::staff_site_check(p, &trial, enrolment.as_ref().map(|e| &e.site_id))?;
-    }
-    enrolment.ok_or(Error::NotFound("patient"))?;
-    let page = deps.store.list_alerts(&trial, &patient, &page).await?;
+    let scope = auth::site_scope(p, &trial, access);
+    let cmd = ListAlertsCommand { trial_id: trial, patient_id: patient, page, scope };
+    let page = list_alerts(deps.store.as_ref(), deps.store.as_ref(), cmd).await?;
     Ok(respond::json(200, &page))
 }
 
@@ -42,7 +37,7 @@ struct AckRequest {
     note: Option<String>,
 }
 
-pub async fn ack<S: AlertInbox + PendingEvents, V, A, C: Clock>(
+pub async fn ack<S: AlertInbox + PendingEvents + 'static, V, A, C: Clock>(
     deps: &Deps<S, V, A, C>,
     req: &Request,
     p: &Principal,
@@ -52,29 +47,72 @@ pub async fn ack<S: AlertInbox + PendingEvents, V, A, C: Clock>(
     let access = auth::alert_access(p, &trial)?;
     // The body is optional: an empty POST acknowledges without a note.
     let body: AckRequest = if req.body().is_empty() { AckRequest::default() } else { crate::body::json(req)? };
-    if body.note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
-        return Err(Error::field("note", format!("must be at most {MAX_NOTE_CHARS} characters")));
-    }
-    let record = deps.store.get_alert(&trial, &alert).await?;
-    // Staff learn nothing about alerts outside their sites, not even existence.
-    if access == PatientAccess::IfSiteMatches {
-        auth::staff_site_check(p, &trial, record.as_ref().map(|r| &r.alert.site_id))?;
-    }
-    let record = record.ok_or(Error::NotFound("alert"))?;
-    let now = deps.clock.now();
-    let actor = p.author()?;
-    let audit = AuditEntry::new(trial.clone(), format!("alert/{alert}"), "alert.acknowledged", actor.clone(), now)
-        .with_detail("patientId", record.alert.patient_id.as_str())
-        .with_detail("level", record.alert.level.as_str())
-        .with_reason(body.note.clone());
-    // A NEWS2 acknowledgement also marks the patient's vitals state, in the same
-    // transaction: one item more in a rare route's write, where the analyzer
-    // reading the alert item instead would add a read to its hot path.
-    let news2_patient = matches!(record.alert.reason, AlertReason::News2 { .. }).then_some(&record.alert.patient_id);
-    let events = [DomainEvent::alert_acknowledged(&record.alert, now, trialwatch::correlation::current().as_ref())];
-    let acknowledged =
-        deps.store.acknowledge_with_events(&trial, &alert, &actor, body.note.as_deref(), now, &audit, news2_patient, &events).await?;
-    announce(deps.event_bus.as_ref(), deps.store.as_ref(), &events).await;
-    tracing::info!(trial_id = %trial, alert_id = %alert, "alert acknowledged");
+    let scope = auth::site_scope(p, &trial, access);
+    let cmd = AcknowledgeAlertCommand { trial_id: trial, alert_id: alert, note: body.note, scope, author: p.author()? };
+    let acknowledged = acknowledge_alert(deps.store.as_ref(), deps.announcer(), &deps.clock, cmd).await?;
     Ok(respond::json(200, &acknowledged))
+}
+
+/// The HTTP edge's one mapping of a refused list.
+impl From<ListAlertsError> for Error {
+    fn from(e: ListAlertsError) -> Self {
+        match e {
+            ListAlertsError::Forbidden => Error::Forbidden,
+            ListAlertsError::PatientNotFound => Error::NotFound("patient"),
+            ListAlertsError::Storage(e) => e.into(),
+        }
+    }
+}
+
+/// The HTTP edge's one mapping of a refused acknowledgement.
+impl From<AcknowledgeAlertError> for Error {
+    fn from(e: AcknowledgeAlertError) -> Self {
+        match e {
+            AcknowledgeAlertError::Forbidden => Error::Forbidden,
+            AcknowledgeAlertError::NotFound => Error::NotFound("alert"),
+            AcknowledgeAlertError::AlreadyAcknowledged => {
+                Error::conflict("alert-already-acknowledged", "the alert was already acknowledged")
+            }
+            AcknowledgeAlertError::Invalid(fields) => fields.into(),
+            AcknowledgeAlertError::Storage(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler_tests::problem_of;
+    use trialwatch::ports::StorageError;
+    use trialwatch::validation::FieldErrors;
+
+    #[test]
+    fn each_list_alerts_error_has_its_status_and_problem_type() {
+        let cases = [
+            (ListAlertsError::Forbidden, 403, "forbidden"),
+            (ListAlertsError::PatientNotFound, 404, "not-found"),
+            (ListAlertsError::Storage(StorageError::ForeignCursor("not ours")), 422, "validation"),
+            (ListAlertsError::Storage(StorageError::Unavailable("throttled".into())), 503, "unavailable"),
+        ];
+        for (e, status, problem_type) in cases {
+            let name = format!("{e:?}");
+            assert_eq!(problem_of(e), (status, problem_type.to_owned()), "{name}");
+        }
+    }
+
+    #[test]
+    fn each_acknowledge_alert_error_has_its_status_and_problem_type() {
+        let cases = [
+            (AcknowledgeAlertError::Forbidden, 403, "forbidden"),
+            (AcknowledgeAlertError::NotFound, 404, "not-found"),
+            (AcknowledgeAlertError::AlreadyAcknowledged, 409, "alert-already-acknowledged"),
+            (AcknowledgeAlertError::Invalid(FieldErrors::one("note", "too long")), 422, "validation"),
+            (AcknowledgeAlertError::Storage(StorageError::Unavailable("throttled".into())), 503, "unavailable"),
+            (AcknowledgeAlertError::Storage(StorageError::Corrupt("x".into())), 500, "internal"),
+        ];
+        for (e, status, problem_type) in cases {
+            let name = format!("{e:?}");
+            assert_eq!(problem_of(e), (status, problem_type.to_owned()), "{name}");
+        }
+    }
 }

@@ -1,6 +1,6 @@
-//! `GET /v1/trials/{trialId}/audit`: a trial's audit trail, newest first, for
-//! admins and the trial's auditors (21 CFR 11.10(e): records available for
-//! inspection). Filters: `entity` (exact), `from` (inclusive) and `to`
+//! The HTTP edge of `GET /v1/trials/{trialId}/audit`, over the
+//! [`read_audit`] use case: a trial's audit trail, newest first, for admins
+//! and the trial's auditors. Filters: `entity` (exact), `from` (inclusive) and `to`
 //! (exclusive), RFC 3339; pages of `limit` (1-200, default 50) with an opaque
 //! `cursor`. Every invalid parameter is named at once.
 
@@ -14,6 +14,7 @@ use trialwatch::{Error, TrialId};
 
 use crate::auth::{self, Principal};
 use crate::deps::Deps;
+use crate::read_audit::{read_audit, ReadAuditCommand, ReadAuditError};
 
 pub async fn list<S: TrialConfig + AuditTrail + 'static, V, A, C>(
     deps: &Deps<S, V, A, C>,
@@ -23,14 +24,18 @@ pub async fn list<S: TrialConfig + AuditTrail + 'static, V, A, C>(
 ) -> Result<HttpResponse, Error> {
     auth::read_audit(p, &trial)?;
     let (filter, page) = parameters(req)?;
-    // An unknown trial is a 404, not an empty trail: a mistyped id must not
-    // read as "nothing happened".
-    if deps.trials.get_trial_shared(&trial).await?.is_none() {
-        return Err(Error::NotFound("trial"));
-    }
-    let page = deps.store.audit_page(&trial, &filter, &page).await?;
-    tracing::info!(trial_id = %trial, entries = page.items.len(), more = page.next_cursor.is_some(), "audit trail read");
+    let page = read_audit(&deps.trials, deps.store.as_ref(), ReadAuditCommand { trial_id: trial, filter, page }).await?;
     Ok(respond::json(200, &page))
+}
+
+/// The HTTP edge's one mapping of a failed trail read.
+impl From<ReadAuditError> for Error {
+    fn from(e: ReadAuditError) -> Self {
+        match e {
+            ReadAuditError::TrialNotFound => Error::NotFound("trial"),
+            ReadAuditError::Storage(e) => e.into(),
+        }
+    }
 }
 
 /// The filter and the page, or a 422 naming every invalid parameter.
@@ -60,5 +65,19 @@ fn fields_of<T>(result: Result<T, Error>, errors: &mut Vec<FieldError>) -> Resul
             Ok(None)
         }
         Err(other) => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler_tests::problem_of;
+    use trialwatch::ports::StorageError;
+
+    #[test]
+    fn each_read_audit_error_has_its_status_and_problem_type() {
+        assert_eq!(problem_of(ReadAuditError::TrialNotFound), (404, "not-found".into()));
+        assert_eq!(problem_of(ReadAuditError::Storage(StorageError::ForeignCursor("not ours"))), (422, "validation".into()));
+        assert_eq!(problem_of(ReadAuditError::Storage(StorageError::Unavailable("throttled".into()))), (503, "unavailable".into()));
     }
 }

@@ -8,6 +8,8 @@
 
 use trialwatch::{Error, PatientId, SiteId, TrialId};
 
+use crate::scope::SiteScope;
+
 /// The caller, as the edge kit reads every function's tokens.
 pub use trialwatch::edge::http::Principal;
 
@@ -50,6 +52,20 @@ pub fn staff_site_check(p: &Principal, trial: &TrialId, patient_site: Option<&Si
     match patient_site {
         Some(site) if p.has_site(trial, site) => Ok(()),
         _ => Err(Error::Forbidden),
+    }
+}
+
+/// The sites a use case lets the caller reach, once `access` is decided:
+/// site staff the sites their token pairs with `trial`, everyone else
+/// (admins, the patient themself) the whole trial.
+pub fn site_scope(p: &Principal, trial: &TrialId, access: PatientAccess) -> SiteScope {
+    match (access, p) {
+        (PatientAccess::Own | PatientAccess::Admin, _) => SiteScope::All,
+        (PatientAccess::IfSiteMatches, Principal::SiteStaff { site_ids, .. }) => {
+            SiteScope::Sites(site_ids.iter().filter(|(t, _)| t == trial).map(|(_, s)| s.clone()).collect())
+        }
+        // No other caller is site-limited; should one be, it reaches no site.
+        (PatientAccess::IfSiteMatches, _) => SiteScope::Sites(Vec::new()),
     }
 }
 

@@ -7,7 +7,7 @@
 use trialwatch::aws::sqs::{batched, MAX_MESSAGE_BYTES};
 use trialwatch::enrolment::{Enrolment, EnrolmentStatus};
 use trialwatch::ports::{Clock, StorageError, VitalsQueue};
-use trialwatch::validation::{FieldError, Validator};
+use trialwatch::validation::{FieldErrors, Validator};
 use trialwatch::vitals::{ReadingInput, VitalReading, VitalsMessage, MAX_READINGS_PER_REQUEST};
 use trialwatch::{PatientId, TrialId};
 
@@ -44,7 +44,7 @@ pub enum IngestVitalsError {
     /// Readings out of range, too many or none, or observed after the
     /// patient withdrew: every one named at once.
     #[error("the readings are not valid")]
-    Invalid(Vec<FieldError>),
+    Invalid(FieldErrors),
     /// The queue refused or failed the send (the whole request may be retried).
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -84,7 +84,7 @@ pub async fn ingest_vitals(
             None => readings.push(r),
         }
     }
-    v.finish(()).map_err(|e| IngestVitalsError::Invalid(fields(e)))?;
+    v.finish(()).map_err(IngestVitalsError::Invalid)?;
     let accepted = readings.len();
     for batch in batches(pack(&trial_id, &patient_id, readings)) {
         // Batches go one after another; FIFO order within the group is kept.
@@ -92,14 +92,6 @@ pub async fn ingest_vitals(
     }
     tracing::info!(trial_id = %trial_id, accepted, "vitals queued");
     Ok(VitalsAccepted { readings: accepted })
-}
-
-/// The named fields of a validation failure (the only failure validation has).
-fn fields(e: trialwatch::Error) -> Vec<FieldError> {
-    match e {
-        trialwatch::Error::Validation(fields) => fields,
-        other => vec![FieldError::new("readings", other.to_string())],
-    }
 }
 
 /// Packs readings into as few messages as fit under the SQS payload limit.

@@ -6,18 +6,27 @@
 //! [`handle`] is infallible: every failure becomes `application/problem+json`
 //! through the edge kit's one response, `trialwatch::edge::http::problem`.
 
+pub mod acknowledge_alert;
 mod alerts;
 mod audit;
 pub mod auth;
 pub mod body;
 mod config;
 mod deps;
+pub mod enrol_patient;
 mod enrolled;
 mod enrolment;
 pub mod fhir;
+pub mod get_patient;
+pub mod get_trial;
 pub mod ingest_vitals;
+pub mod list_alerts;
+pub mod list_submissions;
 mod patients;
+pub mod put_trial;
+pub mod read_audit;
 mod routes;
+pub mod scope;
 mod submissions;
 pub mod submit;
 mod trials;

@@ -1,46 +1,33 @@
-//! `GET /v1/trials/{trialId}/patients/{patientId}`: the enrolment, the latest
-//! NEWS2, submission counts and open alerts; and the access check every
-//! patient route shares.
+//! The HTTP edge of `GET /v1/trials/{trialId}/patients/{patientId}` over the
+//! [`get_patient`] use case; and the access check of the recording routes
+//! (submissions, vitals), whose enrolment may come from a cache.
 
 use serde::Serialize;
+use trialwatch::edge::http::respond::{self, HttpResponse};
 use trialwatch::enrolment::Enrolment;
 use trialwatch::news2::News2Result;
-use trialwatch::page::{PageRequest, MAX_LIMIT};
 use trialwatch::ports::{AlertInbox, Clock, EnrolmentStore, VitalsStore};
 use trialwatch::{Error, PatientId, TrialId};
 
 use crate::auth::{self, PatientAccess, Principal};
 use crate::deps::Deps;
 use crate::enrolment::EnrolmentView;
-use trialwatch::edge::http::respond::{self, HttpResponse};
+use crate::get_patient::{get_patient, GetPatientCommand, GetPatientError};
 
-/// What the caller does with the patient's data, which decides who may and
-/// how fresh the enrolment behind the decision must be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// Recording answers or vitals ([`auth::record_access`]): the patient's
-    /// own hot path, so their enrolment may come from the short-lived cache.
-    Record,
-    /// Reading ([`auth::patient_access`]), from a fresh enrolment.
-    Read,
-}
-
-/// Decides row-level access to a patient: the token's scope first (403 before
-/// any read), then, for site staff, the patient's site, where an absent
-/// patient is the same 403 as one at another site. Returns the enrolment.
-pub async fn authorize<S: EnrolmentStore + 'static, V, A, C: Clock>(
+/// Decides whether the caller may record answers or vitals for a patient
+/// ([`auth::record_access`]): the token's scope first (403 before any read),
+/// then, for site staff, the patient's site, where an absent patient is the
+/// same 403 as one at another site. Returns the enrolment, for the patient
+/// themself from the short-lived cache (their own hot path).
+pub async fn authorize_record<S: EnrolmentStore + 'static, V, A, C: Clock>(
     deps: &Deps<S, V, A, C>,
     p: &Principal,
     trial: &TrialId,
     patient: &PatientId,
-    purpose: Purpose,
 ) -> Result<Option<Enrolment>, Error> {
-    let access = match purpose {
-        Purpose::Record => auth::record_access(p, trial, patient)?,
-        Purpose::Read => auth::patient_access(p, trial, patient)?,
-    };
-    let enrolment = match (access, purpose) {
-        (PatientAccess::Own, Purpose::Record) => deps.enrolment_cached(trial, patient).await?,
+    let access = auth::record_access(p, trial, patient)?;
+    let enrolment = match access {
+        PatientAccess::Own => deps.enrolment_cached(trial, patient).await?,
         _ => deps.store.get_enrolment(trial, patient).await?,
     };
     if access == PatientAccess::IfSiteMatches {
@@ -49,16 +36,12 @@ pub async fn authorize<S: EnrolmentStore + 'static, V, A, C: Clock>(
     Ok(enrolment)
 }
 
-/// Open alerts are counted over at most this many pages of 200 (1,000
-/// alerts); a patient past that is reported as 1,000 and flagged.
-const OPEN_ALERT_PAGES: usize = 5;
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PatientView<'a> {
     #[serde(flatten)]
     enrolment: EnrolmentView<'a>,
-    latest_news2: Option<News2Result>,
+    latest_news2: Option<&'a News2Result>,
     submissions: SubmissionSummary<'a>,
     open_alerts: u64,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -72,35 +55,48 @@ struct SubmissionSummary<'a> {
     last_at: Option<&'a str>,
 }
 
-pub async fn get<S: EnrolmentStore + VitalsStore + AlertInbox + 'static, V, A, C: Clock>(
+pub async fn get<S: EnrolmentStore + VitalsStore + AlertInbox + 'static, V, A, C>(
     deps: &Deps<S, V, A, C>,
     p: &Principal,
     trial: TrialId,
     patient: PatientId,
 ) -> Result<HttpResponse, Error> {
-    let enrolment = authorize(deps, p, &trial, &patient, Purpose::Read).await?.ok_or(Error::NotFound("patient"))?;
-    let (state, (open_alerts, truncated)) =
-        futures::try_join!(async { Ok(deps.store.get_state(&trial, &patient).await?) }, open_alerts(&*deps.store, &trial, &patient))?;
+    let access = auth::patient_access(p, &trial, &patient)?;
+    let scope = auth::site_scope(p, &trial, access);
+    let store = deps.store.as_ref();
+    let summary = get_patient(store, store, store, GetPatientCommand { trial_id: trial, patient_id: patient, scope }).await?;
+    let enrolment = &summary.enrolment;
     let view = PatientView {
-        enrolment: EnrolmentView::of(&enrolment),
-        latest_news2: state.and_then(|s| s.news2),
+        enrolment: EnrolmentView::of(enrolment),
+        latest_news2: summary.latest_news2.as_ref(),
         submissions: SubmissionSummary { count: enrolment.submission_count, last_at: enrolment.last_submission_at.as_deref() },
-        open_alerts,
-        open_alerts_truncated: truncated,
+        open_alerts: summary.open_alerts,
+        open_alerts_truncated: summary.open_alerts_truncated,
     };
     Ok(respond::json(200, &view))
 }
 
-async fn open_alerts<S: AlertInbox>(store: &S, trial: &TrialId, patient: &PatientId) -> Result<(u64, bool), Error> {
-    let mut page = PageRequest::first(MAX_LIMIT);
-    let mut open = 0;
-    for _ in 0..OPEN_ALERT_PAGES {
-        let p = store.list_alerts(trial, patient, &page).await?;
-        open += p.items.iter().filter(|a| a.status.is_open()).count() as u64;
-        match p.next_cursor {
-            Some(c) => page.cursor = Some(c),
-            None => return Ok((open, false)),
+/// The HTTP edge's one mapping of a failed patient read.
+impl From<GetPatientError> for Error {
+    fn from(e: GetPatientError) -> Self {
+        match e {
+            GetPatientError::Forbidden => Error::Forbidden,
+            GetPatientError::NotFound => Error::NotFound("patient"),
+            GetPatientError::Storage(e) => e.into(),
         }
     }
-    Ok((open, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler_tests::problem_of;
+    use trialwatch::ports::StorageError;
+
+    #[test]
+    fn each_get_patient_error_has_its_status_and_problem_type() {
+        assert_eq!(problem_of(GetPatientError::Forbidden), (403, "forbidden".into()));
+        assert_eq!(problem_of(GetPatientError::NotFound), (404, "not-found".into()));
+        assert_eq!(problem_of(GetPatientError::Storage(StorageError::Unavailable("throttled".into()))), (503, "unavailable".into()));
+    }
 }

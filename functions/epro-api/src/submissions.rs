@@ -14,7 +14,8 @@ use trialwatch::{Error, PatientId, QuestionnaireId, SiteId, SubmissionId, TrialI
 use crate::auth::Principal;
 use crate::body::MediaType;
 use crate::deps::Deps;
-use crate::patients::{authorize, Purpose};
+use crate::list_submissions::{list_submissions, ListSubmissionsCommand, ListSubmissionsError};
+use crate::patients::authorize_record;
 use crate::submit::{submit, SubmitCommand, SubmitError, Submitted};
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
@@ -25,7 +26,7 @@ pub async fn post<S: TrialConfig + EnrolmentStore + SubmissionLedger + PendingEv
     trial_id: TrialId,
     patient_id: PatientId,
 ) -> Result<HttpResponse, Error> {
-    let enrolment = authorize(deps, p, &trial_id, &patient_id, Purpose::Record).await?;
+    let enrolment = authorize_record(deps, p, &trial_id, &patient_id).await?;
     let request = parse(req, &patient_id)?;
     let cmd = SubmitCommand {
         trial_id,
@@ -63,7 +64,7 @@ impl From<SubmitError> for Error {
         match e {
             SubmitError::NotEnrolled(e) => e.into(),
             SubmitError::TrialNotFound => Error::NotFound("trial"),
-            SubmitError::Invalid(fields) => Error::Validation(fields),
+            SubmitError::Invalid(fields) => fields.into(),
             SubmitError::DifferentBody => {
                 Error::conflict("submission-conflict", "this submissionId was already used with a different body")
             }
@@ -96,15 +97,17 @@ struct SubmissionView {
     submitted_by_role: String,
 }
 
-pub async fn list<S: EnrolmentStore + SubmissionLedger + 'static, V, A, C: Clock>(
+pub async fn list<S: EnrolmentStore + SubmissionLedger, V, A, C>(
     deps: &Deps<S, V, A, C>,
     p: &Principal,
     trial: TrialId,
     patient: PatientId,
     page: PageRequest,
 ) -> Result<HttpResponse, Error> {
-    authorize(deps, p, &trial, &patient, Purpose::Read).await?.ok_or(Error::NotFound("patient"))?;
-    let page: Page<SubmissionView> = deps.store.list_submissions(&trial, &patient, &page).await?.map(|s| SubmissionView {
+    let access = crate::auth::patient_access(p, &trial, &patient)?;
+    let scope = crate::auth::site_scope(p, &trial, access);
+    let cmd = ListSubmissionsCommand { trial_id: trial, patient_id: patient, page, scope };
+    let page: Page<SubmissionView> = list_submissions(deps.store.as_ref(), deps.store.as_ref(), cmd).await?.map(|s| SubmissionView {
         submission_id: s.submission_id,
         questionnaire_id: s.questionnaire_id,
         questionnaire_version: s.questionnaire_version,
@@ -118,12 +121,23 @@ pub async fn list<S: EnrolmentStore + SubmissionLedger + 'static, V, A, C: Clock
     Ok(respond::json(200, &page))
 }
 
+/// The HTTP edge's one mapping of a refused list.
+impl From<ListSubmissionsError> for Error {
+    fn from(e: ListSubmissionsError) -> Self {
+        match e {
+            ListSubmissionsError::Forbidden => Error::Forbidden,
+            ListSubmissionsError::PatientNotFound => Error::NotFound("patient"),
+            ListSubmissionsError::Storage(e) => e.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use trialwatch::edge::http::respond::problem;
     use trialwatch::ports::StorageError;
-    use trialwatch::validation::FieldError;
+    use trialwatch::validation::FieldErrors;
 
     use crate::enrolled::NotEnrolled;
 
@@ -138,7 +152,7 @@ mod tests {
         let cases = [
             (SubmitError::NotEnrolled(NotEnrolled("the patient's enrolment is withdrawn".into())), 409, "patient-not-enrolled"),
             (SubmitError::TrialNotFound, 404, "not-found"),
-            (SubmitError::Invalid(vec![FieldError::new("answers[0].value", "bad")]), 422, "validation"),
+            (SubmitError::Invalid(FieldErrors::one("answers[0].value", "bad")), 422, "validation"),
             (SubmitError::DifferentBody, 409, "submission-conflict"),
             (SubmitError::Storage(StorageError::Unavailable("throttled".into())), 503, "unavailable"),
             (SubmitError::Storage(StorageError::Corrupt("x".into())), 500, "internal"),
@@ -146,6 +160,20 @@ mod tests {
         for (e, status, problem_type) in cases {
             let name = format!("{e:?}");
             assert_eq!(problem_of(e), (status, problem_type.to_owned()), "{name}");
+        }
+    }
+
+    #[test]
+    fn each_list_submissions_error_has_its_status_and_problem_type() {
+        let cases = [
+            (ListSubmissionsError::Forbidden, 403, "forbidden"),
+            (ListSubmissionsError::PatientNotFound, 404, "not-found"),
+            (ListSubmissionsError::Storage(StorageError::ForeignCursor("not ours")), 422, "validation"),
+            (ListSubmissionsError::Storage(StorageError::Unavailable("throttled".into())), 503, "unavailable"),
+        ];
+        for (e, status, problem_type) in cases {
+            let name = format!("{e:?}");
+            assert_eq!(crate::handler_tests::problem_of(e), (status, problem_type.to_owned()), "{name}");
         }
     }
 }

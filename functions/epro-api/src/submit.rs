@@ -26,7 +26,7 @@ use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, RecordOutcome, Storag
 use trialwatch::submission::{Answer, StoredSubmission, SubmissionReceipt, SubmissionRequest};
 use trialwatch::telemetry::metrics;
 use trialwatch::trial::Trial;
-use trialwatch::validation::FieldError;
+use trialwatch::validation::FieldErrors;
 use trialwatch::{AlertId, PatientId, QuestionnaireId, TrialId};
 
 use crate::enrolled::{require_enrolled, NotEnrolled};
@@ -82,7 +82,7 @@ pub enum SubmitError {
     TrialNotFound,
     /// The answers do not fit the trial's questionnaire; every field is named.
     #[error("the submission is not valid")]
-    Invalid(Vec<FieldError>),
+    Invalid(FieldErrors),
     /// The submissionId is taken by a different body.
     #[error("this submissionId was already used with a different body")]
     DifferentBody,
@@ -137,7 +137,7 @@ pub async fn submit(
             None
         }
     };
-    let valid = request.validate_since(questionnaire, enrolled_at, now).map_err(|e| SubmitError::Invalid(fields(e)))?;
+    let valid = request.validate_since(questionnaire, enrolled_at, now).map_err(SubmitError::Invalid)?;
     let stored = StoredSubmission {
         score: valid.score(),
         trial_id: trial_id.clone(),
@@ -213,14 +213,6 @@ pub async fn submit(
     Ok(Receipt { submitted, receipt: recorded.receipt(), alerts: alerts.len(), chain_head })
 }
 
-/// The named fields of a validation failure (the only failure validation has).
-fn fields(e: trialwatch::Error) -> Vec<FieldError> {
-    match e {
-        trialwatch::Error::Validation(fields) => fields,
-        other => vec![FieldError::new("body", other.to_string())],
-    }
-}
-
 /// Records the submission with its audit entries (submission.created, then
 /// alert.raised per PRO alert) linked into the patient's chain after the head
 /// on the enrolment in hand: no read on the warm path. A head that is stale
@@ -246,7 +238,7 @@ async fn record(
         // The rule raised the alert, not the person who answered.
         entries.extend(alerts.iter().map(|a| a.raised_entry(Actor::system(COMPONENT), stored.received_at)));
         let head = link_all(entries.iter_mut(), chain, &enrolment.audit_head);
-        let outcome = ledger.record_submission_with_events(stored, day, &entries, alerts, events).await?;
+        let outcome = ledger.record_submission(stored, day, &entries, alerts, events).await?;
         Ok((outcome, head))
     };
     append_with_retry(Some(enrolment), reread, write).await

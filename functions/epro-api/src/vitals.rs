@@ -12,7 +12,7 @@ use crate::auth::Principal;
 use crate::body::MediaType;
 use crate::deps::Deps;
 use crate::ingest_vitals::{ingest_vitals, IngestVitalsCommand, IngestVitalsError};
-use crate::patients::{authorize, Purpose};
+use crate::patients::authorize_record;
 use trialwatch::edge::http::respond::{self, HttpResponse};
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +34,7 @@ pub async fn post<S: EnrolmentStore + 'static, V: VitalsQueue, A, C: Clock>(
     trial_id: TrialId,
     patient_id: PatientId,
 ) -> Result<HttpResponse, Error> {
-    let enrolment = authorize(deps, p, &trial_id, &patient_id, Purpose::Record).await?;
+    let enrolment = authorize_record(deps, p, &trial_id, &patient_id).await?;
     let readings = parse(req, &patient_id)?;
     let cmd = IngestVitalsCommand { trial_id, patient_id, readings, enrolment };
     let accepted = ingest_vitals(deps.vitals_queue.as_ref(), &deps.clock, cmd).await?;
@@ -46,7 +46,7 @@ impl From<IngestVitalsError> for Error {
     fn from(e: IngestVitalsError) -> Self {
         match e {
             IngestVitalsError::NotEnrolled(e) => e.into(),
-            IngestVitalsError::Invalid(fields) => Error::Validation(fields),
+            IngestVitalsError::Invalid(fields) => fields.into(),
             IngestVitalsError::Storage(e) => e.into(),
         }
     }
@@ -72,7 +72,7 @@ mod tests {
     use super::*;
     use trialwatch::edge::http::respond::problem;
     use trialwatch::ports::StorageError;
-    use trialwatch::validation::FieldError;
+    use trialwatch::validation::FieldErrors;
 
     use crate::enrolled::NotEnrolled;
 
@@ -80,7 +80,7 @@ mod tests {
     fn each_ingest_error_has_its_status_and_problem_type() {
         let cases = [
             (IngestVitalsError::NotEnrolled(NotEnrolled("the patient is not enrolled in this trial".into())), 409, "patient-not-enrolled"),
-            (IngestVitalsError::Invalid(vec![FieldError::new("readings[0].value", "bad")]), 422, "validation"),
+            (IngestVitalsError::Invalid(FieldErrors::one("readings[0].value", "bad")), 422, "validation"),
             (IngestVitalsError::Storage(StorageError::Unavailable("throttled".into())), 503, "unavailable"),
         ];
         for (e, status, problem_type) in cases {

@@ -75,7 +75,7 @@ pub async fn build_report(
     let gathered = gather(trials, figures_of, &trial_id, period).await?;
     if let Some(asked) = &requested {
         let today = clock.now().with_timezone(&gathered.trial.definition.tz()).date_naive();
-        Period::from_request(asked, today).map_err(|e| BuildReportError::Invalid(fields(e)))?;
+        Period::from_request(asked, today).map_err(|e| BuildReportError::Invalid(e.into_vec()))?;
     }
     let started = Instant::now();
     let generated_at = clock.now();
@@ -104,7 +104,7 @@ pub async fn build_report(
     // The record and its event commit together; the event is announced at
     // once, and a failed publish is left to the sweep, never lost.
     let event = DomainEvent::report_generated(&meta, trialwatch::correlation::current().as_ref());
-    reports.put_report_with_events(&meta, rendered.bytes, std::slice::from_ref(&event)).await?;
+    reports.put_report(&meta, rendered.bytes, std::slice::from_ref(&event)).await?;
     events.announce(std::slice::from_ref(&event)).await;
     let audit = AuditEntry::new(trial_id.clone(), format!("report/{report_id}"), "report.generated", requested_by, generated_at)
         .with_detail("reportId", report_id.to_string())
@@ -132,14 +132,6 @@ async fn render(heading: pdf::Heading, figures: Figures) -> Result<pdf::Rendered
         Ok(Ok(rendered)) => Ok(rendered),
         Ok(Err(e)) => Err(BuildReportError::Render(e.to_string())),
         Err(_) => Err(BuildReportError::Render("pdf rendering panicked".into())),
-    }
-}
-
-/// The named fields of a validation failure (the only failure a period check has).
-fn fields(e: trialwatch::Error) -> Vec<FieldError> {
-    match e {
-        trialwatch::Error::Validation(fields) => fields,
-        other => vec![FieldError::new("to", other.to_string())],
     }
 }
 

@@ -8,8 +8,8 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
+use trialwatch::validation::FieldErrors;
 use trialwatch::validation::Validator;
-use trialwatch::Error;
 
 /// A year and a leap day: the longest period one request may ask for.
 pub const MAX_PERIOD_DAYS: i64 = 366;
@@ -59,7 +59,7 @@ impl Period {
     /// Validates a request against `today` (the trial-zone date now): both
     /// dates `YYYY-MM-DD`, `from <= to`, at most 366 days, `to` not in the future.
     /// Every problem is reported at once, named by field.
-    pub fn from_request(req: &PeriodRequest, today: NaiveDate) -> Result<Period, Error> {
+    pub fn from_request(req: &PeriodRequest, today: NaiveDate) -> Result<Period, FieldErrors> {
         let mut v = Validator::new();
         let from = v.take("from", parse_date(&req.from));
         let to = v.take("to", parse_date(&req.to));
@@ -75,7 +75,7 @@ impl Period {
         }
         match (from, to) {
             (Some(from), Some(to)) => v.finish(Period { from, to }),
-            _ => Err(Error::Validation(v.into_errors())),
+            _ => Err(FieldErrors(v.into_errors())),
         }
     }
 }
@@ -126,11 +126,8 @@ mod tests {
     fn req(from: &str, to: &str) -> PeriodRequest {
         PeriodRequest { from: from.into(), to: to.into() }
     }
-    fn fields(e: Error) -> Vec<String> {
-        match e {
-            Error::Validation(errs) => errs.into_iter().map(|e| e.field).collect(),
-            other => panic!("expected a validation error, got {other:?}"),
-        }
+    fn fields(e: FieldErrors) -> Vec<String> {
+        e.into_vec().into_iter().map(|e| e.field).collect()
     }
 
     #[test]
@@ -196,7 +193,7 @@ mod tests {
     #[test]
     fn malformed_dates_are_422_naming_each_field() {
         let e = Period::from_request(&req("2026-3-1", "yesterday"), d("2026-04-01")).unwrap_err();
-        assert_eq!(e.status(), 422);
+        assert_eq!(trialwatch::Error::from(e.clone()).status(), 422, "the HTTP edge answers invalid fields with 422");
         assert_eq!(fields(e), vec!["from", "to"]);
     }
 

@@ -158,7 +158,7 @@ async fn seed(store: &DynamoStore) -> Expected {
         .map(|i| async move {
             let entry = audit(format!("patient/{}", common::patient_id(i)), "enrolment.created", t0);
             let e = enrolment(i, EnrolmentStatus::Enrolled);
-            retrying(|| store.put_enrolment(&e, &entry)).await
+            retrying(|| store.put_enrolment(&e, &entry, &[])).await
         })
         .buffer_unordered(IN_FLIGHT)
         .try_collect::<Vec<_>>()
@@ -182,7 +182,7 @@ async fn seed(store: &DynamoStore) -> Expected {
             let record = |head: ChainHead| {
                 let mut entries = vec![entry.clone()];
                 link_all(entries.iter_mut(), &chain, &head);
-                async move { store.record_submission(s, day, &entries, &[]).await }
+                async move { store.record_submission(s, day, &entries, &[], &[]).await }
             };
             retrying(|| append_with_retry(None, head, record)).await
         })
@@ -198,7 +198,7 @@ async fn seed(store: &DynamoStore) -> Expected {
     for i in 0..WITHDRAWN_LATER {
         let e = enrolment(i * 7, EnrolmentStatus::Withdrawn);
         let entry = audit(format!("patient/{}", e.patient_id), "enrolment.updated", t0);
-        retrying(|| store.put_enrolment(&e, &entry)).await.unwrap();
+        retrying(|| store.put_enrolment(&e, &entry, &[])).await.unwrap();
     }
 
     // Alerts through the dispatcher's and the API's paths: claim, finish, acknowledge.
@@ -255,7 +255,7 @@ async fn seed(store: &DynamoStore) -> Expected {
                 let by = Actor { role: "site_staff".into(), subject: Some("nurse-1".into()) };
                 let entry = audit(format!("alert/{}", alert.alert_id), "alert.acknowledged", at)
                     .with_detail("patientId", alert.patient_id.as_str());
-                retrying(|| store.acknowledge(&t, &alert.alert_id, &by, None, at, &entry, None)).await?;
+                retrying(|| store.acknowledge(&t, &alert.alert_id, &by, None, at, &entry, None, &[])).await?;
             }
             Ok::<_, trialwatch::ports::StorageError>(())
         })

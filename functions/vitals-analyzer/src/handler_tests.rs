@@ -349,7 +349,7 @@ async fn high_acknowledged_then_a_complete_low_then_high_inside_a_seven_day_cool
     clock.advance(Duration::minutes(5));
     let nurse = trialwatch::audit::Actor { role: "site_staff".into(), subject: Some("nurse-7".into()) };
     let audit = AuditEntry::new(trial_id(), format!("alert/{}", first.alert_id), "alert.acknowledged", nurse.clone(), clock.now());
-    d.store.acknowledge(&trial_id(), &first.alert_id, &nurse, None, clock.now(), &audit, Some(&pid("P0001"))).await.unwrap();
+    d.store.acknowledge(&trial_id(), &first.alert_id, &nurse, None, clock.now(), &audit, Some(&pid("P0001")), &[]).await.unwrap();
     // AND the patient recovers: a complete low set after the acknowledgement
     clock.advance(Duration::minutes(1));
     let mut low = readings_for(RiskLevel::Low, clock.now());
@@ -687,13 +687,13 @@ impl EnrolmentStore for Hooked {
     async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, StorageError> {
         self.inner.get_enrolment(trial, patient).await
     }
-    async fn put_enrolment_with_events(
+    async fn put_enrolment(
         &self,
         enrolment: &Enrolment,
         audit: &AuditEntry,
         events: &[trialwatch::domain_event::DomainEvent],
     ) -> Result<Upsert, StorageError> {
-        self.inner.put_enrolment_with_events(enrolment, audit, events).await
+        self.inner.put_enrolment(enrolment, audit, events).await
     }
 }
 

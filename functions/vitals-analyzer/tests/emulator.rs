@@ -88,7 +88,7 @@ impl Stack {
                 withdrawn_at: None,
                 audit_head: Default::default(),
             };
-            store.put_enrolment(&e, &audit(format!("patient/{p}"))).await.expect("seed enrolment");
+            store.put_enrolment(&e, &audit(format!("patient/{p}")), &[]).await.expect("seed enrolment");
         }
     }
 

@@ -38,7 +38,7 @@ impl S3ReportStore {
 
 #[async_trait]
 impl ReportStore for S3ReportStore {
-    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), StorageError> {
+    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), StorageError> {
         const OP: &str = "s3.PutObject(report)";
         // Object first, record second: a record never points at a missing
         // object, and a retry overwrites the same key.

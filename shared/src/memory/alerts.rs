@@ -156,7 +156,7 @@ impl AlertInbox for MemoryStore {
         page_of(&items, &format!("ALERTS#{trial}#{patient}"), page)
     }
 
-    async fn acknowledge_with_events(
+    async fn acknowledge(
         &self,
         trial: &TrialId,
         id: &AlertId,

@@ -18,7 +18,7 @@ impl EnrolmentStore for MemoryStore {
         Ok(lock(&self.t).enrolment(trial, patient))
     }
 
-    async fn put_enrolment_with_events(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, StorageError> {
+    async fn put_enrolment(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, StorageError> {
         self.faults.check("put_enrolment")?;
         // The adapter reads the item (consistently) for its record and chain head first.
         self.requests.add("dynamodb.GetItem", 1);

@@ -40,7 +40,7 @@ impl MemoryReportStore {
 
 #[async_trait]
 impl ReportStore for MemoryReportStore {
-    async fn put_report_with_events(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), StorageError> {
+    async fn put_report(&self, meta: &ReportMeta, pdf: Vec<u8>, events: &[DomainEvent]) -> Result<(), StorageError> {
         self.requests.add("s3.PutObject", 1);
         self.requests.add(if events.is_empty() { "dynamodb.PutItem" } else { "dynamodb.TransactWriteItems" }, 1);
         lock(&self.objects).insert(meta.object_key.clone(), pdf);

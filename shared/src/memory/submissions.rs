@@ -18,7 +18,7 @@ use crate::submission::{DailySiteCount, StoredSubmission};
 
 #[async_trait]
 impl SubmissionLedger for MemoryStore {
-    async fn record_submission_with_events(
+    async fn record_submission(
         &self,
         s: &StoredSubmission,
         day: &str,

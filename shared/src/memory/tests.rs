@@ -79,11 +79,11 @@ async fn a_submission_linked_from_a_head_that_moved_on_is_refused_and_writes_not
     // WHEN another writer extends the chain first (an acknowledgement)
     m.append_elsewhere(&audit());
     // THEN the submission is refused as head-moved, and nothing of it is stored
-    let err = m.record_submission(&submission(), "2026-11-26", &stale, &[]).await.unwrap_err();
+    let err = m.record_submission(&submission(), "2026-11-26", &stale, &[], &[]).await.unwrap_err();
     assert!(is_head_moved(&err), "{err:?}");
     assert_eq!(m.submission_count(), 0);
     // AND linked from the head read again, it commits and the chain verifies to the recorded head
-    assert_eq!(m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[]).await.unwrap(), RecordOutcome::Recorded);
+    assert_eq!(m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[], &[]).await.unwrap(), RecordOutcome::Recorded);
     let (t, p, _) = ids();
     let (entries, head) = m.audit_chain(&t, &ChainId::Patient(p));
     assert_eq!(check_head(&verify(&ChainId::Patient(ids().1), &entries).unwrap(), &head), Ok(()));
@@ -94,8 +94,11 @@ async fn a_submission_linked_from_a_head_that_moved_on_is_refused_and_writes_not
 async fn a_second_record_of_the_same_id_is_a_duplicate_and_counts_once() {
     let m = MemoryStore::new();
     m.seed_enrolment(enrolment(EnrolmentStatus::Enrolled));
-    assert_eq!(m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[]).await.unwrap(), RecordOutcome::Recorded);
-    assert!(matches!(m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[]).await.unwrap(), RecordOutcome::Duplicate(_)));
+    assert_eq!(m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[], &[]).await.unwrap(), RecordOutcome::Recorded);
+    assert!(matches!(
+        m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[], &[]).await.unwrap(),
+        RecordOutcome::Duplicate(_)
+    ));
     let (t, p, _) = ids();
     assert_eq!(m.get_enrolment(&t, &p).await.unwrap().unwrap().submission_count, 1);
     let day: NaiveDate = "2026-11-26".parse().unwrap();
@@ -106,7 +109,7 @@ async fn a_second_record_of_the_same_id_is_a_duplicate_and_counts_once() {
 async fn a_withdrawn_patient_records_nothing() {
     let m = MemoryStore::new();
     m.seed_enrolment(enrolment(EnrolmentStatus::Withdrawn));
-    let err = m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[]).await.unwrap_err();
+    let err = m.record_submission(&submission(), "2026-11-26", &linked(&m).await, &[], &[]).await.unwrap_err();
     assert_eq!(err.code(), "patient-not-enrolled");
     assert_eq!(m.submission_count(), 0);
     assert!(m.audit_entries().is_empty());
@@ -119,7 +122,7 @@ async fn pages_follow_cursors_and_reject_foreign_ones() {
     for _ in 0..5 {
         let mut s = submission();
         s.submission_id = SubmissionId::new_random();
-        m.record_submission(&s, "2026-11-26", &linked(&m).await, &[]).await.unwrap();
+        m.record_submission(&s, "2026-11-26", &linked(&m).await, &[], &[]).await.unwrap();
     }
     let (t, p, _) = ids();
     let first = m.list_submissions(&t, &p, &PageRequest::first(2)).await.unwrap();

@@ -201,7 +201,7 @@ pub async fn enrol_patient(store: &DynamoStore, p: &PatientId) {
         withdrawn_at: None,
         audit_head: Default::default(),
     };
-    store.put_enrolment(&e, &audit(&format!("patient/{p}"), "enrolment.created", "2026-11-01T09:00:00Z")).await.unwrap();
+    store.put_enrolment(&e, &audit(&format!("patient/{p}"), "enrolment.created", "2026-11-01T09:00:00Z"), &[]).await.unwrap();
 }
 
 pub fn audit(entity: &str, action: &str, when: &str) -> AuditEntry {

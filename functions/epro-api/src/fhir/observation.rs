@@ -102,7 +102,7 @@ pub fn readings(resource: serde_json::Value, patient: &PatientId) -> Result<Vec<
         }
         _ => v.error("resourceType", "must be Observation or Bundle"),
     }
-    v.finish(out)
+    Ok(v.finish(out)?)
 }
 
 fn resource_type(v: &serde_json::Value) -> Option<&str> {

@@ -97,7 +97,7 @@ impl QuestionnaireResponse {
         else {
             return Err(Error::Validation(v.into_errors()));
         };
-        v.finish(SubmissionRequest { submission_id, questionnaire_id, questionnaire_version, completed_at, answers })
+        Ok(v.finish(SubmissionRequest { submission_id, questionnaire_id, questionnaire_version, completed_at, answers })?)
     }
 }
 

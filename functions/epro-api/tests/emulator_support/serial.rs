@@ -66,19 +66,14 @@ impl<S: EnrolmentStore> EnrolmentStore for Serial<S> {
     async fn get_enrolment(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<Enrolment>, StorageError> {
         serial!(self, self.inner.get_enrolment(trial, patient))
     }
-    async fn put_enrolment_with_events(
-        &self,
-        enrolment: &Enrolment,
-        audit: &AuditEntry,
-        events: &[DomainEvent],
-    ) -> Result<Upsert, StorageError> {
-        serial!(self, self.inner.put_enrolment_with_events(enrolment, audit, events))
+    async fn put_enrolment(&self, enrolment: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, StorageError> {
+        serial!(self, self.inner.put_enrolment(enrolment, audit, events))
     }
 }
 
 #[async_trait]
 impl<S: SubmissionLedger> SubmissionLedger for Serial<S> {
-    async fn record_submission_with_events(
+    async fn record_submission(
         &self,
         submission: &StoredSubmission,
         day: &str,
@@ -86,7 +81,7 @@ impl<S: SubmissionLedger> SubmissionLedger for Serial<S> {
         alerts: &[trialwatch::alert::Alert],
         events: &[DomainEvent],
     ) -> Result<RecordOutcome, StorageError> {
-        serial!(self, self.inner.record_submission_with_events(submission, day, audit, alerts, events))
+        serial!(self, self.inner.record_submission(submission, day, audit, alerts, events))
     }
     async fn get_submission(
         &self,
@@ -157,7 +152,7 @@ impl<S: AlertInbox> AlertInbox for Serial<S> {
     async fn list_alerts(&self, trial: &TrialId, patient: &PatientId, page: &PageRequest) -> Result<Page<AlertRecord>, StorageError> {
         serial!(self, self.inner.list_alerts(trial, patient, page))
     }
-    async fn acknowledge_with_events(
+    async fn acknowledge(
         &self,
         trial: &TrialId,
         id: &AlertId,
@@ -168,7 +163,7 @@ impl<S: AlertInbox> AlertInbox for Serial<S> {
         news2_patient: Option<&PatientId>,
         events: &[DomainEvent],
     ) -> Result<AlertRecord, StorageError> {
-        serial!(self, self.inner.acknowledge_with_events(trial, id, by, note, at, audit, news2_patient, events))
+        serial!(self, self.inner.acknowledge(trial, id, by, note, at, audit, news2_patient, events))
     }
 }
 

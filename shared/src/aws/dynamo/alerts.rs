@@ -239,7 +239,7 @@ impl AlertInbox for DynamoStore {
         Ok(Page { items, next_cursor: encode_position(OP, out.last_evaluated_key)? })
     }
 
-    async fn acknowledge_with_events(
+    async fn acknowledge(
         &self,
         trial: &TrialId,
         id: &AlertId,

@@ -78,7 +78,7 @@ fn day_pk(trial: &TrialId, shard: u32) -> String {
 
 #[async_trait]
 impl SubmissionLedger for DynamoStore {
-    async fn record_submission_with_events(
+    async fn record_submission(
         &self,
         sub: &StoredSubmission,
         day: &str,

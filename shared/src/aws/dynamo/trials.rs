@@ -124,7 +124,7 @@ impl EnrolmentStore for DynamoStore {
         self.get(OP, trial_pk(trial), enrolment_sk(patient), true).await?.map(|i| enrolment_of(OP, i)).transpose()
     }
 
-    async fn put_enrolment_with_events(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, StorageError> {
+    async fn put_enrolment(&self, e: &Enrolment, audit: &AuditEntry, events: &[DomainEvent]) -> Result<Upsert, StorageError> {
         self.write_enrolment(e, audit, None, events).await
     }
 

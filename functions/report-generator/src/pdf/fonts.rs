@@ -5,18 +5,22 @@
 //! Hangul but no Latin at all. Text is split into runs by which font has the
 //! character, so "北京协和医院 (Site 2)" renders in both. Only the glyphs used
 //! are embedded (krilla subsets), so a report stays around 40-100 KB.
-//! The fonts ship zstd-compressed, every glyph kept (5.1 MB -> 2.2 MB of
-//! binary; zlib gave 2.6 MB), and are decompressed on first use: the Noto
-//! faces with the first report, the CJK face (3.9 MB) only when a report has
-//! a character Noto lacks. Licences and sources: `fonts/README.md`.
+//! The fonts ship packed (`fonts/pack.py`: hinting dropped, glyf in WOFF2's
+//! transformed form, zstd; every glyph, advance and layout table kept: 5.1 MB
+//! -> 1.75 MB of binary, where zstd of the files gave 2.2 MB), and are unpacked
+//! on first use: the Noto faces with the first report, the CJK face (3.9 MB)
+//! only when a report has a character Noto lacks. Licences and sources:
+//! `fonts/README.md`.
 
 use std::sync::LazyLock;
 
 use krilla::text::{GlyphId, KrillaGlyph};
 
-static NOTO_REGULAR: &[u8] = include_bytes!("../../fonts/NotoSans-Regular.ttf.zst");
-static NOTO_BOLD: &[u8] = include_bytes!("../../fonts/NotoSans-Bold.ttf.zst");
-static DROID_FALLBACK: &[u8] = include_bytes!("../../fonts/DroidSansFallbackFull.ttf.zst");
+mod sfnt;
+
+static NOTO_REGULAR: &[u8] = include_bytes!("../../fonts/NotoSans-Regular.twf.zst");
+static NOTO_BOLD: &[u8] = include_bytes!("../../fonts/NotoSans-Bold.twf.zst");
+static DROID_FALLBACK: &[u8] = include_bytes!("../../fonts/DroidSansFallbackFull.twf.zst");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Weight {
@@ -33,7 +37,7 @@ pub struct Face {
 
 impl Face {
     fn load(compressed: &'static [u8], name: &str) -> Result<Face, String> {
-        let inflated = decompress(compressed).ok_or_else(|| format!("font {name} does not decompress"))?;
+        let inflated = unpack(compressed).map_err(|e| format!("font {name}: {e}"))?;
         // Kept for the life of the process, as the static it came from: the
         // shaper borrows it, and fonts are loaded once (see `FONTS`).
         let bytes: &'static [u8] = Box::leak(inflated.into_boxed_slice());
@@ -48,12 +52,16 @@ impl Face {
     }
 }
 
-/// One zstd frame, as `zstd --ultra -22` writes it (fonts/README.md).
-fn decompress(compressed: &[u8]) -> Option<Vec<u8>> {
+/// The font file from its embedded form: one zstd frame of what
+/// `fonts/pack.py` writes (fonts/README.md).
+fn unpack(compressed: &[u8]) -> Result<Vec<u8>, String> {
     use std::io::Read;
-    let mut out = Vec::new();
-    ruzstd::decoding::StreamingDecoder::new(compressed).ok()?.read_to_end(&mut out).ok()?;
-    Some(out)
+    let mut packed = Vec::new();
+    ruzstd::decoding::StreamingDecoder::new(compressed)
+        .map_err(|e| format!("zstd: {e}"))?
+        .read_to_end(&mut packed)
+        .map_err(|e| format!("zstd: {e}"))?;
+    sfnt::unpack(&packed).map_err(|e| e.to_string())
 }
 
 pub struct Fonts {
@@ -242,17 +250,100 @@ mod tests {
         assert_eq!(short.runs[0].text, "Leeds");
     }
 
-    #[test]
-    fn every_embedded_font_decompresses_to_the_unmodified_file() {
-        // GIVEN the SHA-256 of each original font file (fonts/README.md)
+    /// What a report can draw with a font: every code point the font maps, with
+    /// its glyph id, advance and outline (composites resolved), as one SHA-256.
+    fn coverage_digest(font: &[u8]) -> (usize, String) {
+        use rustybuzz::ttf_parser::{Face, OutlineBuilder};
         use sha2::{Digest, Sha256};
-        for (compressed, sha) in [
-            (NOTO_REGULAR, "89c3c497f618fdaa0b2d1e98fef93582f28c71debd2c4a8cdf41f190ced2909d"),
-            (NOTO_BOLD, "e83493c945848ecd4a9ad0f6d19164541a0d3e23a9c952304a00a46e00272ac5"),
-            (DROID_FALLBACK, "acb6440a713d880a13a21b468ba7cd43f5a2b2934972e51be791c880730777b8"),
+        struct Pen<'a>(&'a mut Sha256);
+        impl OutlineBuilder for Pen<'_> {
+            fn move_to(&mut self, x: f32, y: f32) {
+                self.0.update([b'M'].iter().chain(&x.to_le_bytes()).chain(&y.to_le_bytes()).copied().collect::<Vec<u8>>());
+            }
+            fn line_to(&mut self, x: f32, y: f32) {
+                self.0.update([b'L'].iter().chain(&x.to_le_bytes()).chain(&y.to_le_bytes()).copied().collect::<Vec<u8>>());
+            }
+            fn quad_to(&mut self, x1: f32, y1: f32, x: f32, y: f32) {
+                let v: Vec<u8> = [x1, y1, x, y].iter().flat_map(|v| v.to_le_bytes()).collect();
+                self.0.update([b"Q".as_slice(), &v].concat());
+            }
+            fn curve_to(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, x: f32, y: f32) {
+                let v: Vec<u8> = [x1, y1, x2, y2, x, y].iter().flat_map(|v| v.to_le_bytes()).collect();
+                self.0.update([b"C".as_slice(), &v].concat());
+            }
+            fn close(&mut self) {
+                self.0.update(b"Z");
+            }
+        }
+        let face = Face::parse(font, 0).unwrap();
+        let mut hash = Sha256::new();
+        let mut mapped = 0;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let Some(glyph) = face.glyph_index(c) else { continue };
+            mapped += 1;
+            hash.update((c as u32).to_le_bytes());
+            hash.update(glyph.0.to_le_bytes());
+            hash.update(face.glyph_hor_advance(glyph).unwrap_or(u16::MAX).to_le_bytes());
+            face.outline_glyph(glyph, &mut Pen(&mut hash));
+            hash.update(b"|");
+        }
+        (mapped, hex::encode(hash.finalize()))
+    }
+
+    /// How the shaper sets kerned pairs, accents (precomposed and combining), and
+    /// Latin, Greek, Cyrillic and CJK text with a font: glyph ids, advances and offsets, as one SHA-256.
+    fn shaping_digest(font: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        let face = rustybuzz::Face::from_slice(font, 0).unwrap();
+        let mut hash = Sha256::new();
+        for text in [
+            "AVATAR To Ty Wa Yo LT P. F, \"Tr\" ffi fl",
+            "Royal Infirmary of Edinburgh – Cardiología, Zürich, Łódź, Ελληνικά, Москва",
+            "Hôpital Saint-Éloi ǅ ẞ ŉ x\u{0301}y\u{0323}\u{0302} Việt Nam",
+            "北京协和医院 (Site 2) 東京大学病院 서울대학교병원 カタカナ ｱｲｳ 、。「」",
         ] {
-            // WHEN decompressed THEN every byte (so every glyph) is there
-            assert_eq!(hex::encode(Sha256::digest(decompress(compressed).unwrap())), sha);
+            let mut buffer = rustybuzz::UnicodeBuffer::new();
+            buffer.push_str(text);
+            let shaped = rustybuzz::shape(&face, &NO_LIGATURES, buffer);
+            for (info, pos) in shaped.glyph_infos().iter().zip(shaped.glyph_positions()) {
+                for v in [info.glyph_id as i32, info.cluster as i32, pos.x_advance, pos.x_offset, pos.y_offset] {
+                    hash.update(v.to_le_bytes());
+                }
+            }
+        }
+        hex::encode(hash.finalize())
+    }
+
+    #[test]
+    fn every_embedded_font_draws_and_shapes_every_code_point_as_the_original_font() {
+        // GIVEN, for each original font file (SHA-256 in fonts/README.md), the number of code
+        // points it maps and the two digests above, computed by these functions over that file
+        for (packed, code_points, coverage, shaping) in [
+            (
+                NOTO_REGULAR,
+                2841,
+                "543788c5b098753850c530c0ebd88453a323b72865b559f6c7837cb7b4046842",
+                "ea019366a63deca3889ec6024c9896d2b9ef5e62e19e8783c5b79f652cf7f8cf",
+            ),
+            (
+                NOTO_BOLD,
+                2841,
+                "238cee822f74a3dcfcf5c8e8575fa3759549dcae4851c7ffc3346538c66aa58f",
+                "63b81e5877a34b1449b025c005818bdb7667e5fcad8bd62dde04edb047c00191",
+            ),
+            (
+                DROID_FALLBACK,
+                28602,
+                "c1b7c600142d7cb97a1eecc1ac04a8d94cdacd97f895fcc9f177d87319d36ef9",
+                "fdb5a576c8cecfaab99a91ccea69d5078f339c74cb9fc5755e471ca66fb43d58",
+            ),
+        ] {
+            // WHEN the embedded font is unpacked
+            let font = unpack(packed).unwrap();
+            // THEN it maps the same code points to the same glyphs, advances and outlines
+            assert_eq!(coverage_digest(&font), (code_points, coverage.to_owned()));
+            // AND kerning, marks and the CJK text shape exactly as with the original
+            assert_eq!(shaping_digest(&font), shaping);
         }
     }
 

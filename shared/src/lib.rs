@@ -32,5 +32,5 @@ pub mod validation;
 pub mod vitals;
 pub mod vitals_state;
 
-pub use error::{Error, Problem};
+pub use error::Error;
 pub use ids::{AlertId, PatientId, QuestionnaireId, ReadingId, ReportId, SiteId, SubmissionId, TrialId};

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use trialwatch::alert::{Alert, AlertReason, AlertStatus, AttemptOutcome, Channel, Claim, DeliveryAttempt};
 use trialwatch::audit::chain::{self, ChainId};
 use trialwatch::audit::Actor;
+use trialwatch::edge::http::HttpError;
 use trialwatch::news2::RiskLevel;
 use trialwatch::page::PageRequest;
 use trialwatch::ports::{AlertDelivery, AlertInbox, AuditLog, ReportFigures, StorageError};
@@ -108,7 +109,7 @@ async fn a_released_lease_can_be_claimed_at_once_and_attempts_accumulate() {
     // AND attempts on an unknown alert are NotFound, releasing one is a no-op
     let unknown = AlertId::parse("al-unknown").unwrap();
     assert_eq!(
-        Error::from(store.record_attempt(&trial(), &unknown, &attempt(AttemptOutcome::Delivered, None)).await.unwrap_err()).status(),
+        HttpError::from(store.record_attempt(&trial(), &unknown, &attempt(AttemptOutcome::Delivered, None)).await.unwrap_err()).status(),
         404
     );
     store.release(&trial(), &unknown).await.unwrap();

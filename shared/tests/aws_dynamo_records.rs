@@ -8,6 +8,7 @@ use aws_support::{at, audit, linked_to, patient, site, trial, Emulator};
 use chrono::NaiveDate;
 use trialwatch::audit::chain::{self, ChainId};
 use trialwatch::audit::Actor;
+use trialwatch::edge::http::HttpError;
 use trialwatch::enrolment::{Enrolment, EnrolmentCount, EnrolmentStatus};
 use trialwatch::news2::{News2Result, RiskLevel};
 use trialwatch::page::PageRequest;
@@ -362,7 +363,7 @@ async fn a_submission_for_a_withdrawn_patient_writes_nothing_at_all() {
         )
         .await
         .unwrap_err();
-    let err = Error::from(err);
+    let err = HttpError::from(err);
     // THEN it is refused as not enrolled
     assert_eq!((err.status(), err.code()), (409, "patient-not-enrolled"));
     // AND none of the transaction's five writes happened: no submission, no guard, no audit, no counter, no summary change
@@ -465,7 +466,7 @@ async fn submissions_list_newest_first_across_pages_and_refuse_a_foreign_cursor(
     // AND a cursor of P-1's list cannot continue P-2's (a tampered cursor must not cross patients)
     let err = Error::from(store.list_submissions(&trial(), &p2, &PageRequest { limit: 2, cursor: p2_cursor }).await.unwrap_err());
     assert!(matches!(&err, Error::Validation(e) if e[0].field == "cursor"), "{err:?}");
-    let err = Error::from(
+    let err = HttpError::from(
         store.list_submissions(&trial(), &p1, &PageRequest { limit: 2, cursor: Some("bm90LWEtY3Vyc29y".into()) }).await.unwrap_err(),
     );
     assert_eq!(err.status(), 422);

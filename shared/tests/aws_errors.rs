@@ -5,6 +5,7 @@ mod aws_support;
 
 use aws_support::{trial, Emulator};
 use trialwatch::aws::{DynamoStore, SqsAlertQueue};
+use trialwatch::edge::http::HttpError;
 use trialwatch::ports::{AlertQueue, TrialConfig};
 use trialwatch::Error;
 
@@ -19,7 +20,7 @@ async fn an_unreachable_endpoint_is_a_retryable_unavailable() {
     // THEN the read is Unavailable (the caller answers 503 with Retry-After), and an empty send makes no call at all
     let err = Error::from(read.unwrap_err());
     assert!(err.is_retryable(), "{err:?}");
-    assert_eq!(err.status(), 503);
+    assert_eq!(HttpError::from(err).status(), 503);
     assert!(send.is_ok());
 }
 
@@ -34,5 +35,5 @@ async fn a_missing_table_is_an_internal_error_naming_the_operation_and_code_only
     let Error::Internal(detail) = &err else { panic!("expected Internal, got {err:?}") };
     assert!(detail.contains("GetItem") && detail.contains("ResourceNotFoundException"), "{detail}");
     assert!(!detail.contains(trial().as_str()), "{detail}");
-    assert_eq!(err.to_problem().status, 500);
+    assert_eq!(HttpError::from(err).to_problem().status, 500);
 }

@@ -7,6 +7,7 @@
 use lambda_http::Request;
 use serde::Deserialize;
 use trialwatch::edge::http::respond::{self, HttpResponse};
+use trialwatch::edge::http::HttpError;
 use trialwatch::page::PageRequest;
 use trialwatch::ports::{AlertInbox, Clock, EnrolmentStore, PendingEvents};
 use trialwatch::{AlertId, Error, PatientId, TrialId};
@@ -22,7 +23,7 @@ pub async fn list<S: EnrolmentStore + AlertInbox, V, A, C>(
     trial: TrialId,
     patient: PatientId,
     page: PageRequest,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, HttpError> {
     let access = auth::alert_access(p, &trial)?;
     let scope = auth::site_scope(p, &trial, access);
     let cmd = ListAlertsCommand { trial_id: trial, patient_id: patient, page, scope };
@@ -43,7 +44,7 @@ pub async fn ack<S: AlertInbox + PendingEvents + 'static, V, A, C: Clock>(
     p: &Principal,
     trial: TrialId,
     alert: AlertId,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, HttpError> {
     let access = auth::alert_access(p, &trial)?;
     // The body is optional: an empty POST acknowledges without a note.
     let body: AckRequest = if req.body().is_empty() { AckRequest::default() } else { crate::body::json(req)? };
@@ -54,20 +55,20 @@ pub async fn ack<S: AlertInbox + PendingEvents + 'static, V, A, C: Clock>(
 }
 
 /// The HTTP edge's one mapping of a refused list.
-impl From<ListAlertsError> for Error {
+impl From<ListAlertsError> for HttpError {
     fn from(e: ListAlertsError) -> Self {
-        match e {
+        HttpError::Refused(match e {
             ListAlertsError::Forbidden => Error::Forbidden,
             ListAlertsError::PatientNotFound => Error::NotFound("patient"),
             ListAlertsError::Storage(e) => e.into(),
-        }
+        })
     }
 }
 
 /// The HTTP edge's one mapping of a refused acknowledgement.
-impl From<AcknowledgeAlertError> for Error {
+impl From<AcknowledgeAlertError> for HttpError {
     fn from(e: AcknowledgeAlertError) -> Self {
-        match e {
+        HttpError::Refused(match e {
             AcknowledgeAlertError::Forbidden => Error::Forbidden,
             AcknowledgeAlertError::NotFound => Error::NotFound("alert"),
             AcknowledgeAlertError::AlreadyAcknowledged => {
@@ -75,7 +76,7 @@ impl From<AcknowledgeAlertError> for Error {
             }
             AcknowledgeAlertError::Invalid(fields) => fields.into(),
             AcknowledgeAlertError::Storage(e) => e.into(),
-        }
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 
 use lambda_http::{Request, RequestExt};
 use trialwatch::edge::http::respond::{self, HttpResponse};
+use trialwatch::edge::http::HttpError;
 use trialwatch::page::PageRequest;
 use trialwatch::ports::{AuditTrail, TrialConfig};
 use trialwatch::trail::{AuditFilter, Position};
@@ -21,7 +22,7 @@ pub async fn list<S: TrialConfig + AuditTrail + 'static, V, A, C>(
     req: &Request,
     p: &Principal,
     trial: TrialId,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, HttpError> {
     auth::read_audit(p, &trial)?;
     let (filter, page) = parameters(req)?;
     let page = read_audit(&deps.trials, deps.store.as_ref(), ReadAuditCommand { trial_id: trial, filter, page }).await?;
@@ -29,17 +30,17 @@ pub async fn list<S: TrialConfig + AuditTrail + 'static, V, A, C>(
 }
 
 /// The HTTP edge's one mapping of a failed trail read.
-impl From<ReadAuditError> for Error {
+impl From<ReadAuditError> for HttpError {
     fn from(e: ReadAuditError) -> Self {
-        match e {
+        HttpError::Refused(match e {
             ReadAuditError::TrialNotFound => Error::NotFound("trial"),
             ReadAuditError::Storage(e) => e.into(),
-        }
+        })
     }
 }
 
 /// The filter and the page, or a 422 naming every invalid parameter.
-fn parameters(req: &Request) -> Result<(AuditFilter, PageRequest), Error> {
+fn parameters(req: &Request) -> Result<(AuditFilter, PageRequest), HttpError> {
     let mut errors: Vec<FieldError> = Vec::new();
     let page = fields_of(crate::routes::page_request(req), &mut errors)?;
     // The cursor is decoded here too, so a forged one is named with the rest.
@@ -52,7 +53,7 @@ fn parameters(req: &Request) -> Result<(AuditFilter, PageRequest), Error> {
     let filter = AuditFilter::parse(query.first("entity"), query.first("from"), query.first("to")).map_err(|e| errors.extend(e)).ok();
     match (filter, page) {
         (Some(filter), Some(page)) if errors.is_empty() => Ok((filter, page)),
-        _ => Err(Error::Validation(errors)),
+        _ => Err(Error::Validation(errors).into()),
     }
 }
 

@@ -4,7 +4,7 @@
 use lambda_http::Request;
 use serde::de::DeserializeOwned;
 use trialwatch::edge::http::body;
-use trialwatch::Error;
+use trialwatch::edge::http::HttpError;
 
 pub use trialwatch::edge::http::body::{decode, decode_value, media_type, MediaType};
 
@@ -13,11 +13,11 @@ pub use trialwatch::edge::http::body::{decode, decode_value, media_type, MediaTy
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The body's bytes after the size check.
-pub fn bytes(req: &Request) -> Result<&[u8], Error> {
+pub fn bytes(req: &Request) -> Result<&[u8], HttpError> {
     body::bytes(req, MAX_BODY_BYTES)
 }
 
 /// A native-JSON body: `application/json` only.
-pub fn json<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
+pub fn json<T: DeserializeOwned>(req: &Request) -> Result<T, HttpError> {
     body::json(req, MAX_BODY_BYTES)
 }

@@ -5,6 +5,7 @@
 use lambda_http::Request;
 use serde::Serialize;
 use trialwatch::edge::http::respond::{self, HttpResponse};
+use trialwatch::edge::http::HttpError;
 use trialwatch::enrolment::{Enrolment, EnrolmentRequest, EnrolmentStatus};
 use trialwatch::ports::{Clock, EnrolmentStore, PendingEvents, TrialConfig, Upsert};
 use trialwatch::{Error, PatientId, SiteId, TrialId};
@@ -19,7 +20,7 @@ pub async fn put<S: TrialConfig + EnrolmentStore + PendingEvents + 'static, V, A
     p: &Principal,
     trial_id: TrialId,
     patient_id: PatientId,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, HttpError> {
     let access = auth::enrol(p, &trial_id)?;
     let request: EnrolmentRequest = crate::body::json(req)?;
     let scope = auth::site_scope(p, &trial_id, access);
@@ -31,14 +32,14 @@ pub async fn put<S: TrialConfig + EnrolmentStore + PendingEvents + 'static, V, A
 }
 
 /// The HTTP edge's one mapping of a refused enrolment.
-impl From<EnrolPatientError> for Error {
+impl From<EnrolPatientError> for HttpError {
     fn from(e: EnrolPatientError) -> Self {
-        match e {
+        HttpError::Refused(match e {
             EnrolPatientError::Forbidden => Error::Forbidden,
             EnrolPatientError::TrialNotFound => Error::NotFound("trial"),
             EnrolPatientError::Invalid(fields) => fields.into(),
             EnrolPatientError::Storage(e) => e.into(),
-        }
+        })
     }
 }
 

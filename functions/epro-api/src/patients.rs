@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use trialwatch::edge::http::respond::{self, HttpResponse};
+use trialwatch::edge::http::HttpError;
 use trialwatch::enrolment::Enrolment;
 use trialwatch::news2::News2Result;
 use trialwatch::ports::{AlertInbox, Clock, EnrolmentStore, VitalsStore};
@@ -24,7 +25,7 @@ pub async fn authorize_record<S: EnrolmentStore + 'static, V, A, C: Clock>(
     p: &Principal,
     trial: &TrialId,
     patient: &PatientId,
-) -> Result<Option<Enrolment>, Error> {
+) -> Result<Option<Enrolment>, HttpError> {
     let access = auth::record_access(p, trial, patient)?;
     let enrolment = match access {
         PatientAccess::Own => deps.enrolment_cached(trial, patient).await?,
@@ -60,7 +61,7 @@ pub async fn get<S: EnrolmentStore + VitalsStore + AlertInbox + 'static, V, A, C
     p: &Principal,
     trial: TrialId,
     patient: PatientId,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, HttpError> {
     let access = auth::patient_access(p, &trial, &patient)?;
     let scope = auth::site_scope(p, &trial, access);
     let store = deps.store.as_ref();
@@ -77,13 +78,13 @@ pub async fn get<S: EnrolmentStore + VitalsStore + AlertInbox + 'static, V, A, C
 }
 
 /// The HTTP edge's one mapping of a failed patient read.
-impl From<GetPatientError> for Error {
+impl From<GetPatientError> for HttpError {
     fn from(e: GetPatientError) -> Self {
-        match e {
+        HttpError::Refused(match e {
             GetPatientError::Forbidden => Error::Forbidden,
             GetPatientError::NotFound => Error::NotFound("patient"),
             GetPatientError::Storage(e) => e.into(),
-        }
+        })
     }
 }
 

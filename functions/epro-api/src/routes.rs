@@ -10,6 +10,7 @@ use futures::FutureExt;
 use lambda_http::{Request, RequestExt};
 use serde::Serialize;
 use trialwatch::edge::http::respond::{self, HttpResponse};
+use trialwatch::edge::http::HttpError;
 use trialwatch::edge::http::{path_param, RouteKey, Routes};
 use trialwatch::page::{PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 use trialwatch::ports::{
@@ -120,7 +121,7 @@ async fn serve<
     let (response, code) = match result {
         Ok(Ok(r)) => (r, None),
         Ok(Err(e)) => (respond::problem(&e), Some(e.code())),
-        Err(_) => (respond::problem(&Error::Internal("handler panicked".into())), Some("panic")),
+        Err(_) => (respond::problem(&Error::Internal("handler panicked".into()).into()), Some("panic")),
     };
     let status = response.status().as_u16();
     if route == Some(Route::PostSubmission) {
@@ -147,7 +148,7 @@ async fn dispatch<
     deps: &Deps<S, V, A, C>,
     req: &Request,
     route: Route,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, HttpError> {
     if route == Route::Health {
         return Ok(respond::json(200, &Health { status: "ok", version: env!("CARGO_PKG_VERSION") }));
     }
@@ -160,7 +161,7 @@ async fn dispatch<
     let trial = path_param(req, "trialId")?;
     let patient = || path_param(req, "patientId");
     match route {
-        Route::Health => Err(Error::NotFound("route")),
+        Route::Health => Err(Error::NotFound("route").into()),
         Route::GetTrial => crate::trials::get(deps, &principal, trial).await,
         Route::PutTrial => crate::trials::put(deps, req, &principal, trial).await,
         Route::GetPatient => crate::patients::get(deps, &principal, trial, patient()?).await,

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use lambda_http::Request;
 use serde::Serialize;
+use trialwatch::edge::http::HttpError;
 use trialwatch::page::{Page, PageRequest};
 use trialwatch::ports::{AlertQueue, Clock, EnrolmentStore, PendingEvents, SubmissionLedger, TrialConfig};
 use trialwatch::submission::{Answer, SubmissionRequest};
@@ -25,7 +26,7 @@ pub async fn post<S: TrialConfig + EnrolmentStore + SubmissionLedger + PendingEv
     p: &Principal,
     trial_id: TrialId,
     patient_id: PatientId,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, HttpError> {
     let enrolment = authorize_record(deps, p, &trial_id, &patient_id).await?;
     let request = parse(req, &patient_id)?;
     let cmd = SubmitCommand {
@@ -59,9 +60,9 @@ pub async fn post<S: TrialConfig + EnrolmentStore + SubmissionLedger + PendingEv
 }
 
 /// The HTTP edge's one mapping of a refused submission.
-impl From<SubmitError> for Error {
+impl From<SubmitError> for HttpError {
     fn from(e: SubmitError) -> Self {
-        match e {
+        HttpError::Refused(match e {
             SubmitError::NotEnrolled(e) => e.into(),
             SubmitError::TrialNotFound => Error::NotFound("trial"),
             SubmitError::Invalid(fields) => fields.into(),
@@ -69,16 +70,16 @@ impl From<SubmitError> for Error {
                 Error::conflict("submission-conflict", "this submissionId was already used with a different body")
             }
             SubmitError::Storage(e) => e.into(),
-        }
+        })
     }
 }
 
 /// Native JSON, or a FHIR QuestionnaireResponse mapped onto the same request.
-fn parse(req: &Request, patient: &PatientId) -> Result<SubmissionRequest, Error> {
+fn parse(req: &Request, patient: &PatientId) -> Result<SubmissionRequest, HttpError> {
     let bytes = crate::body::bytes(req)?;
     match crate::body::media_type(req)? {
         MediaType::Json => crate::body::decode(bytes),
-        MediaType::FhirJson => crate::body::decode::<crate::fhir::QuestionnaireResponse>(bytes)?.into_submission(patient),
+        MediaType::FhirJson => Ok(crate::body::decode::<crate::fhir::QuestionnaireResponse>(bytes)?.into_submission(patient)?),
     }
 }
 
@@ -103,7 +104,7 @@ pub async fn list<S: EnrolmentStore + SubmissionLedger, V, A, C>(
     trial: TrialId,
     patient: PatientId,
     page: PageRequest,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, HttpError> {
     let access = crate::auth::patient_access(p, &trial, &patient)?;
     let scope = crate::auth::site_scope(p, &trial, access);
     let cmd = ListSubmissionsCommand { trial_id: trial, patient_id: patient, page, scope };
@@ -122,13 +123,13 @@ pub async fn list<S: EnrolmentStore + SubmissionLedger, V, A, C>(
 }
 
 /// The HTTP edge's one mapping of a refused list.
-impl From<ListSubmissionsError> for Error {
+impl From<ListSubmissionsError> for HttpError {
     fn from(e: ListSubmissionsError) -> Self {
-        match e {
+        HttpError::Refused(match e {
             ListSubmissionsError::Forbidden => Error::Forbidden,
             ListSubmissionsError::PatientNotFound => Error::NotFound("patient"),
             ListSubmissionsError::Storage(e) => e.into(),
-        }
+        })
     }
 }
 
@@ -142,9 +143,9 @@ mod tests {
     use crate::enrolled::NotEnrolled;
 
     fn problem_of(e: SubmitError) -> (u16, String) {
-        let r = problem(&Error::from(e));
+        let r = problem(&HttpError::from(e));
         let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
-        (r.status().as_u16(), body["type"].as_str().unwrap().trim_start_matches(trialwatch::error::PROBLEM_BASE).to_owned())
+        (r.status().as_u16(), body["type"].as_str().unwrap().trim_start_matches(trialwatch::edge::http::PROBLEM_BASE).to_owned())
     }
 
     #[test]

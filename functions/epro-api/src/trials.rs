@@ -6,6 +6,7 @@
 
 use lambda_http::Request;
 use trialwatch::edge::http::respond::{self, HttpResponse};
+use trialwatch::edge::http::HttpError;
 use trialwatch::ports::{Clock, TrialConfig, TrialRegistry, Upsert};
 use trialwatch::trial::TrialDefinition;
 use trialwatch::{Error, TrialId};
@@ -20,7 +21,7 @@ pub async fn put<S: TrialConfig + TrialRegistry + 'static, V, A, C: Clock>(
     req: &Request,
     p: &Principal,
     trial_id: TrialId,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, HttpError> {
     auth::configure_trial(p, &trial_id)?;
     let definition: TrialDefinition = crate::body::json(req)?;
     let cmd = PutTrialCommand { trial_id: trial_id.clone(), definition, author: p.author()? };
@@ -30,7 +31,7 @@ pub async fn put<S: TrialConfig + TrialRegistry + 'static, V, A, C: Clock>(
     Ok(respond::json(if written.outcome == Upsert::Created { 201 } else { 200 }, &written.trial.view()))
 }
 
-pub async fn get<S: TrialConfig, V, A, C>(deps: &Deps<S, V, A, C>, p: &Principal, trial_id: TrialId) -> Result<HttpResponse, Error> {
+pub async fn get<S: TrialConfig, V, A, C>(deps: &Deps<S, V, A, C>, p: &Principal, trial_id: TrialId) -> Result<HttpResponse, HttpError> {
     let scope = auth::read_trial(p, &trial_id)?;
     let trial = get_trial(deps.store.as_ref(), GetTrialCommand { trial_id }).await?;
     match scope {
@@ -40,22 +41,22 @@ pub async fn get<S: TrialConfig, V, A, C>(deps: &Deps<S, V, A, C>, p: &Principal
 }
 
 /// The HTTP edge's one mapping of a refused trial write.
-impl From<PutTrialError> for Error {
+impl From<PutTrialError> for HttpError {
     fn from(e: PutTrialError) -> Self {
-        match e {
+        HttpError::Refused(match e {
             PutTrialError::Invalid(fields) => fields.into(),
             PutTrialError::Storage(e) => e.into(),
-        }
+        })
     }
 }
 
 /// The HTTP edge's one mapping of a failed trial read.
-impl From<GetTrialError> for Error {
+impl From<GetTrialError> for HttpError {
     fn from(e: GetTrialError) -> Self {
-        match e {
+        HttpError::Refused(match e {
             GetTrialError::NotFound => Error::NotFound("trial"),
             GetTrialError::Storage(e) => e.into(),
-        }
+        })
     }
 }
 

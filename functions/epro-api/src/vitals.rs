@@ -4,9 +4,10 @@
 
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
+use trialwatch::edge::http::HttpError;
 use trialwatch::ports::{Clock, EnrolmentStore, VitalsQueue};
 use trialwatch::vitals::ReadingInput;
-use trialwatch::{Error, PatientId, TrialId};
+use trialwatch::{PatientId, TrialId};
 
 use crate::auth::Principal;
 use crate::body::MediaType;
@@ -33,7 +34,7 @@ pub async fn post<S: EnrolmentStore + 'static, V: VitalsQueue, A, C: Clock>(
     p: &Principal,
     trial_id: TrialId,
     patient_id: PatientId,
-) -> Result<HttpResponse, Error> {
+) -> Result<HttpResponse, HttpError> {
     let enrolment = authorize_record(deps, p, &trial_id, &patient_id).await?;
     let readings = parse(req, &patient_id)?;
     let cmd = IngestVitalsCommand { trial_id, patient_id, readings, enrolment };
@@ -42,18 +43,18 @@ pub async fn post<S: EnrolmentStore + 'static, V: VitalsQueue, A, C: Clock>(
 }
 
 /// The HTTP edge's one mapping of refused vitals.
-impl From<IngestVitalsError> for Error {
+impl From<IngestVitalsError> for HttpError {
     fn from(e: IngestVitalsError) -> Self {
-        match e {
+        HttpError::Refused(match e {
             IngestVitalsError::NotEnrolled(e) => e.into(),
             IngestVitalsError::Invalid(fields) => fields.into(),
             IngestVitalsError::Storage(e) => e.into(),
-        }
+        })
     }
 }
 
 /// Readings, each with the name its errors carry (`readings[3]`, or the FHIR path).
-fn parse(req: &Request, patient: &PatientId) -> Result<Vec<(String, ReadingInput)>, Error> {
+fn parse(req: &Request, patient: &PatientId) -> Result<Vec<(String, ReadingInput)>, HttpError> {
     let bytes = crate::body::bytes(req)?;
     match crate::body::media_type(req)? {
         MediaType::Json => {
@@ -85,10 +86,10 @@ mod tests {
         ];
         for (e, status, problem_type) in cases {
             let name = format!("{e:?}");
-            let r = problem(&Error::from(e));
+            let r = problem(&HttpError::from(e));
             let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
             assert_eq!(r.status().as_u16(), status, "{name}");
-            assert_eq!(body["type"], format!("{}{problem_type}", trialwatch::error::PROBLEM_BASE), "{name}");
+            assert_eq!(body["type"], format!("{}{problem_type}", trialwatch::edge::http::PROBLEM_BASE), "{name}");
         }
     }
 }

@@ -21,6 +21,7 @@ mod tests {
     use std::collections::HashMap;
 
     use trialwatch::audit::Actor;
+    use trialwatch::edge::http::HttpError;
 
     use super::*;
 
@@ -42,7 +43,7 @@ mod tests {
     #[test]
     fn a_sponsor_of_another_trial_is_forbidden() {
         let c = caller(&[("role", "sponsor"), ("trial_ids", "t1")]);
-        assert_eq!(may_read_reports(&c, &t("t10")).unwrap_err().status(), 403);
+        assert_eq!(HttpError::from(may_read_reports(&c, &t("t10")).unwrap_err()).status(), 403);
     }
 
     #[test]
@@ -56,7 +57,7 @@ mod tests {
         let c = caller(&[("role", "admin"), ("trial_ids", "t1"), ("sub", "a1")]);
         // THEN t1's reports are theirs and t2's are not
         assert!(may_read_reports(&c, &t("t1")).is_ok());
-        assert_eq!(may_read_reports(&c, &t("t2")).unwrap_err().status(), 403);
+        assert_eq!(HttpError::from(may_read_reports(&c, &t("t2")).unwrap_err()).status(), 403);
     }
 
     #[test]
@@ -67,7 +68,7 @@ mod tests {
             // an auditor reads the audit trail (epro-api), never reports: generating one is a write
             caller(&[("role", "auditor"), ("trial_ids", "t1"), ("sub", "qa-1")]),
         ] {
-            assert_eq!(may_read_reports(&c, &t("t1")).unwrap_err().status(), 403, "{c:?}");
+            assert_eq!(HttpError::from(may_read_reports(&c, &t("t1")).unwrap_err()).status(), 403, "{c:?}");
         }
     }
 

@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use trialwatch::domain_event::Announcer;
 use trialwatch::edge::http::respond::{self, with_header};
-use trialwatch::edge::http::{body, path_param, Principal, RouteKey, Routes};
+use trialwatch::edge::http::{body, path_param, HttpError, Principal, RouteKey, Routes};
 use trialwatch::ports::{AuditLog, Clock, PendingEvents, ReportFigures, ReportStore, TrialConfig};
 use trialwatch::{Error, ReportId, TrialId};
 
@@ -72,7 +72,7 @@ async fn serve_http<S: TrialConfig + ReportFigures + AuditLog + PendingEvents, R
 async fn route<S: TrialConfig + ReportFigures + AuditLog + PendingEvents, R: ReportStore, C: Clock>(
     deps: &Deps<S, R, C>,
     req: Request,
-) -> Result<Response<Body>, Error> {
+) -> Result<Response<Body>, HttpError> {
     let (route, req) = routes().resolve(req)?;
     // Identity first (401), then the path (400), then scope (403) and body.
     let caller = Principal::from_request(&req)?;
@@ -95,7 +95,7 @@ async fn create<S: TrialConfig + ReportFigures + AuditLog + PendingEvents, R: Re
     caller: &Principal,
     trial: &TrialId,
     req: &Request,
-) -> Result<Response<Body>, Error> {
+) -> Result<Response<Body>, HttpError> {
     // The report's audit entry must name who asked for it.
     let author = caller.author()?;
     let now = deps.clock.now();
@@ -107,7 +107,7 @@ async fn create<S: TrialConfig + ReportFigures + AuditLog + PendingEvents, R: Re
     let report_id = generate::new_report_id(now)?;
     let cmd = BuildReportCommand { trial_id: trial.clone(), period, report_id, requested_by: author, requested: Some(body) };
     let events = Announcer { bus: deps.event_bus.as_ref(), pending: &deps.store };
-    let g = build_report(&deps.store, &deps.store, &deps.reports, &deps.store, events, &deps.clock, cmd).await?;
+    let g = build_report(&deps.store, &deps.store, &deps.reports, &deps.store, events, &deps.clock, cmd).await.map_err(Error::from)?;
     let location = format!("/v1/trials/{trial}/reports/{}", g.meta.report_id);
     let body = json!({
         "reportId": g.meta.report_id,
@@ -118,7 +118,8 @@ async fn create<S: TrialConfig + ReportFigures + AuditLog + PendingEvents, R: Re
     Ok(with_header(respond::json(201, &body), header::LOCATION, &location))
 }
 
-/// The HTTP edge's one mapping of a report that could not be made.
+/// The one mapping of a report that could not be made, shared by both
+/// edges: the schedule logs its code, the HTTP edge answers its problem.
 impl From<BuildReportError> for Error {
     fn from(e: BuildReportError) -> Self {
         match e {
@@ -130,7 +131,7 @@ impl From<BuildReportError> for Error {
     }
 }
 
-async fn get<S, R: ReportStore, C: Clock>(deps: &Deps<S, R, C>, trial: &TrialId, id: &ReportId) -> Result<Response<Body>, Error> {
+async fn get<S, R: ReportStore, C: Clock>(deps: &Deps<S, R, C>, trial: &TrialId, id: &ReportId) -> Result<Response<Body>, HttpError> {
     let meta = deps.reports.get_report(trial, id).await?.ok_or(Error::NotFound("report"))?;
     let (url, expires_at) = generate::link(&deps.reports, &deps.clock, &meta).await?;
     let body = json!({
@@ -164,10 +165,10 @@ mod tests {
         ];
         for (e, status, problem_type) in cases {
             let name = format!("{e:?}");
-            let r = respond::problem(&Error::from(e));
+            let r = respond::problem(&HttpError::from(Error::from(e)));
             let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
             assert_eq!(r.status().as_u16(), status, "{name}");
-            assert_eq!(body["type"], format!("{}{problem_type}", trialwatch::error::PROBLEM_BASE), "{name}");
+            assert_eq!(body["type"], format!("{}{problem_type}", trialwatch::edge::http::PROBLEM_BASE), "{name}");
         }
     }
 }

@@ -82,7 +82,7 @@ pub async fn handle_event<S: TrialConfig + TrialRegistry + ReportFigures + Audit
     }
     let response = match edge::http::request_from_event(event.payload) {
         Ok(req) => handle_http(deps, req).await,
-        Err(_) => edge::http::problem(&trialwatch::Error::BadRequest("not an API Gateway HTTP API event".into())),
+        Err(_) => edge::http::problem(&edge::http::HttpError::BadRequest("not an API Gateway HTTP API event".into())),
     };
     Ok(edge::http::api_gateway_v2_response(response))
 }

@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn malformed_dates_are_422_naming_each_field() {
         let e = Period::from_request(&req("2026-3-1", "yesterday"), d("2026-04-01")).unwrap_err();
-        assert_eq!(trialwatch::Error::from(e.clone()).status(), 422, "the HTTP edge answers invalid fields with 422");
+        assert_eq!(trialwatch::edge::http::HttpError::from(e.clone()).status(), 422, "the HTTP edge answers invalid fields with 422");
         assert_eq!(fields(e), vec!["from", "to"]);
     }
 

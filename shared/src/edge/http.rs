@@ -2,6 +2,7 @@
 //! HTTP function and by the local runner's gateway:
 //! - [`claims`]: the verified caller ([`Principal`]), read by one parser;
 //! - [`body`]: size limit, media type and JSON decoding that names the field;
+//! - [`problem`]: the edge's error ([`HttpError`]) and its problem+json;
 //! - [`respond`]: JSON responses and the one problem+json response;
 //! - [`route`]: the template's route keys, matched once (by API Gateway, or
 //!   by the local gateway with [`Routes::find`]), and dispatched on by the
@@ -9,10 +10,12 @@
 
 pub mod body;
 pub mod claims;
+pub mod problem;
 pub mod respond;
 pub mod route;
 
 pub use claims::Principal;
+pub use problem::{HttpError, Problem, PROBLEM_BASE, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS};
 pub use respond::api_gateway_v2_response;
 pub use respond::{json, problem, HttpResponse};
 pub use route::{path_param, percent_decode, RouteKey, RouteMatch, RouteMiss, Routes};

@@ -126,7 +126,9 @@ mod tests {
 
     fn read(json: &str) -> Result<Panel, String> {
         trialwatch::edge::http::body::decode::<Panel>(json.as_bytes()).map_err(|e| match e {
-            trialwatch::Error::Validation(errs) => format!("{}: {}", errs[0].field, errs[0].message),
+            trialwatch::edge::http::HttpError::Refused(trialwatch::Error::Validation(errs)) => {
+                format!("{}: {}", errs[0].field, errs[0].message)
+            }
             other => other.to_string(),
         })
     }

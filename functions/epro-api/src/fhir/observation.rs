@@ -3,6 +3,7 @@
 //! for every code read).
 
 use serde::Deserialize;
+use trialwatch::edge::http::HttpError;
 use trialwatch::validation::Validator;
 use trialwatch::vitals::{ReadingInput, VitalCode};
 use trialwatch::{Error, PatientId};
@@ -81,7 +82,7 @@ pub struct SourcedReading {
 
 /// Readings from an Observation, or a Bundle whose entries are Observations,
 /// about `patient` (the path's).
-pub fn readings(resource: serde_json::Value, patient: &PatientId) -> Result<Vec<SourcedReading>, Error> {
+pub fn readings(resource: serde_json::Value, patient: &PatientId) -> Result<Vec<SourcedReading>, HttpError> {
     let mut v = Validator::new();
     let mut out = Vec::new();
     match resource_type(&resource) {
@@ -95,7 +96,9 @@ pub fn readings(resource: serde_json::Value, patient: &PatientId) -> Result<Vec<
                 }
                 match crate::body::decode_value::<Observation>(e.resource) {
                     Ok(o) => o.readings(&p, patient, &mut out, &mut v),
-                    Err(Error::Validation(errs)) => errs.into_iter().for_each(|fe| v.error(prefixed(&p, &fe.field), fe.message)),
+                    Err(HttpError::Refused(Error::Validation(errs))) => {
+                        errs.into_iter().for_each(|fe| v.error(prefixed(&p, &fe.field), fe.message))
+                    }
                     Err(_) => v.error(p, "is not an Observation"),
                 }
             }
@@ -248,7 +251,7 @@ mod tests {
         PatientId::parse("P0001").unwrap()
     }
 
-    fn readings(v: serde_json::Value) -> Result<Vec<SourcedReading>, Error> {
+    fn readings(v: serde_json::Value) -> Result<Vec<SourcedReading>, HttpError> {
         super::readings(v, &p0001())
     }
 
@@ -310,7 +313,7 @@ mod tests {
     fn codings_naming_different_parameters_are_refused() {
         let mut o = obs("8867-4", 70.0, "/min");
         o["code"]["coding"].as_array_mut().unwrap().push(json!({"system": "http://snomed.info/sct", "code": "276885007"}));
-        let Err(Error::Validation(errs)) = readings(o) else { panic!("expected 422") };
+        let Err(HttpError::Refused(Error::Validation(errs))) = readings(o) else { panic!("expected 422") };
         assert_eq!(errs[0].field, "code");
         // AND a SNOMED code is not read without its system (a system-less coding is LOINC)
         let mut o = obs("", 70.0, "/min");
@@ -345,7 +348,7 @@ mod tests {
             {"resource": obs("1234-5", 1.0, "/min")},
             {"resource": {"resourceType": "Patient"}}
         ]});
-        let Err(Error::Validation(errs)) = readings(bundle) else { panic!("expected 422") };
+        let Err(HttpError::Refused(Error::Validation(errs))) = readings(bundle) else { panic!("expected 422") };
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["entry[1].resource.code", "entry[2].resource.resourceType"]);
     }
@@ -354,7 +357,7 @@ mod tests {
     fn fahrenheit_is_converted_and_a_wrong_unit_is_named() {
         let r = readings(obs("8310-5", 98.6, "[degF]")).unwrap();
         assert!((r[0].input.value.as_f64().unwrap() - 37.0).abs() < 1e-9);
-        let Err(Error::Validation(errs)) = readings(obs("8867-4", 70.0, "%")) else { panic!("expected 422") };
+        let Err(HttpError::Refused(Error::Validation(errs))) = readings(obs("8867-4", 70.0, "%")) else { panic!("expected 422") };
         assert_eq!(errs[0].field, "valueQuantity.code");
     }
 
@@ -362,6 +365,6 @@ mod tests {
     fn a_modifier_extension_is_refused() {
         let mut o = obs("8867-4", 70.0, "/min");
         o["modifierExtension"] = json!([{"url": "x"}]);
-        assert!(matches!(readings(o), Err(Error::Validation(_))));
+        assert!(matches!(readings(o), Err(HttpError::Refused(Error::Validation(_)))));
     }
 }

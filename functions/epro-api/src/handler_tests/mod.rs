@@ -211,10 +211,10 @@ pub fn new_id() -> String {
 
 pub const SUBS: &str = "/v1/trials/tw-demo/patients/P0001/submissions";
 
-/// The status and problem type (after [`trialwatch::error::PROBLEM_BASE`]) a
+/// The status and problem type (after [`trialwatch::edge::http::PROBLEM_BASE`]) a
 /// use case's error gets at the HTTP edge.
-pub fn problem_of(e: impl Into<trialwatch::Error>) -> (u16, String) {
+pub fn problem_of(e: impl Into<trialwatch::edge::http::HttpError>) -> (u16, String) {
     let r = trialwatch::edge::http::respond::problem(&e.into());
     let body: Value = serde_json::from_slice(r.body()).unwrap();
-    (r.status().as_u16(), body["type"].as_str().unwrap().trim_start_matches(trialwatch::error::PROBLEM_BASE).to_owned())
+    (r.status().as_u16(), body["type"].as_str().unwrap().trim_start_matches(trialwatch::edge::http::PROBLEM_BASE).to_owned())
 }

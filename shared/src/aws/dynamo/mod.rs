@@ -442,8 +442,8 @@ mod tests {
         let cursor = cursor_of(&[("pk", "PATIENT#t#p2"), ("sk", "SUB#x")]);
         // WHEN used on p1's list THEN it is a 422 naming the cursor
         let err = crate::Error::from(decode_position(Some(&cursor), TABLE_KEY, "pk", "PATIENT#t#p1").unwrap_err());
-        assert_eq!(err.status(), 422);
         assert!(matches!(&err, crate::Error::Validation(e) if e[0].field == "cursor"));
+        assert_eq!(crate::edge::http::HttpError::from(err).status(), 422);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use lambda_http::Request;
 use serde::de::DeserializeOwned;
 
+use super::problem::HttpError;
 use crate::validation::FieldError;
 use crate::Error;
 
@@ -15,10 +16,10 @@ pub enum MediaType {
 }
 
 /// The body's bytes after the size check; each route sets its own `limit`.
-pub fn bytes(req: &Request, limit: usize) -> Result<&[u8], Error> {
+pub fn bytes(req: &Request, limit: usize) -> Result<&[u8], HttpError> {
     let b: &[u8] = req.body().as_ref();
     if b.len() > limit {
-        return Err(Error::PayloadTooLarge { limit });
+        return Err(HttpError::PayloadTooLarge { limit });
     }
     Ok(b)
 }
@@ -26,22 +27,22 @@ pub fn bytes(req: &Request, limit: usize) -> Result<&[u8], Error> {
 /// The declared media type, which is required. Parameters such as `charset`
 /// are ignored, as JSON is UTF-8; the type itself must match exactly
 /// (`application/jsonx` is not JSON).
-pub fn media_type(req: &Request) -> Result<MediaType, Error> {
+pub fn media_type(req: &Request) -> Result<MediaType, HttpError> {
     let raw = req.headers().get(lambda_http::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => Ok(MediaType::Json),
         "application/fhir+json" => Ok(MediaType::FhirJson),
-        _ => Err(Error::UnsupportedMediaType("Content-Type must be application/json or application/fhir+json".into())),
+        _ => Err(HttpError::UnsupportedMediaType("Content-Type must be application/json or application/fhir+json".into())),
     }
 }
 
 /// A native-JSON body: `application/json` only, at most `limit` bytes.
-pub fn json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, Error> {
+pub fn json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, HttpError> {
     let b = bytes(req, limit)?;
     match media_type(req)? {
         MediaType::Json => decode(b),
-        MediaType::FhirJson => Err(Error::UnsupportedMediaType("this route takes application/json".into())),
+        MediaType::FhirJson => Err(HttpError::UnsupportedMediaType("this route takes application/json".into())),
     }
 }
 
@@ -51,12 +52,12 @@ pub fn json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, Error
 /// Valid bodies, nearly all of them, take serde_json's direct path; only a
 /// failure is decoded again with path tracking, which costs nearly twice the
 /// plain decode of a 20-item submission (65k vs 36k instructions, callgrind).
-pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, Error> {
+pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, HttpError> {
     match serde_json::from_slice(b) {
         // Every body of this API is an object; serde would also read a struct
         // from an array, field by field (see `crate::json_object`).
         Ok(value) if is_an_object(b) => Ok(value),
-        Ok(_) => Err(Error::Validation(vec![FieldError::new("body", "must be a JSON object")])),
+        Ok(_) => Err(Error::Validation(vec![FieldError::new("body", "must be a JSON object")]).into()),
         Err(_) => Err(decode_with_path::<T>(b)),
     }
 }
@@ -65,24 +66,24 @@ fn is_an_object(b: &[u8]) -> bool {
     b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{')
 }
 
-fn decode_with_path<T: DeserializeOwned>(b: &[u8]) -> Error {
+fn decode_with_path<T: DeserializeOwned>(b: &[u8]) -> HttpError {
     let mut de = serde_json::Deserializer::from_slice(b);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Err(e) => classify(e.path().to_string(), e.into_inner()),
         Ok(_) => match de.end() {
             Err(e) => classify(String::new(), e),
             // serde_json refused what the tracking decoder took; report it unplaced.
-            Ok(()) => Error::MalformedJson("the body is not valid JSON for this route".into()),
+            Ok(()) => HttpError::MalformedJson("the body is not valid JSON for this route".into()),
         },
     }
 }
 
 /// Decodes an already-parsed JSON value into `T`, naming the field at fault.
-pub fn decode_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, Error> {
+pub fn decode_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, HttpError> {
     serde_path_to_error::deserialize(v).map_err(|e| classify(e.path().to_string(), e.into_inner()))
 }
 
-fn classify(path: String, e: serde_json::Error) -> Error {
+fn classify(path: String, e: serde_json::Error) -> HttpError {
     use serde_json::error::Category;
     let message = without_position(&e.to_string());
     match e.classify() {
@@ -98,9 +99,9 @@ fn classify(path: String, e: serde_json::Error) -> Error {
                 (None, None) if path.is_empty() => ("body".to_owned(), message),
                 (None, None) => (path, message),
             };
-            Error::Validation(vec![FieldError::new(field, message)])
+            Error::Validation(vec![FieldError::new(field, message)]).into()
         }
-        Category::Syntax | Category::Eof | Category::Io => Error::MalformedJson(message),
+        Category::Syntax | Category::Eof | Category::Io => HttpError::MalformedJson(message),
     }
 }
 
@@ -125,13 +126,13 @@ mod tests {
     use super::*;
     use crate::submission::SubmissionRequest;
 
-    fn fields(e: Error) -> Vec<(String, String)> {
+    fn fields(e: HttpError) -> Vec<(String, String)> {
         match e {
-            Error::Validation(errs) => errs.into_iter().map(|e| (e.field, e.message)).collect(),
+            HttpError::Refused(Error::Validation(errs)) => errs.into_iter().map(|e| (e.field, e.message)).collect(),
             other => panic!("expected 422, got {other:?}"),
         }
     }
-    fn names(e: Error) -> Vec<String> {
+    fn names(e: HttpError) -> Vec<String> {
         fields(e).into_iter().map(|(f, _)| f).collect()
     }
 
@@ -200,7 +201,7 @@ mod tests {
     #[test]
     fn malformed_or_trailing_json_is_400() {
         for b in [&b"{"[..], b"", b"{} {}", b"nul"] {
-            assert!(matches!(decode::<serde_json::Value>(b), Err(Error::MalformedJson(_))), "{b:?}");
+            assert!(matches!(decode::<serde_json::Value>(b), Err(HttpError::MalformedJson(_))), "{b:?}");
         }
     }
 
@@ -210,7 +211,7 @@ mod tests {
         // with "application/json"
         for ct in [None, Some("application/jsonx"), Some("application/json-seq"), Some("text/plain")] {
             let r = json::<serde_json::Value>(&request(ct, "{}"), 64);
-            assert!(matches!(r, Err(Error::UnsupportedMediaType(_))), "{ct:?}: {r:?}");
+            assert!(matches!(r, Err(HttpError::UnsupportedMediaType(_))), "{ct:?}: {r:?}");
         }
         for ct in ["application/json", "Application/JSON; charset=utf-8"] {
             assert!(json::<serde_json::Value>(&request(Some(ct), "{}"), 64).is_ok(), "{ct}");
@@ -218,13 +219,13 @@ mod tests {
         assert_eq!(media_type(&request(Some("application/fhir+json"), "{}")).unwrap(), MediaType::FhirJson);
         assert!(matches!(
             json::<serde_json::Value>(&request(Some("application/fhir+json"), "{}"), 64),
-            Err(Error::UnsupportedMediaType(_))
+            Err(HttpError::UnsupportedMediaType(_))
         ));
     }
 
     #[test]
     fn a_body_over_the_routes_limit_is_413_naming_the_limit() {
         let r = json::<serde_json::Value>(&request(Some("application/json"), &format!("\"{}\"", "x".repeat(64))), 64);
-        assert!(matches!(r, Err(Error::PayloadTooLarge { limit: 64 })), "{r:?}");
+        assert!(matches!(r, Err(HttpError::PayloadTooLarge { limit: 64 })), "{r:?}");
     }
 }

@@ -2,7 +2,7 @@
 //! runner's) has verified. One parser for every function: what a token means
 //! must not depend on which function reads it.
 //!
-//! No usable identity is 401 ([`Error::Unauthorized`]); what an identity may
+//! No usable identity is 401 ([`HttpError::Unauthorized`]); what an identity may
 //! touch is each function's own policy, decided from the [`Principal`].
 
 use std::collections::HashMap;
@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
+use super::problem::HttpError;
 use crate::audit::Actor;
-use crate::{Error, PatientId, SiteId, TrialId};
+use crate::{PatientId, SiteId, TrialId};
 
 /// Longest `sub` recorded as an audit subject; Cognito's are 36-character UUIDs.
 pub const MAX_SUBJECT_LEN: usize = 128;
@@ -53,27 +54,27 @@ pub enum Principal {
 impl Principal {
     /// Reads the principal from the request's authorizer claims
     /// (`requestContext.authorizer.jwt.claims`).
-    pub fn from_request(req: &Request) -> Result<Self, Error> {
+    pub fn from_request(req: &Request) -> Result<Self, HttpError> {
         match req.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(ctx)) => {
-                let claims = ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims).ok_or(Error::Unauthorized)?;
+                let claims = ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims).ok_or(HttpError::Unauthorized)?;
                 Self::from_claims(claims)
             }
-            _ => Err(Error::Unauthorized),
+            _ => Err(HttpError::Unauthorized),
         }
     }
 
     /// Builds the principal from JWT claims. `role`, `patient_id`, `site_ids`
     /// and `trial_ids` may carry Cognito's `custom:` prefix; `sub` is the
     /// token's own subject and is read only under its standard name.
-    pub fn from_claims(claims: &HashMap<String, String>) -> Result<Self, Error> {
+    pub fn from_claims(claims: &HashMap<String, String>) -> Result<Self, HttpError> {
         let claim = |name: &str| claims.get(name).or_else(|| claims.get(&format!("custom:{name}"))).map(|s| s.trim());
         let subject = claims.get("sub").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty() && s.len() <= MAX_SUBJECT_LEN);
         let trial_ids = || ids::<TrialId>(claim("trial_ids"));
-        match claim("role").ok_or(Error::Unauthorized)? {
+        match claim("role").ok_or(HttpError::Unauthorized)? {
             "patient" => {
                 // A patient token without its own well-formed id speaks for no one.
-                let patient_id = claim("patient_id").and_then(|p| PatientId::parse(p).ok()).ok_or(Error::Unauthorized)?;
+                let patient_id = claim("patient_id").and_then(|p| PatientId::parse(p).ok()).ok_or(HttpError::Unauthorized)?;
                 Ok(Principal::Patient { patient_id, trial_ids: trial_ids(), subject })
             }
             "site_staff" => {
@@ -85,7 +86,7 @@ impl Principal {
             // The claim's presence, not its content, makes a scoped admin: an
             // empty list is an admin of no trial, never of every trial.
             "admin" => Ok(Principal::Admin { trial_ids: claim("trial_ids").is_some().then(trial_ids), subject }),
-            _ => Err(Error::Unauthorized),
+            _ => Err(HttpError::Unauthorized),
         }
     }
 
@@ -116,7 +117,7 @@ impl Principal {
     /// would leave an entry without a `sub` is refused (401): the trail must
     /// name who acted (21 CFR 11.10(e)), and a patient id alone names a
     /// record, not the person who held the token.
-    pub fn author(&self) -> Result<Actor, Error> {
+    pub fn author(&self) -> Result<Actor, HttpError> {
         let subject = match self {
             Principal::Patient { subject, .. }
             | Principal::SiteStaff { subject, .. }
@@ -124,7 +125,7 @@ impl Principal {
             | Principal::Auditor { subject, .. }
             | Principal::Admin { subject, .. } => subject.clone(),
         };
-        let subject = subject.ok_or(Error::Unauthorized)?;
+        let subject = subject.ok_or(HttpError::Unauthorized)?;
         Ok(Actor { role: self.role().to_owned(), subject: Some(subject) })
     }
 
@@ -235,7 +236,7 @@ mod tests {
             claims(&[("role", "patient")]),
             claims(&[("role", "patient"), ("patient_id", "bad#id")]),
         ] {
-            assert!(matches!(Principal::from_claims(&c), Err(Error::Unauthorized)), "{c:?}");
+            assert!(matches!(Principal::from_claims(&c), Err(HttpError::Unauthorized)), "{c:?}");
         }
     }
 
@@ -327,7 +328,7 @@ mod tests {
         // used to accept it as a patient and then answer 403)
         let c = claims(&[("role", "patient"), ("trial_ids", "t1"), ("sub", "u1")]);
         // THEN it is no usable identity
-        assert!(matches!(Principal::from_claims(&c), Err(Error::Unauthorized)));
+        assert!(matches!(Principal::from_claims(&c), Err(HttpError::Unauthorized)));
     }
 
     #[test]
@@ -358,7 +359,7 @@ mod tests {
                 c.extend(sub.map(|s| ("sub", s)));
                 let p = Principal::from_claims(&claims(&c)).unwrap();
                 // THEN it may read, but not author an audited write
-                assert!(matches!(p.author(), Err(Error::Unauthorized)), "{c:?}");
+                assert!(matches!(p.author(), Err(HttpError::Unauthorized)), "{c:?}");
             }
             // AND with a sub the author is that sub and the role
             let mut c = role.clone();
@@ -379,6 +380,6 @@ mod tests {
         let mut bare = event;
         bare["requestContext"].as_object_mut().unwrap().remove("authorizer");
         let lambda: lambda_http::request::LambdaRequest = serde_json::from_value(bare).unwrap();
-        assert!(matches!(Principal::from_request(&Request::from(lambda)), Err(Error::Unauthorized)));
+        assert!(matches!(Principal::from_request(&Request::from(lambda)), Err(HttpError::Unauthorized)));
     }
 }

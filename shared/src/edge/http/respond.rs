@@ -1,4 +1,4 @@
-//! Responses: JSON bodies and the one path from [`Error`] to problem+json.
+//! Responses: JSON bodies and the one path from [`HttpError`] to problem+json.
 //! Every HTTP function's errors leave through [`problem`].
 
 use lambda_http::http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
@@ -7,7 +7,7 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::error::{PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS};
+use super::problem::{HttpError, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS};
 use crate::Error;
 
 pub type HttpResponse = Response<Body>;
@@ -15,13 +15,13 @@ pub type HttpResponse = Response<Body>;
 pub fn json<T: Serialize>(status: u16, body: &T) -> HttpResponse {
     match serde_json::to_string(body) {
         Ok(text) => build(status, "application/json", text),
-        Err(_) => problem(&Error::Internal("response serialisation".into())),
+        Err(_) => problem(&Error::Internal("response serialisation".into()).into()),
     }
 }
 
 /// The problem+json response of an error: a 503 says when to retry, a 405
 /// which methods the path takes.
-pub fn problem(e: &Error) -> HttpResponse {
+pub fn problem(e: &HttpError) -> HttpResponse {
     let p = e.to_problem();
     // A Problem is plain strings and numbers; serialising it cannot fail.
     let text = serde_json::to_string(&p).unwrap_or_else(|_| r#"{"title":"Internal error","status":500}"#.to_owned());
@@ -29,7 +29,7 @@ pub fn problem(e: &Error) -> HttpResponse {
     if e.is_retryable() {
         r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     }
-    if let Error::MethodNotAllowed { allow } = e {
+    if let HttpError::MethodNotAllowed { allow } = e {
         r = with_header(r, ALLOW, &allow.join(", "));
     }
     r
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn an_error_is_problem_json_with_its_status_and_type() {
-        let r = problem(&Error::NotFound("report"));
+        let r = problem(&Error::NotFound("report").into());
         assert_eq!(r.status(), 404);
         assert_eq!(r.headers()[CONTENT_TYPE], PROBLEM_CONTENT_TYPE);
         let body: Value = serde_json::from_str(&text(&r)).unwrap();
@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn a_retryable_error_says_when_to_retry() {
-        let r = problem(&Error::Unavailable("throttled".into()));
+        let r = problem(&Error::Unavailable("throttled".into()).into());
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()[RETRY_AFTER], "1");
         assert!(!text(&r).contains("throttled"), "dependency detail stays in logs");
@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn a_405_names_the_allowed_methods() {
-        let r = problem(&Error::MethodNotAllowed { allow: vec!["GET".into(), "PUT".into()] });
+        let r = problem(&HttpError::MethodNotAllowed { allow: vec!["GET".into(), "PUT".into()] });
         assert_eq!(r.status(), 405);
         assert_eq!(r.headers()[ALLOW], "GET, PUT");
     }

@@ -12,6 +12,7 @@ use std::fmt;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
+use super::problem::HttpError;
 use crate::Error;
 
 /// The route key of a request API Gateway did not route: a `$default`
@@ -120,11 +121,11 @@ pub enum RouteMiss {
     },
 }
 
-impl From<RouteMiss> for Error {
+impl From<RouteMiss> for HttpError {
     fn from(m: RouteMiss) -> Self {
         match m {
-            RouteMiss::NotFound => Error::NotFound("route"),
-            RouteMiss::MethodNotAllowed { allow } => Error::MethodNotAllowed { allow },
+            RouteMiss::NotFound => Error::NotFound("route").into(),
+            RouteMiss::MethodNotAllowed { allow } => HttpError::MethodNotAllowed { allow },
         }
     }
 }
@@ -190,7 +191,7 @@ impl<T> Routes<T> {
     /// the request's route key names it. A `$default` (unrouted) request is
     /// matched here on its method and path, and given the path parameters
     /// API Gateway would have sent, so handlers read ids one way only.
-    pub fn resolve(&self, req: Request) -> Result<(&T, Request), Error> {
+    pub fn resolve(&self, req: Request) -> Result<(&T, Request), HttpError> {
         let route_key = match req.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone(),
             _ => None,
@@ -211,7 +212,7 @@ impl<T> Routes<T> {
 
 /// A path parameter parsed into its id type; a missing or invalid one is 400
 /// naming the parameter.
-pub fn path_param<T>(req: &Request, name: &str) -> Result<T, Error>
+pub fn path_param<T>(req: &Request, name: &str) -> Result<T, HttpError>
 where
     T: std::str::FromStr,
     T::Err: fmt::Display,
@@ -219,8 +220,8 @@ where
     let raw = req
         .path_parameters_ref()
         .and_then(|p| p.first(name))
-        .ok_or_else(|| Error::BadRequest(format!("path parameter {name} is missing")))?;
-    raw.parse().map_err(|e| Error::BadRequest(format!("path parameter {name} {e}")))
+        .ok_or_else(|| HttpError::BadRequest(format!("path parameter {name} is missing")))?;
+    raw.parse().map_err(|e| HttpError::BadRequest(format!("path parameter {name} {e}")))
 }
 
 /// The path an unrouted request is matched on: API Gateway's `rawPath` (else
@@ -351,7 +352,7 @@ mod tests {
     #[test]
     fn a_route_key_this_function_does_not_serve_is_404() {
         let req = event("POST", "/v1/trials/t1/reports", "POST /v1/trials/{trialId}/reports", Some(json!({"trialId": "t1"})));
-        assert!(matches!(table().resolve(req), Err(Error::NotFound("route"))));
+        assert!(matches!(table().resolve(req), Err(HttpError::Refused(Error::NotFound("route")))));
     }
 
     #[test]
@@ -362,17 +363,17 @@ mod tests {
         assert_eq!(req.path_parameters().first("trialId"), Some("t-1"));
         assert_eq!(req.path_parameters().first("alertId"), Some("al-9"));
         let e = t.resolve(event("DELETE", "/v1/trials/t1", "$default", None)).unwrap_err();
-        assert!(matches!(&e, Error::MethodNotAllowed { allow } if allow == &["GET", "PUT"]), "{e:?}");
-        assert!(matches!(t.resolve(event("GET", "/nope", "$default", None)), Err(Error::NotFound("route"))));
+        assert!(matches!(&e, HttpError::MethodNotAllowed { allow } if allow == &["GET", "PUT"]), "{e:?}");
+        assert!(matches!(t.resolve(event("GET", "/nope", "$default", None)), Err(HttpError::Refused(Error::NotFound("route")))));
     }
 
     #[test]
     fn a_missing_or_invalid_path_parameter_is_400_naming_it() {
         let req = event("GET", "/v1/trials/x", "GET /v1/trials/{trialId}", Some(json!({"trialId": "tw#demo"})));
         let e = path_param::<crate::TrialId>(&req, "trialId").unwrap_err();
-        assert!(matches!(&e, Error::BadRequest(d) if d.starts_with("path parameter trialId ")), "{e:?}");
+        assert!(matches!(&e, HttpError::BadRequest(d) if d.starts_with("path parameter trialId ")), "{e:?}");
         let e = path_param::<crate::TrialId>(&req, "reportId").unwrap_err();
-        assert!(matches!(&e, Error::BadRequest(d) if d == "path parameter reportId is missing"), "{e:?}");
+        assert!(matches!(&e, HttpError::BadRequest(d) if d == "path parameter reportId is missing"), "{e:?}");
     }
 
     #[test]

@@ -23,12 +23,6 @@ pub mod submit;
 mod trials;
 mod vitals;
 
-/// The allocator of every binary that links this crate: the Lambda, its tests and the replay
-/// example, so the replay measures what runs. mimalloc, because glibc's malloc was about a third
-/// of the handler's instructions (issue 16; README "Handler CPU (replays)").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub use config::Config;
 pub use deps::{AwsDeps, Deps, ENROLMENT_TTL};
 pub use routes::handle;

@@ -82,12 +82,6 @@ pub mod record;
 pub mod score_batch;
 pub mod senders;
 
-/// The allocator of every binary that links this crate: the Lambda, its tests and the replay
-/// example, so the replay measures what runs. mimalloc, because glibc's malloc was about a third
-/// of the handler's instructions (issue 16; README "Handler CPU (replays)").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};

@@ -18,8 +18,11 @@ pub struct VitalsState {
     pub patient_id: PatientId,
     /// Incremented on every write; a writer whose expected version is stale loses.
     pub version: u64,
+    /// Stored as JSON text (see [`json_text`]).
+    #[serde(with = "json_text")]
     pub latest: LatestVitals,
-    #[serde(default)]
+    /// Stored as JSON text (see [`json_text`]).
+    #[serde(default, serialize_with = "json_text::serialize_option", deserialize_with = "json_text::deserialize_option")]
     pub news2: Option<News2Result>,
     /// The open level: the highest alerted level that has not cleared (see
     /// the analyzer's escalation rules). A rise above it alerts; the cooldown
@@ -53,6 +56,75 @@ pub struct VitalsState {
     /// results below the open level.
     #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "crate::timestamp::serialize_option")]
     pub below_since: Option<DateTime<Utc>>,
+}
+
+/// The serde form of the two nested fields of the state item, `latest` and `news2`: one JSON
+/// text each (an `S` attribute), not a tree of maps. As maps they were about 50 of the item's
+/// 60 attributes, each a `String` key hashed into the SDK's map and freed again, on every write
+/// and read of every patient's state: most of a state write's CPU (issue 16). No condition,
+/// update expression, index or projection reads inside them (the ack's update touches only
+/// top-level `version`, `lastAlertId` and `lastAlertAckedAt`), so nothing else changes.
+/// Reading accepts both forms: the text, and the value itself, as items written before the
+/// text form hold it (nested maps) and as JSON carries it.
+pub(crate) mod json_text {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
+    use serde::{Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&serde_json::to_string(value).map_err(<S::Error as serde::ser::Error>::custom)?)
+    }
+
+    /// `None` stays a null (which the store drops), so absence keeps its one form.
+    pub fn serialize_option<T: Serialize, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        d.deserialize_any(TextOrValue(PhantomData))
+    }
+
+    pub fn deserialize_option<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_option(OptionOf(PhantomData))
+    }
+
+    struct TextOrValue<T>(PhantomData<T>);
+
+    impl<'de, T: DeserializeOwned> Visitor<'de> for TextOrValue<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON text or a map")
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+            serde_json::from_str(text).map_err(E::custom)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+
+    struct OptionOf<T>(PhantomData<T>);
+
+    impl<'de, T: DeserializeOwned> Visitor<'de> for OptionOf<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("null, a JSON text or a map")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+            deserialize(d).map(Some)
+        }
+    }
 }
 
 impl VitalsState {

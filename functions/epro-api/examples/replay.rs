@@ -41,6 +41,10 @@ use trialwatch::memory::{MemoryQueue, MemoryStore};
 use trialwatch::trial::Trial;
 use trialwatch::{PatientId, SiteId, TrialId};
 
+/// The Lambda binary's allocator (`src/main.rs`), so the replay measures what runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type MemDeps = epro_api::Deps<MemoryStore, MemoryQueue, MemoryQueue, Arc<FakeClock>>;
 
 fn thread_cpu() -> Duration {

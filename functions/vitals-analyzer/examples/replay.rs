@@ -34,6 +34,10 @@ use trialwatch::vitals::{VitalCode, VitalReading, VitalValue, VitalsMessage};
 use trialwatch::{PatientId, ReadingId, SiteId, TrialId};
 use vitals_analyzer::{handle, Deps};
 
+/// The Lambda binary's allocator (`src/main.rs`), so the replay measures what runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type MemDeps = Deps<MemoryStore, MemoryQueue, Arc<FakeClock>, MemoryDeadLetters>;
 
 /// The warm-up patient: never in a replayed event.

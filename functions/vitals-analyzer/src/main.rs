@@ -3,6 +3,13 @@ use lambda_runtime::service_fn;
 
 use trialwatch::telemetry::invocation;
 
+/// mimalloc, not glibc's malloc, which was about a third of the handler's instructions (issue 16;
+/// README "Handler CPU (replays)"). In the binary, not the library: a process has one global
+/// allocator, and the local runner and the end-to-end tests link every function's library.
+/// The replay example declares the same one, so it measures what runs here.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     trialwatch::telemetry::init("vitals-analyzer");

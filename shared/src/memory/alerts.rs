@@ -1,6 +1,7 @@
 //! `AlertDelivery` and `AlertInbox` in memory: records, claims, attempts, acknowledgements.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::{lock, page_of, MemoryStore};
@@ -186,11 +187,17 @@ impl AlertInbox for MemoryStore {
             t.append(audit);
             // Mark the state when this is its last alert, as the adapter's transaction does.
             if let Some(patient) = news2_patient {
-                let state = t.states.get_mut(&(trial.clone(), patient.clone())).filter(|s| s.last_alert_id.as_ref() == Some(id));
+                // The adapter's update on the item: `SET lastAlertAckedAt = :at ADD #v :one`
+                // under `lastAlertId = :id`.
+                let state = t
+                    .states
+                    .get_mut(&(trial.clone(), patient.clone()))
+                    .filter(|i| crate::aws::dynamo::attr_str(i, "lastAlertId") == Some(id.as_str()));
                 match state {
-                    Some(s) => {
-                        s.last_alert_acked_at = Some(at);
-                        s.version += 1;
+                    Some(item) => {
+                        let version = crate::aws::dynamo::attr_u64(item, "version").unwrap_or(0) + 1;
+                        item.insert("lastAlertAckedAt".to_owned(), AttributeValue::S(crate::timestamp::format(at)));
+                        item.insert("version".to_owned(), AttributeValue::N(version.to_string()));
                     }
                     // The adapter retries the transaction without the mark.
                     None => self.requests.add("dynamodb.TransactWriteItems", 1),

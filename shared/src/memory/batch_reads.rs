@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 
 use super::{lock, MemoryStore};
+use crate::aws::dynamo::from_record;
 use crate::ids::{PatientId, TrialId};
 use crate::ports::StorageError;
 use crate::ports::{BatchRead, BatchReader};
@@ -37,8 +38,9 @@ impl BatchReader for MemoryStore {
             if let Some(e) = t.enrolment(trial, patient) {
                 read.enrolments.insert(key.clone(), e);
             }
-            if let Some(s) = t.states.get(&key) {
-                read.states.insert(key, s.clone());
+            // Decoded as the adapter decodes the item it read.
+            if let Some(item) = t.states.get(&key) {
+                read.states.insert(key, from_record("dynamodb.BatchGetItem(batch read)", "vitals state", item.clone())?);
             }
         }
         Ok(read)

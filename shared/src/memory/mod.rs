@@ -21,7 +21,6 @@ use crate::ports::StorageError;
 use crate::submission::{DailySiteCount, StoredSubmission};
 use crate::trial::Trial;
 use crate::vitals::VitalReading;
-use crate::vitals_state::VitalsState;
 
 mod alerts;
 mod anchors;
@@ -135,7 +134,9 @@ struct Tables {
     daily: BTreeMap<(TrialId, String, SiteId, String), u64>,
     /// Reading items by (pk, sk), as the adapter's PutRequests carry them.
     readings: BTreeMap<(String, String), crate::aws::dynamo::Item>,
-    states: BTreeMap<(TrialId, PatientId), VitalsState>,
+    /// State items by (trial, patient), as the adapter's write carries them; read back through
+    /// the adapter's decoding, as a GetItem or BatchGetItem answer is.
+    states: BTreeMap<(TrialId, PatientId), crate::aws::dynamo::Item>,
     risk_counts: BTreeMap<(TrialId, RiskLevel), i64>,
     alerts: BTreeMap<(TrialId, AlertId), AlertRecord>,
     /// Unclaimed PRO alerts and their due time: the sparse outbox index.

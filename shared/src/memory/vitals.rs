@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::{adapter, lock, MemoryStore};
 use crate::audit::chain::ChainId;
 use crate::audit::AuditEntry;
-use crate::aws::dynamo::{reading_requests, StateRequest};
+use crate::aws::dynamo::{attr_u64, from_record, reading_requests, StateRequest};
 use crate::domain_event::DomainEvent;
 use crate::ids::{PatientId, TrialId};
 use crate::news2::RiskLevel;
@@ -37,7 +37,8 @@ impl VitalsStore for MemoryStore {
     async fn get_state(&self, trial: &TrialId, patient: &PatientId) -> Result<Option<VitalsState>, StorageError> {
         self.faults.check("get_state")?;
         self.requests.add("dynamodb.GetItem", 1);
-        Ok(lock(&self.t).states.get(&(trial.clone(), patient.clone())).cloned())
+        let item = lock(&self.t).states.get(&(trial.clone(), patient.clone())).cloned();
+        item.map(|i| from_record("dynamodb.GetItem(vitals state)", "vitals state", i)).transpose()
     }
 
     async fn put_state(
@@ -58,13 +59,21 @@ impl VitalsStore for MemoryStore {
             // unchanged and nothing else commits with it, or a transaction with the risk
             // counters when it moved or with the audit entry and its chain head when an
             // alert is raised.
-            match std::hint::black_box(adapter().state_request(previous, state, raised, events)?) {
-                StateRequest::Put { .. } => self.requests.add("dynamodb.PutItem", 1),
-                StateRequest::Transact { .. } => self.requests.add("dynamodb.TransactWriteItems", 1),
-            }
+            // The item stored is the one the request carries (the transaction's first item).
+            let item = match adapter().state_request(previous, state, raised, events)? {
+                StateRequest::Put { item, .. } => {
+                    self.requests.add("dynamodb.PutItem", 1);
+                    item
+                }
+                StateRequest::Transact { items, .. } => {
+                    self.requests.add("dynamodb.TransactWriteItems", 1);
+                    let put = items.into_iter().next().and_then(|i| i.put);
+                    put.map(|p| p.item).ok_or_else(|| StorageError::Corrupt("put_state: a transaction without the state".into()))?
+                }
+            };
             let mut t = lock(&self.t);
             let key = (state.trial_id.clone(), state.patient_id.clone());
-            let stored_version = t.states.get(&key).map(|s| s.version);
+            let stored_version = t.states.get(&key).map(|i| attr_u64(i, "version").unwrap_or(0));
             if stored_version != previous.map(|p| p.version) {
                 return Ok(StateWrite::Stale);
             }
@@ -83,7 +92,7 @@ impl VitalsStore for MemoryStore {
                     *t.risk_counts.entry((state.trial_id.clone(), l)).or_default() += 1;
                 }
             }
-            t.states.insert(key, state.clone());
+            t.states.insert(key, item);
             Ok(StateWrite::Written)
         }
         .await;

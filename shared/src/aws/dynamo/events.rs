@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::batch::{chunks, write_until_done, Backoff};
 use super::query::DueIndex;
 use super::{s, DynamoStore, Item};
-use crate::aws::errors::{codec, from_sdk};
+use crate::aws::errors::from_sdk;
 use crate::domain_event::{DomainEvent, DueEvent, EventId};
 use crate::ports::PendingEvents;
 use crate::ports::StorageError;
@@ -35,7 +35,11 @@ pub(crate) fn pending_event_item(op: &'static str, event: &DomainEvent) -> Resul
     item.insert("sk".into(), s(EVENT_SK));
     item.insert("eventspk".into(), s(events_pk(event.event_id.shard())));
     item.insert("eventssk".into(), s(format!("{}#{}", timestamp::format(event.first_due()), event.event_id)));
-    item.insert("event".into(), super::item_codec::to_attribute_value(event).map_err(codec(op, "event"))?);
+    // JSON text, not a tree of maps: the event's detail is a dozen attributes, each a key hashed
+    // into the SDK's map, in every state change's transaction (issue 16). Only the sweep reads
+    // it, through the index's projection, and `query_due` reads both forms.
+    let text = serde_json::to_string(event).map_err(|_| StorageError::Corrupt(format!("{op}: event does not fit its stored form")))?;
+    item.insert("event".into(), s(text));
     Ok(item)
 }
 
@@ -89,5 +93,31 @@ impl PendingEvents for DynamoStore {
         let writes =
             chunks(requests).into_iter().map(|chunk| write_until_done(chunk, Backoff::default(), |batch| self.delete_batch(batch)));
         futures::future::try_join_all(writes).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{PatientId, TrialId};
+    use crate::news2::RiskLevel;
+    use crate::vitals_state::VitalsState;
+
+    #[test]
+    fn a_pending_event_is_stored_as_json_text_and_both_forms_read_back() {
+        // GIVEN a risk-level change's event
+        let mut state = VitalsState::new(TrialId::parse("t1").unwrap(), PatientId::parse("p1").unwrap());
+        state.version = 4;
+        let at: DateTime<Utc> = "2026-11-27T10:00:00.123Z".parse().unwrap();
+        let event = DomainEvent::risk_level_changed(&state, Some(RiskLevel::Low), RiskLevel::High, at, None);
+        // WHEN its pending item is built THEN the payload is one text attribute
+        let item = pending_event_item("t", &event).unwrap();
+        let payload = item.get("event").cloned().unwrap();
+        assert!(matches!(payload, aws_sdk_dynamodb::types::AttributeValue::S(_)), "{payload:?}");
+        // AND the sweep reads it back as the same event
+        assert_eq!(super::super::query::payload_record::<DomainEvent>("t", "event", payload).unwrap(), event);
+        // AND an item written before the text form (the event's attribute tree) still reads
+        let tree = super::super::item_codec::to_attribute_value(&event).unwrap();
+        assert_eq!(super::super::query::payload_record::<DomainEvent>("t", "event", tree).unwrap(), event);
     }
 }

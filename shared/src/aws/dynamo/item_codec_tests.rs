@@ -156,6 +156,22 @@ fn state(values: Vec<(usize, f64, i64)>, version: u64, alert: Option<(usize, i64
 
 proptest! {
     #[test]
+    fn an_f64_is_written_as_its_display_text(
+        x in prop_oneof![
+            any::<f64>(),
+            (-1e16f64..1e16).prop_map(f64::trunc),
+            (0u32..400).prop_map(f64::from),
+            Just(-0.0),
+            Just(9_007_199_254_740_992.0),
+            Just(-9_007_199_254_740_991.0),
+            Just(f64::NAN),
+            Just(f64::NEG_INFINITY),
+        ],
+    ) {
+        prop_assert_eq!(f64_text(x), x.to_string());
+    }
+
+    #[test]
     fn any_json_object_is_written_as_serde_dynamo_writes_it(value in json()) {
         let expected = serde_dynamo_item(&value).ok();
         prop_assert_eq!(to_item(&value).ok(), expected);
@@ -176,6 +192,9 @@ proptest! {
     ) {
         let s = state(values, version, alert);
         prop_assert_eq!(to_item(&s).unwrap(), serde_dynamo_item(&s).unwrap());
+        // AND the stored item (latest and news2 as JSON text) reads back exactly, every f64 too
+        let item = crate::aws::dynamo::to_record("t", "vitals state", &s, [("pk", "P".to_owned())]).unwrap();
+        prop_assert_eq!(crate::aws::dynamo::from_record::<VitalsState>("t", "vitals state", item).unwrap(), s);
     }
 }
 
@@ -212,6 +231,37 @@ fn the_stored_records_of_a_batch_are_serde_dynamo_s() {
     assert_eq!(to_item(&entry).unwrap(), serde_dynamo_item(&entry).unwrap());
     assert_eq!(to_attribute_value(&event).unwrap(), serde_dynamo::to_attribute_value::<_, AttributeValue>(&event).unwrap());
     assert_eq!(to_item(&s).unwrap(), serde_dynamo_item(&s).unwrap());
+}
+
+#[test]
+fn a_state_item_holds_latest_and_news2_as_json_text_and_reads_back_both_forms() {
+    // GIVEN a scored state with an alert recorded
+    let s = state(vec![(0, 30.0, 0), (1, 85.5, 10), (4, 140.0, 0), (6, 0.7, 0)], 3, Some((2, 5)));
+    // WHEN written
+    let item = crate::aws::dynamo::to_record("t", "vitals state", &s, [("pk", "P".to_owned()), ("sk", "S".to_owned())]).unwrap();
+    // THEN the nested fields are one text attribute each, every other attribute top-level as before
+    assert!(matches!(&item["latest"], AttributeValue::S(_)) && matches!(&item["news2"], AttributeValue::S(_)), "{item:?}");
+    assert!(item.len() <= 14, "{} attributes", item.len());
+    assert_eq!(item["version"], AttributeValue::N("3".into()));
+    assert!(matches!(&item["lastAlertId"], AttributeValue::S(_)));
+    // AND it reads back as the same state
+    assert_eq!(crate::aws::dynamo::from_record::<VitalsState>("t", "vitals state", item.clone()).unwrap(), s);
+    // GIVEN the same state as items were written before the text form: nested maps
+    let mut tree = serde_json::to_value(&s).unwrap();
+    for field in ["latest", "news2"] {
+        let text = tree[field].as_str().unwrap().to_owned();
+        tree[field] = serde_json::from_str(&text).unwrap();
+    }
+    let mut old: Item = serde_dynamo_item(&tree).unwrap();
+    assert!(matches!(&old["latest"], AttributeValue::M(_)) && matches!(&old["news2"], AttributeValue::M(_)));
+    old.insert("pk".into(), AttributeValue::S("P".into()));
+    // THEN it reads back as the same state too
+    assert_eq!(crate::aws::dynamo::from_record::<VitalsState>("t", "vitals state", old).unwrap(), s);
+    // AND a state without a result (news2 absent, as a null is dropped) reads back
+    let fresh = VitalsState::new(s.trial_id.clone(), s.patient_id.clone());
+    let item = crate::aws::dynamo::to_record("t", "vitals state", &fresh, []).unwrap();
+    assert!(!item.contains_key("news2"));
+    assert_eq!(crate::aws::dynamo::from_record::<VitalsState>("t", "vitals state", item).unwrap(), fresh);
 }
 
 struct FloatKeys(Vec<(f64, u8)>);

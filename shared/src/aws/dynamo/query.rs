@@ -2,6 +2,7 @@
 //! the sweepers read (the PRO-alert outbox and the pending domain events).
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
@@ -33,6 +34,21 @@ pub(crate) struct DueIndex {
     pub pk: &'static str,
     pub sk: &'static str,
     pub payload: &'static str,
+}
+
+/// A payload attribute's record: JSON text (pending events since issue 16) or the record's own
+/// attribute tree (alerts, and events written before).
+pub(super) fn payload_record<T: DeserializeOwned>(
+    op: &'static str,
+    what: &'static str,
+    payload: AttributeValue,
+) -> Result<T, StorageError> {
+    match payload {
+        AttributeValue::S(text) => {
+            serde_json::from_str(&text).map_err(|_| StorageError::Corrupt(format!("{op}: {what} does not fit its stored form")))
+        }
+        tree => serde_dynamo::from_attribute_value(tree).map_err(codec(op, what)),
+    }
 }
 
 impl DynamoStore {
@@ -73,7 +89,7 @@ impl DynamoStore {
                 .get(index.payload)
                 .cloned()
                 .ok_or_else(|| StorageError::Corrupt(format!("{op}: {} item without its {}", index.name, index.payload)))?;
-            due.push((serde_dynamo::from_attribute_value(payload).map_err(codec(op, index.payload))?, due_at));
+            due.push((payload_record(op, index.payload, payload)?, due_at));
         }
         Ok(due)
     }

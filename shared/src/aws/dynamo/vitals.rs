@@ -1,8 +1,6 @@
 //! Vital readings (batched), the per-patient latest-vitals state under an
 //! optimistic version, and per-trial risk-level counters.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
@@ -55,7 +53,7 @@ struct ReadingRecord<'a> {
 fn reading_item(pk: String, sk: String, trial: &TrialId, patient: &PatientId, r: &VitalReading) -> Item {
     let value = match r.value {
         // serde_dynamo writes an f64 with `to_string` (Display) too.
-        VitalValue::Number(x) => AttributeValue::N(x.to_string()),
+        VitalValue::Number(x) => AttributeValue::N(super::item_codec::f64_text(x)),
         VitalValue::Flag(b) => AttributeValue::Bool(b),
         VitalValue::Avpu(a) => s(a.as_str()),
     };
@@ -85,18 +83,27 @@ fn reading_item(pk: String, sk: String, trial: &TrialId, patient: &PatientId, r:
 /// the item conversion too.
 pub(crate) fn reading_requests(batch: &[PatientReadings<'_>]) -> Result<Vec<WriteRequest>, StorageError> {
     const OP: &str = "dynamodb.BatchWriteItem(readings)";
-    let mut by_key: BTreeMap<(String, String), Item> = BTreeMap::new();
-    for group in batch {
-        let pk = patient_pk(group.trial, group.patient);
-        for reading in group.readings {
-            let sk = reading_sk(reading);
-            let item = reading_item(pk.clone(), sk.clone(), group.trial, group.patient, reading);
-            by_key.insert((pk.clone(), sk), item);
-        }
+    let pks: Vec<String> = batch.iter().map(|g| patient_pk(g.trial, g.patient)).collect();
+    // (group, sk, reading), sorted by key: the order the requests always had. The sort is
+    // stable, so of a repeated key the last reading comes last, and dedup keeps it. Keys
+    // are compared where they lie: no key is cloned into a map.
+    let mut keyed: Vec<(usize, String, &VitalReading)> = Vec::with_capacity(batch.iter().map(|g| g.readings.len()).sum());
+    for (g, group) in batch.iter().enumerate() {
+        keyed.extend(group.readings.iter().map(|r| (g, reading_sk(r), r)));
     }
-    by_key
-        .into_values()
-        .map(|item| {
+    keyed.sort_by(|a, b| pks[a.0].cmp(&pks[b.0]).then_with(|| a.1.cmp(&b.1)));
+    keyed.dedup_by(|later, kept| {
+        let same = pks[later.0] == pks[kept.0] && later.1 == kept.1;
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+    keyed
+        .into_iter()
+        .map(|(g, sk, reading)| {
+            let group = &batch[g];
+            let item = reading_item(pks[g].clone(), sk, group.trial, group.patient, reading);
             let put =
                 PutRequest::builder().set_item(Some(item)).build().map_err(|_| StorageError::Corrupt(format!("{OP}: request-build")))?;
             Ok(WriteRequest::builder().put_request(put).build())
@@ -333,6 +340,33 @@ mod tests {
 
     fn code() -> impl Strategy<Value = VitalCode> {
         (0usize..VitalCode::ALL.len()).prop_map(|i| VitalCode::ALL[i])
+    }
+
+    #[test]
+    fn a_repeated_reading_key_is_sent_once_with_its_last_reading_in_key_order() {
+        // GIVEN two patients, listed out of key order, and patient b's reading r1 sent twice
+        // (a resend with a corrected value) between two other readings
+        let t = TrialId::parse("t1").unwrap();
+        let (a, b) = (PatientId::parse("a").unwrap(), PatientId::parse("b").unwrap());
+        let at: DateTime<Utc> = "2026-11-26T19:00:00Z".parse().unwrap();
+        let reading = |id: &str, x: f64, secs: i64| VitalReading {
+            reading_id: ReadingId::parse(id).unwrap(),
+            code: VitalCode::HeartRate,
+            value: VitalValue::Number(x),
+            observed_at: at + chrono::Duration::seconds(secs),
+        };
+        let of_b = [reading("r1", 70.0, 5), reading("r0", 71.0, 0), reading("r1", 72.0, 5)];
+        let of_a = [reading("r9", 60.0, 9)];
+        let batch =
+            [PatientReadings { trial: &t, patient: &b, readings: &of_b }, PatientReadings { trial: &t, patient: &a, readings: &of_a }];
+        // WHEN the requests are built
+        let items: Vec<Item> = reading_requests(&batch).unwrap().into_iter().map(|r| r.put_request.unwrap().item).collect();
+        // THEN one request per distinct key, ordered by (pk, sk), the repeated key with its last value
+        let keys: Vec<(&str, &str, &str)> = items
+            .iter()
+            .map(|i| (attr_str(i, "pk").unwrap(), attr_str(i, "readingId").unwrap(), i["value"].as_n().unwrap().as_str()))
+            .collect();
+        assert_eq!(keys, [("PATIENT#t1#a", "r9", "60"), ("PATIENT#t1#b", "r0", "71"), ("PATIENT#t1#b", "r1", "72")]);
     }
 
     proptest! {

@@ -3,7 +3,7 @@
 //! and prints the handler's CPU time per request:
 //!
 //! ```text
-//! cargo run --profile bench -p epro-api --example replay -- <apigw-event.json> [iterations]
+//! cargo run --profile bench -p epro-api --example replay-submission -- <apigw-event.json> [iterations]
 //! ```
 //!
 //! The world is seeded from the event: the trial and patient of its path

@@ -133,7 +133,7 @@ impl DynamoStore {
         reading_requests(batch)
     }
 
-    /// The request of a state write over `previous` (see `put_state_with_events`);
+    /// The request of a state write over `previous` (see `VitalsStore::put_state`);
     /// no I/O, so the in-memory store builds the same one.
     pub(crate) fn state_request(
         &self,

@@ -74,10 +74,7 @@ pub async fn acknowledge_alert(
         return Err(AcknowledgeAlertError::Invalid(FieldErrors::one("note", format!("must be at most {MAX_NOTE_CHARS} characters"))));
     }
     let record = inbox.get_alert(&trial_id, &alert_id).await?;
-    if !scope.admits(record.as_ref().map(|r| &r.alert.site_id)) {
-        return Err(AcknowledgeAlertError::Forbidden);
-    }
-    let record = record.ok_or(AcknowledgeAlertError::NotFound)?;
+    let record = scope.reach(record, |r| &r.alert.site_id, AcknowledgeAlertError::Forbidden, AcknowledgeAlertError::NotFound)?;
     let now = clock.now();
     let audit = AuditEntry::new(trial_id.clone(), format!("alert/{alert_id}"), "alert.acknowledged", author.clone(), now)
         .with_detail("patientId", record.alert.patient_id.as_str())

@@ -57,10 +57,7 @@ pub async fn get_patient(
 ) -> Result<PatientSummary, GetPatientError> {
     let GetPatientCommand { trial_id, patient_id, scope } = cmd;
     let enrolment = enrolments.get_enrolment(&trial_id, &patient_id).await?;
-    if !scope.admits(enrolment.as_ref().map(|e| &e.site_id)) {
-        return Err(GetPatientError::Forbidden);
-    }
-    let enrolment = enrolment.ok_or(GetPatientError::NotFound)?;
+    let enrolment = scope.reach(enrolment, |e| &e.site_id, GetPatientError::Forbidden, GetPatientError::NotFound)?;
     let (state, (open_alerts, open_alerts_truncated)) =
         futures::try_join!(vitals.get_state(&trial_id, &patient_id), open_alerts(inbox, &trial_id, &patient_id))?;
     Ok(PatientSummary { enrolment, latest_news2: state.and_then(|s| s.news2), open_alerts, open_alerts_truncated })

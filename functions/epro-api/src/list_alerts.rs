@@ -40,10 +40,7 @@ pub async fn list_alerts(
 ) -> Result<Page<AlertRecord>, ListAlertsError> {
     let ListAlertsCommand { trial_id, patient_id, page, scope } = cmd;
     let enrolment = enrolments.get_enrolment(&trial_id, &patient_id).await?;
-    if !scope.admits(enrolment.as_ref().map(|e| &e.site_id)) {
-        return Err(ListAlertsError::Forbidden);
-    }
-    enrolment.ok_or(ListAlertsError::PatientNotFound)?;
+    scope.reach(enrolment, |e| &e.site_id, ListAlertsError::Forbidden, ListAlertsError::PatientNotFound)?;
     Ok(inbox.list_alerts(&trial_id, &patient_id, &page).await?)
 }
 

@@ -41,10 +41,7 @@ pub async fn list_submissions(
 ) -> Result<Page<StoredSubmission>, ListSubmissionsError> {
     let ListSubmissionsCommand { trial_id, patient_id, page, scope } = cmd;
     let enrolment = enrolments.get_enrolment(&trial_id, &patient_id).await?;
-    if !scope.admits(enrolment.as_ref().map(|e| &e.site_id)) {
-        return Err(ListSubmissionsError::Forbidden);
-    }
-    enrolment.ok_or(ListSubmissionsError::PatientNotFound)?;
+    scope.reach(enrolment, |e| &e.site_id, ListSubmissionsError::Forbidden, ListSubmissionsError::PatientNotFound)?;
     Ok(ledger.list_submissions(&trial_id, &patient_id, &page).await?)
 }
 

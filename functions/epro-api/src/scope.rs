@@ -26,6 +26,16 @@ impl SiteScope {
             SiteScope::Sites(sites) => site.is_some_and(|s| sites.contains(s)),
         }
     }
+
+    /// The record read, if within reach: `forbidden` when it is not (an absent record
+    /// included, for site staff), else `absent` when there is none. The one order of
+    /// these two answers for every use case that reads a record and then checks its site.
+    pub fn reach<T, E>(&self, record: Option<T>, site: fn(&T) -> &SiteId, forbidden: E, absent: E) -> Result<T, E> {
+        if !self.admits(record.as_ref().map(site)) {
+            return Err(forbidden);
+        }
+        record.ok_or(absent)
+    }
 }
 
 #[cfg(test)]
@@ -42,6 +52,16 @@ mod tests {
         assert!(leeds.admits(Some(&site("site-leeds"))));
         assert!(!leeds.admits(Some(&site("site-york"))));
         assert!(!leeds.admits(None));
+    }
+
+    #[test]
+    fn reach_answers_forbidden_before_absent_for_site_staff_and_absent_for_the_whole_trial() {
+        let leeds = SiteScope::Sites(vec![site("site-leeds")]);
+        let at = |s: &str| Some(site(s));
+        assert_eq!(leeds.reach(at("site-leeds"), |s| s, "forbidden", "absent"), Ok(site("site-leeds")));
+        assert_eq!(leeds.reach(at("site-york"), |s| s, "forbidden", "absent"), Err("forbidden"));
+        assert_eq!(leeds.reach(None, |s| s, "forbidden", "absent"), Err("forbidden"));
+        assert_eq!(SiteScope::All.reach(None::<SiteId>, |s| s, "forbidden", "absent"), Err("absent"));
     }
 
     #[test]

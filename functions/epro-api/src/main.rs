@@ -10,7 +10,10 @@ use trialwatch::telemetry::invocation;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
+/// One thread, not a worker per core: Lambda runs one invocation at a time per execution
+/// environment and gives 128 MB about 1/14 of a vCPU, so worker threads cost init (their
+/// creation, their allocator heaps) and cross-thread wake-ups, and never add parallelism.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     trialwatch::telemetry::init("epro-api");
     let config = epro_api::Config::from_env()?;

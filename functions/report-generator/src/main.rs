@@ -5,7 +5,10 @@ use lambda_runtime::service_fn;
 
 use trialwatch::telemetry::invocation;
 
-#[tokio::main]
+/// One thread, not a worker per core: Lambda runs one invocation at a time per execution
+/// environment and gives 128 MB about 1/14 of a vCPU, so worker threads cost init (their
+/// creation, their allocator heaps) and cross-thread wake-ups, and never add parallelism.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     trialwatch::telemetry::init("report-generator");
     let config = report_generator::Config::from_env()?;

@@ -31,6 +31,7 @@ pub mod trial;
 pub mod validation;
 pub mod vitals;
 pub mod vitals_state;
+pub mod zone;
 
 pub use error::Error;
 pub use ids::{AlertId, PatientId, QuestionnaireId, ReadingId, ReportId, SiteId, SubmissionId, TrialId};

@@ -220,7 +220,7 @@ impl TrialDefinition {
                 "must be 1-200 characters",
             );
         }
-        v.check(self.timezone.parse::<chrono_tz::Tz>().is_ok(), "timezone", "must be an IANA time zone, e.g. Europe/London");
+        v.check(crate::zone::Zone::parse(&self.timezone).is_ok(), "timezone", "must be an IANA time zone, e.g. Europe/London");
         v.check(self.questionnaires.len() <= MAX_QUESTIONNAIRES, "questionnaires", "at most 50");
         let mut qids = std::collections::HashSet::new();
         for (qi, q) in self.questionnaires.iter().enumerate() {
@@ -289,8 +289,8 @@ impl TrialDefinition {
         self.questionnaires.iter().find(|q| &q.id == id && q.version == version)
     }
 
-    pub fn tz(&self) -> chrono_tz::Tz {
-        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+    pub fn tz(&self) -> crate::zone::Zone {
+        crate::zone::Zone::parse(&self.timezone).unwrap_or_else(|_| crate::zone::Zone::utc())
     }
 }
 
@@ -443,6 +443,27 @@ mod tests {
         let errs = d.validate().unwrap_err().into_vec();
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"name") && fields.contains(&"timezone") && fields.contains(&"alerting.proRules[0]"), "{fields:?}");
+    }
+
+    #[test]
+    fn a_misspelt_zone_is_422_naming_timezone_and_link_names_and_utc_are_zones() {
+        // GIVEN a definition whose zone is misspelt
+        let mut d = def();
+        d.timezone = "Europe/Londn".into();
+        // WHEN it is validated THEN it is a 422 naming timezone, with the message it always had
+        let e = d.validate().unwrap_err();
+        assert_eq!(crate::edge::http::HttpError::from(e.clone()).status(), 422);
+        let errs = e.into_vec();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!((errs[0].field.as_str(), errs[0].message.as_str()), ("timezone", "must be an IANA time zone, e.g. Europe/London"));
+        // AND a stored trial with a name no longer known reads as UTC, as before
+        assert_eq!(d.tz(), crate::zone::Zone::utc());
+        // AND link names and UTC are valid zones, read back by their own names
+        for zone in ["US/Eastern", "Asia/Calcutta", "UTC", "America/Argentina/Buenos_Aires"] {
+            d.timezone = zone.into();
+            d.validate().unwrap();
+            assert_eq!(d.tz().name(), zone);
+        }
     }
 
     #[test]

@@ -141,7 +141,7 @@ async fn day_count(s: &Stack, day: chrono::NaiveDate) -> u64 {
 
 fn trial_day(at: &str) -> chrono::NaiveDate {
     let t: chrono::DateTime<Utc> = at.parse().unwrap();
-    t.with_timezone(&chrono_tz::Europe::London).date_naive()
+    t.with_timezone(&trialwatch::zone::Zone::parse("Europe/London").unwrap()).date_naive()
 }
 
 #[tokio::test]

@@ -72,7 +72,7 @@ pub async fn gather(
     let alerts = alerts
         .into_iter()
         .filter(|a| {
-            let day = local_day(a.alert.created_at, tz);
+            let day = local_day(a.alert.created_at, &tz);
             day >= period.from && day <= period.to
         })
         .collect();
@@ -112,8 +112,8 @@ mod tests {
         let p = Period { from: "2026-03-02".parse().unwrap(), to: "2026-03-08".parse().unwrap() };
         let (from, to) = widest_bounds(p);
         for zone in ["Pacific/Kiritimati", "Etc/GMT+12", "Asia/Shanghai", "America/New_York"] {
-            let tz: chrono_tz::Tz = zone.parse().unwrap();
-            let (a, b) = p.utc_bounds(tz);
+            let tz = trialwatch::zone::Zone::parse(zone).unwrap();
+            let (a, b) = p.utc_bounds(&tz);
             assert!(from <= a && b <= to, "{zone}");
         }
     }

@@ -5,11 +5,11 @@
 //! New York belongs to that New York day, not to the next UTC day), so a report
 //! period is a range of trial-zone dates and its UTC bounds come from the zone.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 use trialwatch::validation::FieldErrors;
 use trialwatch::validation::Validator;
+use trialwatch::zone::Zone;
 
 /// A year and a leap day: the longest period one request may ask for.
 pub const MAX_PERIOD_DAYS: i64 = 366;
@@ -43,15 +43,15 @@ impl Period {
 
     /// The UTC instants `[start of from, start of to + 1)` in `tz`, for
     /// indexed time-range queries (alerts).
-    pub fn utc_bounds(&self, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+    pub fn utc_bounds(&self, tz: &Zone) -> (DateTime<Utc>, DateTime<Utc>) {
         (day_start_utc(self.from, tz), day_start_utc(self.to + Duration::days(1), tz))
     }
 
     /// The previous Monday-Sunday week, as seen in `tz` at `now`: the weekly
     /// schedule runs on Monday, so "last week" is the seven days that ended
     /// at the most recent local midnight before this Monday.
-    pub fn last_week(now: DateTime<Utc>, tz: Tz) -> Period {
-        let today = now.with_timezone(&tz).date_naive();
+    pub fn last_week(now: DateTime<Utc>, tz: &Zone) -> Period {
+        let today = tz.local_date(now);
         let this_monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
         Period { from: this_monday - Duration::days(7), to: this_monday - Duration::days(1) }
     }
@@ -93,24 +93,15 @@ fn parse_date(s: &str) -> Result<NaiveDate, DateFormatError> {
 }
 
 /// The trial-zone calendar day an instant falls in.
-pub fn local_day(t: DateTime<Utc>, tz: Tz) -> NaiveDate {
-    t.with_timezone(&tz).date_naive()
+pub fn local_day(t: DateTime<Utc>, tz: &Zone) -> NaiveDate {
+    tz.local_date(t)
 }
 
-/// The first instant of `day` in `tz`. Where a DST change skips local midnight
-/// (e.g. America/Santiago, Asia/Beirut), the day starts at the first local time
-/// that exists; where midnight happens twice, at the earlier one.
-pub fn day_start_utc(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
-    let midnight = day.and_time(NaiveTime::MIN);
-    // DST gaps are at most a few hours; probe forward in 15-minute steps.
-    for step in 0..=(24 * 4) {
-        let local = midnight + Duration::minutes(15 * step);
-        if let Some(t) = tz.from_local_datetime(&local).earliest() {
-            return t.with_timezone(&Utc);
-        }
-    }
-    // Unreachable for real zones; UTC midnight keeps the function total.
-    Utc.from_utc_datetime(&midnight)
+/// The first instant of `day` in `tz` ([`Zone::day_start`]: where a DST
+/// change skips local midnight, the first local time that exists; where
+/// midnight happens twice, the earlier one).
+pub fn day_start_utc(day: NaiveDate, tz: &Zone) -> DateTime<Utc> {
+    tz.day_start(day)
 }
 
 #[cfg(test)]
@@ -133,10 +124,10 @@ mod tests {
     #[test]
     fn a_new_york_day_spans_23_hours_when_dst_starts_on_2026_03_08() {
         // GIVEN a trial in America/New_York, where clocks jump 02:00 -> 03:00 on 2026-03-08
-        let tz: Tz = "America/New_York".parse().unwrap();
+        let tz = Zone::parse("America/New_York").unwrap();
         // WHEN the day's bounds are computed
         let p = Period { from: d("2026-03-08"), to: d("2026-03-08") };
-        let (start, end) = p.utc_bounds(tz);
+        let (start, end) = p.utc_bounds(&tz);
         // THEN it starts at 05:00Z (EST, -5) and ends at 04:00Z next day (EDT, -4)
         assert_eq!(start, t("2026-03-08T05:00:00Z"));
         assert_eq!(end, t("2026-03-09T04:00:00Z"));
@@ -145,28 +136,28 @@ mod tests {
 
     #[test]
     fn instants_are_bucketed_into_the_trial_zone_day_not_the_utc_day() {
-        let ny: Tz = "America/New_York".parse().unwrap();
-        let sh: Tz = "Asia/Shanghai".parse().unwrap();
+        let ny = Zone::parse("America/New_York").unwrap();
+        let sh = Zone::parse("Asia/Shanghai").unwrap();
         // 23:30 EDT on 2026-03-08 is already 03:30Z on 03-09
-        assert_eq!(local_day(t("2026-03-09T03:30:00Z"), ny), d("2026-03-08"));
+        assert_eq!(local_day(t("2026-03-09T03:30:00Z"), &ny), d("2026-03-08"));
         // 00:30 EDT on 2026-03-09 is 04:30Z
-        assert_eq!(local_day(t("2026-03-09T04:30:00Z"), ny), d("2026-03-09"));
+        assert_eq!(local_day(t("2026-03-09T04:30:00Z"), &ny), d("2026-03-09"));
         // Shanghai is UTC+8 all year: 17:00Z on 03-01 is 01:00 on 03-02
-        assert_eq!(local_day(t("2026-03-01T17:00:00Z"), sh), d("2026-03-02"));
-        assert_eq!(local_day(t("2026-03-01T15:59:59Z"), sh), d("2026-03-01"));
+        assert_eq!(local_day(t("2026-03-01T17:00:00Z"), &sh), d("2026-03-02"));
+        assert_eq!(local_day(t("2026-03-01T15:59:59Z"), &sh), d("2026-03-01"));
     }
 
     #[test]
     fn a_shanghai_day_starts_at_16_00_utc_the_day_before() {
-        let sh: Tz = "Asia/Shanghai".parse().unwrap();
-        assert_eq!(day_start_utc(d("2026-03-02"), sh), t("2026-03-01T16:00:00Z"));
+        let sh = Zone::parse("Asia/Shanghai").unwrap();
+        assert_eq!(day_start_utc(d("2026-03-02"), &sh), t("2026-03-01T16:00:00Z"));
     }
 
     #[test]
     fn where_dst_skips_midnight_the_day_starts_at_the_first_local_time_that_exists() {
         // America/Santiago moved clocks 00:00 -> 01:00 on 2024-09-08 (-04 -> -03)
-        let tz: Tz = "America/Santiago".parse().unwrap();
-        assert_eq!(day_start_utc(d("2024-09-08"), tz), t("2024-09-08T04:00:00Z"));
+        let tz = Zone::parse("America/Santiago").unwrap();
+        assert_eq!(day_start_utc(d("2024-09-08"), &tz), t("2024-09-08T04:00:00Z"));
     }
 
     #[test]
@@ -174,11 +165,11 @@ mod tests {
         // GIVEN Monday 2026-03-09 06:00Z, the schedule's firing time
         let now = t("2026-03-09T06:00:00Z");
         // THEN in London last week is 03-02..03-08
-        let p = Period::last_week(now, "Europe/London".parse().unwrap());
+        let p = Period::last_week(now, &Zone::parse("Europe/London").unwrap());
         assert_eq!((p.from, p.to), (d("2026-03-02"), d("2026-03-08")));
         assert_eq!(p.days(), 7);
         // AND in Los Angeles it is still Sunday night (22:00 PST): the week before
-        let p = Period::last_week(now, "America/Los_Angeles".parse().unwrap());
+        let p = Period::last_week(now, &Zone::parse("America/Los_Angeles").unwrap());
         assert_eq!((p.from, p.to), (d("2026-02-23"), d("2026-03-01")));
     }
 

@@ -96,7 +96,7 @@ async fn weekly_one<S: TrialConfig + ReportFigures + AuditLog + PendingEvents, R
     if trial.definition.status != TrialStatus::Active {
         return Ok(One::Skipped);
     }
-    let period = Period::last_week(now, trial.definition.tz());
+    let period = Period::last_week(now, &trial.definition.tz());
     let report_id = generate::weekly_report_id(id, period)?;
     if deps.reports.get_report(id, &report_id).await?.is_some() {
         return Ok(One::AlreadyDone);

@@ -120,7 +120,7 @@ fn enrolment(i: usize, status: EnrolmentStatus) -> Enrolment {
 /// Patient `i` answers on day `d` when `(i + d) % EVERY_NTH_DAY == 0`
 /// (200 x 30 / 4 = 1,500 submissions, 50 every day), at 21:30 New York time,
 /// which is already the next UTC day.
-fn submissions(tz: chrono_tz::Tz) -> Vec<(StoredSubmission, String)> {
+fn submissions(tz: &trialwatch::zone::Zone) -> Vec<(StoredSubmission, String)> {
     let mut out = Vec::new();
     for (d, day) in period().each_day().enumerate() {
         for i in (0..PATIENTS).filter(|i| (i + d) % EVERY_NTH_DAY == 0) {
@@ -165,7 +165,7 @@ async fn seed(store: &DynamoStore) -> Expected {
         .await
         .unwrap();
 
-    let subs = submissions(tz);
+    let subs = submissions(&tz);
     let mut per_site_day: BTreeMap<(SiteId, String), u64> = BTreeMap::new();
     for (s, day) in &subs {
         *per_site_day.entry((s.site_id.clone(), day.clone())).or_default() += 1;

@@ -149,7 +149,9 @@ impl std::fmt::Display for EventId {
 pub struct DomainEvent {
     pub detail_type: EventType,
     pub event_id: EventId,
-    /// When the state change happened (also the outbox's grace start).
+    /// When the state change happened (also the outbox's grace start). Written in
+    /// chrono's serde form without chrono's formatter ([`timestamp::serialize`]).
+    #[serde(serialize_with = "timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
     /// The whole `detail`, `eventId` and `occurredAt` included.
     pub detail: Map<String, Value>,

@@ -106,6 +106,14 @@ pub fn push_serde(out: &mut String, t: DateTime<Utc>) {
     }
 }
 
+/// [`push_serde`] into bytes (JSON text being written).
+pub(crate) fn extend_serde(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    match serde_form(t) {
+        Some((b, len)) => out.extend_from_slice(&b[..len]),
+        None => out.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes()),
+    }
+}
+
 /// `#[serde(serialize_with)]` for a `DateTime<Utc>` written on a hot path:
 /// the same text as chrono's own `Serialize`, without its formatter.
 pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
 use super::batch::{chunks, write_until_done, Backoff};
+use super::item_codec::Shape;
 use super::submissions::patient_pk;
 use super::trials::stats_pk;
 use super::{attr_i64, attr_str, chain_refusal, condition_failed, from_record, n, s, to_record, DynamoStore, Expr, Item, Transacted};
@@ -32,7 +33,10 @@ fn reading_sk(r: &VitalReading) -> String {
 }
 
 fn risk_sk(level: RiskLevel) -> String {
-    format!("RISK#{}", level.as_str())
+    let mut sk = String::with_capacity(5 + 8);
+    sk.push_str("RISK#");
+    sk.push_str(level.as_str());
+    sk
 }
 
 /// A reading's stored record: its serde form is the item [`reading_item`] builds.
@@ -59,21 +63,17 @@ fn reading_item(pk: String, sk: String, trial: &TrialId, patient: &PatientId, r:
     };
     let mut observed_at = String::with_capacity(30);
     timestamp::push_serde(&mut observed_at, r.observed_at);
-    // Sized once: growing a map rehashes every key (SipHash) already in it.
-    let mut item = Item::with_capacity(8);
-    for (name, value) in [
-        ("trialId", s(trial.as_str())),
-        ("patientId", s(patient.as_str())),
-        ("readingId", s(r.reading_id.as_str())),
-        ("code", s(r.code.as_str())),
-        ("value", value),
-        ("observedAt", s(observed_at)),
-        ("pk", s(pk)),
-        ("sk", s(sk)),
-    ] {
-        item.insert(name.to_owned(), value);
-    }
-    item
+    static READING: Shape<8> = Shape::new(["trialId", "patientId", "readingId", "code", "value", "observedAt", "pk", "sk"]);
+    READING.item([
+        s(trial.as_str()),
+        s(patient.as_str()),
+        s(r.reading_id.as_str()),
+        s(r.code.as_str()),
+        value,
+        s(observed_at),
+        s(pk),
+        s(sk),
+    ])
 }
 
 /// Builds one PutRequest per distinct reading key, across patients.
@@ -276,14 +276,15 @@ impl VitalsStore for DynamoStore {
         const TX: &str = "dynamodb.TransactWriteItems(vitals state)";
         match self.state_request(previous, state, raised, events)? {
             StateRequest::Put { item, condition, expr } => {
+                let (names, values) = expr.into_parts();
                 let res = self
                     .client
                     .put_item()
                     .table_name(&self.table)
                     .set_item(Some(item))
                     .condition_expression(condition)
-                    .set_expression_attribute_names(expr.names())
-                    .set_expression_attribute_values(expr.values())
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
                     .send()
                     .await;
                 match res {

@@ -118,7 +118,11 @@ impl EventId {
             h.update([0u8]);
             h.update(part.as_bytes());
         }
-        Self(format!("ev-{}", &crate::ids::lower_hex(&h.finalize())[..40]))
+        // 40 hex characters are the first 20 bytes.
+        let mut id = String::with_capacity(43);
+        id.push_str("ev-");
+        id.push_str(&crate::ids::lower_hex(&h.finalize()[..20]));
+        Self(id)
     }
 
     pub fn as_str(&self) -> &str {

@@ -97,6 +97,26 @@ fn number(out: &mut Vec<u8>, n: u8) {
 /// finite), a bool, or an ACVPU letter.
 fn value(out: &mut Vec<u8>, v: &VitalValue) {
     match v {
+        // A whole number (most vital values: 72 beats, 16 breaths) is its digits and `.0`, as
+        // serde_json writes it; -0 and large or fractional values take serde_json's formatter.
+        VitalValue::Number(x) if x.fract() == 0.0 && x.abs() < 1e9 && !(*x == 0.0 && x.is_sign_negative()) => {
+            if *x < 0.0 {
+                out.push(b'-');
+            }
+            let mut n = x.abs() as u32;
+            let mut digits = [0u8; 10];
+            let mut at = digits.len();
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&digits[at..]);
+            out.extend_from_slice(b".0");
+        }
         VitalValue::Number(x) => serde_json::to_writer(&mut *out, x).expect("writing into memory does not fail"),
         VitalValue::Flag(true) => out.extend_from_slice(b"true"),
         VitalValue::Flag(false) => out.extend_from_slice(b"false"),
@@ -120,6 +140,10 @@ mod tests {
         prop_oneof![
             any::<f64>().prop_map(VitalValue::Number),
             (0u32..400).prop_map(|n| VitalValue::Number(f64::from(n))),
+            (-1_100_000_000i64..1_100_000_000).prop_map(|n| VitalValue::Number(n as f64)),
+            (-1e10f64..1e10).prop_map(|x| VitalValue::Number(x.trunc())),
+            Just(VitalValue::Number(999_999_999.0)),
+            Just(VitalValue::Number(-1_000_000_000.0)),
             (0.0f64..400.0).prop_map(VitalValue::Number),
             Just(VitalValue::Number(-0.0)),
             Just(VitalValue::Number(f64::NAN)),

@@ -91,24 +91,30 @@ pub(crate) fn reading_requests(batch: &[PatientReadings<'_>]) -> Result<Vec<Writ
     for (g, group) in batch.iter().enumerate() {
         keyed.extend(group.readings.iter().map(|r| (g, reading_sk(r), r)));
     }
-    keyed.sort_by(|a, b| pks[a.0].cmp(&pks[b.0]).then_with(|| a.1.cmp(&b.1)));
+    // Each group's rank in pk order, so the sort compares two small numbers, not two pks
+    // (groups with the same pk, one patient listed twice, share a rank).
+    let mut by_pk: Vec<usize> = (0..pks.len()).collect();
+    by_pk.sort_by(|&a, &b| pks[a].cmp(&pks[b]));
+    let mut rank = vec![0usize; pks.len()];
+    for (at, pair) in by_pk.windows(2).enumerate() {
+        rank[pair[1]] = if pks[pair[1]] == pks[pair[0]] { rank[pair[0]] } else { at + 1 };
+    }
+    keyed.sort_by(|a, b| rank[a.0].cmp(&rank[b.0]).then_with(|| a.1.cmp(&b.1)));
     keyed.dedup_by(|later, kept| {
-        let same = pks[later.0] == pks[kept.0] && later.1 == kept.1;
+        let same = rank[later.0] == rank[kept.0] && later.1 == kept.1;
         if same {
             std::mem::swap(later, kept);
         }
         same
     });
-    keyed
-        .into_iter()
-        .map(|(g, sk, reading)| {
-            let group = &batch[g];
-            let item = reading_item(pks[g].clone(), sk, group.trial, group.patient, reading);
-            let put =
-                PutRequest::builder().set_item(Some(item)).build().map_err(|_| StorageError::Corrupt(format!("{OP}: request-build")))?;
-            Ok(WriteRequest::builder().put_request(put).build())
-        })
-        .collect()
+    let mut requests = Vec::with_capacity(keyed.len());
+    for (g, sk, reading) in keyed {
+        let group = &batch[g];
+        let item = reading_item(pks[g].clone(), sk, group.trial, group.patient, reading);
+        let put = PutRequest::builder().set_item(Some(item)).build().map_err(|_| StorageError::Corrupt(format!("{OP}: request-build")))?;
+        requests.push(WriteRequest::builder().put_request(put).build());
+    }
+    Ok(requests)
 }
 
 /// What one state write sends: a conditional PutItem when the risk level
@@ -173,7 +179,9 @@ impl DynamoStore {
         // The put's version condition makes the decrement of the previous
         // level right: the transaction commits only over the item the caller read.
         const TX: &str = "dynamodb.TransactWriteItems(vitals state)";
-        let mut tx = vec![self.tx_put(TX, item, condition, expr)?];
+        // Sized once: a transaction item is large, and growing the vector copies them all.
+        let mut tx = Vec::with_capacity(1 + raised.len() + 1 + 2 + events.len());
+        tx.push(self.tx_put(TX, item, condition, expr)?);
         if let Some(ext) = &ext {
             tx.push(self.tx_head(TX, &state.trial_id, ext)?);
             for entry in raised {

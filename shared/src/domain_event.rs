@@ -118,7 +118,11 @@ impl EventId {
             h.update([0u8]);
             h.update(part.as_bytes());
         }
-        Self(format!("ev-{}", &crate::ids::lower_hex(&h.finalize())[..40]))
+        // 40 hex characters are the first 20 bytes.
+        let mut id = String::with_capacity(43);
+        id.push_str("ev-");
+        id.push_str(&crate::ids::lower_hex(&h.finalize()[..20]));
+        Self(id)
     }
 
     pub fn as_str(&self) -> &str {
@@ -149,7 +153,9 @@ impl std::fmt::Display for EventId {
 pub struct DomainEvent {
     pub detail_type: EventType,
     pub event_id: EventId,
-    /// When the state change happened (also the outbox's grace start).
+    /// When the state change happened (also the outbox's grace start). Written in
+    /// chrono's serde form without chrono's formatter ([`timestamp::serialize`]).
+    #[serde(serialize_with = "timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
     /// The whole `detail`, `eventId` and `occurredAt` included.
     pub detail: Map<String, Value>,

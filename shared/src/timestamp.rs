@@ -82,14 +82,24 @@ fn serde_form(t: DateTime<Utc>) -> Option<([u8; 30], usize)> {
 
 /// Writes `n` as `width` decimal digits at `b[at..]` (zero-padded; `n` fits).
 fn put_digits(b: &mut [u8], at: usize, width: usize, mut n: u32) {
-    for i in (at..at + width).rev() {
-        b[i] = b'0' + (n % 10) as u8;
-        n /= 10;
+    // Two digits per division: every reading's key and item carry a time.
+    const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+    let mut end = at + width;
+    while end >= at + 2 {
+        let pair = (n % 100) as usize * 2;
+        b[end - 2..end].copy_from_slice(&PAIRS[pair..pair + 2]);
+        n /= 100;
+        end -= 2;
+    }
+    if end > at {
+        b[at] = b'0' + (n % 10) as u8;
     }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` into the first 19 bytes of `b` (a year in 0-9999).
 fn date_and_time(b: &mut [u8], t: DateTime<Utc>) {
+    // The naive UTC time: `DateTime`'s own accessors add the (zero) offset again for each field.
+    let t = t.naive_utc();
     put_digits(b, 0, 4, t.year() as u32);
     put_digits(b, 5, 2, t.month());
     put_digits(b, 8, 2, t.day());
@@ -103,6 +113,14 @@ pub fn push_serde(out: &mut String, t: DateTime<Utc>) {
     match serde_form(t) {
         Some((b, len)) => out.push_str(std::str::from_utf8(&b[..len]).expect("ASCII digits")),
         None => out.push_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+    }
+}
+
+/// [`push_serde`] into bytes (JSON text being written).
+pub(crate) fn extend_serde(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    match serde_form(t) {
+        Some((b, len)) => out.extend_from_slice(&b[..len]),
+        None => out.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes()),
     }
 }
 

@@ -19,10 +19,10 @@ pub struct VitalsState {
     /// Incremented on every write; a writer whose expected version is stale loses.
     pub version: u64,
     /// Stored as JSON text (see [`json_text`]).
-    #[serde(with = "json_text")]
+    #[serde(serialize_with = "json_text::serialize_latest", deserialize_with = "json_text::deserialize")]
     pub latest: LatestVitals,
     /// Stored as JSON text (see [`json_text`]).
-    #[serde(default, serialize_with = "json_text::serialize_option", deserialize_with = "json_text::deserialize_option")]
+    #[serde(default, serialize_with = "json_text::serialize_news2", deserialize_with = "json_text::deserialize_option")]
     pub news2: Option<News2Result>,
     /// The open level: the highest alerted level that has not cleared (see
     /// the analyzer's escalation rules). A rise above it alerts; the cooldown
@@ -58,6 +58,8 @@ pub struct VitalsState {
     pub below_since: Option<DateTime<Utc>>,
 }
 
+mod text;
+
 /// The serde form of the two nested fields of the state item, `latest` and `news2`: one JSON
 /// text each (an `S` attribute), not a tree of maps. As maps they were about 50 of the item's
 /// 60 attributes, each a `String` key hashed into the SDK's map and freed again, on every write
@@ -71,16 +73,17 @@ pub(crate) mod json_text {
     use std::marker::PhantomData;
 
     use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
-    use serde::{Serialize, Serializer};
+    use serde::Serializer;
 
-    pub fn serialize<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&serde_json::to_string(value).map_err(<S::Error as serde::ser::Error>::custom)?)
+    /// `latest` as its JSON text (written by [`super::text`], byte for byte serde_json's).
+    pub fn serialize_latest<S: Serializer>(value: &crate::vitals::LatestVitals, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::text::latest(value))
     }
 
-    /// `None` stays a null (which the store drops), so absence keeps its one form.
-    pub fn serialize_option<T: Serialize, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    /// `news2` as its JSON text; `None` stays a null (which the store drops), so absence keeps its one form.
+    pub fn serialize_news2<S: Serializer>(value: &Option<crate::news2::News2Result>, s: S) -> Result<S::Ok, S::Error> {
         match value {
-            Some(v) => serialize(v, s),
+            Some(v) => s.serialize_str(&super::text::news2(v)),
             None => s.serialize_none(),
         }
     }

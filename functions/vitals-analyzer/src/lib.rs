@@ -231,7 +231,7 @@ fn admit(
     for (index, m) in messages {
         let record = &records[index];
         let correlation = record_correlation(record);
-        let refused = if group_id(record).is_some_and(|g| g != m.group_id()) {
+        let refused = if group_id(record).is_some_and(|g| !is_group_of(g, &m)) {
             Some(RecordFailure::GroupMismatch)
         } else if !integrators.allows(record.attributes.get(SENDER_ID).map(String::as_str), &m.trial_id) {
             Some(RecordFailure::SenderNotAllowed)
@@ -249,6 +249,16 @@ fn admit(
         }
     }
     admitted
+}
+
+/// Whether `group` is the message's `trialId#patientId` ([`VitalsMessage::group_id`]),
+/// compared in place rather than formatted for every record.
+fn is_group_of(group: &str, m: &VitalsMessage) -> bool {
+    let (trial, patient) = (m.trial_id.as_str(), m.patient_id.as_str());
+    group.len() == trial.len() + 1 + patient.len()
+        && group.starts_with(trial)
+        && group.as_bytes()[trial.len()] == b'#'
+        && group.ends_with(patient)
 }
 
 /// The sender's correlation id (a message attribute), or else the message id,
@@ -333,6 +343,16 @@ mod grouping_tests {
 
     fn message(patient: &str, readings: Vec<VitalReading>) -> VitalsMessage {
         VitalsMessage { trial_id: TrialId::parse("t1").unwrap(), patient_id: PatientId::parse(patient).unwrap(), readings }
+    }
+
+    #[test]
+    fn a_group_id_matches_only_the_messages_own_trial_and_patient() {
+        let m = message("p1", Vec::new());
+        assert_eq!(m.group_id(), "t1#p1");
+        assert!(is_group_of("t1#p1", &m));
+        for other in ["t1#p2", "t1#p10", "t2#p1", "t1p1", "t1#p1#", "#t1#p1", "t1_p1", "t1##p1", "", "t1#", "#p1"] {
+            assert!(!is_group_of(other, &m), "{other}");
+        }
     }
 
     #[test]

@@ -234,7 +234,9 @@ where
     let committed: Vec<(usize, PatientResult)> = futures::stream::iter(plans)
         .map(|(i, p)| async move {
             let b = &batches[i];
-            let commit = patient::commit(ports.store, ports.alerts, ports.event_bus, b, p, now);
+            // Boxed where it is made: the commit's state machine is large, and every
+            // wrapper below would otherwise copy it again.
+            let commit = Box::pin(patient::commit(ports.store, ports.alerts, ports.event_bus, b, p, now));
             (i, isolated(commit).instrument(b.span()).await)
         })
         .buffer_unordered(ports.concurrency.max(1))

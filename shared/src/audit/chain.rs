@@ -183,8 +183,41 @@ impl<'a> Members<'a> {
         self.key(k);
         match v {
             serde_json::Value::String(s) => json_string(self.out, s),
+            other if plain(other) => write_plain(self.out, other),
             other => serde_json_canonicalizer::to_writer(other, self.out).expect("a JSON value has an RFC 8785 form"),
         }
+    }
+}
+
+/// Whether `v` is what an alert's details mostly hold (a score, a map of component scores):
+/// null, a bool, an integer a double holds exactly, or an object of those under
+/// plain ASCII names in sorted order. Its RFC 8785 text is then its plain text, written by
+/// [`write_plain`] without the canonicalizer's float formatting and key sorting.
+fn plain(v: &serde_json::Value) -> bool {
+    const EXACT: u64 = 1 << 53;
+    match v {
+        serde_json::Value::Null | serde_json::Value::Bool(_) => true,
+        serde_json::Value::Number(n) => n.as_u64().is_some_and(|n| n <= EXACT) || n.as_i64().is_some_and(|n| n.unsigned_abs() <= EXACT),
+        serde_json::Value::Object(m) => {
+            let name = |k: &str| k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            m.iter().all(|(k, v)| name(k) && !matches!(v, serde_json::Value::Object(_)) && plain(v))
+                && m.keys().zip(m.keys().skip(1)).all(|(a, b)| a < b)
+        }
+        _ => false,
+    }
+}
+
+fn write_plain(out: &mut Vec<u8>, v: &serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut members = Members::open(out);
+            for (k, v) in m {
+                members.key(k);
+                write_plain(members.out, v);
+            }
+            members.close();
+        }
+        other => serde_json::to_writer(out, other).expect("a plain value serializes"),
     }
 }
 
@@ -275,7 +308,51 @@ mod tests {
     use super::*;
     use crate::audit::{changes, Actor};
     use crate::TrialId;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    fn detail() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<u8>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            (-(1i64 << 53) - 2..-(1i64 << 53) + 2).prop_map(serde_json::Value::from),
+            ((1u64 << 53) - 2..(1u64 << 53) + 2).prop_map(serde_json::Value::from),
+            any::<f64>().prop_filter("JSON numbers are finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+            "[a-z_-]{0,6}|.{0,4}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(2, 16, 8, |inner| {
+            prop_oneof![
+                proptest::collection::btree_map("[A-Za-z0-9_-]{0,8}|.{0,3}", inner.clone(), 0..8)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                proptest::collection::vec(inner, 0..3).prop_map(serde_json::Value::Array),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The plain path writes what the canonicalizer writes, whenever it is taken.
+        #[test]
+        fn a_plain_detail_is_written_as_rfc_8785_writes_it(v in detail()) {
+            // A top-level string was always written by serde_json: not this path.
+            prop_assume!(!v.is_string());
+            let mut expected = Vec::new();
+            serde_json_canonicalizer::to_writer(&v, &mut expected).unwrap();
+            let mut written = Vec::new();
+            Members::open(&mut written).value("k", &v);
+            let mut through_canonicalizer = b"{\"k\":".to_vec();
+            through_canonicalizer.extend_from_slice(&expected);
+            prop_assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(through_canonicalizer).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_score_and_a_map_of_component_scores_take_the_plain_path() {
+        assert!(plain(&json!(7)) && plain(&json!({"pulse": 3, "spo2": 0, "respiration_rate": 1})));
+        assert!(!plain(&json!(0.5)) && !plain(&json!(9_007_199_254_740_993u64)) && !plain(&json!({"b": 1, "a": [1]})));
+    }
 
     fn entry(action: &str, minute: u32) -> AuditEntry {
         let at = chrono::DateTime::parse_from_rfc3339(&format!("2026-11-27T10:{minute:02}:00Z")).unwrap().to_utc();

@@ -28,8 +28,17 @@ impl VitalsStore for MemoryStore {
         self.requests.add("dynamodb.BatchWriteItem", requests.len().div_ceil(25) as u64);
         let mut t = lock(&self.t);
         for item in requests.into_iter().filter_map(|r| r.put_request).map(|p| p.item) {
-            let key = |name: &str| crate::aws::dynamo::attr_str(&item, name).unwrap_or_default().to_owned();
-            t.readings.insert((key("pk"), key("sk")), item);
+            // The table's key, found by walking the item's few attributes rather than hashing
+            // two lookups: this is the store's own bookkeeping, which the adapter does not do.
+            let (mut pk, mut sk) = (String::new(), String::new());
+            for (name, value) in &item {
+                match (name.as_str(), value.as_s()) {
+                    ("pk", Ok(v)) => pk = v.clone(),
+                    ("sk", Ok(v)) => sk = v.clone(),
+                    _ => {}
+                }
+            }
+            t.readings.insert((pk, sk), item);
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{DeleteRequest, Put, TransactWriteItem, WriteReques
 use chrono::{DateTime, Utc};
 
 use super::batch::{chunks, write_until_done, Backoff};
+use super::item_codec::Shape;
 use super::query::DueIndex;
 use super::{s, DynamoStore, Item};
 use crate::aws::errors::from_sdk;
@@ -22,25 +23,33 @@ const DUE_EVENTS: DueIndex = DueIndex { name: EVENTS_INDEX, pk: "eventspk", sk: 
 const EVENT_SK: &str = "EVENT";
 
 fn event_pk(id: &EventId) -> String {
-    format!("EVENT#{id}")
+    let mut pk = String::with_capacity(6 + id.as_str().len());
+    pk.push_str("EVENT#");
+    pk.push_str(id.as_str());
+    pk
 }
 
 fn events_pk(shard: u32) -> String {
-    format!("EVENTS#{shard}")
+    let mut pk = String::with_capacity(7 + 10);
+    pk.push_str("EVENTS#");
+    super::item_codec::push_u64(&mut pk, u64::from(shard));
+    pk
 }
 
 pub(crate) fn pending_event_item(op: &'static str, event: &DomainEvent) -> Result<Item, StorageError> {
-    let mut item = Item::new();
-    item.insert("pk".into(), s(event_pk(&event.event_id)));
-    item.insert("sk".into(), s(EVENT_SK));
-    item.insert("eventspk".into(), s(events_pk(event.event_id.shard())));
-    item.insert("eventssk".into(), s(format!("{}#{}", timestamp::format(event.first_due()), event.event_id)));
+    let mut due = String::with_capacity(24 + 1 + event.event_id.as_str().len());
+    timestamp::push(&mut due, event.first_due());
+    due.push('#');
+    due.push_str(event.event_id.as_str());
     // JSON text, not a tree of maps: the event's detail is a dozen attributes, each a key hashed
     // into the SDK's map, in every state change's transaction (issue 16). Only the sweep reads
-    // it, through the index's projection, and `query_due` reads both forms.
-    let text = serde_json::to_string(event).map_err(|_| StorageError::Corrupt(format!("{op}: event does not fit its stored form")))?;
-    item.insert("event".into(), s(text));
-    Ok(item)
+    // it, through the index's projection, and `query_due` reads both forms. Sized for a whole
+    // event, so the text is not copied as it grows.
+    let mut text = Vec::with_capacity(512);
+    serde_json::to_writer(&mut text, event).map_err(|_| StorageError::Corrupt(format!("{op}: event does not fit its stored form")))?;
+    let text = String::from_utf8(text).map_err(|_| StorageError::Corrupt(format!("{op}: event does not fit its stored form")))?;
+    static PENDING_EVENT: Shape<5> = Shape::new(["pk", "sk", "eventspk", "eventssk", "event"]);
+    Ok(PENDING_EVENT.item([s(event_pk(&event.event_id)), s(EVENT_SK), s(events_pk(event.event_id.shard())), s(due), s(text)]))
 }
 
 impl DynamoStore {

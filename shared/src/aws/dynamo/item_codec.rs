@@ -40,6 +40,13 @@ fn number(v: impl ToString) -> Result<AttributeValue, Error> {
     Ok(AttributeValue::N(v.to_string()))
 }
 
+/// An unsigned integer's `N`, as `number` writes it, without the formatter.
+fn unsigned(v: u64) -> Result<AttributeValue, Error> {
+    let mut text = String::with_capacity(20);
+    push_u64(&mut text, v);
+    Ok(AttributeValue::N(text))
+}
+
 /// `x.to_string()`, serde_dynamo's text of an f64, with a whole number below 2^53 (most vital
 /// values: 72 beats, 16 breaths) written digit by digit: the float formatter's shortest-form
 /// search was about a twentieth of a vitals batch's instructions.
@@ -48,7 +55,75 @@ pub(crate) fn f64_text(x: f64) -> String {
     if x.fract() != 0.0 || x.abs() >= 9_007_199_254_740_992.0 || (x == 0.0 && x.is_sign_negative()) {
         return x.to_string();
     }
-    let (mut digits, mut at, mut rest) = ([0u8; 16], 16, x.abs() as u64);
+    let mut text = String::with_capacity(17);
+    if x < 0.0 {
+        text.push('-');
+    }
+    push_u64(&mut text, x.abs() as u64);
+    text
+}
+
+/// The attribute names of one kind of item, and that item built once with a placeholder
+/// value per name. [`Shape::item`] clones the built map and moves the values into it: a
+/// clone copies the table as it lies (same buckets, same hasher), so no name is hashed
+/// again. Hashing the names (SipHash, the SDK's `HashMap`) was about a third of building a
+/// reading item, and readings are most of a vitals batch's items (issue 16).
+pub(crate) struct Shape<const N: usize> {
+    names: [&'static str; N],
+    built: std::sync::OnceLock<Built<N>>,
+}
+
+struct Built<const N: usize> {
+    /// The map of the names, each with a placeholder (`NULL`, which owns nothing).
+    template: Item,
+    /// For each entry of `template` in iteration order, the index of its name.
+    order: [usize; N],
+    /// Whether a clone iterates in `template`'s order (hashbrown copies the table as it
+    /// lies, whatever the values, so one clone tells for all); if not, every entry is looked up.
+    clones_in_order: bool,
+}
+
+impl<const N: usize> Shape<N> {
+    /// `names` must be distinct.
+    pub(crate) const fn new(names: [&'static str; N]) -> Self {
+        Self { names, built: std::sync::OnceLock::new() }
+    }
+
+    /// The item with `values[i]` under `names[i]`: the map `N` inserts would build.
+    pub(crate) fn item(&self, values: [AttributeValue; N]) -> Item {
+        let built = self.built.get_or_init(|| {
+            let mut template = Item::with_capacity(N);
+            for name in self.names {
+                template.insert(name.to_owned(), AttributeValue::Null(true));
+            }
+            assert_eq!(template.len(), N, "a shape's names are distinct");
+            let mut order = [0; N];
+            for (at, name) in order.iter_mut().zip(template.keys()) {
+                *at = self.index(name);
+            }
+            let clones_in_order = template.clone().keys().zip(template.keys()).all(|(a, b)| a == b);
+            Built { template, order, clones_in_order }
+        });
+        let mut item = built.template.clone();
+        let mut values = values.map(Some);
+        for ((name, slot), &i) in item.iter_mut().zip(&built.order) {
+            let i = if built.clones_in_order { i } else { self.index(name) };
+            if let Some(value) = values[i].take() {
+                // The placeholder is a `NULL`: nothing to drop.
+                std::mem::forget(std::mem::replace(slot, value));
+            }
+        }
+        item
+    }
+
+    fn index(&self, name: &str) -> usize {
+        self.names.iter().position(|n| *n == name).expect("a name of the shape")
+    }
+}
+
+/// Appends `n` in decimal (its `Display` text) without the formatter.
+pub(crate) fn push_u64(out: &mut String, n: u64) {
+    let (mut digits, mut at, mut rest) = ([0u8; 20], 20, n);
     loop {
         at -= 1;
         digits[at] = b'0' + (rest % 10) as u8;
@@ -57,12 +132,7 @@ pub(crate) fn f64_text(x: f64) -> String {
             break;
         }
     }
-    let mut text = String::with_capacity(17);
-    if x < 0.0 {
-        text.push('-');
-    }
-    text.extend(digits[at..].iter().map(|&d| char::from(d)));
-    text
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 fn one_entry(key: &str, value: AttributeValue) -> AttributeValue {
@@ -100,16 +170,16 @@ impl ser::Serializer for Writer {
         number(v)
     }
     fn serialize_u8(self, v: u8) -> Result<AttributeValue, Error> {
-        number(v)
+        unsigned(u64::from(v))
     }
     fn serialize_u16(self, v: u16) -> Result<AttributeValue, Error> {
-        number(v)
+        unsigned(u64::from(v))
     }
     fn serialize_u32(self, v: u32) -> Result<AttributeValue, Error> {
-        number(v)
+        unsigned(u64::from(v))
     }
     fn serialize_u64(self, v: u64) -> Result<AttributeValue, Error> {
-        number(v)
+        unsigned(v)
     }
     fn serialize_f32(self, v: f32) -> Result<AttributeValue, Error> {
         number(v)

@@ -172,6 +172,28 @@ proptest! {
     }
 
     #[test]
+    fn an_unsigned_integer_is_written_as_its_display_text(n in prop_oneof![any::<u64>(), 0u64..1000, Just(0), Just(u64::MAX)]) {
+        let mut text = String::from("x");
+        push_u64(&mut text, n);
+        prop_assert_eq!(text, format!("x{n}"));
+    }
+
+    /// A shaped item is the map the inserts it replaced build, whatever the values, and
+    /// one shape serves every item of its kind.
+    #[test]
+    fn a_shaped_item_is_the_map_its_inserts_build(items in proptest::collection::vec((".{0,12}", any::<u64>(), any::<bool>()), 1..4)) {
+        static SHAPE: Shape<4> = Shape::new(["pk", "sk", "count", "flag"]);
+        for (text, count, flag) in items {
+            let values = || [AttributeValue::S(text.clone()), AttributeValue::S(format!("{text}#")), AttributeValue::N(count.to_string()), AttributeValue::Bool(flag)];
+            let mut inserted = Item::new();
+            for (name, value) in ["pk", "sk", "count", "flag"].into_iter().zip(values()) {
+                inserted.insert(name.to_owned(), value);
+            }
+            prop_assert_eq!(SHAPE.item(values()), inserted);
+        }
+    }
+
+    #[test]
     fn any_json_object_is_written_as_serde_dynamo_writes_it(value in json()) {
         let expected = serde_dynamo_item(&value).ok();
         prop_assert_eq!(to_item(&value).ok(), expected);

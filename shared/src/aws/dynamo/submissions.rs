@@ -42,7 +42,13 @@ const TX_ENROLMENT: usize = 3;
 const TX_AUDIT: usize = 4;
 
 pub(crate) fn patient_pk(trial: &TrialId, patient: &PatientId) -> String {
-    format!("PATIENT#{trial}#{patient}")
+    // Pushed, not formatted: every reading and state item of a vitals batch carries it.
+    let mut pk = String::with_capacity(9 + trial.as_str().len() + patient.as_str().len());
+    pk.push_str("PATIENT#");
+    pk.push_str(trial.as_str());
+    pk.push('#');
+    pk.push_str(patient.as_str());
+    pk
 }
 
 /// The idempotency guard of a submission id, per trial and patient: a

@@ -26,7 +26,10 @@ pub(crate) fn enrolment_sk(patient: &PatientId) -> String {
 }
 
 pub(crate) fn stats_pk(trial: &TrialId) -> String {
-    format!("STATS#{trial}")
+    let mut pk = String::with_capacity(6 + trial.as_str().len());
+    pk.push_str("STATS#");
+    pk.push_str(trial.as_str());
+    pk
 }
 
 fn enrolment_counter_sk(site: &SiteId, status: EnrolmentStatus) -> String {

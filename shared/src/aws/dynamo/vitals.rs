@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 
 use super::batch::{chunks, write_until_done, Backoff};
+use super::item_codec::Shape;
 use super::submissions::patient_pk;
 use super::trials::stats_pk;
 use super::{attr_i64, attr_str, chain_refusal, condition_failed, from_record, n, s, to_record, DynamoStore, Expr, Item, Transacted};
@@ -32,7 +33,10 @@ fn reading_sk(r: &VitalReading) -> String {
 }
 
 fn risk_sk(level: RiskLevel) -> String {
-    format!("RISK#{}", level.as_str())
+    let mut sk = String::with_capacity(5 + 8);
+    sk.push_str("RISK#");
+    sk.push_str(level.as_str());
+    sk
 }
 
 /// A reading's stored record: its serde form is the item [`reading_item`] builds.
@@ -59,21 +63,17 @@ fn reading_item(pk: String, sk: String, trial: &TrialId, patient: &PatientId, r:
     };
     let mut observed_at = String::with_capacity(30);
     timestamp::push_serde(&mut observed_at, r.observed_at);
-    // Sized once: growing a map rehashes every key (SipHash) already in it.
-    let mut item = Item::with_capacity(8);
-    for (name, value) in [
-        ("trialId", s(trial.as_str())),
-        ("patientId", s(patient.as_str())),
-        ("readingId", s(r.reading_id.as_str())),
-        ("code", s(r.code.as_str())),
-        ("value", value),
-        ("observedAt", s(observed_at)),
-        ("pk", s(pk)),
-        ("sk", s(sk)),
-    ] {
-        item.insert(name.to_owned(), value);
-    }
-    item
+    static READING: Shape<8> = Shape::new(["trialId", "patientId", "readingId", "code", "value", "observedAt", "pk", "sk"]);
+    READING.item([
+        s(trial.as_str()),
+        s(patient.as_str()),
+        s(r.reading_id.as_str()),
+        s(r.code.as_str()),
+        value,
+        s(observed_at),
+        s(pk),
+        s(sk),
+    ])
 }
 
 /// Builds one PutRequest per distinct reading key, across patients.
@@ -91,24 +91,30 @@ pub(crate) fn reading_requests(batch: &[PatientReadings<'_>]) -> Result<Vec<Writ
     for (g, group) in batch.iter().enumerate() {
         keyed.extend(group.readings.iter().map(|r| (g, reading_sk(r), r)));
     }
-    keyed.sort_by(|a, b| pks[a.0].cmp(&pks[b.0]).then_with(|| a.1.cmp(&b.1)));
+    // Each group's rank in pk order, so the sort compares two small numbers, not two pks
+    // (groups with the same pk, one patient listed twice, share a rank).
+    let mut by_pk: Vec<usize> = (0..pks.len()).collect();
+    by_pk.sort_by(|&a, &b| pks[a].cmp(&pks[b]));
+    let mut rank = vec![0usize; pks.len()];
+    for (at, pair) in by_pk.windows(2).enumerate() {
+        rank[pair[1]] = if pks[pair[1]] == pks[pair[0]] { rank[pair[0]] } else { at + 1 };
+    }
+    keyed.sort_by(|a, b| rank[a.0].cmp(&rank[b.0]).then_with(|| a.1.cmp(&b.1)));
     keyed.dedup_by(|later, kept| {
-        let same = pks[later.0] == pks[kept.0] && later.1 == kept.1;
+        let same = rank[later.0] == rank[kept.0] && later.1 == kept.1;
         if same {
             std::mem::swap(later, kept);
         }
         same
     });
-    keyed
-        .into_iter()
-        .map(|(g, sk, reading)| {
-            let group = &batch[g];
-            let item = reading_item(pks[g].clone(), sk, group.trial, group.patient, reading);
-            let put =
-                PutRequest::builder().set_item(Some(item)).build().map_err(|_| StorageError::Corrupt(format!("{OP}: request-build")))?;
-            Ok(WriteRequest::builder().put_request(put).build())
-        })
-        .collect()
+    let mut requests = Vec::with_capacity(keyed.len());
+    for (g, sk, reading) in keyed {
+        let group = &batch[g];
+        let item = reading_item(pks[g].clone(), sk, group.trial, group.patient, reading);
+        let put = PutRequest::builder().set_item(Some(item)).build().map_err(|_| StorageError::Corrupt(format!("{OP}: request-build")))?;
+        requests.push(WriteRequest::builder().put_request(put).build());
+    }
+    Ok(requests)
 }
 
 /// What one state write sends: a conditional PutItem when the risk level
@@ -173,7 +179,9 @@ impl DynamoStore {
         // The put's version condition makes the decrement of the previous
         // level right: the transaction commits only over the item the caller read.
         const TX: &str = "dynamodb.TransactWriteItems(vitals state)";
-        let mut tx = vec![self.tx_put(TX, item, condition, expr)?];
+        // Sized once: a transaction item is large, and growing the vector copies them all.
+        let mut tx = Vec::with_capacity(1 + raised.len() + 1 + 2 + events.len());
+        tx.push(self.tx_put(TX, item, condition, expr)?);
         if let Some(ext) = &ext {
             tx.push(self.tx_head(TX, &state.trial_id, ext)?);
             for entry in raised {
@@ -276,14 +284,15 @@ impl VitalsStore for DynamoStore {
         const TX: &str = "dynamodb.TransactWriteItems(vitals state)";
         match self.state_request(previous, state, raised, events)? {
             StateRequest::Put { item, condition, expr } => {
+                let (names, values) = expr.into_parts();
                 let res = self
                     .client
                     .put_item()
                     .table_name(&self.table)
                     .set_item(Some(item))
                     .condition_expression(condition)
-                    .set_expression_attribute_names(expr.names())
-                    .set_expression_attribute_values(expr.values())
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
                     .send()
                     .await;
                 match res {

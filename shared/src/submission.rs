@@ -73,12 +73,62 @@ pub struct StoredSubmission {
     pub questionnaire_version: String,
     pub completed_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
+    /// Stored as one JSON text (see [`answers_text`]).
+    #[serde(with = "answers_text")]
     pub answers: Vec<Answer>,
     pub score: Option<f64>,
     /// SHA-256 of the canonical request; decides replay (same) versus conflict.
     pub body_hash: String,
     /// Who submitted: the patient, or site staff on their behalf.
     pub submitted_by: Actor,
+}
+
+/// The serde form of a stored submission's answers: one JSON text (an `S` attribute), not a
+/// list of maps. As maps, 20 answers were 40 attributes of the item, each a `String` key hashed
+/// into the SDK's map, built twice per submission (the item and its idempotency guard) and freed
+/// again: the largest CPU item of a submission (issue 16). No condition, update expression,
+/// index or projection reads inside the answers, so nothing else changes. Reading accepts both
+/// forms: the text, and the list itself, as items written before the text form hold it and as
+/// JSON carries it.
+mod answers_text {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+    use serde::ser::Error as _;
+    use serde::Serializer;
+
+    use super::Answer;
+
+    pub fn serialize<S: Serializer>(answers: &[Answer], s: S) -> Result<S::Ok, S::Error> {
+        // Sized for a typical answer (`{"linkId":"q10","value":72.5},`), so 20 answers
+        // serialise without regrowing the buffer.
+        let mut text = Vec::with_capacity(2 + 40 * answers.len());
+        serde_json::to_writer(&mut text, answers).map_err(S::Error::custom)?;
+        s.serialize_str(std::str::from_utf8(&text).map_err(S::Error::custom)?)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Answer>, D::Error> {
+        d.deserialize_any(TextOrList)
+    }
+
+    struct TextOrList;
+
+    impl<'de> Visitor<'de> for TextOrList {
+        type Value = Vec<Answer>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON text or a list of answers")
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<Answer>, E> {
+            serde_json::from_str(text).map_err(E::custom)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Answer>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+            while let Some(answer) = seq.next_element()? {
+                out.push(answer);
+            }
+            Ok(out)
+        }
+    }
 }
 
 impl StoredSubmission {
@@ -407,6 +457,48 @@ mod tests {
         let err = req(serde_json::json!([])).validate(Some(&q()), now()).unwrap_err();
         let errs = err.into_vec();
         assert!(errs.iter().any(|e| e.field == "answers" && e.message.contains("pain")));
+    }
+
+    fn stored(answers: Vec<Answer>) -> StoredSubmission {
+        StoredSubmission {
+            trial_id: TrialId::parse("t1").unwrap(),
+            patient_id: PatientId::parse("P-1").unwrap(),
+            site_id: SiteId::parse("s1").unwrap(),
+            submission_id: SubmissionId::parse("0f8fad5b-d9cb-469f-a165-70867728950e").unwrap(),
+            questionnaire_id: QuestionnaireId::parse("kccq").unwrap(),
+            questionnaire_version: "1".into(),
+            completed_at: "2026-11-26T19:00:00Z".parse().unwrap(),
+            received_at: "2026-11-26T19:00:01.234Z".parse().unwrap(),
+            score: answers.iter().filter_map(|a| a.value.as_number()).reduce(|a, b| a + b),
+            answers,
+            body_hash: "3ea833a3".into(),
+            submitted_by: Actor { role: "patient".into(), subject: Some("P-1".into()) },
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn stored_answers_are_one_json_text_and_both_forms_read_back_exactly(
+            numbers in proptest::collection::vec(proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO, 0..8),
+            text in "\\PC{0,12}",
+        ) {
+            // GIVEN a stored submission with number (any finite f64), text and boolean answers
+            let mut answers: Vec<Answer> = numbers.iter().enumerate()
+                .map(|(i, n)| Answer { link_id: format!("n{i}"), value: AnswerValue::Number(*n) })
+                .collect();
+            answers.push(Answer { link_id: "notes".into(), value: AnswerValue::Text(text) });
+            answers.push(Answer { link_id: "ok".into(), value: AnswerValue::Bool(true) });
+            let s = stored(answers);
+            // WHEN serialised THEN the answers are one JSON text
+            let tree = serde_json::to_value(&s).unwrap();
+            proptest::prop_assert!(tree["answers"].is_string(), "{}", tree["answers"]);
+            // AND it reads back exactly, every f64 too
+            proptest::prop_assert_eq!(&serde_json::from_value::<StoredSubmission>(tree.clone()).unwrap(), &s);
+            // AND the form written before the text (the answers a list of objects) reads the same
+            let mut old = tree;
+            old["answers"] = serde_json::to_value(s.answers.iter().map(|a| serde_json::json!({"linkId": a.link_id, "value": a.value})).collect::<Vec<_>>()).unwrap();
+            proptest::prop_assert_eq!(&serde_json::from_value::<StoredSubmission>(old).unwrap(), &s);
+        }
     }
 
     #[test]

@@ -184,12 +184,13 @@ impl DynamoStore {
     /// A transactional Put of `item` under `condition`, returning the old item
     /// when the condition fails (saves a read to explain the failure).
     pub(crate) fn tx_put(&self, op: &'static str, item: Item, condition: &str, expr: Expr) -> Result<TransactWriteItem, StorageError> {
+        let (names, values) = expr.into_parts();
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(condition)
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_error(op))?;
@@ -206,14 +207,15 @@ impl DynamoStore {
         condition: Option<&str>,
         expr: Expr,
     ) -> Result<TransactWriteItem, StorageError> {
+        let (names, values) = expr.into_parts();
         let update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
             .update_expression(update)
             .set_condition_expression(condition.map(str::to_owned))
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
             .set_return_values_on_condition_check_failure(condition.map(|_| ReturnValuesOnConditionCheckFailure::AllOld))
             .build()
             .map_err(build_error(op))?;
@@ -312,6 +314,10 @@ impl Expr {
     }
     pub(crate) fn values(&self) -> Option<Item> {
         (!self.values.is_empty()).then(|| self.values.clone())
+    }
+    /// The names and values moved into a request that takes the expression whole.
+    pub(crate) fn into_parts(self) -> (Option<HashMap<String, String>>, Option<Item>) {
+        ((!self.names.is_empty()).then_some(self.names), (!self.values.is_empty()).then_some(self.values))
     }
 }
 

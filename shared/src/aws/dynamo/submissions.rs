@@ -246,8 +246,11 @@ impl DynamoStore {
         let completed_at = timestamp::format(sub.completed_at);
         let (pk, sk) = submission_key(sub);
         let submission = to_record(op, "submission", sub, [("pk", pk), ("sk", sk)])?;
-        let guard_key = guard_pk(&sub.trial_id, &sub.patient_id, &sub.submission_id);
-        let guard = to_record(op, "submission", sub, [("pk", guard_key), ("sk", "SUBID".to_owned())])?;
+        // The guard holds the same record under its own key (a replay reads it back from the
+        // cancellation): a copy of the item, not the record serialised a second time.
+        let mut guard = submission.clone();
+        guard.insert("pk".to_owned(), s(guard_pk(&sub.trial_id, &sub.patient_id, &sub.submission_id)));
+        guard.insert("sk".to_owned(), s("SUBID"));
 
         let counter_expr = Expr::default()
             .name("#n", "submissions")

@@ -97,13 +97,24 @@ mod answers_text {
     use serde::ser::Error as _;
     use serde::Serializer;
 
-    use super::Answer;
+    use super::{Answer, AnswerValue};
 
     pub fn serialize<S: Serializer>(answers: &[Answer], s: S) -> Result<S::Ok, S::Error> {
         // Sized for a typical answer (`{"linkId":"q10","value":72.5},`), so 20 answers
         // serialise without regrowing the buffer.
         let mut text = Vec::with_capacity(2 + 40 * answers.len());
-        serde_json::to_writer(&mut text, answers).map_err(S::Error::custom)?;
+        super::write_answers(
+            &mut text,
+            answers,
+            |a| &a.link_id,
+            |out, a| match &a.value {
+                AnswerValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+                // Into a vector neither can fail (a NaN or an infinity would be written `null`, as
+                // serde_json writes it; validation lets none through).
+                AnswerValue::Number(n) => drop(serde_json::to_writer(out, n)),
+                AnswerValue::Text(t) => super::json_string(out, t),
+            },
+        );
         s.serialize_str(std::str::from_utf8(&text).map_err(S::Error::custom)?)
     }
 
@@ -223,12 +234,47 @@ impl SubmissionRequest {
     /// whitespace in the client's bytes do not matter).
     pub fn body_hash(&self) -> String {
         // Serialised whole, then hashed once: feeding the hasher serde's many
-        // small writes costs more than the buffer.
-        let mut canonical = Vec::with_capacity(1024);
-        // A tree of strings and JSON values serialises infallibly.
-        let _ = serde_json::to_writer(&mut canonical, self);
-        crate::ids::lower_hex(&Sha256::digest(&canonical))
+        // small writes costs more than the buffer. Written field by field, the
+        // bytes serde_json's derive writes (test `the_canonical_body_is_what_serde_json_writes`)
+        // without escaping the same two keys of every answer again (issue 16).
+        let mut c = Vec::with_capacity(160 + 40 * self.answers.len());
+        c.extend_from_slice(b"{\"submissionId\":");
+        json_string(&mut c, &self.submission_id);
+        c.extend_from_slice(b",\"questionnaireId\":");
+        json_string(&mut c, &self.questionnaire_id);
+        c.extend_from_slice(b",\"questionnaireVersion\":");
+        json_string(&mut c, &self.questionnaire_version);
+        c.extend_from_slice(b",\"completedAt\":");
+        json_string(&mut c, &self.completed_at);
+        c.extend_from_slice(b",\"answers\":");
+        // A JSON value serialises infallibly into a vector.
+        write_answers(&mut c, &self.answers, |a| &a.link_id, |c, a| drop(serde_json::to_writer(c, &a.value)));
+        c.push(b'}');
+        crate::ids::lower_hex(&Sha256::digest(&c))
     }
+}
+
+/// `s` as a JSON string, escaped as serde_json escapes it.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // A string serialises infallibly into a vector.
+    let _ = serde_json::to_writer(out, s);
+}
+
+/// `[{"linkId":…,"value":…},…]`: answers as serde_json's derive writes them (their two
+/// keys written as bytes, not escaped again for every answer), each value written by `value`.
+fn write_answers<A>(out: &mut Vec<u8>, answers: &[A], link_id: impl Fn(&A) -> &str, value: impl Fn(&mut Vec<u8>, &A)) {
+    out.push(b'[');
+    for (i, a) in answers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"linkId\":");
+        json_string(out, link_id(a));
+        out.extend_from_slice(b",\"value\":");
+        value(out, a);
+        out.push(b'}');
+    }
+    out.push(b']');
 }
 
 /// Checks answers against the questionnaire: known linkIds, no duplicates, the
@@ -241,7 +287,13 @@ pub fn validate_answers(q: &Questionnaire, answers: Vec<AnswerInput>, v: &mut Va
     for (i, a) in answers.into_iter().enumerate() {
         // Built only for an error: the happy path allocates no field names.
         let field = || format!("answers[{i}].value");
-        let Some(index) = q.items.iter().position(|it| it.link_id == a.link_id) else {
+        // Clients answer in the questionnaire's order, so the item at the answer's own
+        // position is tried first (linkIds are unique in a questionnaire: the same item).
+        let index = match q.items.get(i) {
+            Some(it) if it.link_id == a.link_id => Some(i),
+            _ => q.items.iter().position(|it| it.link_id == a.link_id),
+        };
+        let Some(index) = index else {
             v.error(format!("answers[{i}].linkId"), "names no item of this questionnaire");
             continue;
         };
@@ -387,6 +439,28 @@ mod tests {
     }
 
     #[test]
+    fn answers_in_any_order_find_their_items_and_a_repeat_is_refused_naming_it() {
+        // GIVEN answers in reverse order of the questionnaire
+        let s = req(serde_json::json!([
+            {"linkId": "notes", "value": "ok"}, {"linkId": "breathless", "value": false},
+            {"linkId": "mood", "value": "n/a"}, {"linkId": "weight", "value": 80.5}, {"linkId": "pain", "value": 7}
+        ]))
+        .validate(Some(&q()), now())
+        // THEN each is checked against its own item and kept in the order sent
+        .unwrap();
+        let links: Vec<_> = s.answers.iter().map(|a| a.link_id.as_str()).collect();
+        assert_eq!(links, ["notes", "breathless", "mood", "weight", "pain"]);
+        assert_eq!(s.score(), Some(87.5));
+        // GIVEN the first item answered again at the position of another
+        let err = req(serde_json::json!([{"linkId": "pain", "value": 1}, {"linkId": "pain", "value": 2}]))
+            .validate(Some(&q()), now())
+            .unwrap_err();
+        // THEN the repeat is refused, naming its linkId
+        let errs = err.into_vec();
+        assert_eq!((errs[0].field.as_str(), errs[0].message.as_str()), ("answers[1].linkId", "answered more than once"));
+    }
+
+    #[test]
     fn every_item_type_reports_its_own_error_at_once() {
         let err = req(serde_json::json!([
             {"linkId": "pain", "value": 7.5}, {"linkId": "weight", "value": 10},
@@ -492,12 +566,54 @@ mod tests {
             // WHEN serialised THEN the answers are one JSON text
             let tree = serde_json::to_value(&s).unwrap();
             proptest::prop_assert!(tree["answers"].is_string(), "{}", tree["answers"]);
+            // AND the text is what serde_json writes for the answers
+            proptest::prop_assert_eq!(tree["answers"].as_str().unwrap(), serde_json::to_string(&s.answers).unwrap());
             // AND it reads back exactly, every f64 too
             proptest::prop_assert_eq!(&serde_json::from_value::<StoredSubmission>(tree.clone()).unwrap(), &s);
             // AND the form written before the text (the answers a list of objects) reads the same
             let mut old = tree;
             old["answers"] = serde_json::to_value(s.answers.iter().map(|a| serde_json::json!({"linkId": a.link_id, "value": a.value})).collect::<Vec<_>>()).unwrap();
             proptest::prop_assert_eq!(&serde_json::from_value::<StoredSubmission>(old).unwrap(), &s);
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            "\\PC{0,8}|[\"\\\\\\x00-\\x1f\\u{7f}]{0,4}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-z\"]{0,3}", inner, 0..3)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_canonical_body_is_what_serde_json_writes(
+            fields in proptest::collection::vec("\\PC{0,12}|[\"\\\\\\x00-\\x1f]{0,4}", 4),
+            answers in proptest::collection::vec(("\\PC{0,6}|[\"\\\\]{0,2}", json_value()), 0..6),
+        ) {
+            // GIVEN any request, escapes and every kind of JSON value included
+            let r = SubmissionRequest {
+                submission_id: fields[0].clone(),
+                questionnaire_id: fields[1].clone(),
+                questionnaire_version: fields[2].clone(),
+                completed_at: fields[3].clone(),
+                answers: answers.into_iter().map(|(link_id, value)| AnswerInput { link_id, value }).collect(),
+            };
+            // WHEN hashed THEN the hash is that of the bytes serde_json's derive writes
+            // (the form every stored submission's hash was made from)
+            let derived = crate::ids::lower_hex(&Sha256::digest(serde_json::to_vec(&r).unwrap()));
+            proptest::prop_assert_eq!(r.body_hash(), derived);
         }
     }
 

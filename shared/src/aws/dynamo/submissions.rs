@@ -262,9 +262,13 @@ impl DynamoStore {
         let submission = to_record(op, "submission", sub, [("pk", pk), ("sk", sk)])?;
         // The guard holds the same record under its own key (a replay reads it back from the
         // cancellation): a copy of the item, not the record serialised a second time.
+        // The keys are replaced in place: an insert into the full clone would grow it first.
         let mut guard = submission.clone();
-        guard.insert("pk".to_owned(), s(guard_pk(&sub.trial_id, &sub.patient_id, &sub.submission_id)));
-        guard.insert("sk".to_owned(), s("SUBID"));
+        for (key, value) in [("pk", guard_pk(&sub.trial_id, &sub.patient_id, &sub.submission_id)), ("sk", "SUBID".to_owned())] {
+            if let Some(v) = guard.get_mut(key) {
+                *v = s(value);
+            }
+        }
 
         let counter_expr = Expr::sized(2, 4)
             .name("#n", "submissions")

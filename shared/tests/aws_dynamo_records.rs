@@ -305,7 +305,7 @@ async fn a_submission_stores_its_answers_as_json_text_and_one_stored_as_a_list_o
     }
     assert_eq!(guard, item);
     // AND it reads back identical, listed and by its guard
-    assert_eq!(store.list_submissions(&trial(), &p, &PageRequest::default()).await.unwrap().items, [sub.clone()]);
+    assert_eq!(store.list_submissions(&trial(), &p, &PageRequest::default()).await.unwrap().items, std::slice::from_ref(&sub));
     assert_eq!(store.get_submission(&trial(), &p, &sub.submission_id).await.unwrap(), Some(sub.clone()));
 
     // GIVEN a submission as earlier releases stored it: the answers a list of maps

@@ -73,12 +73,73 @@ pub struct StoredSubmission {
     pub questionnaire_version: String,
     pub completed_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
+    /// Stored as one JSON text (see [`answers_text`]).
+    #[serde(with = "answers_text")]
     pub answers: Vec<Answer>,
     pub score: Option<f64>,
     /// SHA-256 of the canonical request; decides replay (same) versus conflict.
     pub body_hash: String,
     /// Who submitted: the patient, or site staff on their behalf.
     pub submitted_by: Actor,
+}
+
+/// The serde form of a stored submission's answers: one JSON text (an `S` attribute), not a
+/// list of maps. As maps, 20 answers were 40 attributes of the item, each a `String` key hashed
+/// into the SDK's map, built twice per submission (the item and its idempotency guard) and freed
+/// again: the largest CPU item of a submission (issue 16). No condition, update expression,
+/// index or projection reads inside the answers, so nothing else changes. Reading accepts both
+/// forms: the text, and the list itself, as items written before the text form hold it and as
+/// JSON carries it.
+mod answers_text {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+    use serde::ser::Error as _;
+    use serde::Serializer;
+
+    use super::{Answer, AnswerValue};
+
+    pub fn serialize<S: Serializer>(answers: &[Answer], s: S) -> Result<S::Ok, S::Error> {
+        // Sized for a typical answer (`{"linkId":"q10","value":72.5},`), so 20 answers
+        // serialise without regrowing the buffer.
+        let mut text = Vec::with_capacity(2 + 40 * answers.len());
+        super::write_answers(
+            &mut text,
+            answers,
+            |a| &a.link_id,
+            |out, a| match &a.value {
+                AnswerValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+                // Into a vector neither can fail (a NaN or an infinity would be written `null`, as
+                // serde_json writes it; validation lets none through).
+                AnswerValue::Number(n) => drop(serde_json::to_writer(out, n)),
+                AnswerValue::Text(t) => super::json_string(out, t),
+            },
+        );
+        s.serialize_str(std::str::from_utf8(&text).map_err(S::Error::custom)?)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Answer>, D::Error> {
+        d.deserialize_any(TextOrList)
+    }
+
+    struct TextOrList;
+
+    impl<'de> Visitor<'de> for TextOrList {
+        type Value = Vec<Answer>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON text or a list of answers")
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<Answer>, E> {
+            serde_json::from_str(text).map_err(E::custom)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Answer>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+            while let Some(answer) = seq.next_element()? {
+                out.push(answer);
+            }
+            Ok(out)
+        }
+    }
 }
 
 impl StoredSubmission {
@@ -173,12 +234,47 @@ impl SubmissionRequest {
     /// whitespace in the client's bytes do not matter).
     pub fn body_hash(&self) -> String {
         // Serialised whole, then hashed once: feeding the hasher serde's many
-        // small writes costs more than the buffer.
-        let mut canonical = Vec::with_capacity(1024);
-        // A tree of strings and JSON values serialises infallibly.
-        let _ = serde_json::to_writer(&mut canonical, self);
-        crate::ids::lower_hex(&Sha256::digest(&canonical))
+        // small writes costs more than the buffer. Written field by field, the
+        // bytes serde_json's derive writes (test `the_canonical_body_is_what_serde_json_writes`)
+        // without escaping the same two keys of every answer again (issue 16).
+        let mut c = Vec::with_capacity(160 + 40 * self.answers.len());
+        c.extend_from_slice(b"{\"submissionId\":");
+        json_string(&mut c, &self.submission_id);
+        c.extend_from_slice(b",\"questionnaireId\":");
+        json_string(&mut c, &self.questionnaire_id);
+        c.extend_from_slice(b",\"questionnaireVersion\":");
+        json_string(&mut c, &self.questionnaire_version);
+        c.extend_from_slice(b",\"completedAt\":");
+        json_string(&mut c, &self.completed_at);
+        c.extend_from_slice(b",\"answers\":");
+        // A JSON value serialises infallibly into a vector.
+        write_answers(&mut c, &self.answers, |a| &a.link_id, |c, a| drop(serde_json::to_writer(c, &a.value)));
+        c.push(b'}');
+        crate::ids::lower_hex(&Sha256::digest(&c))
     }
+}
+
+/// `s` as a JSON string, escaped as serde_json escapes it.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // A string serialises infallibly into a vector.
+    let _ = serde_json::to_writer(out, s);
+}
+
+/// `[{"linkId":…,"value":…},…]`: answers as serde_json's derive writes them (their two
+/// keys written as bytes, not escaped again for every answer), each value written by `value`.
+fn write_answers<A>(out: &mut Vec<u8>, answers: &[A], link_id: impl Fn(&A) -> &str, value: impl Fn(&mut Vec<u8>, &A)) {
+    out.push(b'[');
+    for (i, a) in answers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"linkId\":");
+        json_string(out, link_id(a));
+        out.extend_from_slice(b",\"value\":");
+        value(out, a);
+        out.push(b'}');
+    }
+    out.push(b']');
 }
 
 /// Checks answers against the questionnaire: known linkIds, no duplicates, the
@@ -191,7 +287,13 @@ pub fn validate_answers(q: &Questionnaire, answers: Vec<AnswerInput>, v: &mut Va
     for (i, a) in answers.into_iter().enumerate() {
         // Built only for an error: the happy path allocates no field names.
         let field = || format!("answers[{i}].value");
-        let Some(index) = q.items.iter().position(|it| it.link_id == a.link_id) else {
+        // Clients answer in the questionnaire's order, so the item at the answer's own
+        // position is tried first (linkIds are unique in a questionnaire: the same item).
+        let index = match q.items.get(i) {
+            Some(it) if it.link_id == a.link_id => Some(i),
+            _ => q.items.iter().position(|it| it.link_id == a.link_id),
+        };
+        let Some(index) = index else {
             v.error(format!("answers[{i}].linkId"), "names no item of this questionnaire");
             continue;
         };
@@ -337,6 +439,28 @@ mod tests {
     }
 
     #[test]
+    fn answers_in_any_order_find_their_items_and_a_repeat_is_refused_naming_it() {
+        // GIVEN answers in reverse order of the questionnaire
+        let s = req(serde_json::json!([
+            {"linkId": "notes", "value": "ok"}, {"linkId": "breathless", "value": false},
+            {"linkId": "mood", "value": "n/a"}, {"linkId": "weight", "value": 80.5}, {"linkId": "pain", "value": 7}
+        ]))
+        .validate(Some(&q()), now())
+        // THEN each is checked against its own item and kept in the order sent
+        .unwrap();
+        let links: Vec<_> = s.answers.iter().map(|a| a.link_id.as_str()).collect();
+        assert_eq!(links, ["notes", "breathless", "mood", "weight", "pain"]);
+        assert_eq!(s.score(), Some(87.5));
+        // GIVEN the first item answered again at the position of another
+        let err = req(serde_json::json!([{"linkId": "pain", "value": 1}, {"linkId": "pain", "value": 2}]))
+            .validate(Some(&q()), now())
+            .unwrap_err();
+        // THEN the repeat is refused, naming its linkId
+        let errs = err.into_vec();
+        assert_eq!((errs[0].field.as_str(), errs[0].message.as_str()), ("answers[1].linkId", "answered more than once"));
+    }
+
+    #[test]
     fn every_item_type_reports_its_own_error_at_once() {
         let err = req(serde_json::json!([
             {"linkId": "pain", "value": 7.5}, {"linkId": "weight", "value": 10},
@@ -407,6 +531,90 @@ mod tests {
         let err = req(serde_json::json!([])).validate(Some(&q()), now()).unwrap_err();
         let errs = err.into_vec();
         assert!(errs.iter().any(|e| e.field == "answers" && e.message.contains("pain")));
+    }
+
+    fn stored(answers: Vec<Answer>) -> StoredSubmission {
+        StoredSubmission {
+            trial_id: TrialId::parse("t1").unwrap(),
+            patient_id: PatientId::parse("P-1").unwrap(),
+            site_id: SiteId::parse("s1").unwrap(),
+            submission_id: SubmissionId::parse("0f8fad5b-d9cb-469f-a165-70867728950e").unwrap(),
+            questionnaire_id: QuestionnaireId::parse("kccq").unwrap(),
+            questionnaire_version: "1".into(),
+            completed_at: "2026-11-26T19:00:00Z".parse().unwrap(),
+            received_at: "2026-11-26T19:00:01.234Z".parse().unwrap(),
+            score: answers.iter().filter_map(|a| a.value.as_number()).reduce(|a, b| a + b),
+            answers,
+            body_hash: "3ea833a3".into(),
+            submitted_by: Actor { role: "patient".into(), subject: Some("P-1".into()) },
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn stored_answers_are_one_json_text_and_both_forms_read_back_exactly(
+            numbers in proptest::collection::vec(proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO, 0..8),
+            text in "\\PC{0,12}",
+        ) {
+            // GIVEN a stored submission with number (any finite f64), text and boolean answers
+            let mut answers: Vec<Answer> = numbers.iter().enumerate()
+                .map(|(i, n)| Answer { link_id: format!("n{i}"), value: AnswerValue::Number(*n) })
+                .collect();
+            answers.push(Answer { link_id: "notes".into(), value: AnswerValue::Text(text) });
+            answers.push(Answer { link_id: "ok".into(), value: AnswerValue::Bool(true) });
+            let s = stored(answers);
+            // WHEN serialised THEN the answers are one JSON text
+            let tree = serde_json::to_value(&s).unwrap();
+            proptest::prop_assert!(tree["answers"].is_string(), "{}", tree["answers"]);
+            // AND the text is what serde_json writes for the answers
+            proptest::prop_assert_eq!(tree["answers"].as_str().unwrap(), serde_json::to_string(&s.answers).unwrap());
+            // AND it reads back exactly, every f64 too
+            proptest::prop_assert_eq!(&serde_json::from_value::<StoredSubmission>(tree.clone()).unwrap(), &s);
+            // AND the form written before the text (the answers a list of objects) reads the same
+            let mut old = tree;
+            old["answers"] = serde_json::to_value(s.answers.iter().map(|a| serde_json::json!({"linkId": a.link_id, "value": a.value})).collect::<Vec<_>>()).unwrap();
+            proptest::prop_assert_eq!(&serde_json::from_value::<StoredSubmission>(old).unwrap(), &s);
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            "\\PC{0,8}|[\"\\\\\\x00-\\x1f\\u{7f}]{0,4}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-z\"]{0,3}", inner, 0..3)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_canonical_body_is_what_serde_json_writes(
+            fields in proptest::collection::vec("\\PC{0,12}|[\"\\\\\\x00-\\x1f]{0,4}", 4),
+            answers in proptest::collection::vec(("\\PC{0,6}|[\"\\\\]{0,2}", json_value()), 0..6),
+        ) {
+            // GIVEN any request, escapes and every kind of JSON value included
+            let r = SubmissionRequest {
+                submission_id: fields[0].clone(),
+                questionnaire_id: fields[1].clone(),
+                questionnaire_version: fields[2].clone(),
+                completed_at: fields[3].clone(),
+                answers: answers.into_iter().map(|(link_id, value)| AnswerInput { link_id, value }).collect(),
+            };
+            // WHEN hashed THEN the hash is that of the bytes serde_json's derive writes
+            // (the form every stored submission's hash was made from)
+            let derived = crate::ids::lower_hex(&Sha256::digest(serde_json::to_vec(&r).unwrap()));
+            proptest::prop_assert_eq!(r.body_hash(), derived);
+        }
     }
 
     #[test]

@@ -284,6 +284,75 @@ async fn a_replay_of_a_submission_recorded_under_the_old_bare_id_guard_is_still_
 }
 
 #[tokio::test]
+async fn a_submission_stores_its_answers_as_json_text_and_one_stored_as_a_list_of_maps_still_reads() {
+    // GIVEN an enrolled patient
+    let env = Emulator::provision("answers-text").await;
+    let store = env.store();
+    let p = patient("P-1");
+    enrol(&store, &p, "s1", EnrolmentStatus::Enrolled).await;
+    // WHEN a submission is recorded
+    let sub = submission(&p, "2026-11-26T20:15:00Z");
+    let entries = linked_to(&store, &sub, audit("submission/a", "submission.created", "2026-11-26T21:00:00Z")).await;
+    store.record_submission(&sub, "2026-11-26", &entries, &[], &[]).await.unwrap();
+    // THEN its item and its guard hold the answers as one text attribute, and the guard is
+    // the item under its own key
+    let mut item = env.partition(&format!("PATIENT#{}#{p}", trial())).await.remove(0);
+    let mut guard = env.partition(&format!("SUBID#{}#{p}#{}", trial(), sub.submission_id)).await.remove(0);
+    assert!(matches!(item.get("answers"), Some(AttributeValue::S(_))), "{:?}", item.get("answers"));
+    for key in ["pk", "sk"] {
+        item.remove(key);
+        guard.remove(key);
+    }
+    assert_eq!(guard, item);
+    // AND it reads back identical, listed and by its guard
+    assert_eq!(store.list_submissions(&trial(), &p, &PageRequest::default()).await.unwrap().items, std::slice::from_ref(&sub));
+    assert_eq!(store.get_submission(&trial(), &p, &sub.submission_id).await.unwrap(), Some(sub.clone()));
+
+    // GIVEN a submission as earlier releases stored it: the answers a list of maps
+    let old = submission(&p, "2026-11-25T08:00:00Z");
+    let list = AttributeValue::L(
+        old.answers
+            .iter()
+            .map(|a| {
+                let value = match &a.value {
+                    AnswerValue::Number(n) => AttributeValue::N(n.to_string()),
+                    AnswerValue::Text(t) => AttributeValue::S(t.clone()),
+                    AnswerValue::Bool(b) => AttributeValue::Bool(*b),
+                };
+                AttributeValue::M([("linkId".to_owned(), AttributeValue::S(a.link_id.clone())), ("value".to_owned(), value)].into())
+            })
+            .collect(),
+    );
+    let raw = env.raw_dynamo();
+    for (pk, sk) in [
+        (format!("PATIENT#{}#{p}", trial()), format!("SUB#2026-11-25T08:00:00.000Z#{}", old.submission_id)),
+        (format!("SUBID#{}#{p}#{}", trial(), old.submission_id), "SUBID".to_owned()),
+    ] {
+        let mut legacy = item.clone();
+        legacy.insert("pk".into(), AttributeValue::S(pk));
+        legacy.insert("sk".into(), AttributeValue::S(sk));
+        legacy.insert("submissionId".into(), AttributeValue::S(old.submission_id.to_string()));
+        legacy.insert("completedAt".into(), AttributeValue::S("2026-11-25T08:00:00.000Z".into()));
+        legacy.insert("answers".into(), list.clone());
+        raw.put_item().table_name(env.table()).set_item(Some(legacy)).send().await.unwrap();
+    }
+    // WHEN it is listed and read by its guard THEN its answers are the ones it was stored with
+    assert_eq!(store.list_submissions(&trial(), &p, &PageRequest::default()).await.unwrap().items, [sub, old.clone()]);
+    assert_eq!(store.get_submission(&trial(), &p, &old.submission_id).await.unwrap(), Some(old.clone()));
+    // AND a replay of it is the duplicate of what is stored
+    let again = store
+        .record_submission(
+            &old,
+            "2026-11-25",
+            &linked_to(&store, &old, audit("submission/b", "submission.created", "2026-11-26T21:00:05Z")).await,
+            &[],
+            &[],
+        )
+        .await;
+    assert_eq!(again.unwrap(), RecordOutcome::Duplicate(old));
+}
+
+#[tokio::test]
 async fn recording_the_same_submission_twice_is_a_duplicate_holding_the_first() {
     // GIVEN an enrolled patient and a store that counts its requests
     let env = Emulator::provision("dup").await;

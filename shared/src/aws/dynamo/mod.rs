@@ -295,6 +295,11 @@ pub(crate) struct Expr {
 }
 
 impl Expr {
+    /// Room for this many names and values: each map otherwise grows (and rehashes its keys)
+    /// two or three times while a transaction's expressions are built.
+    pub(crate) fn sized(names: usize, values: usize) -> Self {
+        Self { names: HashMap::with_capacity(names), values: Item::with_capacity(values) }
+    }
     pub(crate) fn name(mut self, placeholder: &str, attribute: &str) -> Self {
         self.names.insert(placeholder.to_owned(), attribute.to_owned());
         self

@@ -42,13 +42,13 @@ const TX_ENROLMENT: usize = 3;
 const TX_AUDIT: usize = 4;
 
 pub(crate) fn patient_pk(trial: &TrialId, patient: &PatientId) -> String {
-    // Pushed, not formatted: every reading and state item of a vitals batch carries it.
-    let mut pk = String::with_capacity(9 + trial.as_str().len() + patient.as_str().len());
-    pk.push_str("PATIENT#");
-    pk.push_str(trial.as_str());
-    pk.push('#');
-    pk.push_str(patient.as_str());
-    pk
+    key(["PATIENT#", trial.as_str(), "#", patient.as_str()])
+}
+
+/// The parts joined into one key, allocated once at its length (`concat`): `format!`
+/// costs several times more per key, and a submission builds seven (issue 16).
+fn key<const N: usize>(parts: [&str; N]) -> String {
+    parts.concat()
 }
 
 /// The idempotency guard of a submission id, per trial and patient: a
@@ -58,7 +58,7 @@ pub(crate) fn patient_pk(trial: &TrialId, patient: &PatientId) -> String {
 /// submission is still recognised, by its submission item (see
 /// `record_submission`), so none needs migrating.
 fn guard_pk(trial: &TrialId, patient: &PatientId, id: &SubmissionId) -> String {
-    format!("SUBID#{trial}#{patient}#{id}")
+    key(["SUBID#", trial.as_str(), "#", patient.as_str(), "#", id.as_uuid().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())])
 }
 
 /// A stable shard for the patient (FNV-1a: the same on every build and
@@ -75,11 +75,15 @@ pub(crate) fn counter_shard(trial: &TrialId, patient: &PatientId) -> u32 {
 /// The submission item's key: the patient's partition, newest-first by completedAt.
 fn submission_key(sub: &StoredSubmission) -> (String, String) {
     let completed_at = timestamp::format(sub.completed_at);
-    (patient_pk(&sub.trial_id, &sub.patient_id), format!("SUB#{completed_at}#{}", sub.submission_id))
+    let id = &mut uuid::Uuid::encode_buffer();
+    (
+        patient_pk(&sub.trial_id, &sub.patient_id),
+        key(["SUB#", &completed_at, "#", sub.submission_id.as_uuid().hyphenated().encode_lower(id)]),
+    )
 }
 
 fn day_pk(trial: &TrialId, shard: u32) -> String {
-    format!("STATS#{trial}#{shard}")
+    key(["STATS#", trial.as_str(), "#", &shard.to_string()])
 }
 
 #[async_trait]
@@ -252,37 +256,45 @@ impl DynamoStore {
         let completed_at = timestamp::format(sub.completed_at);
         let (pk, sk) = submission_key(sub);
         let submission = to_record(op, "submission", sub, [("pk", pk), ("sk", sk)])?;
-        let guard_key = guard_pk(&sub.trial_id, &sub.patient_id, &sub.submission_id);
-        let guard = to_record(op, "submission", sub, [("pk", guard_key), ("sk", "SUBID".to_owned())])?;
+        // The guard holds the same record under its own key (a replay reads it back from the
+        // cancellation): a copy of the item, not the record serialised a second time.
+        // The keys are replaced in place: an insert into the full clone would grow it first.
+        let mut guard = submission.clone();
+        for (key, value) in [("pk", guard_pk(&sub.trial_id, &sub.patient_id, &sub.submission_id)), ("sk", "SUBID".to_owned())] {
+            if let Some(v) = guard.get_mut(key) {
+                *v = s(value);
+            }
+        }
 
-        let counter_expr = Expr::default()
+        let counter_expr = Expr::sized(2, 4)
             .name("#n", "submissions")
             .name("#day", "day")
             .value(":one", n(1))
             .value(":day", s(day))
             .value(":site", s(sub.site_id.as_str()))
             .value(":q", s(sub.questionnaire_id.as_str()));
-        let counter_sk = format!("DAY#{day}#{}#{}", sub.site_id, sub.questionnaire_id);
+        let counter_sk = key(["DAY#", day, "#", sub.site_id.as_str(), "#", sub.questionnaire_id.as_str()]);
 
         // The chain head lives on the enrolment, which this transaction
         // updates anyway: the append costs no request of its own.
         let mut enrol_expr = head_values(
-            Expr::default().name("#status", "status").value(":one", n(1)).value(":enrolled", s(EnrolmentStatus::Enrolled.as_str())),
+            Expr::sized(1, 6).name("#status", "status").value(":one", n(1)).value(":enrolled", s(EnrolmentStatus::Enrolled.as_str())),
             ext,
         );
         let head = head_condition(ext);
         let (enrol_update, enrol_condition) = if move_last {
             enrol_expr = enrol_expr.value(":at", s(completed_at));
             (
-                format!("ADD submissionCount :one SET lastSubmissionAt = :at, {HEAD_SET}"),
-                format!("#status = :enrolled AND {head} AND (attribute_not_exists(lastSubmissionAt) OR lastSubmissionAt <= :at)"),
+                key(["ADD submissionCount :one SET lastSubmissionAt = :at, ", HEAD_SET]),
+                key(["#status = :enrolled AND ", head, " AND (attribute_not_exists(lastSubmissionAt) OR lastSubmissionAt <= :at)"]),
             )
         } else {
-            (format!("ADD submissionCount :one SET {HEAD_SET}"), format!("#status = :enrolled AND {head}"))
+            (key(["ADD submissionCount :one SET ", HEAD_SET]), key(["#status = :enrolled AND ", head]))
         };
 
         let shard = counter_shard(&sub.trial_id, &sub.patient_id);
-        let mut tx = vec![
+        let mut tx = Vec::with_capacity(4 + audit.len() + alerts.len() + events.len());
+        tx.extend([
             self.tx_put(op, submission, "attribute_not_exists(pk)", Expr::default())?,
             self.tx_put(op, guard, "attribute_not_exists(pk)", Expr::default())?,
             self.tx_update(
@@ -294,7 +306,7 @@ impl DynamoStore {
                 counter_expr,
             )?,
             self.tx_update(op, trial_pk(&sub.trial_id), enrolment_sk(&sub.patient_id), &enrol_update, Some(&enrol_condition), enrol_expr)?,
-        ];
+        ]);
         for entry in audit {
             tx.push(self.tx_audit(op, entry)?);
         }

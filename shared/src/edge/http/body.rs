@@ -53,7 +53,14 @@ pub fn json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, HttpE
 /// failure is decoded again with path tracking, which costs nearly twice the
 /// plain decode of a 20-item submission (65k vs 36k instructions, callgrind).
 pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, HttpError> {
-    match serde_json::from_slice(b) {
+    // Every valid JSON body is UTF-8: checked once for the whole body, serde_json reads it as
+    // text and does not check each string again (40 strings of a 20-item submission, 5.7k
+    // instructions, issue 16). Any other body takes the byte path, and its error, as before.
+    let parsed = match std::str::from_utf8(b) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(b),
+    };
+    match parsed {
         // Every body of this API is an object; serde would also read a struct
         // from an array, field by field (see `crate::json_object`).
         Ok(value) if is_an_object(b) => Ok(value),
@@ -196,6 +203,22 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(names(e), ["answers[0]"]);
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_400_naming_the_bad_code_point_and_text_decodes_as_bytes_did() {
+        // GIVEN a submission whose id holds a byte that is not UTF-8
+        let bad = b"{\"submissionId\":\"\xff\",\"questionnaireId\":\"q\"}";
+        // WHEN decoded THEN it is malformed JSON, with serde_json's message for the bytes
+        match decode::<SubmissionRequest>(bad) {
+            Err(HttpError::MalformedJson(m)) => assert_eq!(m, "invalid unicode code point"),
+            other => panic!("expected 400, got {other:?}"),
+        }
+        // AND a valid body, escapes and non-ASCII text included, decodes as the byte reader decodes it
+        let good = r#"{"submissionId":"0f8fad5b-d9cb-469f-a165-70867728950e","questionnaireId":"k\u00e9","questionnaireVersion":"1","completedAt":"t","answers":[{"linkId":"a\"b","value":"Zoë 痛み \ud83d\ude00"}]}"#;
+        let via_bytes: SubmissionRequest = serde_json::from_slice(good.as_bytes()).unwrap();
+        assert_eq!(decode::<SubmissionRequest>(good.as_bytes()).unwrap(), via_bytes);
+        assert_eq!(via_bytes.answers[0].value, "Zoë 痛み 😀");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod aws_support;
 
+use aws_sdk_s3::types::ChecksumMode;
 use aws_support::{at, patient, site, trial, Emulator};
 use chrono::NaiveDate;
 use trialwatch::alert::{Alert, AlertReason};
@@ -61,9 +62,14 @@ async fn a_report_is_stored_with_its_metadata_and_downloads_byte_for_byte_throug
         .head_object()
         .bucket(&bucket)
         .key(&meta.object_key)
+        .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
         .unwrap();
+    // AND the put carried the SDK's default request checksum, the CRC-32 of the bytes (zlib's value,
+    // computed outside Rust: the emulator stores it unchecked). It is the workspace's crc-fast
+    // stand-in (vendor/crc-fast) that computes it, so this is that stand-in on the real put path.
+    assert_eq!(head.checksum_crc32(), Some("skxobA=="), "x-amz-checksum-crc32 of the PDF (0xB24C686C)");
     assert_eq!(head.content_type(), Some("application/pdf"));
     assert_eq!(head.server_side_encryption().map(|s| s.as_str()), Some("aws:kms"));
     let labels = head.metadata().unwrap();

@@ -26,10 +26,7 @@ pub(crate) fn enrolment_sk(patient: &PatientId) -> String {
 }
 
 pub(crate) fn stats_pk(trial: &TrialId) -> String {
-    let mut pk = String::with_capacity(6 + trial.as_str().len());
-    pk.push_str("STATS#");
-    pk.push_str(trial.as_str());
-    pk
+    ["STATS#", trial.as_str()].concat()
 }
 
 fn enrolment_counter_sk(site: &SiteId, status: EnrolmentStatus) -> String {

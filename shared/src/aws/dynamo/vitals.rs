@@ -33,10 +33,7 @@ fn reading_sk(r: &VitalReading) -> String {
 }
 
 fn risk_sk(level: RiskLevel) -> String {
-    let mut sk = String::with_capacity(5 + 8);
-    sk.push_str("RISK#");
-    sk.push_str(level.as_str());
-    sk
+    ["RISK#", level.as_str()].concat()
 }
 
 /// A reading's stored record: its serde form is the item [`reading_item`] builds.

@@ -3,7 +3,8 @@
 #   - What `sam build` links (the default members, the Lambda functions, with their features
 #     unified as `cargo lambda build --bin <fn>` resolves them): one version each of hyper,
 #     h2, http-body, rustls, hyper-rustls, tokio-rustls, rustls-webpki, and ring as the
-#     one crypto provider (no aws-lc-rs).
+#     one crypto provider (no aws-lc-rs), and no regex engine (regex-automata: tracing-subscriber's
+#     env-filter, which lambda_runtime's default `tracing` feature turns on; about 0.2 MB).
 #   - The whole workspace (dev tools too): one version each of the same HTTPS crates. The
 #     crypto rule is not applied there: local/'s JWT library and dev-only reqwest clients use ring.
 # Prints every offender with `cargo tree -i`, so the fix starts from the dependency path.
@@ -37,11 +38,16 @@ check() {
     cargo tree -q -e normal -i aws-lc-rs "$@" >&2 || true
     status=1
   fi
+  if [ "$label" = "the Lambda functions" ] && grep -q '^regex-automata ' <<<"$list"; then
+    echo "dup-gate: $label link regex-automata (about 0.2 MB of each binary): tracing-subscriber's env-filter, or lambda_runtime's default 'tracing' feature; trialwatch::telemetry filters by level alone. It comes from:" >&2
+    cargo tree -q -e normal -i regex-automata "$@" >&2 || true
+    status=1
+  fi
 }
 
 check "the Lambda functions"
 check "the workspace" --workspace
 if [ "$status" = 0 ]; then
-  echo "dup-gate: one hyper, h2, http-body, rustls stack; the functions link one crypto provider" >&2
+  echo "dup-gate: one hyper, h2, http-body, rustls stack; the functions link one crypto provider and no regex engine" >&2
 fi
 exit "$status"

@@ -79,3 +79,30 @@ async fn a_warm_up_against_an_unreachable_endpoint_gives_up_quickly() {
     assert_ne!(w.outcome, "ok");
     assert!(w.elapsed < Duration::from_secs(2), "took {:?}", w.elapsed);
 }
+
+#[tokio::test]
+async fn the_other_adapters_are_built_on_a_blocking_thread_while_the_warm_up_call_runs() {
+    // GIVEN a function's store on the template's table, on a one-thread runtime as in main
+    let env = Emulator::provision("warmup-while").await;
+    let store = env.store();
+    let runtime_thread = std::thread::current().id();
+    // WHEN the rest of init is built while the store warms up
+    let (built_on, table) = store.warm_up_while_building(|store| (std::thread::current().id(), store.table_name().to_owned())).await;
+    // THEN the building ran off the runtime's thread (which was left to drive the call), on a
+    // clone of the same store, and what it built is returned
+    assert_ne!(built_on, runtime_thread);
+    assert_eq!(table, env.table());
+}
+
+#[tokio::test]
+async fn a_panic_while_building_the_adapters_fails_init_as_it_did_inline() {
+    use futures::FutureExt;
+    // GIVEN a build that panics (a bad configuration found while building, say)
+    let env = Emulator::provision("warmup-panic").await;
+    let store = env.store();
+    // WHEN init builds while warming up
+    let outcome = std::panic::AssertUnwindSafe(store.warm_up_while_building(|_| -> u8 { panic!("bad adapter") })).catch_unwind().await;
+    // THEN the panic reaches the caller with its own message, not as a cancelled task
+    let payload = outcome.expect_err("the build panicked");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"bad adapter"));
+}

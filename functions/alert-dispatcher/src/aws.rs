@@ -16,10 +16,16 @@ impl AwsDeps {
     /// The production adapters, built once in init from the function's
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &SdkConfig) -> Self {
+        Self::with_store(config, sdk, DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone()))
+    }
+
+    /// [`Self::from_config`] around a store built first, so that `main` can start the init
+    /// warm-up call on it while the rest is built ([`DynamoStore::warm_up_while_building`]).
+    pub fn with_store(config: &Config, sdk: &SdkConfig, store: DynamoStore) -> Self {
         // One client per service, shared by its adapters: each construction costs init time.
         let sqs = trialwatch::aws::sqs_client(sdk);
         let deps = Deps::new(
-            Arc::new(DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone())),
+            Arc::new(store),
             SnsNotifier::new(sdk, config.alert_topic_arn.clone()),
             HttpWebhookSender::with_policy(config.egress),
             SystemClock,

@@ -181,6 +181,13 @@ impl AwsDeps {
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         let store = trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone());
+        Self::with_store(config, sdk, store)
+    }
+
+    /// [`Self::from_config`] around a store built first, so that `main` can start the init
+    /// warm-up call on it while the rest is built
+    /// ([`trialwatch::aws::DynamoStore::warm_up_while_building`]).
+    pub fn with_store(config: &Config, sdk: &aws_config::SdkConfig, store: trialwatch::aws::DynamoStore) -> Self {
         // One SQS client for both queues: each client construction costs init time.
         let sqs = trialwatch::aws::sqs_client(sdk);
         let vitals = trialwatch::aws::SqsVitalsQueue::with_client(sqs.clone(), config.vitals_queue_url.clone());

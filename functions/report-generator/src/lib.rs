@@ -54,6 +54,12 @@ impl AwsDeps {
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         let store = DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone());
+        Self::with_store(config, sdk, store)
+    }
+
+    /// [`Self::from_config`] around a store built first, so that `main` can start the init
+    /// warm-up call on it while the rest is built ([`DynamoStore::warm_up_while_building`]).
+    pub fn with_store(config: &Config, sdk: &aws_config::SdkConfig, store: DynamoStore) -> Self {
         // One S3 client for reports and anchors: each construction costs init time.
         let s3 = trialwatch::aws::s3_client(sdk);
         let reports =

@@ -158,10 +158,18 @@ impl AwsDeps {
     /// The production adapters, built once in init from the function's
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
+        let store = trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone());
+        Self::with_store(config, sdk, store)
+    }
+
+    /// [`Self::from_config`] around a store built first, so that `main` can start the init
+    /// warm-up call on it while the rest is built
+    /// ([`trialwatch::aws::DynamoStore::warm_up_while_building`]).
+    pub fn with_store(config: &Config, sdk: &aws_config::SdkConfig, store: trialwatch::aws::DynamoStore) -> Self {
         // One SQS client for the alert queue and the dead letters: each construction costs init time.
         let sqs = trialwatch::aws::sqs_client(sdk);
         Deps::new(
-            Arc::new(trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone())),
+            Arc::new(store),
             trialwatch::aws::SqsAlertQueue::with_client(sqs.clone(), config.alert_queue_url.clone()),
             trialwatch::clock::SystemClock,
             trialwatch::aws::SqsDeadLetters::with_client(sqs, config.dead_letter_queue_url.clone()),

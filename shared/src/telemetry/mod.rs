@@ -1,17 +1,18 @@
-//! Logs through `tracing`, formatted by the Lambda runtime's own subscriber,
+//! Logs through `tracing`, formatted as the Lambda runtime's own subscriber formats them,
 //! and business metrics in CloudWatch Embedded Metric Format ([`metrics`]).
 //! Log lines carry ids, codes and counts only: never answers, vital values,
 //! tokens, secrets or free text. Handlers log through `tracing` fields of
 //! those kinds; nothing logs a request or message body.
 
-/// Installs `lambda_runtime`'s subscriber (`lambda_runtime::tracing`, the
-/// crate's default `tracing` feature). What it gives, and a hand-made one lost:
+/// Installs the subscriber `lambda_runtime`'s `tracing` feature would
+/// (`init_default_subscriber`), with a level filter in place of its `EnvFilter`,
+/// whose regex engine was about 0.2 MB of every binary (issue 16). What it gives:
 /// - every line logged during an invocation is inside the runtime's span
 ///   `Lambda runtime invoke{requestId, xrayTraceId}` and carries both ids
 ///   (on `provided.al2023` nothing else adds the request id);
 /// - `AWS_LAMBDA_LOG_FORMAT=JSON` gives JSON lines, anything else text;
 /// - `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), then
-///   `RUST_LOG`, sets the level, default INFO;
+///   `RUST_LOG`, sets the level ([`log_level`]), default INFO;
 /// - no timestamp: CloudWatch adds one to every line.
 ///
 /// Call once, first thing in `main`, with the function's short name (the
@@ -20,10 +21,51 @@
 /// installs its own subscriber with timestamps (`trialwatch_local::logs`)
 /// and no recorder.
 pub fn init(function: &'static str) {
-    lambda_runtime::tracing::init_default_subscriber();
+    let level = log_level(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(), std::env::var("RUST_LOG").ok().as_deref());
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let logs = tracing_subscriber::fmt().with_target(false).without_time().with_max_level(level);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     metrics::init(function);
+}
+
+/// The level a function logs at: Lambda's `AWS_LAMBDA_LOG_LEVEL` if it names one, else
+/// `RUST_LOG`'s if that is a bare level, else INFO. Lambda's FATAL is ERROR (tracing has no
+/// FATAL; `init_default_subscriber` fell back to INFO for it). A `RUST_LOG` of per-crate
+/// directives (`aws_smithy_runtime=debug`) selects nothing here: the release binaries compile
+/// DEBUG and TRACE out (`release_max_level_info`), so those never reached a deployed log anyway.
+pub fn log_level(aws_lambda_log_level: Option<&str>, rust_log: Option<&str>) -> tracing_subscriber::filter::LevelFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    let parse = |v: &str| match v.trim() {
+        l if l.eq_ignore_ascii_case("fatal") => Some(LevelFilter::ERROR),
+        l => l.parse::<LevelFilter>().ok(),
+    };
+    aws_lambda_log_level.and_then(parse).or_else(|| rust_log.and_then(parse)).unwrap_or(LevelFilter::INFO)
 }
 
 pub mod metrics;
 
 pub use metrics::invocation;
+
+#[cfg(test)]
+mod tests {
+    use super::log_level;
+    use tracing_subscriber::filter::LevelFilter;
+
+    #[test]
+    fn lambdas_log_level_wins_then_a_bare_rust_log_level_then_info() {
+        // GIVEN Lambda's advanced logging controls, RUST_LOG, both, or neither
+        // THEN AWS_LAMBDA_LOG_LEVEL decides when it names a level, in any case, FATAL meaning ERROR
+        assert_eq!(log_level(Some("WARN"), Some("debug")), LevelFilter::WARN);
+        assert_eq!(log_level(Some("debug"), None), LevelFilter::DEBUG);
+        assert_eq!(log_level(Some("FATAL"), None), LevelFilter::ERROR);
+        // AND otherwise a bare RUST_LOG level, and INFO for anything else
+        assert_eq!(log_level(Some("loud"), Some("trace")), LevelFilter::TRACE);
+        assert_eq!(log_level(None, Some(" error ")), LevelFilter::ERROR);
+        assert_eq!(log_level(None, Some("aws_smithy_runtime=debug")), LevelFilter::INFO);
+        assert_eq!(log_level(None, None), LevelFilter::INFO);
+    }
+}

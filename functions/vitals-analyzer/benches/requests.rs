@@ -10,6 +10,11 @@ use trialwatch::ports::PatientReadings;
 use trialwatch::vitals::VitalsMessage;
 use trialwatch::{PatientId, TrialId};
 
+/// The Lambda binary's allocator (`src/main.rs`): request building is mostly allocation, so
+/// the figure is only the binary's with the binary's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn fixture() -> Vec<VitalsMessage> {
     let event: SqsEvent = serde_json::from_str(include_str!("../fixtures/vitals-10x7.json")).unwrap();
     event.records.iter().map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap()).collect()

@@ -432,13 +432,23 @@ impl Stack {
     }
 }
 
-/// Whether anything answers HTTP at `url` within a few seconds (any status counts).
+/// Whether anything answers HTTP at `url` (any status counts), asked up to four times, 2 s
+/// apart: an emulator started a moment before (`make demo` starts one, then builds and runs
+/// the runner) once failed a single 3 s request and the demo stopped at its first step.
+/// Nothing listening fails each try at once, so a stopped emulator is reported in about 6 s.
 pub async fn answers(url: &str) -> bool {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).no_proxy().build();
-    match client {
-        Ok(c) => c.get(url).send().await.is_ok(),
-        Err(_) => false,
+    let Ok(client) = reqwest::Client::builder().timeout(Duration::from_secs(3)).no_proxy().build() else {
+        return false;
+    };
+    for attempt in 0..4 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        if client.get(url).send().await.is_ok() {
+            return true;
+        }
     }
+    false
 }
 
 /// The period of a `rate(N unit)` schedule expression; `None` for a cron.

@@ -47,24 +47,34 @@ fn innocent_number_key(key: &str) -> bool {
         .any(|t| k.ends_with(t) || k.contains("time"))
 }
 
-/// Log fields holding the canary heart rate as a value: a JSON number 173 (or
-/// the string "173") under any key that is not a timing or count. A substring
-/// match would be fooled by ids, timestamps and hashes that contain "173".
-fn numeric_leaks(logs: &str) -> Vec<String> {
-    fn walk(key: &str, v: &Value, out: &mut Vec<String>) {
+/// Log fields holding a numeric canary (the heart rate 173, or a decimal such as
+/// the temperature 39.71) as a value: a JSON number equal to it (or a string
+/// holding only it) under any key that is not a timing or count, or the number
+/// rendered into a message. A substring match would be fooled by ids,
+/// timestamps and hashes: "…16:15:39.710585Z" holds "39.71".
+fn numeric_leaks(logs: &str, canary: &str) -> Vec<String> {
+    let wanted: f64 = canary.parse().expect("a numeric canary");
+    fn walk(key: &str, v: &Value, canary: &str, wanted: f64, out: &mut Vec<String>) {
         match v {
-            Value::Object(m) => m.iter().for_each(|(k, v)| walk(k, v, out)),
-            Value::Array(a) => a.iter().for_each(|v| walk(key, v, out)),
-            Value::Number(n) if n.as_f64() == Some(CANARY_HEART_RATE as f64) && !innocent_number_key(key) => out.push(format!("{key}={n}")),
-            Value::String(s) if s.trim() == CANARY_HEART_RATE.to_string() => out.push(format!("{key}=\"{s}\"")),
-            // A value rendered into a message or an error string: "...value 173..." / "=173".
+            Value::Object(m) => m.iter().for_each(|(k, v)| walk(k, v, canary, wanted, out)),
+            Value::Array(a) => a.iter().for_each(|v| walk(key, v, canary, wanted, out)),
+            Value::Number(n) if n.as_f64() == Some(wanted) && !innocent_number_key(key) => out.push(format!("{key}={n}")),
+            Value::String(s) if s.trim() == canary => out.push(format!("{key}=\"{s}\"")),
+            // A value rendered into a message or an error string: "...value 173..." / "=39.71".
             Value::String(s) => {
                 let bytes = s.as_bytes();
-                for (i, _) in s.match_indices(&CANARY_HEART_RATE.to_string()) {
+                for (i, _) in s.match_indices(canary) {
                     let before = i.checked_sub(1).map(|j| bytes[j]);
-                    let after = bytes.get(i + 3).copied();
-                    let bounded = |c: Option<u8>| c.is_none_or(|c| !c.is_ascii_alphanumeric() && c != b'.' && c != b'-' && c != b':');
-                    if bounded(before) && bounded(after) && before.is_some_and(|c| matches!(c, b' ' | b'=' | b'(' | b'[')) {
+                    // An integer canary held as f64 renders as "173.0".
+                    let mut end = i + canary.len();
+                    if !canary.contains('.') && bytes.get(end) == Some(&b'.') && bytes.get(end + 1) == Some(&b'0') {
+                        end += 1 + bytes[end + 1..].iter().take_while(|&&b| b == b'0').count();
+                    }
+                    let after = bytes.get(end).copied();
+                    let bounded = |c: Option<u8>| c.is_none_or(|c| !c.is_ascii_alphanumeric() && c != b'.' && c != b'-');
+                    let ends = |c: Option<u8>| bounded(c) && c != Some(b':');
+                    if bounded(before) && ends(after) && before.is_some_and(|c| matches!(c, b' ' | b'=' | b'(' | b'[' | b'"' | b':' | b','))
+                    {
                         out.push(format!("{key}: {s}"));
                     }
                 }
@@ -75,8 +85,8 @@ fn numeric_leaks(logs: &str) -> Vec<String> {
     let mut out = vec![];
     for line in logs.lines() {
         match serde_json::from_str::<Value>(line) {
-            Ok(v) => walk("", &v, &mut out),
-            Err(_) => walk("", &Value::String(line.to_owned()), &mut out),
+            Ok(v) => walk("", &v, canary, wanted, &mut out),
+            Err(_) => walk("", &Value::String(line.to_owned()), canary, wanted, &mut out),
         }
     }
     out
@@ -170,14 +180,7 @@ async fn no_canary_value_of_a_whole_flow_appears_in_any_log_line() {
     assert!(logs.lines().count() > 20 && logs.contains(TRIAL) && logs.contains(&alert_id), "the capture holds the flow's log lines");
     // ... and none of its canaries
     let signature = |jwt: &str| jwt.rsplit('.').next().unwrap_or_default().to_owned();
-    let mut canaries = vec![
-        ("answer text", answer_text.clone()),
-        ("ack note", note.clone()),
-        ("webhook secret", secret.clone()),
-        ("weight answer", weight.to_string()),
-        ("refused weight answer", refused_weight.to_string()),
-        ("temperature", temperature.to_string()),
-    ];
+    let mut canaries = vec![("answer text", answer_text.clone()), ("ack note", note.clone()), ("webhook secret", secret.clone())];
     for (who, jwt) in [("admin", &admin), ("patient", &patient), ("staff", &staff), ("sponsor", &sponsor)] {
         canaries.push((who, jwt.clone()));
         canaries.push((who, signature(jwt)));
@@ -189,28 +192,51 @@ async fn no_canary_value_of_a_whole_flow_appears_in_any_log_line() {
             let line = logs.lines().find(|l| l.contains(value.as_str())).unwrap_or_default();
             format!("{what} in: {line}")
         })
-        .chain(numeric_leaks(&logs).into_iter().map(|l| format!("heart rate {CANARY_HEART_RATE} in: {l}")))
+        .chain(
+            [
+                ("heart rate", CANARY_HEART_RATE.to_string()),
+                ("weight answer", weight.to_string()),
+                ("refused weight answer", refused_weight.to_string()),
+                ("temperature", temperature.to_string()),
+            ]
+            .iter()
+            .flat_map(|(what, value)| numeric_leaks(&logs, value).into_iter().map(move |l| format!("{what} {value} in: {l}"))),
+        )
         .collect();
     assert!(leaks.is_empty(), "PHI or secrets in the logs:\n{}", leaks.join("\n"));
 }
 
 #[test]
-fn the_heart_rate_canary_ignores_ids_timestamps_and_timings_but_not_values() {
-    // innocent: inside ids, timestamps, hashes, and timing fields
+fn numeric_canaries_ignore_ids_timestamps_and_timings_but_not_values() {
+    // innocent: inside ids, timestamps, hashes, source locations and timing fields
     let innocent = [
-        r#"{"fields":{"alert_id":"tw-phi.P00001.n2-1732","at":"2026-11-26T17:31:73Z","latencyMs":173,"sha":"ab173cd"}}"#,
-        r#"{"fields":{"message":"request","status":200,"time.busy":"173µs"}}"#,
+        ("173", r#"{"fields":{"alert_id":"tw-phi.P00001.n2-1732","at":"2026-11-26T17:31:73Z","latencyMs":173,"sha":"ab173cd"}}"#),
+        ("173", r#"{"fields":{"message":"request","status":200,"time.busy":"173µs"}}"#),
+        ("173", r#"{"fields":{"message":"at src/lib.rs:173:5"}}"#),
+        ("173", r#"{"fields":{"message":"took 173.05 ms"}}"#),
+        // the line that failed CI: a timestamp whose seconds begin with the temperature
+        (
+            "39.71",
+            r#"{"timestamp":"2026-11-28T16:15:39.710585Z","level":"DEBUG","fields":{"message":"entering 'before deserialization' phase"}}"#,
+        ),
+        ("39.71", r#"{"fields":{"message":"done","elapsed_ms":39.71}}"#),
+        ("123.45", r#"{"fields":{"id":"a-123.456","v":"0123.45"}}"#),
     ];
-    for l in innocent {
-        assert!(numeric_leaks(l).is_empty(), "{l}: {:?}", numeric_leaks(l));
+    for (canary, l) in innocent {
+        assert!(numeric_leaks(l, canary).is_empty(), "{canary} in {l}: {:?}", numeric_leaks(l, canary));
     }
-    // leaks: a bare number under a value key, a string, or a value rendered into a message
-    for l in [
-        r#"{"fields":{"value":173}}"#,
-        r#"{"fields":{"heart_rate":"173"}}"#,
-        r#"{"fields":{"message":"reading out of range: 173 /min"}}"#,
-        r#"{"fields":{"error":"value=173"}}"#,
+    // leaks: a bare number under a value key, a string, or a value rendered into a message or a body
+    for (canary, l) in [
+        ("173", r#"{"fields":{"value":173}}"#),
+        ("173", r#"{"fields":{"heart_rate":"173"}}"#),
+        ("173", r#"{"fields":{"message":"reading out of range: 173 /min"}}"#),
+        ("173", r#"{"fields":{"error":"value=173"}}"#),
+        ("173", "value: VitalReading { code: HeartRate, value: Number(173.0) }"),
+        ("39.71", r#"{"fields":{"temperature":39.71}}"#),
+        ("39.71", r#"{"fields":{"body":"{\"N\":\"39.71\"}"}}"#),
+        ("39.71", "plain text line: temperature=39.71, pulse=80"),
+        ("123.45", r#"{"fields":{"message":"answers [123.45]"}}"#),
     ] {
-        assert_eq!(numeric_leaks(l).len(), 1, "{l}");
+        assert_eq!(numeric_leaks(l, canary).len(), 1, "{canary} in {l}");
     }
 }

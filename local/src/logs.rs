@@ -147,7 +147,7 @@ mod tests {
         // GIVEN the runner's subscriber writing JSON to a buffer, and a gateway in front of a function that logs
         let out = Captured::default();
         let sink = out.clone();
-        let _default = tracing::subscriber::set_default(build(move || sink.clone(), EnvFilter::new("debug"), false));
+        let _default = trialwatch::telemetry::capture_logs_on_this_thread(build(move || sink.clone(), EnvFilter::new("debug"), false));
         let gateway = Gateway {
             routes: route_table(&[Route { method: "GET".into(), path: "/v1/ping".into(), function: "Chatty".into(), authorized: false }]),
             authorizer: Authorizer::new("secret"),

@@ -616,7 +616,7 @@ async fn log_lines_carry_ids_and_codes_but_never_the_body_secret_or_reason() {
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt().json().with_max_level(tracing::Level::DEBUG).with_writer(move || writer.clone()).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = trialwatch::telemetry::capture_logs_on_this_thread(subscriber);
     let w = world().with_trial("t1", true);
     w.deps.webhook.answer(&hook_url("t1"), [WebhookResult::Status(503)]);
     let mut a = alert("t1", 1);

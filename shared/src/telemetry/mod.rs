@@ -50,10 +50,65 @@ pub mod metrics;
 
 pub use metrics::invocation;
 
+/// Makes `subscriber` this thread's default, for a test that asserts on what
+/// was logged, in a way the parallel test harness cannot spoil. `tracing`
+/// caches each callsite's interest for the whole process, decided by the
+/// thread that first reaches it: a sibling test with no subscriber pins a
+/// shared callsite to "never", and the capture silently misses its lines
+/// (CI once lost the dispatcher's webhook lines so). A global no-op registry,
+/// installed once, gives every thread's first look a subscriber that wants
+/// everything. Callsites pinned before it are re-asked when it is installed,
+/// as they are whenever a subscriber is created.
+#[cfg(any(test, feature = "test-util"))]
+pub fn capture_logs_on_this_thread(subscriber: impl tracing::Subscriber + Send + Sync + 'static) -> tracing::subscriber::DefaultGuard {
+    static BASELINE: std::sync::Once = std::sync::Once::new();
+    BASELINE.call_once(|| {
+        // A process that installed its own global subscriber keeps it: it wants callsites too.
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+    tracing::subscriber::set_default(subscriber)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::log_level;
+    use super::{capture_logs_on_this_thread, log_level};
+    use std::sync::{Arc, Mutex};
     use tracing_subscriber::filter::LevelFilter;
+
+    fn a_callsite_two_tests_share() {
+        tracing::info!(marker = "shared-callsite", "reached");
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_capture_sees_a_callsite_that_a_thread_without_a_subscriber_reached_first() {
+        // GIVEN a test capturing its own thread's lines
+        let out = Captured::default();
+        let sink = out.clone();
+        let capture = tracing_subscriber::fmt().json().with_writer(move || sink.clone()).finish();
+        let guard = capture_logs_on_this_thread(capture);
+        // AND a thread with no subscriber of its own (a sibling test) reaching a callsite first
+        std::thread::spawn(a_callsite_two_tests_share).join().unwrap();
+        // WHEN the capturing test reaches the same callsite
+        a_callsite_two_tests_share();
+        drop(guard);
+        // THEN its line is captured: the other thread did not switch the callsite off for the process
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("shared-callsite"), "captured: {text:?}");
+        assert_eq!(text.lines().count(), 1, "only the capturing thread's line: {text}");
+    }
 
     #[test]
     fn lambdas_log_level_wins_then_a_bare_rust_log_level_then_info() {

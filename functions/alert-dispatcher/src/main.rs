@@ -11,8 +11,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     trialwatch::telemetry::init("alert-dispatcher");
     let config = alert_dispatcher::Config::from_env()?;
     let sdk = trialwatch::aws::lambda_sdk_config();
-    // The DynamoDB client first: the warm-up call goes out on it while the rest is built.
-    let store = trialwatch::aws::DynamoStore::new(&sdk, config.table_name.clone(), config.audit_table_name.clone());
-    let deps = store.warm_up_while_building(move |store| alert_dispatcher::Deps::with_store(&config, &sdk, store)).await;
+    let deps = alert_dispatcher::Deps::warmed_up(config, sdk).await;
     lambda_runtime::run(lambda_runtime::service_fn(|event| invocation(alert_dispatcher::handle_event(&deps, event)))).await
 }

@@ -180,14 +180,22 @@ impl AwsDeps {
     /// The production adapters, built once in init from the function's
     /// configuration and one SDK configuration.
     pub fn from_config(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
-        let store = trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone());
-        Self::with_store(config, sdk, store)
+        Self::with_store(config, sdk, Self::dynamo_store(config, sdk))
     }
 
-    /// [`Self::from_config`] around a store built first, so that `main` can start the init
-    /// warm-up call on it while the rest is built
-    /// ([`trialwatch::aws::DynamoStore::warm_up_while_building`]).
-    pub fn with_store(config: &Config, sdk: &aws_config::SdkConfig, store: trialwatch::aws::DynamoStore) -> Self {
+    /// [`Self::from_config`] for `main`, with init's warm-up call: the store is built first and
+    /// its call goes out while the rest is built ([`DynamoStore::warm_up_while_building`]).
+    ///
+    /// [`DynamoStore::warm_up_while_building`]: trialwatch::aws::DynamoStore::warm_up_while_building
+    pub async fn warmed_up(config: Config, sdk: aws_config::SdkConfig) -> Self {
+        Self::dynamo_store(&config, &sdk).warm_up_while_building(move |store| Self::with_store(&config, &sdk, store)).await
+    }
+
+    fn dynamo_store(config: &Config, sdk: &aws_config::SdkConfig) -> trialwatch::aws::DynamoStore {
+        trialwatch::aws::DynamoStore::new(sdk, config.table_name.clone(), config.audit_table_name.clone())
+    }
+
+    fn with_store(config: &Config, sdk: &aws_config::SdkConfig, store: trialwatch::aws::DynamoStore) -> Self {
         // One SQS client for both queues: each client construction costs init time.
         let sqs = trialwatch::aws::sqs_client(sdk);
         let vitals = trialwatch::aws::SqsVitalsQueue::with_client(sqs.clone(), config.vitals_queue_url.clone());

@@ -18,9 +18,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     trialwatch::telemetry::init("epro-api");
     let config = epro_api::Config::from_env()?;
     let sdk = trialwatch::aws::lambda_sdk_config();
-    // The DynamoDB client first: the warm-up call goes out on it while the rest is built.
-    let store = trialwatch::aws::DynamoStore::new(&sdk, config.table_name.clone(), config.audit_table_name.clone());
-    let deps = &store.warm_up_while_building(move |store| epro_api::Deps::with_store(&config, &sdk, store)).await;
+    let deps = &epro_api::Deps::warmed_up(config, sdk).await;
     lambda_http::run(service_fn(move |req: Request| {
         invocation(async move { Ok::<_, std::convert::Infallible>(epro_api::handle(deps, req).await) })
     }))

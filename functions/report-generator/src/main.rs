@@ -13,8 +13,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     trialwatch::telemetry::init("report-generator");
     let config = report_generator::Config::from_env()?;
     let sdk = trialwatch::aws::lambda_sdk_config();
-    // The DynamoDB client first: the warm-up call goes out on it while the rest is built.
-    let store = trialwatch::aws::DynamoStore::new(&sdk, config.table_name.clone(), config.audit_table_name.clone());
-    let deps = store.warm_up_while_building(move |store| report_generator::Deps::with_store(&config, &sdk, store)).await;
+    let deps = report_generator::Deps::warmed_up(config, sdk).await;
     lambda_runtime::run(service_fn(|event| invocation(report_generator::handle_event(&deps, event)))).await
 }

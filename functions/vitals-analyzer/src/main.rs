@@ -18,8 +18,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     trialwatch::telemetry::init("vitals-analyzer");
     let config = vitals_analyzer::Config::from_env()?;
     let sdk = trialwatch::aws::lambda_sdk_config();
-    // The DynamoDB client first: the warm-up call goes out on it while the rest is built.
-    let store = trialwatch::aws::DynamoStore::new(&sdk, config.table_name.clone(), config.audit_table_name.clone());
-    let deps = store.warm_up_while_building(move |store| vitals_analyzer::Deps::with_store(&config, &sdk, store)).await;
+    let deps = vitals_analyzer::Deps::warmed_up(config, sdk).await;
     lambda_runtime::run(service_fn(|event| invocation(vitals_analyzer::handle(&deps, event)))).await
 }

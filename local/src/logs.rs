@@ -95,7 +95,7 @@ pub fn captured_with(needle: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use async_trait::async_trait;
     use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
@@ -129,23 +129,10 @@ mod tests {
         }
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn every_line_of_one_in_process_invocation_carries_its_request_and_trace_ids() {
         // GIVEN the runner's subscriber writing JSON to a buffer, and a gateway in front of a function that logs
-        let out = Captured::default();
+        let out = trialwatch::telemetry::CapturedLogs::default();
         let sink = out.clone();
         let _default = trialwatch::telemetry::capture_logs_on_this_thread(build(move || sink.clone(), EnvFilter::new("debug"), false));
         let gateway = Gateway {
@@ -161,7 +148,7 @@ mod tests {
         let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
         let request_id = String::from_utf8(body.to_vec()).unwrap();
         // THEN every line it logged (the function's and the gateway's) names that request and one X-Ray trace
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert!(lines.len() >= 3, "expected the function's two lines and the gateway's: {text}");
         let trace = lines[0]["span"]["xrayTraceId"].as_str().unwrap_or_default().to_owned();

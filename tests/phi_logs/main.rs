@@ -4,8 +4,6 @@
 //! vital values, an acknowledgement note, the bearer tokens and the webhook
 //! secret. Its own binary, so the capturing subscriber is the process's only one.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -18,26 +16,6 @@ use trialwatch_local::{scenario, Stack, StackConfig};
 const TRIAL: &str = "tw-phi";
 /// A heart rate no other log field will carry as a bare number (see [`numeric_leaks`]).
 const CANARY_HEART_RATE: i64 = 173;
-
-/// Every byte the process logs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-    }
-}
 
 /// Fields whose numbers are timings or counts, where 173 is innocent.
 fn innocent_number_key(key: &str) -> bool {
@@ -96,7 +74,7 @@ fn numeric_leaks(logs: &str, canary: &str) -> Vec<String> {
 async fn no_canary_value_of_a_whole_flow_appears_in_any_log_line() {
     require_emulator();
     // GIVEN every log line of the process captured, at DEBUG
-    let captured = Captured::default();
+    let captured = trialwatch::telemetry::CapturedLogs::default();
     let writer = captured.clone();
     trialwatch_local::logs::init(move || writer.clone(), tracing::level_filters::LevelFilter::DEBUG);
 

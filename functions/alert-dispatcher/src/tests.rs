@@ -596,24 +596,10 @@ async fn the_sample_event_delivers() {
 
 // ------------------------------------------------------------------ logs
 
-/// Captures the JSON log lines written while `f` runs on this thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn log_lines_carry_ids_and_codes_but_never_the_body_secret_or_reason() {
     // GIVEN logs captured at debug level, and an alert whose reason carries values
-    let logs = Captured::default();
+    let logs = trialwatch::telemetry::CapturedLogs::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt().json().with_max_level(tracing::Level::DEBUG).with_writer(move || writer.clone()).finish();
     let _guard = trialwatch::telemetry::capture_logs_on_this_thread(subscriber);
@@ -625,7 +611,7 @@ async fn log_lines_carry_ids_and_codes_but_never_the_body_secret_or_reason() {
     handle(&w.deps, event(vec![message("m1", &body(&a), 1), message("m2", "{\"secretish\": 987654", 1)])).await.unwrap();
     w.deliver(&a, "m1", 2).await;
     // THEN the lines name the alert, trial, channel and status
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     for expected in [a.alert_id.as_str(), "t1", "webhook", "503", "invalid-alert"] {
         assert!(text.contains(expected), "missing {expected} in logs:\n{text}");
     }

@@ -69,33 +69,44 @@ pub fn capture_logs_on_this_thread(subscriber: impl tracing::Subscriber + Send +
     tracing::subscriber::set_default(subscriber)
 }
 
+/// Every byte logged through it, for a test that reads what was logged. Clones share one
+/// buffer, so a clone is the subscriber's writer: `.with_writer(move || sink.clone())`.
+#[cfg(any(test, feature = "test-util"))]
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(any(test, feature = "test-util"))]
+impl CapturedLogs {
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+#[cfg(any(test, feature = "test-util"))]
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{capture_logs_on_this_thread, log_level};
-    use std::sync::{Arc, Mutex};
+    use super::{capture_logs_on_this_thread, log_level, CapturedLogs};
     use tracing_subscriber::filter::LevelFilter;
 
     fn a_callsite_two_tests_share() {
         tracing::info!(marker = "shared-callsite", "reached");
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_capture_sees_a_callsite_that_a_thread_without_a_subscriber_reached_first() {
         // GIVEN a test capturing its own thread's lines
-        let out = Captured::default();
+        let out = CapturedLogs::default();
         let sink = out.clone();
         let capture = tracing_subscriber::fmt().json().with_writer(move || sink.clone()).finish();
         let guard = capture_logs_on_this_thread(capture);
@@ -105,7 +116,7 @@ mod tests {
         a_callsite_two_tests_share();
         drop(guard);
         // THEN its line is captured: the other thread did not switch the callsite off for the process
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         assert!(text.contains("shared-callsite"), "captured: {text:?}");
         assert_eq!(text.lines().count(), 1, "only the capturing thread's line: {text}");
     }
